@@ -1,0 +1,514 @@
+//! Catalog search: the query a visitor sends (text, filters, sort, page) and an in-memory
+//! index that answers it.
+//!
+//! The index is built from [`CatalogRepository::list_keys`](crate::CatalogRepository) and is
+//! immutable; readers swap in a new one when [`CatalogRepository::revision`](crate::CatalogRepository)
+//! changes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::{Category, Intent, Key, Kind, Role, Tier, VocabError};
+
+/// Default page size.
+pub const DEFAULT_PER_PAGE: u32 = 24;
+/// Largest page size.
+pub const MAX_PER_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 100_000;
+const MAX_QUERY_CHARS: usize = 200;
+
+/// Result order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Best text match first (ties: name, then slug). The default when there is text.
+    Relevance,
+    /// Name A→Z (ties: slug). The default without text.
+    #[default]
+    Name,
+    /// Newest release first (ties: name, then slug).
+    Newest,
+    /// Tier from starter to enterprise (ties: name, then slug).
+    Tier,
+}
+
+impl Sort {
+    /// Every accepted spelling.
+    pub const ACCEPTED: &'static [&'static str] = &["relevance", "name", "newest", "tier"];
+
+    /// The spelling used in URLs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Relevance => "relevance",
+            Sort::Name => "name",
+            Sort::Newest => "newest",
+            Sort::Tier => "tier",
+        }
+    }
+}
+
+impl fmt::Display for Sort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A query parameter that could not be used. Names the parameter and says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad value for parameter `{parameter}`: {reason}")]
+pub struct QueryError {
+    /// The parameter (`kind`, `page`, …).
+    pub parameter: String,
+    /// Why, with the accepted values where there is a list.
+    pub reason: String,
+}
+
+/// What a visitor asks the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogQuery {
+    /// Free text; every word must match the name, slug, tags, summary or description.
+    pub text: Option<String>,
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only this tier.
+    pub tier: Option<Tier>,
+    /// Only KEYS for this role.
+    pub role: Option<Role>,
+    /// Only KEYS for this tool intent.
+    pub intent: Option<Intent>,
+    /// Only KEYS for this problem category.
+    pub category: Option<Category>,
+    /// Order.
+    pub sort: Sort,
+    /// 1-based page.
+    pub page: u32,
+    /// Items per page, 1 to [`MAX_PER_PAGE`].
+    pub per_page: u32,
+}
+
+impl Default for CatalogQuery {
+    fn default() -> Self {
+        Self {
+            text: None,
+            kind: None,
+            tier: None,
+            role: None,
+            intent: None,
+            category: None,
+            sort: Sort::Name,
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+fn vocab<T: FromStr<Err = VocabError>>(parameter: &str, value: &str) -> Result<T, QueryError> {
+    value.parse().map_err(|e: VocabError| QueryError {
+        parameter: parameter.to_owned(),
+        reason: format!("`{value}` is not a known {}; accepted: {}", e.vocabulary, e.accepted.join(", ")),
+    })
+}
+
+fn number(parameter: &str, value: &str, min: u32, max: u32) -> Result<u32, QueryError> {
+    value.parse::<u32>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| QueryError {
+        parameter: parameter.to_owned(),
+        reason: format!("`{value}` is not a whole number from {min} to {max}"),
+    })
+}
+
+impl CatalogQuery {
+    /// Reads a query from URL parameters (`q`, `kind`, `tier`, `role`, `intent`, `category`,
+    /// `sort`, `page`, `per_page`). Empty values count as absent (an HTML form's "any");
+    /// other parameters are ignored.
+    ///
+    /// # Errors
+    /// [`QueryError`] naming the first bad parameter.
+    ///
+    /// ```
+    /// use catalog::{CatalogQuery, Kind, Sort};
+    /// let q = CatalogQuery::from_params([("q", "stripe"), ("kind", "node-next"), ("tier", "")]).unwrap();
+    /// assert_eq!(q.kind, Some(Kind::NodeNext));
+    /// assert_eq!(q.sort, Sort::Relevance);
+    /// let err = CatalogQuery::from_params([("tier", "gold")]).unwrap_err();
+    /// assert_eq!(err.parameter, "tier");
+    /// ```
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, QueryError> {
+        let mut q = CatalogQuery::default();
+        let mut sort = None;
+        for (name, value) in params {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match name {
+                "q" => {
+                    if value.chars().count() > MAX_QUERY_CHARS {
+                        return Err(QueryError {
+                            parameter: "q".into(),
+                            reason: format!("search text is longer than {MAX_QUERY_CHARS} characters"),
+                        });
+                    }
+                    q.text = Some(value.to_owned());
+                }
+                "kind" => q.kind = Some(vocab("kind", value)?),
+                "tier" => q.tier = Some(vocab("tier", value)?),
+                "role" => q.role = Some(vocab("role", value)?),
+                "intent" => q.intent = Some(vocab("intent", value)?),
+                "category" => q.category = Some(vocab("category", value)?),
+                "page" => q.page = number("page", value, 1, MAX_PAGE)?,
+                "per_page" => q.per_page = number("per_page", value, 1, MAX_PER_PAGE)?,
+                "sort" => {
+                    sort = Some(match value {
+                        "relevance" => Sort::Relevance,
+                        "name" => Sort::Name,
+                        "newest" => Sort::Newest,
+                        "tier" => Sort::Tier,
+                        other => {
+                            return Err(QueryError {
+                                parameter: "sort".into(),
+                                reason: format!("`{other}` is not a known sort; accepted: {}", Sort::ACCEPTED.join(", ")),
+                            });
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        q.sort = sort.unwrap_or(if q.text.is_some() { Sort::Relevance } else { Sort::Name });
+        Ok(q)
+    }
+
+    /// The query as URL parameters (without `page`), to build links that keep the filters.
+    #[must_use]
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.text {
+            out.push(("q", t.clone()));
+        }
+        if let Some(v) = self.kind {
+            out.push(("kind", v.to_string()));
+        }
+        if let Some(v) = self.tier {
+            out.push(("tier", v.to_string()));
+        }
+        if let Some(v) = self.role {
+            out.push(("role", v.to_string()));
+        }
+        if let Some(v) = self.intent {
+            out.push(("intent", v.to_string()));
+        }
+        if let Some(v) = self.category {
+            out.push(("category", v.to_string()));
+        }
+        out.push(("sort", self.sort.to_string()));
+        if self.per_page != DEFAULT_PER_PAGE {
+            out.push(("per_page", self.per_page.to_string()));
+        }
+        out
+    }
+}
+
+struct Entry {
+    key: Arc<Key>,
+    slug: String,
+    name: String,
+    tags: String,
+    summary: String,
+    description: String,
+}
+
+/// An immutable, searchable snapshot of the catalog.
+pub struct CatalogIndex {
+    entries: Vec<Entry>,
+    by_slug: HashMap<String, usize>,
+    by_name: Vec<u32>,
+    by_newest: Vec<u32>,
+    by_tier: Vec<u32>,
+    revision: i64,
+}
+
+impl fmt::Debug for CatalogIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CatalogIndex").field("keys", &self.entries.len()).field("revision", &self.revision).finish()
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// The KEYS on this page.
+    pub items: Vec<Arc<Key>>,
+    /// How many KEYS match in all.
+    pub total: usize,
+    /// This page (1-based).
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+impl SearchPage {
+    /// How many pages there are (at least 1).
+    #[must_use]
+    pub fn pages(&self) -> u32 {
+        let pages = self.total.div_ceil(self.per_page.max(1) as usize).max(1);
+        u32::try_from(pages).unwrap_or(u32::MAX)
+    }
+}
+
+fn ordering(entries: &[Entry], cmp: impl Fn(&Entry, &Entry) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect();
+    idx.sort_by(|a, b| cmp(&entries[*a as usize], &entries[*b as usize]));
+    idx
+}
+
+impl CatalogIndex {
+    /// Builds an index over `keys` at catalog `revision`.
+    ///
+    /// ```
+    /// use catalog::{CatalogIndex, CatalogQuery};
+    /// let index = CatalogIndex::new(Vec::new(), 7);
+    /// assert_eq!(index.revision(), 7);
+    /// assert_eq!(index.search(&CatalogQuery::default()).total, 0);
+    /// ```
+    #[must_use]
+    pub fn new(keys: Vec<Key>, revision: i64) -> Self {
+        let entries: Vec<Entry> = keys
+            .into_iter()
+            .map(|k| Entry {
+                slug: k.meta.slug.as_str().to_owned(),
+                name: k.meta.name.to_lowercase(),
+                tags: k.meta.tags.join(" ").to_lowercase(),
+                summary: k.meta.summary.to_lowercase(),
+                description: k.meta.description.to_lowercase(),
+                key: Arc::new(k),
+            })
+            .collect();
+        let by_slug = entries.iter().enumerate().map(|(i, e)| (e.slug.clone(), i)).collect();
+        let name_then_slug = |a: &Entry, b: &Entry| a.name.cmp(&b.name).then_with(|| a.slug.cmp(&b.slug));
+        let by_name = ordering(&entries, name_then_slug);
+        let newest = |e: &Entry| e.key.current().map(|v| v.released_at);
+        let by_newest = ordering(&entries, |a, b| newest(b).cmp(&newest(a)).then_with(|| name_then_slug(a, b)));
+        let by_tier = ordering(&entries, |a, b| a.key.meta.tier.cmp(&b.key.meta.tier).then_with(|| name_then_slug(a, b)));
+        Self { entries, by_slug, by_name, by_newest, by_tier, revision }
+    }
+
+    /// The catalog revision this index was built from.
+    #[must_use]
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Number of KEYS.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the catalog is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// One KEY by slug.
+    #[must_use]
+    pub fn get(&self, slug: &str) -> Option<Arc<Key>> {
+        self.by_slug.get(slug).map(|i| Arc::clone(&self.entries[*i].key))
+    }
+
+    /// Every KEY, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Key>> {
+        self.by_name.iter().map(|i| &self.entries[*i as usize].key)
+    }
+
+    fn passes_filters(e: &Entry, q: &CatalogQuery) -> bool {
+        let m = &e.key.meta;
+        q.kind.is_none_or(|k| m.kind == k)
+            && q.tier.is_none_or(|t| m.tier == t)
+            && q.role.is_none_or(|r| m.roles.contains(&r))
+            && q.intent.is_none_or(|i| m.intents.contains(&i))
+            && q.category.is_none_or(|c| m.categories.contains(&c))
+    }
+
+    /// Text score: 0 when some word matches nowhere.
+    fn score(e: &Entry, words: &[String]) -> u32 {
+        let mut total = 0;
+        for w in words {
+            let s = if e.name.contains(w.as_str()) {
+                8
+            } else if e.slug.contains(w.as_str()) || e.tags.contains(w.as_str()) {
+                5
+            } else if e.summary.contains(w.as_str()) {
+                3
+            } else if e.description.contains(w.as_str()) {
+                1
+            } else {
+                return 0;
+            };
+            total += s;
+        }
+        total
+    }
+
+    /// Answers a query: filters, text match, order, then the requested page.
+    #[must_use]
+    pub fn search(&self, q: &CatalogQuery) -> SearchPage {
+        let words: Vec<String> = q.text.as_deref().map(|t| t.to_lowercase().split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+        let per_page = q.per_page.clamp(1, MAX_PER_PAGE) as usize;
+        let skip = (q.page.max(1) as usize - 1).saturating_mul(per_page);
+        if q.sort == Sort::Relevance && !words.is_empty() {
+            let mut hits: Vec<(u32, u32)> = Vec::new();
+            for &i in &self.by_name {
+                let e = &self.entries[i as usize];
+                if Self::passes_filters(e, q) {
+                    let s = Self::score(e, &words);
+                    if s > 0 {
+                        hits.push((s, i));
+                    }
+                }
+            }
+            // Stable sort keeps name/slug order among equal scores.
+            hits.sort_by(|a, b| b.0.cmp(&a.0));
+            let items = hits.iter().skip(skip).take(per_page).map(|(_, i)| Arc::clone(&self.entries[*i as usize].key)).collect();
+            return SearchPage { items, total: hits.len(), page: q.page, per_page: per_page as u32 };
+        }
+        let order = match q.sort {
+            Sort::Newest => &self.by_newest,
+            Sort::Tier => &self.by_tier,
+            Sort::Name | Sort::Relevance => &self.by_name,
+        };
+        let mut total = 0;
+        let mut items = Vec::with_capacity(per_page);
+        for &i in order {
+            let e = &self.entries[i as usize];
+            if Self::passes_filters(e, q) && (words.is_empty() || Self::score(e, &words) > 0) {
+                if total >= skip && items.len() < per_page {
+                    items.push(Arc::clone(&e.key));
+                }
+                total += 1;
+            }
+        }
+        SearchPage { items, total, page: q.page, per_page: per_page as u32 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArchiveRef, KeyMetadata, KeyVersion, Preview, Version};
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    fn key(slug: &str, name: &str, kind: Kind, tier: Tier, roles: Vec<Role>, tags: &[&str], released: u32) -> Key {
+        Key {
+            meta: KeyMetadata {
+                slug: slug.parse().unwrap(),
+                name: name.into(),
+                kind,
+                tier,
+                summary: format!("Summary of {name}"),
+                description: "A longer description about postgres.".into(),
+                roles,
+                intents: vec![Intent::Learn],
+                categories: vec![Category::Security],
+                tags: tags.iter().map(|t| (*t).to_string()).collect(),
+            },
+            versions: vec![KeyVersion {
+                version: Version::new(1, 0, 0),
+                released_at: NaiveDate::from_ymd_opt(2026, 1, released).unwrap(),
+                changelog: "c".into(),
+                archive: ArchiveRef { object_key: "k".into(), sha256: "s".into(), size_bytes: 1 },
+                preview: Preview::default(),
+            }],
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn sample() -> CatalogIndex {
+        CatalogIndex::new(
+            vec![
+                key("stripe-kit", "Stripe Checkout Kit", Kind::NodeNext, Tier::Operator, vec![Role::FullstackDeveloper], &["stripe"], 3),
+                key("pg-failover", "Postgres Failover", Kind::Runbook, Tier::Scale, vec![Role::Sre], &["postgres"], 5),
+                key("churn-pack", "Churn Pack", Kind::Jupyter, Tier::Starter, vec![Role::DataScientist], &[], 1),
+                key("auth-kit", "Auth Kit", Kind::NodeNext, Tier::Starter, vec![Role::FullstackDeveloper, Role::Sre], &["oauth"], 9),
+            ],
+            1,
+        )
+    }
+
+    fn slugs(p: &SearchPage) -> Vec<&str> {
+        p.items.iter().map(|k| k.meta.slug.as_str()).collect()
+    }
+
+    fn run(params: &[(&str, &str)]) -> SearchPage {
+        sample().search(&CatalogQuery::from_params(params.iter().copied()).unwrap())
+    }
+
+    #[test]
+    fn filters_sorts_and_text() {
+        let cases: &[(&[(&str, &str)], &[&str])] = &[
+            (&[], &["auth-kit", "churn-pack", "pg-failover", "stripe-kit"]),
+            (&[("kind", "node-next")], &["auth-kit", "stripe-kit"]),
+            (&[("tier", "starter")], &["auth-kit", "churn-pack"]),
+            (&[("role", "sre")], &["auth-kit", "pg-failover"]),
+            (&[("role", "sre"), ("kind", "runbook")], &["pg-failover"]),
+            (&[("sort", "newest")], &["auth-kit", "pg-failover", "stripe-kit", "churn-pack"]),
+            (&[("sort", "tier")], &["auth-kit", "churn-pack", "stripe-kit", "pg-failover"]),
+            (&[("q", "STRIPE checkout")], &["stripe-kit"]),
+            // name beats description: "postgres" is in every description but one name.
+            (&[("q", "postgres")], &["pg-failover", "auth-kit", "churn-pack", "stripe-kit"]),
+            (&[("q", "postgres"), ("sort", "name")], &["auth-kit", "churn-pack", "pg-failover", "stripe-kit"]),
+            (&[("q", "nothing-matches")], &[]),
+            (&[("per_page", "2"), ("page", "2")], &["pg-failover", "stripe-kit"]),
+            (&[("per_page", "2"), ("page", "9")], &[]),
+        ];
+        for (params, want) in cases {
+            assert_eq!(slugs(&run(params)), *want, "{params:?}");
+        }
+        assert_eq!(run(&[("per_page", "3")]).pages(), 2);
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let cases = [
+            ("kind", "video", "accepted: node-next, runbook, jupyter"),
+            ("tier", "gold", "accepted: starter"),
+            ("role", "wizard", "not a known role"),
+            ("intent", "x", "not a known intent"),
+            ("category", "x", "not a known category"),
+            ("sort", "price", "accepted: relevance, name, newest, tier"),
+            ("page", "0", "from 1"),
+            ("page", "abc", "whole number"),
+            ("per_page", "101", "from 1 to 100"),
+        ];
+        for (p, v, reason) in cases {
+            let err = CatalogQuery::from_params([(p, v)]).unwrap_err();
+            assert_eq!(err.parameter, p);
+            assert!(err.reason.contains(reason), "{p}={v}: {}", err.reason);
+        }
+        let long = "x".repeat(201);
+        assert_eq!(CatalogQuery::from_params([("q", long.as_str())]).unwrap_err().parameter, "q");
+    }
+
+    proptest! {
+        #[test]
+        fn pages_partition_the_results(per_page in 1u32..6, kind in proptest::option::of(0usize..3)) {
+            let index = sample();
+            let mut q = CatalogQuery { per_page, kind: kind.map(|k| Kind::ALL[k]), ..CatalogQuery::default() };
+            let all = index.search(&CatalogQuery { per_page: 100, ..q.clone() });
+            let mut seen = Vec::new();
+            let pages = index.search(&q).pages();
+            for page in 1..=pages {
+                q.page = page;
+                let p = index.search(&q);
+                prop_assert_eq!(p.total, all.total);
+                prop_assert!(p.items.len() <= per_page as usize);
+                seen.extend(p.items.iter().map(|k| k.meta.slug.clone()));
+            }
+            let want: Vec<_> = all.items.iter().map(|k| k.meta.slug.clone()).collect();
+            prop_assert_eq!(seen, want);
+        }
+    }
+}

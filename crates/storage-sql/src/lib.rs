@@ -1,0 +1,90 @@
+//! # storage-sql — SQL persistence adapter
+//!
+//! Implements the domain's storage ports with sea-orm. The backend is picked at runtime from
+//! the database URL: `sqlite://…` (the embedded default) or `postgres://…` (production).
+//! [`connect`] opens a pool and applies every migration from the `migrations` crate.
+//!
+//! Concurrency: every catalog write runs in one transaction that first claims the KEY's row
+//! (`INSERT … ON CONFLICT DO NOTHING`, then `SELECT … FOR UPDATE` on Postgres; SQLite
+//! serialises writers), so overlapping ingest runs and several server processes stay correct.
+
+mod catalog_repo;
+mod entities;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+pub use catalog_repo::SqlCatalogRepository;
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL's scheme is neither `sqlite` nor `postgres`.
+    #[error("database url must start with sqlite:// or postgres:// (got `{0}`)")]
+    UnsupportedUrl(String),
+    /// The server or file could not be reached.
+    #[error("cannot connect to the database at {url}: {source}; check that it is running and the url is right")]
+    Connect {
+        /// The URL without password.
+        url: String,
+        /// The driver's error.
+        source: sea_orm::DbErr,
+    },
+    /// Migrations failed.
+    #[error("database migrations failed: {0}")]
+    Migrate(sea_orm::DbErr),
+}
+
+/// Hides the password of a URL for logs and errors.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens a pool for `url` and applies every pending migration.
+///
+/// SQLite files are created when missing and run in WAL mode with a busy timeout, so a server
+/// and an ingest run can share one file.
+///
+/// # Errors
+/// [`ConnectError`] naming what failed.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, ConnectError> {
+    let is_sqlite = url.starts_with("sqlite:");
+    if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Err(ConnectError::UnsupportedUrl(redact_url(url)));
+    }
+    let in_memory = is_sqlite && url.contains(":memory:");
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(if in_memory { 1 } else { max_connections.max(1) })
+        .min_connections(if in_memory { 1 } else { 0 })
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if is_sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(15))
+                .foreign_keys(true)
+        });
+    }
+    let db = Database::connect(opts)
+        .await
+        .map_err(|source| ConnectError::Connect { url: redact_url(url), source })?;
+    migrations::Migrator::up(&db, None).await.map_err(ConnectError::Migrate)?;
+    tracing::debug!(backend = ?db.get_database_backend(), "database ready");
+    Ok(db)
+}
+
+/// Whether the connection is to Postgres (row locks are used only there).
+pub(crate) fn is_postgres(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DatabaseBackend::Postgres
+}

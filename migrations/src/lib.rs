@@ -1,0 +1,20 @@
+//! Database schema migrations for KEYS, one migration per file.
+//!
+//! They are written with sea-query's schema builder, so the same code creates the schema on
+//! SQLite (embedded default) and Postgres (production). Apply them with
+//! [`Migrator::up`](sea_orm_migration::MigratorTrait::up); the apps do so at start.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_catalog;
+
+/// Every migration, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_catalog::Migration)]
+    }
+}
