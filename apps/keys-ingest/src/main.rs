@@ -1,0 +1,151 @@
+//! `keys-ingest`: validates and ingests `keys-assets/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use infra::{Infra, Settings};
+use ingest::{IngestOptions, IngestReport, Outcome, Progress};
+
+/// Ingest KEYS from keys-assets/ into the catalog and object storage.
+///
+/// Exit status: 0 when every KEY was accepted, 1 when any KEY was rejected, 2 on errors.
+/// Settings: defaults, then --config FILE, then KEYS__SECTION__KEY environment variables.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML settings file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory of the embedded default (data_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The assets directory (ingest.assets_dir).
+    #[arg(long, value_name = "DIR")]
+    assets: Option<PathBuf>,
+    /// Validate and package, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest (the default).
+    Run(RunArgs),
+    /// Write a synthetic catalog for benchmarks (never for real use).
+    Synth {
+        /// Number of KEYS.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Output directory (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, slug: &str) {
+        self.0.set_message(slug.to_owned());
+        self.0.inc(1);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_report(report: &IngestReport) {
+    for k in &report.keys {
+        if k.outcome == Outcome::Rejected {
+            println!("REJECTED {} ({})", k.slug, k.kind);
+            for e in &k.errors {
+                println!("  - {e}");
+            }
+        } else if !k.versions_added.is_empty() {
+            println!("{:<9} {} {}", format!("{:?}", k.outcome).to_uppercase(), k.slug, k.versions_added.join(", "));
+        }
+    }
+    println!(
+        "{}added {}, updated {}, unchanged {}, rejected {}",
+        if report.dry_run { "[dry run, nothing written] " } else { "" },
+        report.added,
+        report.updated,
+        report.unchanged,
+        report.rejected
+    );
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let mut overrides = Vec::new();
+    if let Some(d) = &cli.data_dir {
+        overrides.push(("data_dir", d.display().to_string()));
+    }
+    let args = match cli.command {
+        Some(Command::Synth { count, out, seed }) => {
+            ingest::synthetic::generate(&out, count, seed).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {count} synthetic KEYS to {}", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Run(args)) => args,
+        None => cli.run,
+    };
+    if let Some(a) = &args.assets {
+        overrides.push(("ingest.assets_dir", a.display().to_string()));
+    }
+    let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;
+    infra::init_tracing(&settings.log);
+    let infra = Infra::connect(&settings).await.context("cannot open storage")?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} ingesting [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let options =
+        IngestOptions { dry_run: args.dry_run, limits: settings.ingest_limits(), concurrency: settings.ingest.concurrency };
+    let started = std::time::Instant::now();
+    let report = infra.ingestor().run(&settings.ingest.assets_dir, options, &Bar(bar)).await?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ingestion finished");
+    if args.json {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    } else {
+        print_report(&report);
+    }
+    Ok(if report.has_rejections() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,153 @@
+//! keys-server: wires [`infra::Settings`] to the adapters and the [`web`] routes.
+//!
+//! [`Application::build`] does all start-up work (database, migrations, optional ingestion of
+//! `keys-assets/`, the first catalog snapshot, binding the port) so tests can start the real
+//! server on port 0 exactly as `main` does.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use infra::{Infra, Settings};
+use ingest::{IngestOptions, NoProgress};
+use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
+use web::{AppState, CatalogCache};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Database or object store.
+    #[error(transparent)]
+    Infra(#[from] infra::InfraError),
+    /// Start-up ingestion could not run.
+    #[error("ingesting {path} on start failed: {source}; fix the assets directory or set KEYS__INGEST__ON_START=false")]
+    Ingest {
+        /// Assets directory.
+        path: String,
+        /// Cause.
+        source: ingest::IngestError,
+    },
+    /// The catalog could not be read.
+    #[error("cannot load the catalog: {0}")]
+    Catalog(#[from] catalog::StorageError),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}; is another process using it? pick another with --bind")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A started (bound) server.
+pub struct Application {
+    addr: SocketAddr,
+    acceptor: poem::listener::BoxAcceptor,
+    state: AppState,
+    refresher: tokio::task::JoinHandle<()>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.addr).finish()
+    }
+}
+
+impl Application {
+    /// Connects, migrates, ingests (when `ingest.on_start`), loads the catalog and binds.
+    ///
+    /// # Errors
+    /// [`StartError`] saying what failed and what to do.
+    pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        let infra = Infra::connect(settings).await?;
+        if settings.ingest.on_start {
+            let assets = &settings.ingest.assets_dir;
+            let options = IngestOptions {
+                dry_run: false,
+                limits: settings.ingest_limits(),
+                concurrency: settings.ingest.concurrency,
+            };
+            let report = infra
+                .ingestor()
+                .run(assets, options, &NoProgress)
+                .await
+                .map_err(|source| StartError::Ingest { path: assets.display().to_string(), source })?;
+            tracing::info!(
+                added = report.added,
+                updated = report.updated,
+                unchanged = report.unchanged,
+                rejected = report.rejected,
+                "ingested {}",
+                assets.display()
+            );
+            for k in report.keys.iter().filter(|k| !k.errors.is_empty()) {
+                for e in &k.errors {
+                    tracing::warn!(slug = %k.slug, "rejected: {e}");
+                }
+            }
+        }
+        let catalog = Arc::new(CatalogCache::load(infra.catalog.clone()).await?);
+        let refresher =
+            Arc::clone(&catalog).spawn_refresher(Duration::from_millis(settings.catalog.refresh_interval_ms));
+        let state = AppState { repo: infra.catalog.clone(), catalog };
+        let bind = settings.bind_addr();
+        let acceptor = TcpListener::bind(bind).into_acceptor().await.map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(bind);
+        Ok(Self {
+            addr,
+            acceptor: acceptor.boxed(),
+            state,
+            refresher,
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the grace
+    /// period).
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let result = poem::Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(web::app(self.state), shutdown, Some(self.grace))
+            .await;
+        self.refresher.abort();
+        result
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,119 @@
+//! # infra — wiring shared by the apps
+//!
+//! * [`Settings`]: layered configuration — built-in defaults, then an optional TOML file, then
+//!   `KEYS__SECTION__KEY` environment variables, then command-line overrides — validated at
+//!   start with an error that names the bad setting ([`SettingsError`]).
+//! * [`Infra::connect`]: opens the database (running migrations) and the object store.
+//! * [`init_tracing`]: structured logs (text or JSON).
+
+mod settings;
+
+use std::sync::Arc;
+
+use blob_store::{BlobConfig, BlobConfigError, ObjectArchiveStore};
+use catalog::Clock;
+use ingest::Ingestor;
+use sea_orm::DatabaseConnection;
+use storage_sql::{ConnectError, SqlCatalogRepository};
+
+pub use settings::{
+    CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, S3Settings, ServerSettings, Settings,
+    SettingsError, StorageBackend, StorageSettings,
+};
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+/// Why the adapters could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    /// Database.
+    #[error(transparent)]
+    Database(#[from] ConnectError),
+    /// Object storage.
+    #[error(transparent)]
+    Storage(#[from] BlobConfigError),
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {path}: {source}; pass a writable --data-dir")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// The adapters every app needs, built from [`Settings`].
+#[derive(Clone)]
+pub struct Infra {
+    /// Raw connection (for health checks and later adapters).
+    pub db: DatabaseConnection,
+    /// Catalog storage.
+    pub catalog: Arc<SqlCatalogRepository>,
+    /// Archive storage.
+    pub archives: Arc<ObjectArchiveStore>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Infra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Infra")
+    }
+}
+
+impl Infra {
+    /// Opens the database (applying migrations) and the object store.
+    ///
+    /// # Errors
+    /// [`InfraError`] naming what could not be opened.
+    pub async fn connect(settings: &Settings) -> Result<Self, InfraError> {
+        let url = settings.database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|source| InfraError::DataDir { path: settings.data_dir.clone(), source })?;
+        }
+        tracing::info!(database = %storage_sql::redact_url(&url), "opening database");
+        let db = storage_sql::connect(&url, settings.database.max_connections).await?;
+        let archives = Arc::new(ObjectArchiveStore::new(&blob_config(settings))?);
+        Ok(Self { catalog: Arc::new(SqlCatalogRepository::new(db.clone())), db, archives, clock: Arc::new(SystemClock) })
+    }
+
+    /// The ingestion service over these adapters.
+    #[must_use]
+    pub fn ingestor(&self) -> Ingestor {
+        Ingestor::new(self.catalog.clone(), self.archives.clone(), self.clock.clone())
+    }
+}
+
+fn blob_config(settings: &Settings) -> BlobConfig {
+    match (&settings.storage.backend, &settings.storage.s3) {
+        (StorageBackend::S3, Some(s3)) => BlobConfig::S3 {
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            endpoint: s3.endpoint.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3.secret_access_key.clone(),
+            allow_http: s3.allow_http,
+        },
+        _ => BlobConfig::Local { root: settings.local_objects_dir() },
+    }
+}
+
+/// Installs the global tracing subscriber (`RUST_LOG` overrides the configured filter).
+pub fn init_tracing(log: &LogSettings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,330 @@
+//! Layered, validated settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// A setting is missing or wrong. The message names it (as a config key and as its
+/// environment variable) and says what would be right.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The sources could not be read or parsed.
+    #[error("cannot read settings: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value is not acceptable.
+    #[error("invalid setting `{key}` (env KEYS__{env}): {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `server.bind`.
+        key: &'static str,
+        /// Its environment variable without the `KEYS__` prefix.
+        env: String,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid { key, env: key.replace('.', "__").to_uppercase(), reason: reason.into() }
+}
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the embedded defaults keep their files (SQLite database, local objects).
+    pub data_dir: PathBuf,
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Object storage.
+    pub storage: StorageSettings,
+    /// Ingestion.
+    pub ingest: IngestSettings,
+    /// Catalog snapshot.
+    pub catalog: CatalogSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address, `127.0.0.1:8080` by default; port 0 picks a free port.
+    pub bind: String,
+    /// Seconds to finish in-flight requests on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`; empty means SQLite in the data dir.
+    pub url: Option<SecretString>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Which object store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Files under `storage.local_dir` (default `<data_dir>/objects`).
+    Local,
+    /// An S3-compatible bucket (`[storage.s3]`).
+    S3,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `local` or `s3`.
+    pub backend: StorageBackend,
+    /// Directory of the local store.
+    pub local_dir: Option<PathBuf>,
+    /// S3 settings, required when `backend = "s3"`.
+    pub s3: Option<S3Settings>,
+}
+
+/// `[storage.s3]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Endpoint of an S3-compatible service.
+    pub endpoint: Option<String>,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: SecretString,
+    /// Allow plain HTTP (loopback test servers only).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// The `keys-assets/` directory.
+    pub assets_dir: PathBuf,
+    /// keys-server ingests the assets when it starts.
+    pub on_start: bool,
+    /// Largest single file.
+    pub max_file_bytes: u64,
+    /// Largest version.
+    pub max_version_bytes: u64,
+    /// KEYS processed at once.
+    pub concurrency: usize,
+}
+
+/// `[catalog]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// How often a server checks the catalog revision (milliseconds).
+    pub refresh_interval_ms: u64,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// tracing filter, e.g. `info,sqlx=warn`.
+    pub filter: String,
+}
+
+const DEFAULTS: &str = r#"
+data_dir = "data"
+
+[server]
+bind = "127.0.0.1:8080"
+shutdown_grace_secs = 10
+
+[database]
+max_connections = 16
+
+[storage]
+backend = "local"
+
+[ingest]
+assets_dir = "keys-assets"
+on_start = true
+max_file_bytes = 10485760
+max_version_bytes = 104857600
+concurrency = 4
+
+[catalog]
+refresh_interval_ms = 1000
+
+[log]
+format = "text"
+filter = "info,sqlx=warn,sea_orm=warn"
+"#;
+
+impl Settings {
+    /// Loads settings: defaults → `file` (when given; it must exist) → `KEYS__…` environment
+    /// variables → `overrides` (`("server.bind", "127.0.0.1:0")`, from command-line flags).
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the bad setting.
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, SettingsError> {
+        let mut b = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(f) = file {
+            b = b.add_source(File::from(f).format(FileFormat::Toml).required(true));
+        }
+        b = b.add_source(Environment::with_prefix("KEYS").prefix_separator("__").separator("__").try_parsing(true));
+        for (k, v) in overrides {
+            b = b.set_override(*k, v.clone())?;
+        }
+        let settings: Settings = b.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values serde cannot.
+    ///
+    /// # Errors
+    /// [`SettingsError::Invalid`] for the first bad value.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.server.bind.parse::<SocketAddr>().map_err(|e| {
+            invalid("server.bind", format!("`{}` is not an address like 127.0.0.1:8080 ({e})", self.server.bind))
+        })?;
+        if let Some(url) = &self.database.url {
+            let url = url.expose_secret();
+            if !(url.is_empty()
+                || url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(invalid("database.url", "must start with postgres:// or sqlite: (or be empty for the embedded SQLite)"));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.storage.backend == StorageBackend::S3 {
+            let Some(s3) = &self.storage.s3 else {
+                return Err(invalid("storage.s3", "storage.backend is s3 but [storage.s3] (bucket, access_key_id, secret_access_key) is missing"));
+            };
+            if s3.bucket.is_empty() {
+                return Err(invalid("storage.s3.bucket", "must not be empty"));
+            }
+            if let Some(ep) = &s3.endpoint
+                && !(ep.starts_with("http://") || ep.starts_with("https://"))
+            {
+                return Err(invalid("storage.s3.endpoint", format!("`{ep}` must be an http:// or https:// URL")));
+            }
+        }
+        if self.ingest.max_file_bytes == 0 || self.ingest.max_version_bytes < self.ingest.max_file_bytes {
+            return Err(invalid("ingest.max_version_bytes", "must be at least ingest.max_file_bytes, and both above 0"));
+        }
+        if self.ingest.concurrency == 0 {
+            return Err(invalid("ingest.concurrency", "must be at least 1"));
+        }
+        if self.catalog.refresh_interval_ms < 50 {
+            return Err(invalid("catalog.refresh_interval_ms", "must be at least 50"));
+        }
+        Ok(())
+    }
+
+    /// The listen address (validated).
+    #[must_use]
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.server.bind.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The database URL: the configured one, or SQLite in the data dir.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) if !url.expose_secret().is_empty() => url.expose_secret().to_owned(),
+            _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("keys.sqlite").display()),
+        }
+    }
+
+    /// Where the local object store keeps files.
+    #[must_use]
+    pub fn local_objects_dir(&self) -> PathBuf {
+        self.storage.local_dir.clone().unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+
+    /// Ingestion limits.
+    #[must_use]
+    pub fn ingest_limits(&self) -> ingest::Limits {
+        ingest::Limits { max_file_bytes: self.ingest.max_file_bytes, max_version_bytes: self.ingest.max_version_bytes }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Environment variables are process-wide; these tests only use overrides and files.
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.bind_addr().port(), 8080);
+        assert!(s.database_url().starts_with("sqlite://data/keys.sqlite"));
+        assert_eq!(s.local_objects_dir(), PathBuf::from("data/objects"));
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("keys.toml");
+        std::fs::write(&f, "[server]\nbind = \"127.0.0.1:9999\"\n[database]\nurl = \"postgres://u:p@h/db\"\n").unwrap();
+        let s = Settings::load(Some(&f), &[("data_dir", "/srv/keys".into())]).unwrap();
+        assert_eq!(s.bind_addr().port(), 9999);
+        assert_eq!(s.database_url(), "postgres://u:p@h/db");
+        assert_eq!(s.data_dir, PathBuf::from("/srv/keys"));
+        let s = Settings::load(Some(&f), &[("server.bind", "127.0.0.1:0".into())]).unwrap();
+        assert_eq!(s.bind_addr().port(), 0);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("server.bind", "localhost", "KEYS__SERVER__BIND"),
+            ("database.url", "mysql://x", "KEYS__DATABASE__URL"),
+            ("database.max_connections", "0", "KEYS__DATABASE__MAX_CONNECTIONS"),
+            ("storage.backend", "s3", "KEYS__STORAGE__S3"),
+            ("ingest.concurrency", "0", "KEYS__INGEST__CONCURRENCY"),
+        ];
+        for (key, value, env) in cases {
+            let err = Settings::load(None, &[(key, (*value).to_string())]).unwrap_err().to_string();
+            assert!(err.contains(env), "{key}={value}: {err}");
+        }
+        let err = Settings::load(None, &[("storage.backend", "tape".into())]).unwrap_err().to_string();
+        assert!(err.contains("tape") && err.contains("storage.backend"), "{err}");
+        let err = Settings::load(Some(Path::new("/nonexistent/keys.toml")), &[]).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/keys.toml"), "{err}");
+    }
+}

@@ -1,0 +1,111 @@
+//! # web — the HTTP adapter
+//!
+//! Everything a browser or an API client reaches, on poem:
+//!
+//! * HTML pages rendered on the server with compile-time-checked askama templates
+//!   (`/marketplace`, `/marketplace/{slug}`), plain CSS, no JavaScript needed;
+//! * the JSON API under `/api/v1` (poem-openapi), its document at `/api/openapi.json` and
+//!   Swagger UI at `/api/docs`;
+//! * `/healthz` and `/readyz`;
+//! * security headers on every response.
+//!
+//! It talks to the domain only through the catalog's ports and its in-memory
+//! [`CatalogCache`].
+
+mod api;
+mod cache;
+mod markdown;
+mod pages;
+
+use std::sync::Arc;
+
+use catalog::CatalogRepository;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::middleware::Tracing;
+use poem::web::Json;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use poem_openapi::OpenApiService;
+
+pub use cache::CatalogCache;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Catalog storage (for readiness).
+    pub repo: Arc<dyn CatalogRepository>,
+    /// Searchable catalog snapshot.
+    pub catalog: Arc<CatalogCache>,
+}
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+
+async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let docs = req.uri().path().starts_with("/api/docs");
+    let mut resp = next.get_response(req).await;
+    let h = resp.headers_mut();
+    let csp = if docs { DOCS_CSP } else { CSP };
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),
+        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    Ok(resp)
+}
+
+#[handler]
+fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[handler]
+async fn readyz(state: poem::web::Data<&AppState>) -> Response {
+    match state.repo.ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" })))
+                .into_response()
+        }
+    }
+}
+
+#[handler]
+fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../static/app.css"))
+}
+
+/// The OpenAPI service (also used to write the document to a file).
+#[must_use]
+pub fn openapi_service() -> OpenApiService<api::KeysApi, ()> {
+    OpenApiService::new(api::KeysApi, "KEYS marketplace API", env!("CARGO_PKG_VERSION")).server("/api/v1")
+}
+
+/// Every route, with middleware, ready to serve.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = openapi_service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at("/", get(pages::home))
+        .at("/marketplace", get(pages::marketplace))
+        .at("/marketplace/:slug", get(pages::key_page))
+        .at("/static/app.css", get(stylesheet))
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .nest("/api/v1", api)
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .catch_error(pages::not_found)
+        .data(state)
+        .around(security_headers)
+        .with(Tracing)
+}

@@ -1,0 +1,313 @@
+//! Server-rendered HTML pages.
+
+use askama::Template;
+use catalog::{CatalogQuery, Category, Intent, Key, Kind, QueryError, Role, Sort, Tier};
+use poem::http::StatusCode;
+use poem::web::{Data, Html, Path, Redirect};
+use poem::{IntoResponse, Request, Response, handler};
+
+use crate::AppState;
+use crate::markdown::to_safe_html;
+
+/// Human label of a kind.
+pub(crate) fn kind_label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::NodeNext => "Node/Next starter kit",
+        Kind::Runbook => "Operations runbook",
+        Kind::Jupyter => "Jupyter notebook pack",
+    }
+}
+
+fn title_case(s: &str) -> String {
+    s.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Human label of a vocabulary value (`incident-response` → `Incident Response`; `sre` → `SRE`).
+pub(crate) fn label(value: &str) -> String {
+    match value {
+        "sre" => "SRE".into(),
+        "ml-engineer" => "ML Engineer".into(),
+        "api-design" => "API Design".into(),
+        "saas-foundations" => "SaaS Foundations".into(),
+        "devops-engineer" => "DevOps Engineer".into(),
+        other => title_case(other),
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
+    let kib = bytes as f64 / 1024.0;
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if kib < 1024.0 {
+        format!("{kib:.1} KiB")
+    } else {
+        #[allow(clippy::float_arithmetic)]
+        let mib = kib / 1024.0;
+        format!("{mib:.1} MiB")
+    }
+}
+
+struct Opt {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct Filter {
+    name: &'static str,
+    label: &'static str,
+    any: &'static str,
+    options: Vec<Opt>,
+}
+
+fn filter<T: Copy + PartialEq + std::fmt::Display>(
+    name: &'static str,
+    label_text: &'static str,
+    any: &'static str,
+    all: &[T],
+    selected: Option<T>,
+    text: impl Fn(T) -> String,
+) -> Filter {
+    Filter {
+        name,
+        label: label_text,
+        any,
+        options: all.iter().map(|v| Opt { value: v.to_string(), label: text(*v), selected: Some(*v) == selected }).collect(),
+    }
+}
+
+struct Card {
+    slug: String,
+    name: String,
+    kind: &'static str,
+    kind_label: &'static str,
+    tier: &'static str,
+    summary: String,
+    version: String,
+    released: String,
+    tags: Vec<String>,
+}
+
+fn card(k: &Key) -> Card {
+    let current = k.current();
+    Card {
+        slug: k.meta.slug.to_string(),
+        name: k.meta.name.clone(),
+        kind: k.meta.kind.as_str(),
+        kind_label: kind_label(k.meta.kind),
+        tier: k.meta.tier.as_str(),
+        summary: k.meta.summary.clone(),
+        version: current.map(|v| v.version.to_string()).unwrap_or_default(),
+        released: current.map(|v| v.released_at.to_string()).unwrap_or_default(),
+        tags: k.meta.tags.iter().take(4).cloned().collect(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "marketplace.html")]
+struct MarketplacePage {
+    q: String,
+    filters: Vec<Filter>,
+    sorts: Vec<Opt>,
+    cards: Vec<Card>,
+    total: usize,
+    page: u32,
+    pages: u32,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    filtered: bool,
+    catalog_size: usize,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    heading: String,
+    message: String,
+}
+
+fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
+    let page = ErrorPage { status: status.as_u16(), heading: heading.to_owned(), message: message.to_owned() };
+    render(&page).with_status(status).into_response()
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+        }
+    }
+}
+
+fn page_url(q: &CatalogQuery, page: u32) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in q.to_params() {
+        s.append_pair(k, &v);
+    }
+    s.append_pair("page", &page.to_string());
+    format!("/marketplace?{}", s.finish())
+}
+
+fn parse_query(req: &Request) -> Result<CatalogQuery, QueryError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
+    CatalogQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+#[handler]
+pub(crate) fn home() -> Redirect {
+    Redirect::see_other("/marketplace")
+}
+
+#[handler]
+pub(crate) fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
+    let query = match parse_query(req) {
+        Ok(q) => q,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "That search could not be run", &e.to_string()),
+    };
+    let index = state.catalog.snapshot();
+    let result = index.search(&query);
+    let pages = result.pages();
+    let sorts = Sort::ACCEPTED
+        .iter()
+        .map(|s| Opt { value: (*s).to_owned(), label: title_case(s), selected: *s == query.sort.as_str() })
+        .collect();
+    let page = MarketplacePage {
+        q: query.text.clone().unwrap_or_default(),
+        filters: vec![
+            filter("kind", "Kind", "All kinds", Kind::ALL, query.kind, |k| kind_label(k).to_owned()),
+            filter("tier", "Tier", "All tiers", Tier::ALL, query.tier, |t| label(t.as_str())),
+            filter("role", "Role", "Any role", Role::ALL, query.role, |r| label(r.as_str())),
+            filter("intent", "Goal", "Any goal", Intent::ALL, query.intent, |i| label(i.as_str())),
+            filter("category", "Problem", "Any problem", Category::ALL, query.category, |c| label(c.as_str())),
+        ],
+        sorts,
+        cards: result.items.iter().map(|k| card(k)).collect(),
+        total: result.total,
+        page: query.page,
+        pages,
+        prev_url: (query.page > 1).then(|| page_url(&query, (query.page - 1).min(pages))),
+        next_url: (query.page < pages).then(|| page_url(&query, query.page + 1)),
+        filtered: query.text.is_some()
+            || query.kind.is_some()
+            || query.tier.is_some()
+            || query.role.is_some()
+            || query.intent.is_some()
+            || query.category.is_some(),
+        catalog_size: index.len(),
+    };
+    render(&page)
+}
+
+struct VersionView {
+    version: String,
+    released_at: String,
+    size: String,
+    sha256: String,
+    changelog_html: String,
+    current: bool,
+}
+
+struct CellView {
+    notebook: String,
+    cell_type: String,
+    source: String,
+}
+
+struct HeadingView {
+    indent: u8,
+    title: String,
+}
+
+#[derive(Template)]
+#[template(path = "key.html")]
+struct KeyPage {
+    slug: String,
+    name: String,
+    kind: &'static str,
+    kind_label: &'static str,
+    tier: &'static str,
+    summary: String,
+    description_html: String,
+    roles: Vec<String>,
+    intents: Vec<String>,
+    categories: Vec<String>,
+    tags: Vec<String>,
+    current_version: String,
+    versions: Vec<VersionView>,
+    files: Vec<(String, String)>,
+    readme_excerpt: Option<String>,
+    excerpts: Vec<(String, String, bool)>,
+    cells: Vec<CellView>,
+    outline: Vec<HeadingView>,
+}
+
+#[handler]
+pub(crate) fn key_page(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
+    let Some(key) = state.catalog.snapshot().get(&slug) else {
+        return error_page(StatusCode::NOT_FOUND, "No such KEY", &format!("There is no KEY called “{slug}”. Browse the marketplace to find one."));
+    };
+    let m = &key.meta;
+    let current = key.current();
+    let preview = current.map(|v| v.preview.clone()).unwrap_or_default();
+    let page = KeyPage {
+        slug: m.slug.to_string(),
+        name: m.name.clone(),
+        kind: m.kind.as_str(),
+        kind_label: kind_label(m.kind),
+        tier: m.tier.as_str(),
+        summary: m.summary.clone(),
+        description_html: to_safe_html(&m.description),
+        roles: m.roles.iter().map(|r| label(r.as_str())).collect(),
+        intents: m.intents.iter().map(|i| label(i.as_str())).collect(),
+        categories: m.categories.iter().map(|c| label(c.as_str())).collect(),
+        tags: m.tags.clone(),
+        current_version: current.map(|v| v.version.to_string()).unwrap_or_default(),
+        versions: key
+            .versions
+            .iter()
+            .rev()
+            .map(|v| VersionView {
+                version: v.version.to_string(),
+                released_at: v.released_at.to_string(),
+                size: human_size(v.archive.size_bytes),
+                sha256: v.archive.sha256.clone(),
+                changelog_html: to_safe_html(&v.changelog),
+                current: current.is_some_and(|c| c.version == v.version),
+            })
+            .collect(),
+        files: preview.files.iter().map(|f| (f.path.clone(), human_size(f.size_bytes))).collect(),
+        readme_excerpt: preview.readme_excerpt.clone(),
+        excerpts: preview
+            .excerpts
+            .iter()
+            .filter(|e| !(e.path.eq_ignore_ascii_case("README.md") || e.path.eq_ignore_ascii_case("RUNBOOK.md")) || preview.readme_excerpt.is_none())
+            .map(|e| (e.path.clone(), e.text.clone(), e.truncated))
+            .collect(),
+        cells: preview
+            .notebook_cells
+            .iter()
+            .map(|c| CellView { notebook: c.notebook.clone(), cell_type: c.cell_type.clone(), source: c.source.clone() })
+            .collect(),
+        outline: preview.outline.iter().map(|h| HeadingView { indent: h.level.saturating_sub(1), title: h.title.clone() }).collect(),
+    };
+    render(&page)
+}
+
+/// Turns routing errors (404, 405) into pages, or JSON under `/api/`.
+pub(crate) async fn not_found(err: poem::Error) -> Response {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+    }
+    error_page(status, status.canonical_reason().unwrap_or("Error"), &err.to_string())
+}
