@@ -1,0 +1,144 @@
+//! A person's visit in real headless Chromium (driven through chromedriver): open the
+//! marketplace, search, filter, open a KEY page, and check what is on screen.
+//!
+//! Needs `chromedriver` and `chromium` on PATH (Debian packages `chromium-driver`, `chromium`);
+//! skipped when missing unless `KEYS_TEST_REQUIRE_SERVICES=1` (CI).
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Option<Driver> {
+    let exists = Command::new("chromedriver").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !exists {
+        assert!(!test_support::require_services(), "chromedriver is not installed but KEYS_TEST_REQUIRE_SERVICES=1");
+        eprintln!("note: chromedriver not found; browser test skipped");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    Some(Driver { child, port, _profile: tempfile::tempdir().unwrap() })
+}
+
+async fn connect(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    for _ in 0..50 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            Ok(c) => return c,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("chromedriver did not accept a session at {url}");
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+async fn slugs(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for card in c.find_all(Locator::Css("li.card")).await.unwrap() {
+        out.push(card.attr("data-slug").await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn browse_search_filter_and_open_a_key() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+    let c = connect(&driver).await;
+
+    c.goto(&app.url("/marketplace")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Marketplace · KEYS marketplace");
+    let count = text(&c, "#result-count").await;
+    let total: usize = count.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(total >= 24, "a visitor sees at least 24 KEYS: {count}");
+    let first_page = slugs(&c).await;
+    assert_eq!(first_page.len(), 24, "24 cards on the first page");
+    let kinds: Vec<String> = {
+        let mut v = Vec::new();
+        for b in c.find_all(Locator::Css("li.card .badge.kind")).await.unwrap() {
+            v.push(b.text().await.unwrap());
+        }
+        v
+    };
+    for k in ["NODE/NEXT STARTER KIT", "OPERATIONS RUNBOOK"] {
+        assert!(kinds.iter().any(|x| x.eq_ignore_ascii_case(k)), "{k} in {kinds:?}");
+    }
+
+    // Search: type and submit the form (no JavaScript on the page).
+    let q = c.find(Locator::Id("q")).await.unwrap();
+    q.send_keys("postgres").await.unwrap();
+    c.find(Locator::Css("form.search button[type=submit]")).await.unwrap().click().await.unwrap();
+    let found = slugs(&c).await;
+    assert!(found.contains(&"postgres-failover-runbook".to_string()), "{found:?}");
+    assert!(c.current_url().await.unwrap().as_str().contains("q=postgres"));
+
+    // Filter by kind, keeping the text.
+    c.find(Locator::Css("#f-kind option[value=runbook]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form.search button[type=submit]")).await.unwrap().click().await.unwrap();
+    let filtered = slugs(&c).await;
+    assert!(!filtered.is_empty());
+    for b in c.find_all(Locator::Css("li.card .badge.kind")).await.unwrap() {
+        assert!(b.text().await.unwrap().eq_ignore_ascii_case("operations runbook"));
+    }
+    assert_eq!(c.find(Locator::Id("q")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("postgres"));
+
+    // Open the KEY page.
+    c.find(Locator::Css("li.card[data-slug=postgres-failover-runbook] a")).await.unwrap().click().await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/marketplace/postgres-failover-runbook"));
+    assert_eq!(text(&c, "article.key h1").await, "PostgreSQL Failover Runbook");
+    let current = text(&c, "#current-version").await;
+    let versions = c.find_all(Locator::Css("#versions .version")).await.unwrap();
+    assert!(versions.len() >= 2, "both versions listed");
+    assert!(text(&c, "#versions .version.current h3").await.starts_with(&current));
+    let outline = c.find_all(Locator::Css(".outline li")).await.unwrap();
+    assert!(outline.len() >= 5, "runbook outline visible");
+    assert!(text(&c, "#preview").await.contains("Files in"));
+
+    // A notebook pack shows notebook cells.
+    c.goto(&app.url("/marketplace?kind=jupyter")).await.unwrap();
+    c.find(Locator::Css("li.card a")).await.unwrap().click().await.unwrap();
+    assert!(!c.find_all(Locator::Css(".cell")).await.unwrap().is_empty(), "notebook cells in the preview");
+
+    c.close().await.unwrap();
+}

@@ -1,0 +1,106 @@
+//! `spawn_app()`: the real server, started as `main` starts it, on port 0 against a fresh
+//! database and object store.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use infra::Settings;
+use keys_server::Application;
+use test_support::TestDatabase;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub db_url: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _data: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn settings(db_url: &str, data_dir: &Path, assets: &Path) -> Settings {
+    Settings::load(
+        None,
+        &[
+            ("server.bind", "127.0.0.1:0".into()),
+            ("data_dir", data_dir.display().to_string()),
+            ("database.url", db_url.to_owned()),
+            ("database.max_connections", "4".into()),
+            ("ingest.assets_dir", assets.display().to_string()),
+            ("catalog.refresh_interval_ms", "100".into()),
+            ("server.shutdown_grace_secs", "2".into()),
+        ],
+    )
+    .unwrap()
+}
+
+/// Starts a server on `db` that ingests `assets` on start.
+pub async fn spawn_app_on(db: &TestDatabase, assets: &Path) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let settings = settings(&db.url, data.path(), assets);
+    let app = Application::build(&settings).await.unwrap_or_else(|e| panic!("{db:?}: {e}"));
+    let base = format!("http://{}", app.addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        db_url: db.url.clone(),
+        data_dir: data.path().to_path_buf(),
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        stop: Some(tx),
+        task: Some(task),
+        _data: data,
+    }
+}
+
+/// SQLite always, Postgres when configured: each with a server over the shipped keys-assets.
+pub async fn spawn_apps() -> Vec<(TestDatabase, TestApp)> {
+    let mut out = Vec::new();
+    for db in test_support::databases().await {
+        let app = spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+        out.push((db, app));
+    }
+    out
+}

@@ -1,0 +1,192 @@
+//! HTTP tests against the real server on port 0 (SQLite always, Postgres when configured).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{spawn_app_on, spawn_apps};
+use serde_json::Value;
+
+const HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+];
+
+#[tokio::test]
+async fn api_lists_filters_and_pages() {
+    for (db, app) in spawn_apps().await {
+        let (status, all) = app.get_json("/api/v1/keys?per_page=100").await;
+        assert_eq!(status, 200, "{db:?}");
+        let total = all["total"].as_u64().unwrap();
+        assert!(total >= 24, "{db:?}: {total} KEYS");
+        let items = all["items"].as_array().unwrap();
+        assert_eq!(items.len() as u64, total);
+        for field in ["slug", "name", "kind", "tier", "latest_version", "summary", "released_at"] {
+            assert!(items.iter().all(|i| i[field].is_string()), "{field} on every item");
+        }
+        for kind in ["node-next", "runbook", "jupyter"] {
+            let (_, page) = app.get_json(&format!("/api/v1/keys?kind={kind}&per_page=100")).await;
+            let n = page["total"].as_u64().unwrap();
+            assert!(n >= 8, "{db:?}: {kind} has {n}");
+            assert!(page["items"].as_array().unwrap().iter().all(|i| i["kind"] == kind));
+        }
+        // Every filter narrows and is honoured.
+        let (_, sre) = app.get_json("/api/v1/keys?role=sre&per_page=100").await;
+        assert!(sre["items"].as_array().unwrap().iter().all(|i| i["roles"].as_array().unwrap().contains(&Value::from("sre"))));
+        let (_, inc) = app.get_json("/api/v1/keys?category=incident-response&intent=respond-to-incidents&tier=scale").await;
+        for i in inc["items"].as_array().unwrap() {
+            assert_eq!(i["tier"], "scale");
+            assert!(i["categories"].as_array().unwrap().contains(&Value::from("incident-response")));
+        }
+        // Text search.
+        let (_, pg) = app.get_json("/api/v1/keys?q=postgres%20failover").await;
+        assert_eq!(pg["items"][0]["slug"], "postgres-failover-runbook", "{db:?}: {pg}");
+        // Pagination.
+        let (_, p1) = app.get_json("/api/v1/keys?per_page=5&page=1").await;
+        let (_, p2) = app.get_json("/api/v1/keys?per_page=5&page=2").await;
+        assert_eq!((p1["page"].as_u64(), p1["per_page"].as_u64()), (Some(1), Some(5)));
+        assert_eq!(p1["items"].as_array().unwrap().len(), 5);
+        assert_ne!(p1["items"][0]["slug"], p2["items"][0]["slug"]);
+        assert_eq!(p1["total"], all["total"]);
+        assert_eq!(p1["items"][0]["slug"], all["items"][0]["slug"]);
+        assert_eq!(p2["items"][0]["slug"], all["items"][5]["slug"]);
+    }
+}
+
+#[tokio::test]
+async fn api_detail_and_errors() {
+    for (db, app) in spawn_apps().await {
+        let (status, key) = app.get_json("/api/v1/keys/postgres-failover-runbook").await;
+        assert_eq!(status, 200, "{db:?}");
+        assert_eq!(key["slug"], "postgres-failover-runbook");
+        let versions = key["versions"].as_array().unwrap();
+        assert!(versions.len() >= 2);
+        assert_eq!(versions[0]["version"], key["latest_version"]);
+        for v in versions {
+            assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+            assert!(v["size_bytes"].as_u64().unwrap() > 0);
+            assert!(v["released_at"].as_str().unwrap().starts_with("20"));
+        }
+        assert!(!key["preview"]["files"].as_array().unwrap().is_empty());
+        assert!(!key["preview"]["outline"].as_array().unwrap().is_empty(), "runbook outline");
+        let (_, nb) = app.get_json("/api/v1/keys?kind=jupyter&per_page=1").await;
+        let slug = nb["items"][0]["slug"].as_str().unwrap();
+        let (_, nb) = app.get_json(&format!("/api/v1/keys/{slug}")).await;
+        assert!(!nb["preview"]["notebook_cells"].as_array().unwrap().is_empty(), "notebook cells");
+
+        let (status, missing) = app.get_json("/api/v1/keys/no-such-key").await;
+        assert_eq!(status, 404);
+        assert_eq!(missing["error"], "not_found");
+
+        for (param, value) in [
+            ("kind", "video"),
+            ("tier", "gold"),
+            ("role", "wizard"),
+            ("intent", "fly"),
+            ("category", "nope"),
+            ("sort", "price"),
+            ("page", "0"),
+            ("per_page", "1000"),
+        ] {
+            let (status, err) = app.get_json(&format!("/api/v1/keys?{param}={value}")).await;
+            assert_eq!(status, 400, "{param}");
+            assert_eq!(err["parameter"], param);
+            assert!(err["message"].as_str().unwrap().contains(value), "{err}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_render_and_fail_clearly() {
+    for (db, app) in spawn_apps().await {
+        let (status, html) = app.get_text("/marketplace").await;
+        assert_eq!(status, 200, "{db:?}");
+        assert!(html.contains("KEYS found"));
+        assert!(html.contains("PostgreSQL Failover Runbook"));
+        let (_, html) = app.get_text("/marketplace?q=stripe&kind=node-next").await;
+        assert!(html.contains("data-slug=\"next-stripe-checkout\""), "{html}");
+        assert!(!html.contains("data-slug=\"postgres-failover-runbook\""));
+        let (status, html) = app.get_text("/marketplace?tier=gold").await;
+        assert_eq!(status, 400);
+        assert!(html.contains("parameter `tier`") && html.contains("gold"), "{html}");
+        let (status, html) = app.get_text("/marketplace/postgres-failover-runbook").await;
+        assert_eq!(status, 200);
+        for needle in ["PostgreSQL Failover Runbook", "Runbook outline", "id=\"versions\"", "sha256 "] {
+            assert!(html.contains(needle), "{needle}");
+        }
+        let (status, html) = app.get_text("/marketplace/no-such-key").await;
+        assert_eq!(status, 404);
+        assert!(html.contains("No such KEY"));
+        // Search text is escaped, never interpreted.
+        let (_, html) = app.get_text("/marketplace?q=%3Cscript%3Ealert(1)%3C/script%3E").await;
+        assert!(!html.contains("<script>alert(1)"), "search text must be escaped");
+        let r = app.get("/").await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/marketplace");
+    }
+}
+
+#[tokio::test]
+async fn security_headers_health_and_openapi() {
+    let db = test_support::sqlite_database();
+    let app = spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+    for path in ["/marketplace", "/marketplace/nope", "/api/v1/keys", "/api/v1/keys/nope", "/healthz", "/nowhere", "/api/docs"] {
+        let r = app.get(path).await;
+        for (name, value) in HEADERS {
+            assert_eq!(r.headers().get(*name).map(|v| v.to_str().unwrap()), Some(*value), "{path}: {name}");
+        }
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        if !path.starts_with("/api/docs") {
+            assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        }
+    }
+    assert_eq!(app.get_json("/healthz").await, (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(app.get_json("/readyz").await.0, 200);
+    let (status, spec) = app.get_json("/api/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(spec["paths"]["/keys"]["get"].is_object(), "{spec}");
+    assert!(spec["paths"]["/keys/{slug}"]["get"].is_object());
+    let params: Vec<&str> = spec["paths"]["/keys"]["get"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params, ["q", "kind", "tier", "role", "intent", "category", "sort", "page", "per_page"]);
+    let (status, docs) = app.get_text("/api/docs").await;
+    assert_eq!(status, 200);
+    assert!(docs.to_lowercase().contains("swagger"));
+    app.stop().await.unwrap();
+}
+
+/// Two server instances on one database: a KEY ingested elsewhere appears on both (the
+/// snapshot follows the catalog revision), and graceful shutdown returns cleanly.
+#[tokio::test]
+async fn instances_share_the_database() {
+    for db in test_support::databases().await {
+        let empty = tempfile::tempdir().unwrap();
+        let a = spawn_app_on(&db, empty.path()).await;
+        let b = spawn_app_on(&db, empty.path()).await;
+        assert_eq!(a.get_json("/api/v1/keys").await.1["total"], 0);
+
+        // An ingest run (as keys-ingest would do) against the same database.
+        let settings = common::settings(&db.url, &a.data_dir, &test_support::repo_assets_dir());
+        let infra = infra::Infra::connect(&settings).await.unwrap();
+        let report = infra
+            .ingestor()
+            .run(&test_support::repo_assets_dir(), ingest::IngestOptions { concurrency: 4, ..Default::default() }, &ingest::NoProgress)
+            .await
+            .unwrap();
+        assert!(report.added >= 24);
+        for app in [&a, &b] {
+            let mut seen = 0;
+            for _ in 0..50 {
+                seen = app.get_json("/api/v1/keys").await.1["total"].as_u64().unwrap();
+                if seen > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(seen as usize, report.added, "{db:?}: instance sees the new catalog");
+        }
+        a.stop().await.unwrap();
+        b.stop().await.unwrap();
+    }
+}
