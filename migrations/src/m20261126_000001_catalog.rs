@@ -1,7 +1,9 @@
 //! The catalog: KEYS, their versions, and a revision counter readers poll.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, date, integer, pk_auto, string, string_len, text, timestamp_with_time_zone};
+use sea_orm_migration::schema::{
+    big_integer, date, integer, pk_auto, string, string_len, text, timestamp_with_time_zone,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -130,8 +132,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(KeyVersions::Table).to_owned()).await?;
+        manager
+            .drop_table(Table::drop().table(KeyVersions::Table).to_owned())
+            .await?;
         manager.drop_table(Table::drop().table(Keys::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(CatalogState::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(CatalogState::Table).to_owned())
+            .await
     }
 }

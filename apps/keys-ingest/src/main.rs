@@ -83,12 +83,21 @@ fn print_report(report: &IngestReport) {
                 println!("  - {e}");
             }
         } else if !k.versions_added.is_empty() {
-            println!("{:<9} {} {}", format!("{:?}", k.outcome).to_uppercase(), k.slug, k.versions_added.join(", "));
+            println!(
+                "{:<9} {} {}",
+                format!("{:?}", k.outcome).to_uppercase(),
+                k.slug,
+                k.versions_added.join(", ")
+            );
         }
     }
     println!(
         "{}added {}, updated {}, unchanged {}, rejected {}",
-        if report.dry_run { "[dry run, nothing written] " } else { "" },
+        if report.dry_run {
+            "[dry run, nothing written] "
+        } else {
+            ""
+        },
         report.added,
         report.updated,
         report.unchanged,
@@ -134,10 +143,16 @@ async fn run() -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let options =
-        IngestOptions { dry_run: args.dry_run, limits: settings.ingest_limits(), concurrency: settings.ingest.concurrency };
+    let options = IngestOptions {
+        dry_run: args.dry_run,
+        limits: settings.ingest_limits(),
+        concurrency: settings.ingest.concurrency,
+    };
     let started = std::time::Instant::now();
-    let report = infra.ingestor().run(&settings.ingest.assets_dir, options, &Bar(bar)).await?;
+    let report = infra
+        .ingestor()
+        .run(&settings.ingest.assets_dir, options, &Bar(bar))
+        .await?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ingestion finished");
     if args.json {
         #[allow(clippy::print_stdout)]
@@ -147,5 +162,9 @@ async fn run() -> anyhow::Result<ExitCode> {
     } else {
         print_report(&report);
     }
-    Ok(if report.has_rejections() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.has_rejections() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -74,7 +74,10 @@ impl Application {
                 .ingestor()
                 .run(assets, options, &NoProgress)
                 .await
-                .map_err(|source| StartError::Ingest { path: assets.display().to_string(), source })?;
+                .map_err(|source| StartError::Ingest {
+                    path: assets.display().to_string(),
+                    source,
+                })?;
             tracing::info!(
                 added = report.added,
                 updated = report.updated,
@@ -92,9 +95,15 @@ impl Application {
         let catalog = Arc::new(CatalogCache::load(infra.catalog.clone()).await?);
         let refresher =
             Arc::clone(&catalog).spawn_refresher(Duration::from_millis(settings.catalog.refresh_interval_ms));
-        let state = AppState { repo: infra.catalog.clone(), catalog };
+        let state = AppState {
+            repo: infra.catalog.clone(),
+            catalog,
+        };
         let bind = settings.bind_addr();
-        let acceptor = TcpListener::bind(bind).into_acceptor().await.map_err(|source| StartError::Bind { addr: bind, source })?;
+        let acceptor = TcpListener::bind(bind)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = acceptor
             .local_addr()
             .first()

@@ -51,7 +51,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;
     infra::init_tracing(&settings.log);
-    let app = Application::build(&settings).await.context("keys-server could not start")?;
+    let app = Application::build(&settings)
+        .await
+        .context("keys-server could not start")?;
     let url = format!("http://{}/marketplace", app.addr());
     tracing::info!(%url, "listening");
     #[allow(clippy::print_stdout)]

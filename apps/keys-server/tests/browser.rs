@@ -26,9 +26,16 @@ impl Drop for Driver {
 }
 
 fn start_driver() -> Option<Driver> {
-    let exists = Command::new("chromedriver").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let exists = Command::new("chromedriver")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if !exists {
-        assert!(!test_support::require_services(), "chromedriver is not installed but KEYS_TEST_REQUIRE_SERVICES=1");
+        assert!(
+            !test_support::require_services(),
+            "chromedriver is not installed but KEYS_TEST_REQUIRE_SERVICES=1"
+        );
         eprintln!("note: chromedriver not found; browser test skipped");
         return None;
     }
@@ -40,7 +47,11 @@ fn start_driver() -> Option<Driver> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    Some(Driver { child, port, _profile: tempfile::tempdir().unwrap() })
+    Some(Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    })
 }
 
 async fn connect(driver: &Driver) -> Client {
@@ -60,7 +71,11 @@ async fn connect(driver: &Driver) -> Client {
     let url = format!("http://127.0.0.1:{}", driver.port);
     for _ in 0..50 {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
             Ok(c) => return c,
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -69,7 +84,12 @@ async fn connect(driver: &Driver) -> Client {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn slugs(c: &Client) -> Vec<String> {
@@ -108,24 +128,59 @@ async fn browse_search_filter_and_open_a_key() {
     // Search: type and submit the form (no JavaScript on the page).
     let q = c.find(Locator::Id("q")).await.unwrap();
     q.send_keys("postgres").await.unwrap();
-    c.find(Locator::Css("form.search button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form.search button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let found = slugs(&c).await;
     assert!(found.contains(&"postgres-failover-runbook".to_string()), "{found:?}");
     assert!(c.current_url().await.unwrap().as_str().contains("q=postgres"));
 
     // Filter by kind, keeping the text.
-    c.find(Locator::Css("#f-kind option[value=runbook]")).await.unwrap().click().await.unwrap();
-    c.find(Locator::Css("form.search button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#f-kind option[value=runbook]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.search button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let filtered = slugs(&c).await;
     assert!(!filtered.is_empty());
     for b in c.find_all(Locator::Css("li.card .badge.kind")).await.unwrap() {
         assert!(b.text().await.unwrap().eq_ignore_ascii_case("operations runbook"));
     }
-    assert_eq!(c.find(Locator::Id("q")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("postgres"));
+    assert_eq!(
+        c.find(Locator::Id("q"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("postgres")
+    );
 
     // Open the KEY page.
-    c.find(Locator::Css("li.card[data-slug=postgres-failover-runbook] a")).await.unwrap().click().await.unwrap();
-    assert!(c.current_url().await.unwrap().path().ends_with("/marketplace/postgres-failover-runbook"));
+    c.find(Locator::Css("li.card[data-slug=postgres-failover-runbook] a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/marketplace/postgres-failover-runbook")
+    );
     assert_eq!(text(&c, "article.key h1").await, "PostgreSQL Failover Runbook");
     let current = text(&c, "#current-version").await;
     let versions = c.find_all(Locator::Css("#versions .version")).await.unwrap();
@@ -138,7 +193,10 @@ async fn browse_search_filter_and_open_a_key() {
     // A notebook pack shows notebook cells.
     c.goto(&app.url("/marketplace?kind=jupyter")).await.unwrap();
     c.find(Locator::Css("li.card a")).await.unwrap().click().await.unwrap();
-    assert!(!c.find_all(Locator::Css(".cell")).await.unwrap().is_empty(), "notebook cells in the preview");
+    assert!(
+        !c.find_all(Locator::Css(".cell")).await.unwrap().is_empty(),
+        "notebook cells in the preview"
+    );
 
     c.close().await.unwrap();
 }

@@ -22,7 +22,15 @@ async fn api_lists_filters_and_pages() {
         assert!(total >= 24, "{db:?}: {total} KEYS");
         let items = all["items"].as_array().unwrap();
         assert_eq!(items.len() as u64, total);
-        for field in ["slug", "name", "kind", "tier", "latest_version", "summary", "released_at"] {
+        for field in [
+            "slug",
+            "name",
+            "kind",
+            "tier",
+            "latest_version",
+            "summary",
+            "released_at",
+        ] {
             assert!(items.iter().all(|i| i[field].is_string()), "{field} on every item");
         }
         for kind in ["node-next", "runbook", "jupyter"] {
@@ -33,11 +41,24 @@ async fn api_lists_filters_and_pages() {
         }
         // Every filter narrows and is honoured.
         let (_, sre) = app.get_json("/api/v1/keys?role=sre&per_page=100").await;
-        assert!(sre["items"].as_array().unwrap().iter().all(|i| i["roles"].as_array().unwrap().contains(&Value::from("sre"))));
-        let (_, inc) = app.get_json("/api/v1/keys?category=incident-response&intent=respond-to-incidents&tier=scale").await;
+        assert!(
+            sre["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["roles"].as_array().unwrap().contains(&Value::from("sre")))
+        );
+        let (_, inc) = app
+            .get_json("/api/v1/keys?category=incident-response&intent=respond-to-incidents&tier=scale")
+            .await;
         for i in inc["items"].as_array().unwrap() {
             assert_eq!(i["tier"], "scale");
-            assert!(i["categories"].as_array().unwrap().contains(&Value::from("incident-response")));
+            assert!(
+                i["categories"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::from("incident-response"))
+            );
         }
         // Text search.
         let (_, pg) = app.get_json("/api/v1/keys?q=postgres%20failover").await;
@@ -69,11 +90,17 @@ async fn api_detail_and_errors() {
             assert!(v["released_at"].as_str().unwrap().starts_with("20"));
         }
         assert!(!key["preview"]["files"].as_array().unwrap().is_empty());
-        assert!(!key["preview"]["outline"].as_array().unwrap().is_empty(), "runbook outline");
+        assert!(
+            !key["preview"]["outline"].as_array().unwrap().is_empty(),
+            "runbook outline"
+        );
         let (_, nb) = app.get_json("/api/v1/keys?kind=jupyter&per_page=1").await;
         let slug = nb["items"][0]["slug"].as_str().unwrap();
         let (_, nb) = app.get_json(&format!("/api/v1/keys/{slug}")).await;
-        assert!(!nb["preview"]["notebook_cells"].as_array().unwrap().is_empty(), "notebook cells");
+        assert!(
+            !nb["preview"]["notebook_cells"].as_array().unwrap().is_empty(),
+            "notebook cells"
+        );
 
         let (status, missing) = app.get_json("/api/v1/keys/no-such-key").await;
         assert_eq!(status, 404);
@@ -112,7 +139,12 @@ async fn pages_render_and_fail_clearly() {
         assert!(html.contains("parameter `tier`") && html.contains("gold"), "{html}");
         let (status, html) = app.get_text("/marketplace/postgres-failover-runbook").await;
         assert_eq!(status, 200);
-        for needle in ["PostgreSQL Failover Runbook", "Runbook outline", "id=\"versions\"", "sha256 "] {
+        for needle in [
+            "PostgreSQL Failover Runbook",
+            "Runbook outline",
+            "id=\"versions\"",
+            "sha256 ",
+        ] {
             assert!(html.contains(needle), "{needle}");
         }
         let (status, html) = app.get_text("/marketplace/no-such-key").await;
@@ -131,10 +163,22 @@ async fn pages_render_and_fail_clearly() {
 async fn security_headers_health_and_openapi() {
     let db = test_support::sqlite_database();
     let app = spawn_app_on(&db, &test_support::repo_assets_dir()).await;
-    for path in ["/marketplace", "/marketplace/nope", "/api/v1/keys", "/api/v1/keys/nope", "/healthz", "/nowhere", "/api/docs"] {
+    for path in [
+        "/marketplace",
+        "/marketplace/nope",
+        "/api/v1/keys",
+        "/api/v1/keys/nope",
+        "/healthz",
+        "/nowhere",
+        "/api/docs",
+    ] {
         let r = app.get(path).await;
         for (name, value) in HEADERS {
-            assert_eq!(r.headers().get(*name).map(|v| v.to_str().unwrap()), Some(*value), "{path}: {name}");
+            assert_eq!(
+                r.headers().get(*name).map(|v| v.to_str().unwrap()),
+                Some(*value),
+                "{path}: {name}"
+            );
         }
         let csp = r.headers()["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
@@ -142,14 +186,27 @@ async fn security_headers_health_and_openapi() {
             assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         }
     }
-    assert_eq!(app.get_json("/healthz").await, (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        app.get_json("/healthz").await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
     assert_eq!(app.get_json("/readyz").await.0, 200);
     let (status, spec) = app.get_json("/api/openapi.json").await;
     assert_eq!(status, 200);
     assert!(spec["paths"]["/keys"]["get"].is_object(), "{spec}");
     assert!(spec["paths"]["/keys/{slug}"]["get"].is_object());
-    let params: Vec<&str> = spec["paths"]["/keys"]["get"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(params, ["q", "kind", "tier", "role", "intent", "category", "sort", "page", "per_page"]);
+    let params: Vec<&str> = spec["paths"]["/keys"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        params,
+        [
+            "q", "kind", "tier", "role", "intent", "category", "sort", "page", "per_page"
+        ]
+    );
     let (status, docs) = app.get_text("/api/docs").await;
     assert_eq!(status, 200);
     assert!(docs.to_lowercase().contains("swagger"));
@@ -171,7 +228,14 @@ async fn instances_share_the_database() {
         let infra = infra::Infra::connect(&settings).await.unwrap();
         let report = infra
             .ingestor()
-            .run(&test_support::repo_assets_dir(), ingest::IngestOptions { concurrency: 4, ..Default::default() }, &ingest::NoProgress)
+            .run(
+                &test_support::repo_assets_dir(),
+                ingest::IngestOptions {
+                    concurrency: 4,
+                    ..Default::default()
+                },
+                &ingest::NoProgress,
+            )
             .await
             .unwrap();
         assert!(report.added >= 24);

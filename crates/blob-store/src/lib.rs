@@ -76,11 +76,24 @@ impl ObjectArchiveStore {
     pub fn new(config: &BlobConfig) -> Result<Self, BlobConfigError> {
         match config {
             BlobConfig::Local { root } => {
-                std::fs::create_dir_all(root).map_err(|source| BlobConfigError::LocalDir { path: root.clone(), source })?;
+                std::fs::create_dir_all(root).map_err(|source| BlobConfigError::LocalDir {
+                    path: root.clone(),
+                    source,
+                })?;
                 let fs = LocalFileSystem::new_with_prefix(root)?;
-                Ok(Self { store: Arc::new(fs), signer: None })
+                Ok(Self {
+                    store: Arc::new(fs),
+                    signer: None,
+                })
             }
-            BlobConfig::S3 { bucket, region, endpoint, access_key_id, secret_access_key, allow_http } => {
+            BlobConfig::S3 {
+                bucket,
+                region,
+                endpoint,
+                access_key_id,
+                secret_access_key,
+                allow_http,
+            } => {
                 let mut b = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(region)
@@ -91,24 +104,37 @@ impl ObjectArchiveStore {
                     b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
                 }
                 let s3 = Arc::new(b.build()?);
-                Ok(Self { store: Arc::clone(&s3) as Arc<dyn ObjectStore>, signer: Some(s3) })
+                Ok(Self {
+                    store: Arc::clone(&s3) as Arc<dyn ObjectStore>,
+                    signer: Some(s3),
+                })
             }
         }
     }
 }
 
 fn backend(key: &str, e: &object_store::Error) -> ArchiveError {
-    ArchiveError::Backend { key: key.to_owned(), message: e.to_string() }
+    ArchiveError::Backend {
+        key: key.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 fn path(key: &str) -> Result<Path, ArchiveError> {
-    Path::parse(key).map_err(|e| ArchiveError::Backend { key: key.to_owned(), message: e.to_string() })
+    Path::parse(key).map_err(|e| ArchiveError::Backend {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 #[async_trait]
 impl ArchiveStore for ObjectArchiveStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), ArchiveError> {
-        self.store.put(&path(key)?, PutPayload::from(bytes)).await.map(|_| ()).map_err(|e| backend(key, &e))
+        self.store
+            .put(&path(key)?, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(key, &e))
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, ArchiveError> {

@@ -19,7 +19,10 @@ async fn round_trip(store: &ObjectArchiveStore) {
     assert_eq!(hex(&Sha256::digest(&back)), sha, "re-read bytes verify");
     // Overwriting a content-addressed key is harmless.
     store.put(&key, bytes).await.unwrap();
-    assert!(matches!(store.get("archives/sha256/00/missing.tar.gz").await, Err(ArchiveError::NotFound(_))));
+    assert!(matches!(
+        store.get("archives/sha256/00/missing.tar.gz").await,
+        Err(ArchiveError::NotFound(_))
+    ));
 }
 
 fn hex(b: &[u8]) -> String {
@@ -29,9 +32,18 @@ fn hex(b: &[u8]) -> String {
 #[tokio::test]
 async fn local_store_round_trip_and_no_presigning() {
     let dir = tempfile::tempdir().unwrap();
-    let store = ObjectArchiveStore::new(&BlobConfig::Local { root: dir.path().join("objects") }).unwrap();
+    let store = ObjectArchiveStore::new(&BlobConfig::Local {
+        root: dir.path().join("objects"),
+    })
+    .unwrap();
     round_trip(&store).await;
-    assert_eq!(store.presigned_get("archives/x", Duration::from_secs(60)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .presigned_get("archives/x", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 fn s3_store(ep: &test_support::S3Endpoint, secret: &str) -> ObjectArchiveStore {
@@ -62,7 +74,11 @@ async fn s3_store_round_trip_and_presigned_urls() {
         async move { http.get(url).send().await.unwrap() }
     };
 
-    let url = store.presigned_get(&key, Duration::from_secs(60)).await.unwrap().expect("s3 signs");
+    let url = store
+        .presigned_get(&key, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("s3 signs");
     let ok = get(url.clone()).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.bytes().await.unwrap().as_ref(), b"archive bytes");
@@ -82,10 +98,18 @@ async fn s3_store_round_trip_and_presigned_urls() {
     assert_ne!(longer, url);
     assert_eq!(get(longer).await.status(), 403);
     // Signed with a wrong secret.
-    let forged = s3_store(&ep, "not-the-secret").presigned_get(&key, Duration::from_secs(60)).await.unwrap().unwrap();
+    let forged = s3_store(&ep, "not-the-secret")
+        .presigned_get(&key, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(get(forged).await.status(), 403);
     // Expired.
-    let short = store.presigned_get(&key, Duration::from_secs(1)).await.unwrap().unwrap();
+    let short = store
+        .presigned_get(&key, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(get(short).await.status(), 403);
 }

@@ -15,7 +15,9 @@ pub enum SlugError {
     #[error("slug `{0}` must be 3 to 64 characters long")]
     Length(String),
     /// Holds something other than `a-z`, `0-9` and single inner hyphens.
-    #[error("slug `{0}` may hold only lowercase letters, digits and single hyphens between them (like `next-saas-starter`)")]
+    #[error(
+        "slug `{0}` may hold only lowercase letters, digits and single hyphens between them (like `next-saas-starter`)"
+    )]
     Characters(String),
 }
 
@@ -63,7 +65,11 @@ impl FromStr for Slug {
         let ok = s
             .split('-')
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-        if ok { Ok(Slug(s.to_owned())) } else { Err(SlugError::Characters(s.to_owned())) }
+        if ok {
+            Ok(Slug(s.to_owned()))
+        } else {
+            Err(SlugError::Characters(s.to_owned()))
+        }
     }
 }
 
@@ -88,7 +94,9 @@ impl<'de> Deserialize<'de> for Slug {
 
 /// Why a version was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("version `{0}` is not a release version MAJOR.MINOR.PATCH (like `1.2.0`; no leading zeros, no pre-release or build suffix)")]
+#[error(
+    "version `{0}` is not a release version MAJOR.MINOR.PATCH (like `1.2.0`; no leading zeros, no pre-release or build suffix)"
+)]
 pub struct VersionError(pub String);
 
 /// A released KEY version: semantic version `MAJOR.MINOR.PATCH`.
@@ -146,7 +154,11 @@ impl FromStr for Version {
         let mut parts = s.split('.');
         let mut next = || -> Result<u64, VersionError> {
             let p = parts.next().ok_or_else(err)?;
-            if p.is_empty() || p.len() > 19 || !p.bytes().all(|b| b.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
+            if p.is_empty()
+                || p.len() > 19
+                || !p.bytes().all(|b| b.is_ascii_digit())
+                || (p.len() > 1 && p.starts_with('0'))
+            {
                 return Err(err());
             }
             p.parse().map_err(|_| err())
@@ -188,14 +200,34 @@ mod tests {
         for ok in ["abc", "next-saas-starter", "k8s-incident-101"] {
             assert!(ok.parse::<Slug>().is_ok(), "{ok}");
         }
-        for bad in ["ab", "-abc", "abc-", "a--b", "ABC", "a_b", "a b", "über", &"a".repeat(65)] {
+        for bad in [
+            "ab",
+            "-abc",
+            "abc-",
+            "a--b",
+            "ABC",
+            "a_b",
+            "a b",
+            "über",
+            &"a".repeat(65),
+        ] {
             assert!(bad.parse::<Slug>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn versions() {
-        for bad in ["1", "1.0", "1.0.0.0", "01.0.0", "1.0.0-beta", "1.0.0+b", "v1.0.0", "1..0", ""] {
+        for bad in [
+            "1",
+            "1.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.0-beta",
+            "1.0.0+b",
+            "v1.0.0",
+            "1..0",
+            "",
+        ] {
             assert!(bad.parse::<Version>().is_err(), "{bad}");
         }
         assert_eq!("0.10.2".parse::<Version>().unwrap(), Version::new(0, 10, 2));

@@ -38,12 +38,12 @@ pub use model::{
     archive_object_key,
 };
 pub use plan::{VersionPlan, plan_version};
-#[cfg(feature = "mock")]
-pub use ports::{MockArchiveStore, MockCatalogRepository, MockClock};
 pub use ports::{
     ArchiveError, ArchiveStore, CatalogRepository, Clock, FixedClock, KeyChange, SaveKeyError, SaveOutcome,
     StorageError,
 };
+#[cfg(feature = "mock")]
+pub use ports::{MockArchiveStore, MockCatalogRepository, MockClock};
 pub use preview::{Notebook, PreviewInput, build_preview, check_notebook};
 pub use search::{CatalogIndex, CatalogQuery, DEFAULT_PER_PAGE, MAX_PER_PAGE, QueryError, SearchPage, Sort};
 pub use vocab::{Category, Intent, Kind, Role, Tier, VocabError};

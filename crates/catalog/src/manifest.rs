@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Category, Intent, Kind, KeyMetadata, Role, Slug, Tier, Version};
+use crate::{Category, Intent, KeyMetadata, Kind, Role, Slug, Tier, Version};
 
 /// Name of the manifest file inside a node-next or runbook KEY folder.
 pub const KEY_MANIFEST_FILE: &str = "key.toml";
@@ -53,7 +53,12 @@ impl fmt::Display for ManifestError {
 impl ManifestError {
     /// Builds an error.
     pub fn new(file: impl Into<String>, field: Option<&str>, reason: impl Into<String>) -> Self {
-        Self { file: file.into(), line: None, field: field.map(str::to_owned), reason: reason.into() }
+        Self {
+            file: file.into(),
+            line: None,
+            field: field.map(str::to_owned),
+            reason: reason.into(),
+        }
     }
 
     /// Sets the line.
@@ -231,7 +236,12 @@ fn field_error_from_serde(file: &str, path: &serde_path_to_error::Path, message:
     }
     let reason = message.lines().next().unwrap_or_default().to_owned();
     let field = if field == "." { None } else { Some(field) };
-    ManifestError { file: file.to_owned(), line: None, field, reason }
+    ManifestError {
+        file: file.to_owned(),
+        line: None,
+        field,
+        reason,
+    }
 }
 
 fn deserialize_json<T: serde::de::DeserializeOwned>(file: &str, value: serde_json::Value) -> Result<T, ManifestError> {
@@ -299,7 +309,10 @@ pub fn parse_key_manifest(
         errors.push(ManifestError::new(
             file,
             Some("kind"),
-            format!("kind `{}` does not belong in this source folder, which holds `{expected_kind}` KEYS", manifest.kind),
+            format!(
+                "kind `{}` does not belong in this source folder, which holds `{expected_kind}` KEYS",
+                manifest.kind
+            ),
         ));
     }
     let draft = KeyDraft {
@@ -336,7 +349,11 @@ pub fn parse_key_manifest(
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn toml_syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ManifestError {
@@ -354,11 +371,17 @@ fn check_draft(draft: &KeyDraft, today: NaiveDate, lines: &BTreeMap<String, usiz
     let m = &draft.meta;
     let name_len = m.name.chars().count();
     if !(3..=80).contains(&name_len) || m.name.trim() != m.name {
-        push("name", format!("name must be 3 to 80 characters without surrounding spaces (has {name_len})"));
+        push(
+            "name",
+            format!("name must be 3 to 80 characters without surrounding spaces (has {name_len})"),
+        );
     }
     let summary_len = m.summary.chars().count();
     if summary_len == 0 || summary_len > 160 || m.summary.contains('\n') {
-        push("summary", format!("summary must be one line of 1 to 160 characters (has {summary_len})"));
+        push(
+            "summary",
+            format!("summary must be one line of 1 to 160 characters (has {summary_len})"),
+        );
     }
     if m.description.trim().is_empty() {
         push("description", "description must not be empty".into());
@@ -372,9 +395,14 @@ fn check_draft(draft: &KeyDraft, today: NaiveDate, lines: &BTreeMap<String, usiz
     for (i, tag) in m.tags.iter().enumerate() {
         let ok = !tag.is_empty()
             && tag.len() <= 32
-            && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !ok {
-            push(&format!("tags[{i}]"), format!("tag `{tag}` must be 1 to 32 characters of a-z, 0-9 and `-`"));
+            push(
+                &format!("tags[{i}]"),
+                format!("tag `{tag}` must be 1 to 32 characters of a-z, 0-9 and `-`"),
+            );
         }
     }
     if m.tags.iter().collect::<HashSet<_>>().len() != m.tags.len() {
@@ -387,17 +415,26 @@ fn check_draft(draft: &KeyDraft, today: NaiveDate, lines: &BTreeMap<String, usiz
     for v in &draft.versions {
         let p = &v.field_prefix;
         if !seen.insert(v.version) {
-            push(&format!("{p}.version"), format!("version {} is declared twice", v.version));
+            push(
+                &format!("{p}.version"),
+                format!("version {} is declared twice", v.version),
+            );
         }
         if v.released_at > today {
-            push(&format!("{p}.released_at"), format!("release date {} is in the future (today is {today})", v.released_at));
+            push(
+                &format!("{p}.released_at"),
+                format!("release date {} is in the future (today is {today})", v.released_at),
+            );
         }
         if v.changelog.trim().is_empty() {
             push(&format!("{p}.changelog"), "changelog must not be empty".into());
         }
         let max_preview = if v.files.is_some() { 3 } else { 5 };
         if v.preview.is_empty() || v.preview.len() > max_preview {
-            push(&format!("{p}.preview"), format!("list 1 to {max_preview} preview files (has {})", v.preview.len()));
+            push(
+                &format!("{p}.preview"),
+                format!("list 1 to {max_preview} preview files (has {})", v.preview.len()),
+            );
         }
         for (i, path) in v.preview.iter().enumerate() {
             if let Err(reason) = check_relative_path(path) {
@@ -405,12 +442,18 @@ fn check_draft(draft: &KeyDraft, today: NaiveDate, lines: &BTreeMap<String, usiz
             } else if let Some(files) = &v.files
                 && !files.contains(path)
             {
-                push(&format!("{p}.preview[{i}]"), format!("preview file `{path}` is not one of the version's files"));
+                push(
+                    &format!("{p}.preview[{i}]"),
+                    format!("preview file `{path}` is not one of the version's files"),
+                );
             }
         }
         if let Some(files) = &v.files {
             if !files.iter().any(|f| f.ends_with(".ipynb")) {
-                push(&format!("{p}.files"), "a Jupyter KEY version needs at least one .ipynb file".into());
+                push(
+                    &format!("{p}.files"),
+                    "a Jupyter KEY version needs at least one .ipynb file".into(),
+                );
             }
             for (i, path) in files.iter().enumerate() {
                 if let Err(reason) = check_relative_path(path) {
@@ -467,7 +510,8 @@ pub struct JupyterSectionResult {
 /// ```
 #[must_use]
 pub fn parse_jupyter_library(text: &str, file: &str, today: NaiveDate) -> Vec<JupyterSectionResult> {
-    let mut sections: Vec<(String, usize, Vec<(usize, &str)>)> = Vec::new();
+    type Section<'t> = (String, usize, Vec<(usize, &'t str)>);
+    let mut sections: Vec<Section<'_>> = Vec::new();
     let mut in_fence = false;
     for (idx, line) in text.lines().enumerate() {
         let n = idx + 1;
@@ -520,15 +564,20 @@ fn parse_jupyter_section(
         }
         if line.starts_with('#') && line.trim_start_matches('#').starts_with(' ') {
             errors.push(
-                ManifestError::new(file, None, format!("unexpected heading `{line}`: a KEY section holds only `### <version>` subsections"))
-                    .at_line(Some(n)),
+                ManifestError::new(
+                    file,
+                    None,
+                    format!("unexpected heading `{line}`: a KEY section holds only `### <version>` subsections"),
+                )
+                .at_line(Some(n)),
             );
             continue;
         }
         let field_line = line.strip_prefix("- ").and_then(|rest| {
             let (k, v) = rest.split_once(':')?;
             let k = k.trim();
-            (!k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).then(|| (k.to_owned(), v.trim().to_owned()))
+            (!k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                .then(|| (k.to_owned(), v.trim().to_owned()))
         });
         let idx = versions.len().saturating_sub(1);
         match (field_line, versions.last_mut()) {
@@ -548,8 +597,12 @@ fn parse_jupyter_section(
                     "roles" | "intents" | "categories" | "tags" => split_list(&v),
                     "slug" | "description" | "versions" => {
                         errors.push(
-                            ManifestError::new(file, Some(&k), format!("`{k}` is not a field line: it comes from the heading or the prose"))
-                                .at_line(Some(n)),
+                            ManifestError::new(
+                                file,
+                                Some(&k),
+                                format!("`{k}` is not a field line: it comes from the heading or the prose"),
+                            )
+                            .at_line(Some(n)),
                         );
                         continue;
                     }
@@ -569,8 +622,12 @@ fn parse_jupyter_section(
                     }
                 } else if !line.trim().is_empty() {
                     errors.push(
-                        ManifestError::new(file, None, format!("unexpected text in a version subsection: `{line}`; use `- field: value` lines"))
-                            .at_line(Some(n)),
+                        ManifestError::new(
+                            file,
+                            None,
+                            format!("unexpected text in a version subsection: `{line}`; use `- field: value` lines"),
+                        )
+                        .at_line(Some(n)),
                     );
                 }
             }
@@ -578,7 +635,10 @@ fn parse_jupyter_section(
     }
     top.insert("description".into(), description.trim().to_owned().into());
     lines.insert("description".into(), heading_line);
-    top.insert("versions".into(), versions.into_iter().map(serde_json::Value::Object).collect());
+    top.insert(
+        "versions".into(),
+        versions.into_iter().map(serde_json::Value::Object).collect(),
+    );
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -587,7 +647,11 @@ fn parse_jupyter_section(
         e.line = e
             .field
             .as_ref()
-            .and_then(|f| lines.get(f).or_else(|| lines.get(f.rsplit_once('.').map_or("", |x| x.0))))
+            .and_then(|f| {
+                lines
+                    .get(f)
+                    .or_else(|| lines.get(f.rsplit_once('.').map_or("", |x| x.0)))
+            })
             .copied()
             .or(Some(heading_line));
         vec![e]
@@ -612,8 +676,16 @@ fn parse_jupyter_section(
             .map(|(i, v)| {
                 let prefix = format!("{}/", v.version);
                 let strip = |p: &String| p.strip_prefix(&prefix).map(str::to_owned);
-                let files: Vec<String> = v.files.iter().map(|p| strip(p).unwrap_or_else(|| format!("../{p}"))).collect();
-                let preview: Vec<String> = v.preview.iter().map(|p| strip(p).unwrap_or_else(|| format!("../{p}"))).collect();
+                let files: Vec<String> = v
+                    .files
+                    .iter()
+                    .map(|p| strip(p).unwrap_or_else(|| format!("../{p}")))
+                    .collect();
+                let preview: Vec<String> = v
+                    .preview
+                    .iter()
+                    .map(|p| strip(p).unwrap_or_else(|| format!("../{p}")))
+                    .collect();
                 VersionDraft {
                     version: v.version,
                     released_at: v.released_at,
@@ -629,14 +701,21 @@ fn parse_jupyter_section(
     };
     let mut errors = check_draft(&draft, today, &lines);
     for (i, v) in draft.versions.iter().enumerate() {
-        for (field, list) in [("files", v.files.as_deref().unwrap_or_default()), ("preview", &v.preview)] {
+        for (field, list) in [
+            ("files", v.files.as_deref().unwrap_or_default()),
+            ("preview", &v.preview),
+        ] {
             for (j, p) in list.iter().enumerate() {
                 if p.starts_with("../") && !p.starts_with("../..") {
                     let path = format!("versions[{i}].{field}");
                     errors.retain(|e| e.field.as_deref() != Some(&format!("{path}[{j}]")));
                     errors.push(
-                        ManifestError::new(file, Some(&format!("{path}[{j}]")), format!("`{}` must live under the version folder `{}/`", &p[3..], v.version))
-                            .at_line(lines.get(&path).copied()),
+                        ManifestError::new(
+                            file,
+                            Some(&format!("{path}[{j}]")),
+                            format!("`{}` must live under the version folder `{}/`", &p[3..], v.version),
+                        )
+                        .at_line(lines.get(&path).copied()),
                     );
                 }
             }
@@ -646,7 +725,11 @@ fn parse_jupyter_section(
 }
 
 fn split_list(v: &str) -> serde_json::Value {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| serde_json::Value::from(s.to_owned())).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| serde_json::Value::from(s.to_owned()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -677,7 +760,14 @@ changelog = "First."
 "#;
 
     fn errors_for(text: &str) -> Vec<ManifestError> {
-        parse_key_manifest(text, "runbook-keys/demo-kit/key.toml", "demo-kit", Kind::Runbook, today()).unwrap_err()
+        parse_key_manifest(
+            text,
+            "runbook-keys/demo-kit/key.toml",
+            "demo-kit",
+            Kind::Runbook,
+            today(),
+        )
+        .unwrap_err()
     }
 
     #[test]
@@ -691,32 +781,94 @@ changelog = "First."
     #[test]
     fn every_rule_names_field_and_reason() {
         let cases: &[(&str, &str, &str, &str)] = &[
-            ("tier = \"operator\"", "tier = \"gold\"", "tier", "unknown variant `gold`"),
-            ("kind = \"runbook\"", "kind = \"video\"", "kind", "unknown variant `video`"),
+            (
+                "tier = \"operator\"",
+                "tier = \"gold\"",
+                "tier",
+                "unknown variant `gold`",
+            ),
+            (
+                "kind = \"runbook\"",
+                "kind = \"video\"",
+                "kind",
+                "unknown variant `video`",
+            ),
             ("kind = \"runbook\"", "kind = \"node-next\"", "kind", "does not belong"),
             ("slug = \"demo-kit\"", "slug = \"Demo_Kit\"", "slug", "lowercase"),
             ("slug = \"demo-kit\"", "slug = \"other-kit\"", "slug", "folder name"),
-            ("version = \"1.0.0\"", "version = \"1.0\"", "versions[0].version", "MAJOR.MINOR.PATCH"),
-            ("tags = [\"k8s\"]", "tags = [\"k8s\"]\ncolour = \"red\"", "colour", "unknown field `colour`"),
+            (
+                "version = \"1.0.0\"",
+                "version = \"1.0\"",
+                "versions[0].version",
+                "MAJOR.MINOR.PATCH",
+            ),
+            (
+                "tags = [\"k8s\"]",
+                "tags = [\"k8s\"]\ncolour = \"red\"",
+                "colour",
+                "unknown field `colour`",
+            ),
             ("name = \"Demo kit\"\n", "", "name", "missing field `name`"),
-            ("released_at = \"2026-01-02\"", "released_at = \"2026-13-02\"", "versions[0].released_at", "input is out of range"),
-            ("released_at = \"2026-01-02\"", "released_at = \"2027-01-02\"", "versions[0].released_at", "in the future"),
+            (
+                "released_at = \"2026-01-02\"",
+                "released_at = \"2026-13-02\"",
+                "versions[0].released_at",
+                "input is out of range",
+            ),
+            (
+                "released_at = \"2026-01-02\"",
+                "released_at = \"2027-01-02\"",
+                "versions[0].released_at",
+                "in the future",
+            ),
             ("roles = [\"sre\"]", "roles = []", "roles", "1 to 5"),
             ("roles = [\"sre\"]", "roles = [\"sre\", \"sre\"]", "roles[1]", "twice"),
-            ("roles = [\"sre\"]", "roles = [\"wizard\"]", "roles[0]", "unknown variant"),
-            ("intents = [\"respond-to-incidents\"]", "intents = [\"fly\"]", "intents[0]", "unknown variant"),
-            ("categories = [\"incident-response\"]", "categories = [\"x\"]", "categories[0]", "unknown variant"),
-            ("preview = [\"RUNBOOK.md\"]", "preview = [\"../x\"]", "versions[0].preview[0]", "outside"),
-            ("preview = [\"RUNBOOK.md\"]", "preview = [\"/etc/passwd\"]", "versions[0].preview[0]", "relative"),
+            (
+                "roles = [\"sre\"]",
+                "roles = [\"wizard\"]",
+                "roles[0]",
+                "unknown variant",
+            ),
+            (
+                "intents = [\"respond-to-incidents\"]",
+                "intents = [\"fly\"]",
+                "intents[0]",
+                "unknown variant",
+            ),
+            (
+                "categories = [\"incident-response\"]",
+                "categories = [\"x\"]",
+                "categories[0]",
+                "unknown variant",
+            ),
+            (
+                "preview = [\"RUNBOOK.md\"]",
+                "preview = [\"../x\"]",
+                "versions[0].preview[0]",
+                "outside",
+            ),
+            (
+                "preview = [\"RUNBOOK.md\"]",
+                "preview = [\"/etc/passwd\"]",
+                "versions[0].preview[0]",
+                "relative",
+            ),
             ("tags = [\"k8s\"]", "tags = [\"K8S\"]", "tags[0]", "a-z"),
             ("summary = \"A demo.\"", "summary = \"\"", "summary", "one line"),
-            ("changelog = \"First.\"", "changelog = \" \"", "versions[0].changelog", "empty"),
+            (
+                "changelog = \"First.\"",
+                "changelog = \" \"",
+                "versions[0].changelog",
+                "empty",
+            ),
         ];
         for (from, to, field, reason) in cases {
             assert!(GOOD.contains(from), "{from}");
             let errors = errors_for(&GOOD.replacen(from, to, 1));
             assert!(
-                errors.iter().any(|e| e.field.as_deref() == Some(*field) && e.reason.contains(reason)),
+                errors
+                    .iter()
+                    .any(|e| e.field.as_deref() == Some(*field) && e.reason.contains(reason)),
                 "edit {from:?} -> {to:?}: expected field {field} with {reason:?}, got {errors:#?}"
             );
             assert!(errors.iter().all(|e| e.file == "runbook-keys/demo-kit/key.toml"));
@@ -725,9 +877,15 @@ changelog = "First."
 
     #[test]
     fn duplicate_version_is_refused() {
-        let text = format!("{GOOD}\n[[versions]]\nversion = \"1.0.0\"\nreleased_at = \"2026-01-03\"\npreview = [\"RUNBOOK.md\"]\nchangelog = \"Again.\"\n");
+        let text = format!(
+            "{GOOD}\n[[versions]]\nversion = \"1.0.0\"\nreleased_at = \"2026-01-03\"\npreview = [\"RUNBOOK.md\"]\nchangelog = \"Again.\"\n"
+        );
         let errors = errors_for(&text);
-        assert!(errors.iter().any(|e| e.field.as_deref() == Some("versions[1].version") && e.reason.contains("twice")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field.as_deref() == Some("versions[1].version") && e.reason.contains("twice"))
+        );
     }
 
     #[test]
@@ -751,27 +909,80 @@ Shows the format.\n\nSecond paragraph.\n\n### 1.0.0\n\n- released_at: 2026-01-02
         assert_eq!(d.meta.roles, vec![Role::Analyst, Role::DataScientist]);
         assert_eq!(d.meta.description, "Shows the format.\n\nSecond paragraph.");
         assert_eq!(d.versions.len(), 2);
-        assert_eq!(d.versions[0].files.as_ref().unwrap(), &vec!["intro.ipynb".to_string(), "data/x.csv".to_string()]);
+        assert_eq!(
+            d.versions[0].files.as_ref().unwrap(),
+            &vec!["intro.ipynb".to_string(), "data/x.csv".to_string()]
+        );
     }
 
     #[test]
     fn jupyter_errors_name_line_and_field() {
         let cases: &[(&str, &str, Option<&str>, &str, usize)] = &[
-            ("- tier: starter", "- tier: gold", Some("tier"), "unknown variant `gold`", 9),
-            ("- released_at: 2026-02-02", "- released_at: someday", Some("versions[1].released_at"), "input contains invalid characters", 28),
-            ("- files: 1.1.0/intro.ipynb", "- files: 1.1.0/intro.py", Some("versions[1].files"), ".ipynb", 29),
-            ("- files: 1.1.0/intro.ipynb", "- files: 1.0.0/intro.ipynb", Some("versions[1].files[0]"), "under the version folder", 29),
-            ("- tags: pandas", "- tags: pandas\n- colour: red", Some("colour"), "unknown field `colour`", 14),
-            ("### 1.1.0", "### 1.1", Some("versions[1].version"), "MAJOR.MINOR.PATCH", 26),
-            ("- changelog: Second.", "- changelog: Second.\n#### Notes", None, "unexpected heading", 32),
-            ("- changelog: Second.", "- changelog: Second.\nloose text", None, "unexpected text", 32),
+            (
+                "- tier: starter",
+                "- tier: gold",
+                Some("tier"),
+                "unknown variant `gold`",
+                9,
+            ),
+            (
+                "- released_at: 2026-02-02",
+                "- released_at: someday",
+                Some("versions[1].released_at"),
+                "input contains invalid characters",
+                28,
+            ),
+            (
+                "- files: 1.1.0/intro.ipynb",
+                "- files: 1.1.0/intro.py",
+                Some("versions[1].files"),
+                ".ipynb",
+                29,
+            ),
+            (
+                "- files: 1.1.0/intro.ipynb",
+                "- files: 1.0.0/intro.ipynb",
+                Some("versions[1].files[0]"),
+                "under the version folder",
+                29,
+            ),
+            (
+                "- tags: pandas",
+                "- tags: pandas\n- colour: red",
+                Some("colour"),
+                "unknown field `colour`",
+                14,
+            ),
+            (
+                "### 1.1.0",
+                "### 1.1",
+                Some("versions[1].version"),
+                "MAJOR.MINOR.PATCH",
+                26,
+            ),
+            (
+                "- changelog: Second.",
+                "- changelog: Second.\n#### Notes",
+                None,
+                "unexpected heading",
+                32,
+            ),
+            (
+                "- changelog: Second.",
+                "- changelog: Second.\nloose text",
+                None,
+                "unexpected text",
+                32,
+            ),
         ];
         for (from, to, field, reason, line) in cases {
             assert!(LIB.contains(from), "{from}");
             let s = parse_jupyter_library(&LIB.replacen(from, to, 1), "lib.md", today());
             let errors = s[0].draft.clone().unwrap_err();
             assert!(
-                errors.iter().any(|e| e.field.as_deref() == *field && e.reason.contains(reason) && e.line == Some(*line)),
+                errors
+                    .iter()
+                    .any(|e| e.field.as_deref() == *field && e.reason.contains(reason) && e.line == Some(*line)),
                 "edit {from:?}: expected {field:?} {reason:?} line {line}, got {errors:#?}"
             );
         }

@@ -27,7 +27,9 @@ pub fn plan_version(existing: Option<&Key>, version: Version, sha256: &str) -> V
     match existing.and_then(|k| k.version(&version)) {
         None => VersionPlan::New,
         Some(v) if v.archive.sha256 == sha256 => VersionPlan::Unchanged,
-        Some(v) => VersionPlan::Conflict { stored_sha256: v.archive.sha256.clone() },
+        Some(v) => VersionPlan::Conflict {
+            stored_sha256: v.archive.sha256.clone(),
+        },
     }
 }
 
@@ -54,7 +56,11 @@ mod tests {
                 version,
                 released_at: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 changelog: "c".into(),
-                archive: ArchiveRef { object_key: "k".into(), sha256: sha.into(), size_bytes: 1 },
+                archive: ArchiveRef {
+                    object_key: "k".into(),
+                    sha256: sha.into(),
+                    size_bytes: 1,
+                },
                 preview: Preview::default(),
             }],
             updated_at: chrono::DateTime::UNIX_EPOCH,
@@ -70,7 +76,14 @@ mod tests {
             (None, v1, "aa", VersionPlan::New),
             (Some(&k), v2, "bb", VersionPlan::New),
             (Some(&k), v1, "aa", VersionPlan::Unchanged),
-            (Some(&k), v1, "bb", VersionPlan::Conflict { stored_sha256: "aa".into() }),
+            (
+                Some(&k),
+                v1,
+                "bb",
+                VersionPlan::Conflict {
+                    stored_sha256: "aa".into(),
+                },
+            ),
         ];
         for (existing, v, sha, want) in cases {
             assert_eq!(plan_version(existing, v, sha), want);

@@ -21,7 +21,9 @@ pub struct StorageError(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaveKeyError {
     /// The version is already released with other content; released versions are immutable.
-    #[error("version {version} of `{slug}` is already released with different content (stored sha256 {stored_sha256}, new {new_sha256}); publish it under a new version number")]
+    #[error(
+        "version {version} of `{slug}` is already released with different content (stored sha256 {stored_sha256}, new {new_sha256}); publish it under a new version number"
+    )]
     VersionConflict {
         /// The KEY.
         slug: Slug,

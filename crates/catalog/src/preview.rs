@@ -45,12 +45,20 @@ pub fn check_notebook(bytes: &[u8]) -> Result<Notebook, String> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         return Err("notebook has no `metadata` object".into());
     }
-    let cells = obj.get("cells").and_then(Value::as_array).ok_or("notebook has no `cells` array")?;
+    let cells = obj
+        .get("cells")
+        .and_then(Value::as_array)
+        .ok_or("notebook has no `cells` array")?;
     let mut out = Vec::with_capacity(cells.len());
     for (i, cell) in cells.iter().enumerate() {
-        let cell_type = cell.get("cell_type").and_then(Value::as_str).ok_or_else(|| format!("cell {i} has no `cell_type`"))?;
+        let cell_type = cell
+            .get("cell_type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("cell {i} has no `cell_type`"))?;
         if !matches!(cell_type, "code" | "markdown" | "raw") {
-            return Err(format!("cell {i} has unknown cell_type `{cell_type}` (expected code, markdown or raw)"));
+            return Err(format!(
+                "cell {i} has unknown cell_type `{cell_type}` (expected code, markdown or raw)"
+            ));
         }
         if !cell.get("metadata").is_some_and(Value::is_object) {
             return Err(format!("cell {i} has no `metadata` object"));
@@ -60,7 +68,10 @@ pub fn check_notebook(bytes: &[u8]) -> Result<Notebook, String> {
             Some(Value::Array(parts)) => {
                 let mut s = String::new();
                 for p in parts {
-                    s.push_str(p.as_str().ok_or_else(|| format!("cell {i} has a non-string line in `source`"))?);
+                    s.push_str(
+                        p.as_str()
+                            .ok_or_else(|| format!("cell {i} has a non-string line in `source`"))?,
+                    );
                 }
                 s
             }
@@ -113,7 +124,13 @@ pub struct PreviewInput<'a> {
 #[must_use]
 pub fn build_preview(kind: Kind, files: &[PreviewInput<'_>], preview: &[String]) -> Preview {
     let mut p = Preview {
-        files: files.iter().map(|f| PreviewFile { path: f.path.to_owned(), size_bytes: f.bytes.len() as u64 }).collect(),
+        files: files
+            .iter()
+            .map(|f| PreviewFile {
+                path: f.path.to_owned(),
+                size_bytes: f.bytes.len() as u64,
+            })
+            .collect(),
         ..Preview::default()
     };
     let readme = files
@@ -123,7 +140,11 @@ pub fn build_preview(kind: Kind, files: &[PreviewInput<'_>], preview: &[String])
             let lower = f.path.to_ascii_lowercase();
             lower == "readme.md" || lower == "runbook.md"
         })
-        .or_else(|| files.iter().find(|f| f.path.to_ascii_lowercase().ends_with("readme.md")));
+        .or_else(|| {
+            files
+                .iter()
+                .find(|f| f.path.to_ascii_lowercase().ends_with("readme.md"))
+        });
     if let Some(readme) = readme
         && let Ok(text) = std::str::from_utf8(readme.bytes)
     {
@@ -131,17 +152,25 @@ pub fn build_preview(kind: Kind, files: &[PreviewInput<'_>], preview: &[String])
         p.readme_excerpt = Some(excerpt);
     }
     for path in preview {
-        let Some(file) = files.iter().find(|f| f.path == path) else { continue };
+        let Some(file) = files.iter().find(|f| f.path == path) else {
+            continue;
+        };
         if path.ends_with(".ipynb") {
             if let Ok(nb) = check_notebook(file.bytes) {
                 for (cell_type, source) in nb.cells.into_iter().take(CELLS_PER_NOTEBOOK) {
                     let (source, _) = shorten(&source, CELL_CHARS, 60);
-                    p.notebook_cells.push(NotebookCell { notebook: path.clone(), cell_type, source });
+                    p.notebook_cells.push(NotebookCell {
+                        notebook: path.clone(),
+                        cell_type,
+                        source,
+                    });
                 }
             }
             continue;
         }
-        let Ok(text) = std::str::from_utf8(file.bytes) else { continue };
+        let Ok(text) = std::str::from_utf8(file.bytes) else {
+            continue;
+        };
         if kind == Kind::Runbook && path.ends_with(".md") {
             let mut in_fence = false;
             for line in text.lines() {
@@ -162,7 +191,11 @@ pub fn build_preview(kind: Kind, files: &[PreviewInput<'_>], preview: &[String])
             }
         }
         let (text, truncated) = shorten(text, EXCERPT_CHARS, EXCERPT_LINES);
-        p.excerpts.push(FileExcerpt { path: path.clone(), text, truncated });
+        p.excerpts.push(FileExcerpt {
+            path: path.clone(),
+            text,
+            truncated,
+        });
     }
     p
 }
@@ -180,9 +213,18 @@ mod tests {
             (r#"{"nbformat": 4, "metadata": {}, "cells": []}"#, "nbformat_minor"),
             (r#"{"nbformat": 4, "nbformat_minor": 5, "cells": []}"#, "metadata"),
             (r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}"#, "cells"),
-            (r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"metadata": {}, "source": ""}]}"#, "cell 0 has no `cell_type`"),
-            (r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "video", "metadata": {}, "source": ""}]}"#, "unknown cell_type"),
-            (r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x"}]}"#, "outputs"),
+            (
+                r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"metadata": {}, "source": ""}]}"#,
+                "cell 0 has no `cell_type`",
+            ),
+            (
+                r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "video", "metadata": {}, "source": ""}]}"#,
+                "unknown cell_type",
+            ),
+            (
+                r#"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x"}]}"#,
+                "outputs",
+            ),
         ];
         for (input, reason) in cases {
             let err = check_notebook(input.as_bytes()).unwrap_err();
@@ -193,9 +235,18 @@ mod tests {
     #[test]
     fn preview_of_a_next_kit() {
         let files = [
-            PreviewInput { path: "README.md", bytes: b"# Kit\n\nRun `npm i`.\n" },
-            PreviewInput { path: "package.json", bytes: b"{\"name\":\"kit\"}" },
-            PreviewInput { path: "src/app.ts", bytes: b"export {}" },
+            PreviewInput {
+                path: "README.md",
+                bytes: b"# Kit\n\nRun `npm i`.\n",
+            },
+            PreviewInput {
+                path: "package.json",
+                bytes: b"{\"name\":\"kit\"}",
+            },
+            PreviewInput {
+                path: "src/app.ts",
+                bytes: b"export {}",
+            },
         ];
         let p = build_preview(Kind::NodeNext, &files, &["package.json".into()]);
         assert_eq!(p.files.len(), 3);
@@ -207,7 +258,10 @@ mod tests {
     #[test]
     fn long_files_are_truncated() {
         let long = "line\n".repeat(500);
-        let files = [PreviewInput { path: "a.sh", bytes: long.as_bytes() }];
+        let files = [PreviewInput {
+            path: "a.sh",
+            bytes: long.as_bytes(),
+        }];
         let p = build_preview(Kind::Runbook, &files, &["a.sh".into()]);
         assert!(p.excerpts[0].truncated);
         assert_eq!(p.excerpts[0].text.lines().count(), EXCERPT_LINES);

@@ -107,15 +107,23 @@ impl Default for CatalogQuery {
 fn vocab<T: FromStr<Err = VocabError>>(parameter: &str, value: &str) -> Result<T, QueryError> {
     value.parse().map_err(|e: VocabError| QueryError {
         parameter: parameter.to_owned(),
-        reason: format!("`{value}` is not a known {}; accepted: {}", e.vocabulary, e.accepted.join(", ")),
+        reason: format!(
+            "`{value}` is not a known {}; accepted: {}",
+            e.vocabulary,
+            e.accepted.join(", ")
+        ),
     })
 }
 
 fn number(parameter: &str, value: &str, min: u32, max: u32) -> Result<u32, QueryError> {
-    value.parse::<u32>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| QueryError {
-        parameter: parameter.to_owned(),
-        reason: format!("`{value}` is not a whole number from {min} to {max}"),
-    })
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| QueryError {
+            parameter: parameter.to_owned(),
+            reason: format!("`{value}` is not a whole number from {min} to {max}"),
+        })
 }
 
 impl CatalogQuery {
@@ -168,7 +176,10 @@ impl CatalogQuery {
                         other => {
                             return Err(QueryError {
                                 parameter: "sort".into(),
-                                reason: format!("`{other}` is not a known sort; accepted: {}", Sort::ACCEPTED.join(", ")),
+                                reason: format!(
+                                    "`{other}` is not a known sort; accepted: {}",
+                                    Sort::ACCEPTED.join(", ")
+                                ),
                             });
                         }
                     });
@@ -231,7 +242,10 @@ pub struct CatalogIndex {
 
 impl fmt::Debug for CatalogIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CatalogIndex").field("keys", &self.entries.len()).field("revision", &self.revision).finish()
+        f.debug_struct("CatalogIndex")
+            .field("keys", &self.entries.len())
+            .field("revision", &self.revision)
+            .finish()
     }
 }
 
@@ -289,9 +303,20 @@ impl CatalogIndex {
         let name_then_slug = |a: &Entry, b: &Entry| a.name.cmp(&b.name).then_with(|| a.slug.cmp(&b.slug));
         let by_name = ordering(&entries, name_then_slug);
         let newest = |e: &Entry| e.key.current().map(|v| v.released_at);
-        let by_newest = ordering(&entries, |a, b| newest(b).cmp(&newest(a)).then_with(|| name_then_slug(a, b)));
-        let by_tier = ordering(&entries, |a, b| a.key.meta.tier.cmp(&b.key.meta.tier).then_with(|| name_then_slug(a, b)));
-        Self { entries, by_slug, by_name, by_newest, by_tier, revision }
+        let by_newest = ordering(&entries, |a, b| {
+            newest(b).cmp(&newest(a)).then_with(|| name_then_slug(a, b))
+        });
+        let by_tier = ordering(&entries, |a, b| {
+            a.key.meta.tier.cmp(&b.key.meta.tier).then_with(|| name_then_slug(a, b))
+        });
+        Self {
+            entries,
+            by_slug,
+            by_name,
+            by_newest,
+            by_tier,
+            revision,
+        }
     }
 
     /// The catalog revision this index was built from.
@@ -355,7 +380,11 @@ impl CatalogIndex {
     /// Answers a query: filters, text match, order, then the requested page.
     #[must_use]
     pub fn search(&self, q: &CatalogQuery) -> SearchPage {
-        let words: Vec<String> = q.text.as_deref().map(|t| t.to_lowercase().split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+        let words: Vec<String> = q
+            .text
+            .as_deref()
+            .map(|t| t.to_lowercase().split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
         let per_page = q.per_page.clamp(1, MAX_PER_PAGE) as usize;
         let skip = (q.page.max(1) as usize - 1).saturating_mul(per_page);
         if q.sort == Sort::Relevance && !words.is_empty() {
@@ -370,9 +399,19 @@ impl CatalogIndex {
                 }
             }
             // Stable sort keeps name/slug order among equal scores.
-            hits.sort_by(|a, b| b.0.cmp(&a.0));
-            let items = hits.iter().skip(skip).take(per_page).map(|(_, i)| Arc::clone(&self.entries[*i as usize].key)).collect();
-            return SearchPage { items, total: hits.len(), page: q.page, per_page: per_page as u32 };
+            hits.sort_by_key(|h| std::cmp::Reverse(h.0));
+            let items = hits
+                .iter()
+                .skip(skip)
+                .take(per_page)
+                .map(|(_, i)| Arc::clone(&self.entries[*i as usize].key))
+                .collect();
+            return SearchPage {
+                items,
+                total: hits.len(),
+                page: q.page,
+                per_page: per_page as u32,
+            };
         }
         let order = match q.sort {
             Sort::Newest => &self.by_newest,
@@ -390,7 +429,12 @@ impl CatalogIndex {
                 total += 1;
             }
         }
-        SearchPage { items, total, page: q.page, per_page: per_page as u32 }
+        SearchPage {
+            items,
+            total,
+            page: q.page,
+            per_page: per_page as u32,
+        }
     }
 }
 
@@ -419,7 +463,11 @@ mod tests {
                 version: Version::new(1, 0, 0),
                 released_at: NaiveDate::from_ymd_opt(2026, 1, released).unwrap(),
                 changelog: "c".into(),
-                archive: ArchiveRef { object_key: "k".into(), sha256: "s".into(), size_bytes: 1 },
+                archive: ArchiveRef {
+                    object_key: "k".into(),
+                    sha256: "s".into(),
+                    size_bytes: 1,
+                },
                 preview: Preview::default(),
             }],
             updated_at: chrono::DateTime::UNIX_EPOCH,
@@ -429,10 +477,42 @@ mod tests {
     fn sample() -> CatalogIndex {
         CatalogIndex::new(
             vec![
-                key("stripe-kit", "Stripe Checkout Kit", Kind::NodeNext, Tier::Operator, vec![Role::FullstackDeveloper], &["stripe"], 3),
-                key("pg-failover", "Postgres Failover", Kind::Runbook, Tier::Scale, vec![Role::Sre], &["postgres"], 5),
-                key("churn-pack", "Churn Pack", Kind::Jupyter, Tier::Starter, vec![Role::DataScientist], &[], 1),
-                key("auth-kit", "Auth Kit", Kind::NodeNext, Tier::Starter, vec![Role::FullstackDeveloper, Role::Sre], &["oauth"], 9),
+                key(
+                    "stripe-kit",
+                    "Stripe Checkout Kit",
+                    Kind::NodeNext,
+                    Tier::Operator,
+                    vec![Role::FullstackDeveloper],
+                    &["stripe"],
+                    3,
+                ),
+                key(
+                    "pg-failover",
+                    "Postgres Failover",
+                    Kind::Runbook,
+                    Tier::Scale,
+                    vec![Role::Sre],
+                    &["postgres"],
+                    5,
+                ),
+                key(
+                    "churn-pack",
+                    "Churn Pack",
+                    Kind::Jupyter,
+                    Tier::Starter,
+                    vec![Role::DataScientist],
+                    &[],
+                    1,
+                ),
+                key(
+                    "auth-kit",
+                    "Auth Kit",
+                    Kind::NodeNext,
+                    Tier::Starter,
+                    vec![Role::FullstackDeveloper, Role::Sre],
+                    &["oauth"],
+                    9,
+                ),
             ],
             1,
         )
@@ -454,12 +534,24 @@ mod tests {
             (&[("tier", "starter")], &["auth-kit", "churn-pack"]),
             (&[("role", "sre")], &["auth-kit", "pg-failover"]),
             (&[("role", "sre"), ("kind", "runbook")], &["pg-failover"]),
-            (&[("sort", "newest")], &["auth-kit", "pg-failover", "stripe-kit", "churn-pack"]),
-            (&[("sort", "tier")], &["auth-kit", "churn-pack", "stripe-kit", "pg-failover"]),
+            (
+                &[("sort", "newest")],
+                &["auth-kit", "pg-failover", "stripe-kit", "churn-pack"],
+            ),
+            (
+                &[("sort", "tier")],
+                &["auth-kit", "churn-pack", "stripe-kit", "pg-failover"],
+            ),
             (&[("q", "STRIPE checkout")], &["stripe-kit"]),
             // name beats description: "postgres" is in every description but one name.
-            (&[("q", "postgres")], &["pg-failover", "auth-kit", "churn-pack", "stripe-kit"]),
-            (&[("q", "postgres"), ("sort", "name")], &["auth-kit", "churn-pack", "pg-failover", "stripe-kit"]),
+            (
+                &[("q", "postgres")],
+                &["pg-failover", "auth-kit", "churn-pack", "stripe-kit"],
+            ),
+            (
+                &[("q", "postgres"), ("sort", "name")],
+                &["auth-kit", "churn-pack", "pg-failover", "stripe-kit"],
+            ),
             (&[("q", "nothing-matches")], &[]),
             (&[("per_page", "2"), ("page", "2")], &["pg-failover", "stripe-kit"]),
             (&[("per_page", "2"), ("page", "9")], &[]),
@@ -489,7 +581,10 @@ mod tests {
             assert!(err.reason.contains(reason), "{p}={v}: {}", err.reason);
         }
         let long = "x".repeat(201);
-        assert_eq!(CatalogQuery::from_params([("q", long.as_str())]).unwrap_err().parameter, "q");
+        assert_eq!(
+            CatalogQuery::from_params([("q", long.as_str())]).unwrap_err().parameter,
+            "q"
+        );
     }
 
     proptest! {

@@ -5,14 +5,24 @@
 use std::path::PathBuf;
 
 fn check(file: &str, schema: &schemars::Schema) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/schemas")
+        .join(file);
     let want = format!("{}\n", serde_json::to_string_pretty(schema).unwrap());
     if std::env::var_os("KEYS_BLESS").is_some() {
         std::fs::write(&path, &want).unwrap();
     }
-    let have = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run KEYS_BLESS=1 cargo test -p catalog --test schemas", path.display()));
-    assert!(have == want, "{} is stale; run KEYS_BLESS=1 cargo test -p catalog --test schemas", path.display());
+    let have = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run KEYS_BLESS=1 cargo test -p catalog --test schemas",
+            path.display()
+        )
+    });
+    assert!(
+        have == want,
+        "{} is stale; run KEYS_BLESS=1 cargo test -p catalog --test schemas",
+        path.display()
+    );
 }
 
 #[test]
@@ -22,5 +32,8 @@ fn key_manifest_schema_is_current() {
 
 #[test]
 fn jupyter_section_schema_is_current() {
-    check("jupyter-key-section.schema.json", &schemars::schema_for!(catalog::JupyterKeySection));
+    check(
+        "jupyter-key-section.schema.json",
+        &schemars::schema_for!(catalog::JupyterKeySection),
+    );
 }

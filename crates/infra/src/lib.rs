@@ -77,13 +77,20 @@ impl Infra {
     pub async fn connect(settings: &Settings) -> Result<Self, InfraError> {
         let url = settings.database_url();
         if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&settings.data_dir)
-                .map_err(|source| InfraError::DataDir { path: settings.data_dir.clone(), source })?;
+            std::fs::create_dir_all(&settings.data_dir).map_err(|source| InfraError::DataDir {
+                path: settings.data_dir.clone(),
+                source,
+            })?;
         }
         tracing::info!(database = %storage_sql::redact_url(&url), "opening database");
         let db = storage_sql::connect(&url, settings.database.max_connections).await?;
         let archives = Arc::new(ObjectArchiveStore::new(&blob_config(settings))?);
-        Ok(Self { catalog: Arc::new(SqlCatalogRepository::new(db.clone())), db, archives, clock: Arc::new(SystemClock) })
+        Ok(Self {
+            catalog: Arc::new(SqlCatalogRepository::new(db.clone())),
+            db,
+            archives,
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// The ingestion service over these adapters.
@@ -103,7 +110,9 @@ fn blob_config(settings: &Settings) -> BlobConfig {
             secret_access_key: s3.secret_access_key.clone(),
             allow_http: s3.allow_http,
         },
-        _ => BlobConfig::Local { root: settings.local_objects_dir() },
+        _ => BlobConfig::Local {
+            root: settings.local_objects_dir(),
+        },
     }
 }
 
@@ -111,7 +120,9 @@ fn blob_config(settings: &Settings) -> BlobConfig {
 pub fn init_tracing(log: &LogSettings) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

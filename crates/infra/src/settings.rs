@@ -27,7 +27,11 @@ pub enum SettingsError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid { key, env: key.replace('.', "__").to_uppercase(), reason: reason.into() }
+    SettingsError::Invalid {
+        key,
+        env: key.replace('.', "__").to_uppercase(),
+        reason: reason.into(),
+    }
 }
 
 /// All settings.
@@ -199,7 +203,12 @@ impl Settings {
         if let Some(f) = file {
             b = b.add_source(File::from(f).format(FileFormat::Toml).required(true));
         }
-        b = b.add_source(Environment::with_prefix("KEYS").prefix_separator("__").separator("__").try_parsing(true));
+        b = b.add_source(
+            Environment::with_prefix("KEYS")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
         for (k, v) in overrides {
             b = b.set_override(*k, v.clone())?;
         }
@@ -214,7 +223,10 @@ impl Settings {
     /// [`SettingsError::Invalid`] for the first bad value.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.server.bind.parse::<SocketAddr>().map_err(|e| {
-            invalid("server.bind", format!("`{}` is not an address like 127.0.0.1:8080 ({e})", self.server.bind))
+            invalid(
+                "server.bind",
+                format!("`{}` is not an address like 127.0.0.1:8080 ({e})", self.server.bind),
+            )
         })?;
         if let Some(url) = &self.database.url {
             let url = url.expose_secret();
@@ -223,7 +235,10 @@ impl Settings {
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
             {
-                return Err(invalid("database.url", "must start with postgres:// or sqlite: (or be empty for the embedded SQLite)"));
+                return Err(invalid(
+                    "database.url",
+                    "must start with postgres:// or sqlite: (or be empty for the embedded SQLite)",
+                ));
             }
         }
         if self.database.max_connections == 0 {
@@ -231,7 +246,10 @@ impl Settings {
         }
         if self.storage.backend == StorageBackend::S3 {
             let Some(s3) = &self.storage.s3 else {
-                return Err(invalid("storage.s3", "storage.backend is s3 but [storage.s3] (bucket, access_key_id, secret_access_key) is missing"));
+                return Err(invalid(
+                    "storage.s3",
+                    "storage.backend is s3 but [storage.s3] (bucket, access_key_id, secret_access_key) is missing",
+                ));
             };
             if s3.bucket.is_empty() {
                 return Err(invalid("storage.s3.bucket", "must not be empty"));
@@ -239,11 +257,17 @@ impl Settings {
             if let Some(ep) = &s3.endpoint
                 && !(ep.starts_with("http://") || ep.starts_with("https://"))
             {
-                return Err(invalid("storage.s3.endpoint", format!("`{ep}` must be an http:// or https:// URL")));
+                return Err(invalid(
+                    "storage.s3.endpoint",
+                    format!("`{ep}` must be an http:// or https:// URL"),
+                ));
             }
         }
         if self.ingest.max_file_bytes == 0 || self.ingest.max_version_bytes < self.ingest.max_file_bytes {
-            return Err(invalid("ingest.max_version_bytes", "must be at least ingest.max_file_bytes, and both above 0"));
+            return Err(invalid(
+                "ingest.max_version_bytes",
+                "must be at least ingest.max_file_bytes, and both above 0",
+            ));
         }
         if self.ingest.concurrency == 0 {
             return Err(invalid("ingest.concurrency", "must be at least 1"));
@@ -257,7 +281,10 @@ impl Settings {
     /// The listen address (validated).
     #[must_use]
     pub fn bind_addr(&self) -> SocketAddr {
-        self.server.bind.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+        self.server
+            .bind
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
 
     /// The database URL: the configured one, or SQLite in the data dir.
@@ -272,13 +299,19 @@ impl Settings {
     /// Where the local object store keeps files.
     #[must_use]
     pub fn local_objects_dir(&self) -> PathBuf {
-        self.storage.local_dir.clone().unwrap_or_else(|| self.data_dir.join("objects"))
+        self.storage
+            .local_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("objects"))
     }
 
     /// Ingestion limits.
     #[must_use]
     pub fn ingest_limits(&self) -> ingest::Limits {
-        ingest::Limits { max_file_bytes: self.ingest.max_file_bytes, max_version_bytes: self.ingest.max_version_bytes }
+        ingest::Limits {
+            max_file_bytes: self.ingest.max_file_bytes,
+            max_version_bytes: self.ingest.max_version_bytes,
+        }
     }
 }
 
@@ -300,7 +333,11 @@ mod tests {
     fn file_then_overrides() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("keys.toml");
-        std::fs::write(&f, "[server]\nbind = \"127.0.0.1:9999\"\n[database]\nurl = \"postgres://u:p@h/db\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "[server]\nbind = \"127.0.0.1:9999\"\n[database]\nurl = \"postgres://u:p@h/db\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&f), &[("data_dir", "/srv/keys".into())]).unwrap();
         assert_eq!(s.bind_addr().port(), 9999);
         assert_eq!(s.database_url(), "postgres://u:p@h/db");
@@ -319,12 +356,18 @@ mod tests {
             ("ingest.concurrency", "0", "KEYS__INGEST__CONCURRENCY"),
         ];
         for (key, value, env) in cases {
-            let err = Settings::load(None, &[(key, (*value).to_string())]).unwrap_err().to_string();
+            let err = Settings::load(None, &[(key, (*value).to_string())])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(env), "{key}={value}: {err}");
         }
-        let err = Settings::load(None, &[("storage.backend", "tape".into())]).unwrap_err().to_string();
+        let err = Settings::load(None, &[("storage.backend", "tape".into())])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tape") && err.contains("storage.backend"), "{err}");
-        let err = Settings::load(Some(Path::new("/nonexistent/keys.toml")), &[]).unwrap_err().to_string();
+        let err = Settings::load(Some(Path::new("/nonexistent/keys.toml")), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/keys.toml"), "{err}");
     }
 }

@@ -152,7 +152,13 @@ impl std::fmt::Debug for Ingestor {
 }
 
 fn reject(slug: &str, kind: Kind, errors: Vec<ManifestError>) -> KeyReport {
-    KeyReport { slug: slug.to_owned(), kind, outcome: Outcome::Rejected, versions_added: Vec::new(), errors }
+    KeyReport {
+        slug: slug.to_owned(),
+        kind,
+        outcome: Outcome::Rejected,
+        versions_added: Vec::new(),
+        errors,
+    }
 }
 
 impl Ingestor {
@@ -177,13 +183,27 @@ impl Ingestor {
         let limits = options.limits;
         let sources = tokio::task::spawn_blocking(move || read_sources(&assets_owned, limits, today))
             .await
-            .map_err(|e| IngestError::Assets { path: assets.to_path_buf(), source: std::io::Error::other(e) })?
-            .map_err(|source| IngestError::Assets { path: assets.to_path_buf(), source })?;
-        let existing: HashMap<String, Key> =
-            self.repo.list_keys().await?.into_iter().map(|k| (k.meta.slug.to_string(), k)).collect();
+            .map_err(|e| IngestError::Assets {
+                path: assets.to_path_buf(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| IngestError::Assets {
+                path: assets.to_path_buf(),
+                source,
+            })?;
+        let existing: HashMap<String, Key> = self
+            .repo
+            .list_keys()
+            .await?
+            .into_iter()
+            .map(|k| (k.meta.slug.to_string(), k))
+            .collect();
         let existing = Arc::new(existing);
 
-        let mut report = IngestReport { dry_run: options.dry_run, ..IngestReport::default() };
+        let mut report = IngestReport {
+            dry_run: options.dry_run,
+            ..IngestReport::default()
+        };
         for r in sources.rejections {
             report.push(reject(&r.slug, r.kind, r.errors));
         }
@@ -191,18 +211,28 @@ impl Ingestor {
         // Duplicate slugs across (or within) sources: refuse every copy.
         let mut by_slug: HashMap<String, Vec<String>> = HashMap::new();
         for c in &sources.candidates {
-            by_slug.entry(c.draft.meta.slug.to_string()).or_default().push(c.draft.manifest_file.clone());
+            by_slug
+                .entry(c.draft.meta.slug.to_string())
+                .or_default()
+                .push(c.draft.manifest_file.clone());
         }
         let mut candidates = Vec::new();
         for c in sources.candidates {
             let files = &by_slug[c.draft.meta.slug.as_str()];
             if files.len() > 1 {
-                let others: Vec<&str> =
-                    files.iter().filter(|f| **f != c.draft.manifest_file).map(String::as_str).collect();
+                let others: Vec<&str> = files
+                    .iter()
+                    .filter(|f| **f != c.draft.manifest_file)
+                    .map(String::as_str)
+                    .collect();
                 let err = ManifestError::new(
                     &c.draft.manifest_file,
                     Some("slug"),
-                    format!("slug `{}` is also used by {}; slugs must be unique across all sources", c.draft.meta.slug, others.join(", ")),
+                    format!(
+                        "slug `{}` is also used by {}; slugs must be unique across all sources",
+                        c.draft.meta.slug,
+                        others.join(", ")
+                    ),
                 );
                 report.push(reject(c.draft.meta.slug.as_str(), c.draft.meta.kind, vec![err]));
             } else {
@@ -230,11 +260,19 @@ impl Ingestor {
             report.push(r);
         }
         progress.finish();
-        report.keys.sort_by(|a, b| a.slug.cmp(&b.slug).then_with(|| a.kind.cmp(&b.kind)));
+        report
+            .keys
+            .sort_by(|a, b| a.slug.cmp(&b.slug).then_with(|| a.kind.cmp(&b.kind)));
         Ok(report)
     }
 
-    async fn ingest_one(&self, c: Candidate, existing: &HashMap<String, Key>, dry_run: bool, at: chrono::DateTime<chrono::Utc>) -> KeyReport {
+    async fn ingest_one(
+        &self,
+        c: Candidate,
+        existing: &HashMap<String, Key>,
+        dry_run: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> KeyReport {
         let slug = c.draft.meta.slug.to_string();
         let kind = c.draft.meta.kind;
         let file = c.draft.manifest_file.clone();
@@ -245,7 +283,10 @@ impl Ingestor {
             let err = ManifestError::new(
                 &file,
                 Some("slug"),
-                format!("slug `{slug}` already belongs to a {} KEY in the catalog; pick another slug", stored.meta.kind),
+                format!(
+                    "slug `{slug}` already belongs to a {} KEY in the catalog; pick another slug",
+                    stored.meta.kind
+                ),
             );
             return reject(&slug, kind, vec![err]);
         }
@@ -261,8 +302,20 @@ impl Ingestor {
         .await;
         let packaged = match packaged {
             Ok(Ok(p)) => p,
-            Ok(Err(e)) => return reject(&slug, kind, vec![ManifestError::new(&file, None, format!("cannot package: {e}"))]),
-            Err(e) => return reject(&slug, kind, vec![ManifestError::new(&file, None, format!("packaging failed: {e}"))]),
+            Ok(Err(e)) => {
+                return reject(
+                    &slug,
+                    kind,
+                    vec![ManifestError::new(&file, None, format!("cannot package: {e}"))],
+                );
+            }
+            Err(e) => {
+                return reject(
+                    &slug,
+                    kind,
+                    vec![ManifestError::new(&file, None, format!("packaging failed: {e}"))],
+                );
+            }
         };
 
         let mut errors = Vec::new();
@@ -295,7 +348,13 @@ impl Ingestor {
             (true, false) => Outcome::Unchanged,
         };
         if dry_run || outcome == Outcome::Unchanged {
-            return KeyReport { slug, kind, outcome, versions_added, errors: Vec::new() };
+            return KeyReport {
+                slug,
+                kind,
+                outcome,
+                versions_added,
+                errors: Vec::new(),
+            };
         }
 
         // Store, verify, then record.
@@ -303,20 +362,39 @@ impl Ingestor {
         for (v, p) in new_versions {
             let object_key = archive_object_key(&p.sha256);
             if let Err(reason) = self.store_verified(&object_key, &p).await {
-                return reject(&slug, kind, vec![ManifestError::new(&file, Some(&format!("{}.version", v.field_prefix)), reason)]);
+                return reject(
+                    &slug,
+                    kind,
+                    vec![ManifestError::new(
+                        &file,
+                        Some(&format!("{}.version", v.field_prefix)),
+                        reason,
+                    )],
+                );
             }
-            let inputs: Vec<PreviewInput<'_>> =
-                p.files.iter().map(|(path, bytes)| PreviewInput { path, bytes }).collect();
+            let inputs: Vec<PreviewInput<'_>> = p
+                .files
+                .iter()
+                .map(|(path, bytes)| PreviewInput { path, bytes })
+                .collect();
             let preview = build_preview(kind, &inputs, &v.preview);
             records.push(KeyVersion {
                 version: v.version,
                 released_at: v.released_at,
                 changelog: v.changelog.clone(),
-                archive: ArchiveRef { object_key, sha256: p.sha256.clone(), size_bytes: p.bytes.len() as u64 },
+                archive: ArchiveRef {
+                    object_key,
+                    sha256: p.sha256.clone(),
+                    size_bytes: p.bytes.len() as u64,
+                },
                 preview,
             });
         }
-        let change = KeyChange { meta: c.draft.meta.clone(), versions: records, at };
+        let change = KeyChange {
+            meta: c.draft.meta.clone(),
+            versions: records,
+            at,
+        };
         match self.repo.save_key(&change).await {
             Ok(saved) => {
                 let outcome = if saved.created {
@@ -327,7 +405,13 @@ impl Ingestor {
                     Outcome::Unchanged
                 };
                 let versions_added = saved.versions_added.iter().map(ToString::to_string).collect();
-                KeyReport { slug, kind, outcome, versions_added, errors: Vec::new() }
+                KeyReport {
+                    slug,
+                    kind,
+                    outcome,
+                    versions_added,
+                    errors: Vec::new(),
+                }
             }
             Err(e) => {
                 let field = match &e {
@@ -343,7 +427,10 @@ impl Ingestor {
     async fn store_verified(&self, object_key: &str, p: &package::Package) -> Result<(), String> {
         let present = self.store.exists(object_key).await.map_err(|e| e.to_string())?;
         if !present {
-            self.store.put(object_key, p.bytes.clone()).await.map_err(|e| e.to_string())?;
+            self.store
+                .put(object_key, p.bytes.clone())
+                .await
+                .map_err(|e| e.to_string())?;
         }
         let back = self.store.get(object_key).await.map_err(|e| e.to_string())?;
         let sha = package::sha256_hex(&back);

@@ -56,7 +56,11 @@ pub fn package(files: &[SourceFile]) -> std::io::Result<Package> {
     gz.flush()?;
     let bytes = gz.finish()?;
     let sha256 = sha256_hex(&bytes);
-    Ok(Package { bytes, sha256, files: contents })
+    Ok(Package {
+        bytes,
+        sha256,
+        files: contents,
+    })
 }
 
 #[cfg(test)]
@@ -70,8 +74,16 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a.sh"), "#!/bin/sh\necho hi\n").unwrap();
         let files = vec![
-            SourceFile { archive_path: "sub/a.sh".into(), disk_path: dir.path().join("sub/a.sh"), executable: true },
-            SourceFile { archive_path: "b.txt".into(), disk_path: dir.path().join("b.txt"), executable: false },
+            SourceFile {
+                archive_path: "sub/a.sh".into(),
+                disk_path: dir.path().join("sub/a.sh"),
+                executable: true,
+            },
+            SourceFile {
+                archive_path: "b.txt".into(),
+                disk_path: dir.path().join("b.txt"),
+                executable: false,
+            },
         ];
         let a = package(&files).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -87,10 +99,16 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().to_string_lossy().into_owned(), e.header().mode().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().mode().unwrap(),
+                )
             })
             .collect();
-        assert_eq!(entries, vec![("b.txt".to_string(), 0o644), ("sub/a.sh".to_string(), 0o755)]);
+        assert_eq!(
+            entries,
+            vec![("b.txt".to_string(), 0o644), ("sub/a.sh".to_string(), 0o755)]
+        );
 
         std::fs::write(dir.path().join("b.txt"), "changed").unwrap();
         assert_ne!(package(&files).unwrap().sha256, a.sha256);

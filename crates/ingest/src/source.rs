@@ -28,7 +28,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_file_bytes: 10 * 1024 * 1024, max_version_bytes: 100 * 1024 * 1024 }
+        Self {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_version_bytes: 100 * 1024 * 1024,
+        }
     }
 }
 
@@ -107,7 +110,11 @@ pub fn read_sources(root: &Path, limits: Limits, today: Today) -> std::io::Resul
             let folder = entry.file_name().to_string_lossy().into_owned();
             match read_folder_key(root, &path, &folder, kind, limits, today) {
                 Ok(c) => out.candidates.push(c),
-                Err(errors) => out.rejections.push(SourceRejection { slug: folder, kind, errors }),
+                Err(errors) => out.rejections.push(SourceRejection {
+                    slug: folder,
+                    kind,
+                    errors,
+                }),
             }
         }
     }
@@ -130,7 +137,11 @@ pub fn read_sources(root: &Path, limits: Limits, today: Today) -> std::io::Resul
             });
             match result {
                 Ok(c) => out.candidates.push(c),
-                Err(errors) => out.rejections.push(SourceRejection { slug: section.heading, kind: Kind::Jupyter, errors }),
+                Err(errors) => out.rejections.push(SourceRejection {
+                    slug: section.heading,
+                    kind: Kind::Jupyter,
+                    errors,
+                }),
             }
         }
     }
@@ -148,10 +159,16 @@ fn read_folder_key(
     let manifest = key_dir.join(KEY_MANIFEST_FILE);
     let file = rel(root, &manifest);
     let text = fs::read_to_string(&manifest).map_err(|e| {
-        vec![ManifestError::new(&file, None, format!("cannot read the manifest: {e}; every KEY folder needs a {KEY_MANIFEST_FILE}"))]
+        vec![ManifestError::new(
+            &file,
+            None,
+            format!("cannot read the manifest: {e}; every KEY folder needs a {KEY_MANIFEST_FILE}"),
+        )]
     })?;
     let draft = parse_key_manifest(&text, &file, folder, kind, today)?;
-    let canonical_key_dir = key_dir.canonicalize().map_err(|e| vec![ManifestError::new(&file, None, e.to_string())])?;
+    let canonical_key_dir = key_dir
+        .canonicalize()
+        .map_err(|e| vec![ManifestError::new(&file, None, e.to_string())])?;
     let mut errors = Vec::new();
     let declared: BTreeSet<String> = draft.versions.iter().map(|v| v.version.to_string()).collect();
     if let Ok(entries) = sorted_entries(key_dir) {
@@ -161,7 +178,9 @@ fn read_folder_key(
                 errors.push(ManifestError::new(
                     &file,
                     Some("versions"),
-                    format!("folder `{name}/` is not a version declared in {KEY_MANIFEST_FILE}; declare it or remove it"),
+                    format!(
+                        "folder `{name}/` is not a version declared in {KEY_MANIFEST_FILE}; declare it or remove it"
+                    ),
                 ));
             }
         }
@@ -179,16 +198,32 @@ fn read_folder_key(
         }
         let mut files = Vec::new();
         let mut total = 0;
-        walk(root, &canonical_key_dir, &vdir, &vdir, limits, &mut files, &mut total, &mut errors);
+        walk(
+            root,
+            &canonical_key_dir,
+            &vdir,
+            &vdir,
+            limits,
+            &mut files,
+            &mut total,
+            &mut errors,
+        );
         if total > limits.max_version_bytes {
             errors.push(ManifestError::new(
                 rel(root, &vdir),
                 None,
-                format!("version is {total} bytes, over the {} byte limit", limits.max_version_bytes),
+                format!(
+                    "version is {total} bytes, over the {} byte limit",
+                    limits.max_version_bytes
+                ),
             ));
         }
         if files.is_empty() {
-            errors.push(ManifestError::new(rel(root, &vdir), None, "version folder holds no files"));
+            errors.push(ManifestError::new(
+                rel(root, &vdir),
+                None,
+                "version folder holds no files",
+            ));
         }
         for (i, p) in v.preview.iter().enumerate() {
             if catalog::check_relative_path(p).is_ok() && !files.iter().any(|f| f.archive_path == *p) {
@@ -201,7 +236,11 @@ fn read_folder_key(
         }
         versions.push((v.clone(), files));
     }
-    if errors.is_empty() { Ok(Candidate { draft, versions }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Candidate { draft, versions })
+    } else {
+        Err(errors)
+    }
 }
 
 /// Checks one file on disk: symlinks must stay inside the KEY folder, size within limits,
@@ -215,9 +254,15 @@ fn check_file(
     let shown = rel(root, path);
     let meta = fs::symlink_metadata(path).map_err(|e| ManifestError::new(&shown, None, format!("cannot read: {e}")))?;
     let target = if meta.file_type().is_symlink() {
-        let target = path.canonicalize().map_err(|e| ManifestError::new(&shown, None, format!("broken symlink: {e}")))?;
+        let target = path
+            .canonicalize()
+            .map_err(|e| ManifestError::new(&shown, None, format!("broken symlink: {e}")))?;
         if !target.starts_with(canonical_key_dir) {
-            return Err(ManifestError::new(&shown, None, "symlink points outside the KEY folder"));
+            return Err(ManifestError::new(
+                &shown,
+                None,
+                "symlink points outside the KEY folder",
+            ));
         }
         target
     } else {
@@ -231,12 +276,17 @@ fn check_file(
         return Err(ManifestError::new(
             &shown,
             None,
-            format!("file is {} bytes, over the {} byte limit", meta.len(), limits.max_file_bytes),
+            format!(
+                "file is {} bytes, over the {} byte limit",
+                meta.len(),
+                limits.max_file_bytes
+            ),
         ));
     }
     if path.extension().is_some_and(|e| e == "ipynb") {
         let bytes = fs::read(&target).map_err(|e| ManifestError::new(&shown, None, format!("cannot read: {e}")))?;
-        check_notebook(&bytes).map_err(|reason| ManifestError::new(&shown, None, format!("malformed notebook: {reason}")))?;
+        check_notebook(&bytes)
+            .map_err(|reason| ManifestError::new(&shown, None, format!("malformed notebook: {reason}")))?;
     }
     #[cfg(unix)]
     let executable = {
@@ -276,7 +326,11 @@ fn walk(
         match check_file(root, canonical_key_dir, &path, limits) {
             Ok((size, executable, disk_path)) => {
                 *total += size;
-                files.push(SourceFile { archive_path: rel(base, &path), disk_path, executable });
+                files.push(SourceFile {
+                    archive_path: rel(base, &path),
+                    disk_path,
+                    executable,
+                });
             }
             Err(e) => errors.push(e),
         }
@@ -291,8 +345,14 @@ fn jupyter_files(
     limits: Limits,
 ) -> Result<Vec<SourceFile>, Vec<ManifestError>> {
     let canonical_key_dir = key_dir.canonicalize().map_err(|e| {
-        vec![ManifestError::new(library_file, None, format!("KEY folder {} cannot be read: {e}", rel(root, key_dir)))
-            .at_line(v.line)]
+        vec![
+            ManifestError::new(
+                library_file,
+                None,
+                format!("KEY folder {} cannot be read: {e}", rel(root, key_dir)),
+            )
+            .at_line(v.line),
+        ]
     })?;
     let vdir = key_dir.join(v.version.to_string());
     let mut errors = Vec::new();
@@ -314,7 +374,11 @@ fn jupyter_files(
         match check_file(root, &canonical_key_dir, &path, limits) {
             Ok((size, executable, disk_path)) => {
                 total += size;
-                files.push(SourceFile { archive_path: p.clone(), disk_path, executable });
+                files.push(SourceFile {
+                    archive_path: p.clone(),
+                    disk_path,
+                    executable,
+                });
             }
             Err(e) => errors.push(e),
         }
@@ -323,7 +387,10 @@ fn jupyter_files(
         errors.push(ManifestError::new(
             rel(root, &vdir),
             None,
-            format!("version is {total} bytes, over the {} byte limit", limits.max_version_bytes),
+            format!(
+                "version is {total} bytes, over the {} byte limit",
+                limits.max_version_bytes
+            ),
         ));
     }
     files.sort_by(|a, b| a.archive_path.cmp(&b.archive_path));

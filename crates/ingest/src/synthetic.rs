@@ -10,9 +10,36 @@ use catalog::{Category, Intent, Role, Tier};
 use crate::source::{JUPYTER_DIR, NODE_NEXT_DIR, RUNBOOK_DIR};
 
 const WORDS: &[&str] = &[
-    "postgres", "stripe", "nextjs", "kubernetes", "redis", "terraform", "grafana", "oauth", "billing", "forecast",
-    "churn", "latency", "backup", "incident", "canary", "tenant", "webhook", "ledger", "pipeline", "anomaly",
-    "cohort", "queue", "cache", "audit", "rollout", "schema", "metrics", "tracing", "budget", "search",
+    "postgres",
+    "stripe",
+    "nextjs",
+    "kubernetes",
+    "redis",
+    "terraform",
+    "grafana",
+    "oauth",
+    "billing",
+    "forecast",
+    "churn",
+    "latency",
+    "backup",
+    "incident",
+    "canary",
+    "tenant",
+    "webhook",
+    "ledger",
+    "pipeline",
+    "anomaly",
+    "cohort",
+    "queue",
+    "cache",
+    "audit",
+    "rollout",
+    "schema",
+    "metrics",
+    "tracing",
+    "budget",
+    "search",
 ];
 
 struct Rng(u64);
@@ -31,7 +58,11 @@ impl Rng {
 }
 
 fn list<T: std::fmt::Display>(items: &[T], quoted: bool) -> String {
-    items.iter().map(|i| if quoted { format!("\"{i}\"") } else { i.to_string() }).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| if quoted { format!("\"{i}\"") } else { i.to_string() })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Writes `count` KEYS (45 % node-next, 45 % runbook, 10 % Jupyter) under `out`.
@@ -65,7 +96,11 @@ pub fn generate(out: &Path, count: usize, seed: u64) -> std::io::Result<()> {
                 );
             }
             n => {
-                let (source, kind) = if n % 2 == 0 { (NODE_NEXT_DIR, "node-next") } else { (RUNBOOK_DIR, "runbook") };
+                let (source, kind) = if n % 2 == 0 {
+                    (NODE_NEXT_DIR, "node-next")
+                } else {
+                    (RUNBOOK_DIR, "runbook")
+                };
                 let key_dir = out.join(source).join(&slug);
                 let vdir = key_dir.join("1.0.0");
                 fs::create_dir_all(&vdir)?;
@@ -79,8 +114,14 @@ pub fn generate(out: &Path, count: usize, seed: u64) -> std::io::Result<()> {
                         1 + i % 28
                     ),
                 )?;
-                fs::write(vdir.join("README.md"), format!("# {name}\n\n{summary}\n\n## Usage\n\nRun `./run.sh`.\n"))?;
-                fs::write(vdir.join("run.sh"), format!("#!/usr/bin/env bash\nset -euo pipefail\necho '{slug}'\n"))?;
+                fs::write(
+                    vdir.join("README.md"),
+                    format!("# {name}\n\n{summary}\n\n## Usage\n\nRun `./run.sh`.\n"),
+                )?;
+                fs::write(
+                    vdir.join("run.sh"),
+                    format!("#!/usr/bin/env bash\nset -euo pipefail\necho '{slug}'\n"),
+                )?;
             }
         }
     }
@@ -90,7 +131,9 @@ pub fn generate(out: &Path, count: usize, seed: u64) -> std::io::Result<()> {
 
 fn capitalise(w: &str) -> String {
     let mut c = w.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn notebook(w1: &str, w2: &str) -> String {

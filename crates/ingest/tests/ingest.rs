@@ -10,7 +10,9 @@ use ingest::{IngestOptions, IngestReport, Ingestor, Limits, NoProgress, Outcome}
 use storage_sql::SqlCatalogRepository;
 
 fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").unwrap().to_utc()
+    chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+        .unwrap()
+        .to_utc()
 }
 
 struct Env {
@@ -24,11 +26,24 @@ struct Env {
 async fn envs() -> Vec<Env> {
     let mut out = Vec::new();
     for db in test_support::databases().await {
-        let repo = Arc::new(SqlCatalogRepository::new(storage_sql::connect(&db.url, 4).await.unwrap()));
+        let repo = Arc::new(SqlCatalogRepository::new(
+            storage_sql::connect(&db.url, 4).await.unwrap(),
+        ));
         let objects = tempfile::tempdir().unwrap();
-        let store = Arc::new(ObjectArchiveStore::new(&BlobConfig::Local { root: objects.path().to_path_buf() }).unwrap());
+        let store = Arc::new(
+            ObjectArchiveStore::new(&BlobConfig::Local {
+                root: objects.path().to_path_buf(),
+            })
+            .unwrap(),
+        );
         let ingestor = Ingestor::new(repo.clone(), store.clone(), Arc::new(FixedClock(now())));
-        out.push(Env { _db: db, _objects: objects, repo, store, ingestor });
+        out.push(Env {
+            _db: db,
+            _objects: objects,
+            repo,
+            store,
+            ingestor,
+        });
     }
     out
 }
@@ -64,13 +79,28 @@ fn jupyter_section(slug: &str) -> String {
 /// A valid assets tree: two node-next, one runbook (two versions), two Jupyter KEYS.
 fn good_assets(root: &Path) {
     for slug in ["next-alpha", "next-beta"] {
-        write(&root.join(format!("node-next-keys/{slug}/key.toml")), &key_toml(slug, "node-next", &["1.0.0"]));
-        write(&root.join(format!("node-next-keys/{slug}/1.0.0/README.md")), &format!("# {slug}\n"));
-        write(&root.join(format!("node-next-keys/{slug}/1.0.0/src/index.ts")), "export const x = 1;\n");
+        write(
+            &root.join(format!("node-next-keys/{slug}/key.toml")),
+            &key_toml(slug, "node-next", &["1.0.0"]),
+        );
+        write(
+            &root.join(format!("node-next-keys/{slug}/1.0.0/README.md")),
+            &format!("# {slug}\n"),
+        );
+        write(
+            &root.join(format!("node-next-keys/{slug}/1.0.0/src/index.ts")),
+            "export const x = 1;\n",
+        );
     }
-    write(&root.join("runbook-keys/rb-gamma/key.toml"), &key_toml("rb-gamma", "runbook", &["1.0.0", "1.1.0"]));
+    write(
+        &root.join("runbook-keys/rb-gamma/key.toml"),
+        &key_toml("rb-gamma", "runbook", &["1.0.0", "1.1.0"]),
+    );
     for v in ["1.0.0", "1.1.0"] {
-        write(&root.join(format!("runbook-keys/rb-gamma/{v}/README.md")), &format!("# Runbook {v}\n## Detect\n"));
+        write(
+            &root.join(format!("runbook-keys/rb-gamma/{v}/README.md")),
+            &format!("# Runbook {v}\n## Detect\n"),
+        );
     }
     let mut lib = String::from("# Library\n\n");
     for slug in ["nb-delta", "nb-epsilon"] {
@@ -81,12 +111,22 @@ fn good_assets(root: &Path) {
 }
 
 async fn run(env: &Env, root: &Path, dry_run: bool) -> IngestReport {
-    let opts = IngestOptions { dry_run, limits: Limits { max_file_bytes: 4096, max_version_bytes: 1 << 20 }, concurrency: 4 };
+    let opts = IngestOptions {
+        dry_run,
+        limits: Limits {
+            max_file_bytes: 4096,
+            max_version_bytes: 1 << 20,
+        },
+        concurrency: 4,
+    };
     env.ingestor.run(root, opts, &NoProgress).await.unwrap()
 }
 
 fn outcome<'a>(r: &'a IngestReport, slug: &str) -> &'a ingest::KeyReport {
-    r.keys.iter().find(|k| k.slug == slug).unwrap_or_else(|| panic!("{slug} not in report {r:#?}"))
+    r.keys
+        .iter()
+        .find(|k| k.slug == slug)
+        .unwrap_or_else(|| panic!("{slug} not in report {r:#?}"))
 }
 
 #[tokio::test]
@@ -100,7 +140,11 @@ async fn good_assets_ingest_then_rerun_is_a_no_op() {
         assert!(env.repo.list_keys().await.unwrap().is_empty(), "dry run writes nothing");
 
         let first = run(&env, dir.path(), false).await;
-        assert_eq!((first.added, first.updated, first.unchanged, first.rejected), (5, 0, 0, 0), "{first:#?}");
+        assert_eq!(
+            (first.added, first.updated, first.unchanged, first.rejected),
+            (5, 0, 0, 0),
+            "{first:#?}"
+        );
         let keys = env.repo.list_keys().await.unwrap();
         assert_eq!(keys.len(), 5);
         let rb = env.repo.find_key(&"rb-gamma".parse().unwrap()).await.unwrap().unwrap();
@@ -114,15 +158,25 @@ async fn good_assets_ingest_then_rerun_is_a_no_op() {
         assert_eq!(bytes.len() as u64, v.archive.size_bytes);
         let nb = env.repo.find_key(&"nb-delta".parse().unwrap()).await.unwrap().unwrap();
         assert_eq!(nb.meta.kind, Kind::Jupyter);
-        assert_eq!(nb.current().unwrap().preview.notebook_cells[0].source, "Cohort analysis");
+        assert_eq!(
+            nb.current().unwrap().preview.notebook_cells[0].source,
+            "Cohort analysis"
+        );
 
         let revision = env.repo.revision().await.unwrap();
         let again = run(&env, dir.path(), false).await;
         assert_eq!((again.added, again.updated, again.unchanged), (0, 0, 5), "{again:#?}");
-        assert_eq!(env.repo.revision().await.unwrap(), revision, "unchanged re-run writes nothing");
+        assert_eq!(
+            env.repo.revision().await.unwrap(),
+            revision,
+            "unchanged re-run writes nothing"
+        );
 
         // A new version and a metadata edit are updates; an older version never becomes current.
-        write(&dir.path().join("runbook-keys/rb-gamma/key.toml"), &key_toml("rb-gamma", "runbook", &["1.0.0", "1.1.0", "0.9.0"]));
+        write(
+            &dir.path().join("runbook-keys/rb-gamma/key.toml"),
+            &key_toml("rb-gamma", "runbook", &["1.0.0", "1.1.0", "0.9.0"]),
+        );
         write(&dir.path().join("runbook-keys/rb-gamma/0.9.0/README.md"), "# Old\n");
         let older = run(&env, dir.path(), false).await;
         assert_eq!(outcome(&older, "rb-gamma").outcome, Outcome::Updated);
@@ -139,66 +193,237 @@ async fn good_assets_ingest_then_rerun_is_a_no_op() {
 async fn every_rule_rejects_with_file_field_and_reason() {
     type Breaker = fn(&Path);
     let cases: Vec<(&str, Breaker, &str, &str, Option<&str>, &str)> = vec![
-        ("unknown field", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &format!("colour = \"red\"\n{}", std::fs::read_to_string(&p).unwrap()));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("colour"), "unknown field `colour`"),
-        ("missing field", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("summary = \"Summary.\"\n", ""));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("summary"), "missing field `summary`"),
-        ("bad slug", |r| {
-            std::fs::rename(r.join("node-next-keys/next-alpha"), r.join("node-next-keys/Next_Alpha")).unwrap();
-            let p = r.join("node-next-keys/Next_Alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("slug = \"next-alpha\"", "slug = \"Next_Alpha\""));
-        }, "Next_Alpha", "node-next-keys/Next_Alpha/key.toml", Some("slug"), "lowercase letters"),
-        ("bad semver", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("version = \"1.0.0\"", "version = \"1.0\""));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("versions[0].version"), "MAJOR.MINOR.PATCH"),
-        ("unknown tier", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("tier = \"operator\"", "tier = \"platinum\""));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("tier"), "unknown variant `platinum`"),
-        ("unknown kind", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("kind = \"node-next\"", "kind = \"video\""));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("kind"), "unknown variant `video`"),
-        ("duplicate slug across sources", |r| {
-            write(&r.join("runbook-keys/nb-delta/key.toml"), &key_toml("nb-delta", "runbook", &["1.0.0"]));
-            write(&r.join("runbook-keys/nb-delta/1.0.0/README.md"), "# dup\n");
-        }, "nb-delta", "runbook-keys/nb-delta/key.toml", Some("slug"), "also used by jupyter-keys/JUPYTER_KEYS_LIBRARY.md"),
-        ("preview outside the folder", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("preview = [\"README.md\"]", "preview = [\"../../x\"]"));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("versions[0].preview[0]"), "outside the KEY folder"),
-        ("absolute path", |r| {
-            let p = r.join("node-next-keys/next-alpha/key.toml");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replace("preview = [\"README.md\"]", "preview = [\"/etc/passwd\"]"));
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("versions[0].preview[0]"), "relative path"),
-        ("jupyter file outside the KEY folder", |r| {
-            let p = r.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replacen("- files: 1.0.0/a.ipynb", "- files: 1.0.0/a.ipynb, 1.0.0/../../../etc/passwd", 1));
-        }, "nb-delta", "jupyter-keys/JUPYTER_KEYS_LIBRARY.md", Some("versions[0].files[1]"), "outside the KEY folder"),
-        ("symlink that escapes", |r| {
-            std::os::unix::fs::symlink("/etc/hostname", r.join("node-next-keys/next-alpha/1.0.0/leak.txt")).unwrap();
-        }, "next-alpha", "node-next-keys/next-alpha/1.0.0/leak.txt", None, "symlink points outside the KEY folder"),
-        ("oversize file", |r| {
-            write(&r.join("node-next-keys/next-alpha/1.0.0/big.bin"), &"x".repeat(5000));
-        }, "next-alpha", "node-next-keys/next-alpha/1.0.0/big.bin", None, "over the 4096 byte limit"),
-        ("malformed notebook", |r| {
-            write(&r.join("jupyter-keys/nb-delta/1.0.0/a.ipynb"), "{\"nbformat\": 3, \"cells\": []}");
-        }, "nb-delta", "jupyter-keys/nb-delta/1.0.0/a.ipynb", None, "malformed notebook: notebook has nbformat 3"),
-        ("malformed markdown section", |r| {
-            let p = r.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md");
-            write(&p, &std::fs::read_to_string(&p).unwrap().replacen("- changelog: First.", "- changelog: First.\nstray words", 1));
-        }, "nb-delta", "jupyter-keys/JUPYTER_KEYS_LIBRARY.md", None, "unexpected text in a version subsection"),
-        ("missing version folder", |r| {
-            std::fs::remove_dir_all(r.join("node-next-keys/next-alpha/1.0.0")).unwrap();
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", Some("versions[0].version"), "version folder `1.0.0/` is missing"),
-        ("missing manifest", |r| {
-            std::fs::remove_file(r.join("node-next-keys/next-alpha/key.toml")).unwrap();
-        }, "next-alpha", "node-next-keys/next-alpha/key.toml", None, "every KEY folder needs a key.toml"),
+        (
+            "unknown field",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &format!("colour = \"red\"\n{}", std::fs::read_to_string(&p).unwrap()),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("colour"),
+            "unknown field `colour`",
+        ),
+        (
+            "missing field",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("summary = \"Summary.\"\n", ""),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("summary"),
+            "missing field `summary`",
+        ),
+        (
+            "bad slug",
+            |r| {
+                std::fs::rename(r.join("node-next-keys/next-alpha"), r.join("node-next-keys/Next_Alpha")).unwrap();
+                let p = r.join("node-next-keys/Next_Alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("slug = \"next-alpha\"", "slug = \"Next_Alpha\""),
+                );
+            },
+            "Next_Alpha",
+            "node-next-keys/Next_Alpha/key.toml",
+            Some("slug"),
+            "lowercase letters",
+        ),
+        (
+            "bad semver",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("version = \"1.0.0\"", "version = \"1.0\""),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("versions[0].version"),
+            "MAJOR.MINOR.PATCH",
+        ),
+        (
+            "unknown tier",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("tier = \"operator\"", "tier = \"platinum\""),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("tier"),
+            "unknown variant `platinum`",
+        ),
+        (
+            "unknown kind",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("kind = \"node-next\"", "kind = \"video\""),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("kind"),
+            "unknown variant `video`",
+        ),
+        (
+            "duplicate slug across sources",
+            |r| {
+                write(
+                    &r.join("runbook-keys/nb-delta/key.toml"),
+                    &key_toml("nb-delta", "runbook", &["1.0.0"]),
+                );
+                write(&r.join("runbook-keys/nb-delta/1.0.0/README.md"), "# dup\n");
+            },
+            "nb-delta",
+            "runbook-keys/nb-delta/key.toml",
+            Some("slug"),
+            "also used by jupyter-keys/JUPYTER_KEYS_LIBRARY.md",
+        ),
+        (
+            "preview outside the folder",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("preview = [\"README.md\"]", "preview = [\"../../x\"]"),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("versions[0].preview[0]"),
+            "outside the KEY folder",
+        ),
+        (
+            "absolute path",
+            |r| {
+                let p = r.join("node-next-keys/next-alpha/key.toml");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p)
+                        .unwrap()
+                        .replace("preview = [\"README.md\"]", "preview = [\"/etc/passwd\"]"),
+                );
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("versions[0].preview[0]"),
+            "relative path",
+        ),
+        (
+            "jupyter file outside the KEY folder",
+            |r| {
+                let p = r.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p).unwrap().replacen(
+                        "- files: 1.0.0/a.ipynb",
+                        "- files: 1.0.0/a.ipynb, 1.0.0/../../../etc/passwd",
+                        1,
+                    ),
+                );
+            },
+            "nb-delta",
+            "jupyter-keys/JUPYTER_KEYS_LIBRARY.md",
+            Some("versions[0].files[1]"),
+            "outside the KEY folder",
+        ),
+        (
+            "symlink that escapes",
+            |r| {
+                std::os::unix::fs::symlink("/etc/hostname", r.join("node-next-keys/next-alpha/1.0.0/leak.txt"))
+                    .unwrap();
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/1.0.0/leak.txt",
+            None,
+            "symlink points outside the KEY folder",
+        ),
+        (
+            "oversize file",
+            |r| {
+                write(&r.join("node-next-keys/next-alpha/1.0.0/big.bin"), &"x".repeat(5000));
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/1.0.0/big.bin",
+            None,
+            "over the 4096 byte limit",
+        ),
+        (
+            "malformed notebook",
+            |r| {
+                write(
+                    &r.join("jupyter-keys/nb-delta/1.0.0/a.ipynb"),
+                    "{\"nbformat\": 3, \"cells\": []}",
+                );
+            },
+            "nb-delta",
+            "jupyter-keys/nb-delta/1.0.0/a.ipynb",
+            None,
+            "malformed notebook: notebook has nbformat 3",
+        ),
+        (
+            "malformed markdown section",
+            |r| {
+                let p = r.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p).unwrap().replacen(
+                        "- changelog: First.",
+                        "- changelog: First.\nstray words",
+                        1,
+                    ),
+                );
+            },
+            "nb-delta",
+            "jupyter-keys/JUPYTER_KEYS_LIBRARY.md",
+            None,
+            "unexpected text in a version subsection",
+        ),
+        (
+            "missing version folder",
+            |r| {
+                std::fs::remove_dir_all(r.join("node-next-keys/next-alpha/1.0.0")).unwrap();
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            Some("versions[0].version"),
+            "version folder `1.0.0/` is missing",
+        ),
+        (
+            "missing manifest",
+            |r| {
+                std::fs::remove_file(r.join("node-next-keys/next-alpha/key.toml")).unwrap();
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/key.toml",
+            None,
+            "every KEY folder needs a key.toml",
+        ),
     ];
     let envs = envs().await;
     for (name, breaker, slug, file, field, reason) in cases {
@@ -211,17 +436,30 @@ async fn every_rule_rejects_with_file_field_and_reason() {
             let bad = outcome(&report, slug);
             assert_eq!(bad.outcome, Outcome::Rejected, "{name}: {report:#?}");
             assert!(
-                bad.errors.iter().any(|e| e.file == file && e.field.as_deref() == field && e.reason.contains(reason)),
+                bad.errors
+                    .iter()
+                    .any(|e| e.file == file && e.field.as_deref() == field && e.reason.contains(reason)),
                 "{name}: want {file} {field:?} {reason:?}, got {:#?}",
                 bad.errors
             );
             assert!(report.has_rejections());
             // Every other KEY went through; the rejected one wrote nothing.
-            assert_eq!(report.rejected, if name == "duplicate slug across sources" { 2 } else { 1 }, "{name}: {report:#?}");
+            assert_eq!(
+                report.rejected,
+                if name == "duplicate slug across sources" { 2 } else { 1 },
+                "{name}: {report:#?}"
+            );
             let after = env.repo.list_keys().await.unwrap();
             let had = before.iter().any(|k| k.meta.slug.as_str() == slug);
-            assert_eq!(after.iter().any(|k| k.meta.slug.as_str() == slug), had, "{name}: rejected KEY must write nothing");
-            assert!(after.len() >= 4 - usize::from(name.starts_with("duplicate")), "{name}: others ingest");
+            assert_eq!(
+                after.iter().any(|k| k.meta.slug.as_str() == slug),
+                had,
+                "{name}: rejected KEY must write nothing"
+            );
+            assert!(
+                after.len() >= 4 - usize::from(name.starts_with("duplicate")),
+                "{name}: others ingest"
+            );
         }
     }
 }
@@ -233,14 +471,26 @@ async fn changed_content_under_a_released_version_is_a_conflict() {
         good_assets(dir.path());
         run(&env, dir.path(), false).await;
         let before = env.repo.find_key(&"next-beta".parse().unwrap()).await.unwrap().unwrap();
-        write(&dir.path().join("node-next-keys/next-beta/1.0.0/src/index.ts"), "export const x = 2;\n");
+        write(
+            &dir.path().join("node-next-keys/next-beta/1.0.0/src/index.ts"),
+            "export const x = 2;\n",
+        );
         let p = dir.path().join("node-next-keys/next-beta/key.toml");
-        write(&p, &std::fs::read_to_string(&p).unwrap().replace("Summary.", "Changed summary."));
+        write(
+            &p,
+            &std::fs::read_to_string(&p)
+                .unwrap()
+                .replace("Summary.", "Changed summary."),
+        );
         let report = run(&env, dir.path(), false).await;
         let r = outcome(&report, "next-beta");
         assert_eq!(r.outcome, Outcome::Rejected);
         assert_eq!(r.errors[0].field.as_deref(), Some("versions[0].version"));
-        assert!(r.errors[0].reason.contains("released versions are immutable"), "{:?}", r.errors);
+        assert!(
+            r.errors[0].reason.contains("released versions are immutable"),
+            "{:?}",
+            r.errors
+        );
         let after = env.repo.find_key(&"next-beta".parse().unwrap()).await.unwrap().unwrap();
         assert_eq!(after, before, "a refused KEY keeps its metadata too");
     }
@@ -254,7 +504,11 @@ async fn overlapping_runs_are_safe() {
         good_assets(dir.path());
         let (a, b) = tokio::join!(run(&env, dir.path(), false), run(&env, dir.path(), false));
         assert_eq!(a.rejected + b.rejected, 0, "{a:#?} {b:#?}");
-        assert_eq!(a.added + b.added, 5, "each KEY is added by exactly one run: {a:#?} {b:#?}");
+        assert_eq!(
+            a.added + b.added,
+            5,
+            "each KEY is added by exactly one run: {a:#?} {b:#?}"
+        );
         let keys = env.repo.list_keys().await.unwrap();
         assert_eq!(keys.len(), 5);
         assert_eq!(keys.iter().map(|k| k.versions.len()).sum::<usize>(), 6);
@@ -268,7 +522,14 @@ async fn shipped_keys_assets_ingest_without_rejections() {
     let env = envs().await.remove(0);
     let report = env
         .ingestor
-        .run(&test_support::repo_assets_dir(), IngestOptions { concurrency: 4, ..IngestOptions::default() }, &NoProgress)
+        .run(
+            &test_support::repo_assets_dir(),
+            IngestOptions {
+                concurrency: 4,
+                ..IngestOptions::default()
+            },
+            &NoProgress,
+        )
         .await
         .unwrap();
     let rejected: Vec<_> = report.keys.iter().filter(|k| k.outcome == Outcome::Rejected).collect();
@@ -277,7 +538,10 @@ async fn shipped_keys_assets_ingest_without_rejections() {
     for kind in Kind::ALL {
         let n = keys.iter().filter(|k| k.meta.kind == *kind).count();
         assert!(n >= 8, "{kind}: only {n} KEYS");
-        assert!(keys.iter().any(|k| k.meta.kind == *kind && k.versions.len() >= 2), "{kind}: none with two versions");
+        assert!(
+            keys.iter().any(|k| k.meta.kind == *kind && k.versions.len() >= 2),
+            "{kind}: none with two versions"
+        );
     }
 }
 

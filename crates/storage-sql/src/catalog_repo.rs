@@ -86,7 +86,11 @@ fn version_from_row(row: &key_versions::Model) -> Result<KeyVersion, StorageErro
 fn assemble(row: &keys::Model, versions: &[key_versions::Model]) -> Result<Key, StorageError> {
     let mut vs = versions.iter().map(version_from_row).collect::<Result<Vec<_>, _>>()?;
     vs.sort_by_key(|v| v.version);
-    Ok(Key { meta: meta_from_row(row)?, versions: vs, updated_at: row.updated_at })
+    Ok(Key {
+        meta: meta_from_row(row)?,
+        versions: vs,
+        updated_at: row.updated_at,
+    })
 }
 
 fn meta_columns(m: &KeyMetadata) -> keys::ActiveModel {
@@ -108,22 +112,35 @@ fn meta_columns(m: &KeyMetadata) -> keys::ActiveModel {
 #[async_trait]
 impl CatalogRepository for SqlCatalogRepository {
     async fn find_key(&self, slug: &Slug) -> Result<Option<Key>, StorageError> {
-        let Some(row) = keys::Entity::find().filter(keys::Column::Slug.eq(slug.as_str())).one(&self.db).await.map_err(storage)?
+        let Some(row) = keys::Entity::find()
+            .filter(keys::Column::Slug.eq(slug.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(storage)?
         else {
             return Ok(None);
         };
-        let versions =
-            key_versions::Entity::find().filter(key_versions::Column::KeyId.eq(row.id)).all(&self.db).await.map_err(storage)?;
+        let versions = key_versions::Entity::find()
+            .filter(key_versions::Column::KeyId.eq(row.id))
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
         assemble(&row, &versions).map(Some)
     }
 
     async fn list_keys(&self) -> Result<Vec<Key>, StorageError> {
-        let rows = keys::Entity::find().order_by_asc(keys::Column::Slug).all(&self.db).await.map_err(storage)?;
+        let rows = keys::Entity::find()
+            .order_by_asc(keys::Column::Slug)
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
         let mut by_key: HashMap<i32, Vec<key_versions::Model>> = HashMap::with_capacity(rows.len());
         for v in key_versions::Entity::find().all(&self.db).await.map_err(storage)? {
             by_key.entry(v.key_id).or_default().push(v);
         }
-        rows.iter().map(|row| assemble(row, by_key.get(&row.id).map_or(&[][..], Vec::as_slice))).collect()
+        rows.iter()
+            .map(|row| assemble(row, by_key.get(&row.id).map_or(&[][..], Vec::as_slice)))
+            .collect()
     }
 
     async fn revision(&self) -> Result<i64, StorageError> {
@@ -139,8 +156,10 @@ impl CatalogRepository for SqlCatalogRepository {
         let txn = self.db.begin().await.map_err(storage)?;
         let slug = change.meta.slug.as_str();
         let first = change.versions.iter().max_by_key(|v| v.version);
-        let (cur_version, cur_sort) =
-            first.map_or_else(|| (String::new(), String::new()), |v| (v.version.to_string(), v.version.sort_key()));
+        let (cur_version, cur_sort) = first.map_or_else(
+            || (String::new(), String::new()),
+            |v| (v.version.to_string(), v.version.sort_key()),
+        );
 
         // 1. Claim the row: create it, or do nothing when it exists (constraint, not luck).
         let mut new_row = meta_columns(&change.meta);
@@ -167,7 +186,11 @@ impl CatalogRepository for SqlCatalogRepository {
             .ok_or_else(|| StorageError(format!("key `{slug}` vanished inside its transaction")))?;
         let stored_kind: Kind = parse("kind", &row.kind)?;
         if stored_kind != change.meta.kind {
-            return Err(SaveKeyError::KindChanged { slug: change.meta.slug.clone(), stored: stored_kind, new: change.meta.kind });
+            return Err(SaveKeyError::KindChanged {
+                slug: change.meta.slug.clone(),
+                stored: stored_kind,
+                new: change.meta.kind,
+            });
         }
 
         // 3. Versions: insert new ones, refuse changed ones.
@@ -179,7 +202,10 @@ impl CatalogRepository for SqlCatalogRepository {
             .into_iter()
             .map(|v| (v.version.clone(), v))
             .collect();
-        let mut outcome = SaveOutcome { created, ..SaveOutcome::default() };
+        let mut outcome = SaveOutcome {
+            created,
+            ..SaveOutcome::default()
+        };
         let mut newest: Option<Version> = parse::<Version>("version", &row.current_version).ok();
         for v in &change.versions {
             let version = v.version.to_string();
@@ -230,11 +256,18 @@ impl CatalogRepository for SqlCatalogRepository {
                     .col_expr(keys::Column::CurrentSort, Expr::value(sort.clone()))
                     .filter(keys::Column::CurrentSort.lt(sort));
             }
-            update.col_expr(keys::Column::UpdatedAt, Expr::value(change.at)).exec(&txn).await.map_err(storage)?;
+            update
+                .col_expr(keys::Column::UpdatedAt, Expr::value(change.at))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
         }
         if outcome.changed() {
             catalog_state::Entity::update_many()
-                .col_expr(catalog_state::Column::Revision, Expr::col(catalog_state::Column::Revision).add(1))
+                .col_expr(
+                    catalog_state::Column::Revision,
+                    Expr::col(catalog_state::Column::Revision).add(1),
+                )
                 .filter(catalog_state::Column::Id.eq(1))
                 .exec(&txn)
                 .await
@@ -245,6 +278,10 @@ impl CatalogRepository for SqlCatalogRepository {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        self.db.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(storage)
+        self.db
+            .execute_unprepared("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(storage)
     }
 }

@@ -76,10 +76,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .foreign_keys(true)
         });
     }
-    let db = Database::connect(opts)
+    let db = Database::connect(opts).await.map_err(|source| ConnectError::Connect {
+        url: redact_url(url),
+        source,
+    })?;
+    migrations::Migrator::up(&db, None)
         .await
-        .map_err(|source| ConnectError::Connect { url: redact_url(url), source })?;
-    migrations::Migrator::up(&db, None).await.map_err(ConnectError::Migrate)?;
+        .map_err(ConnectError::Migrate)?;
     tracing::debug!(backend = ?db.get_database_backend(), "database ready");
     Ok(db)
 }

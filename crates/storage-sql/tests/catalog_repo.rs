@@ -10,7 +10,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use storage_sql::{SqlCatalogRepository, connect};
 
 fn at(day: u32) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2026, 11, day).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc()
+    NaiveDate::from_ymd_opt(2026, 11, day)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
 }
 
 fn meta(slug: &str, kind: Kind) -> KeyMetadata {
@@ -33,13 +37,21 @@ fn version(v: &str, sha: &str) -> KeyVersion {
         version: v.parse().unwrap(),
         released_at: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         changelog: format!("Release {v}"),
-        archive: ArchiveRef { object_key: catalog::archive_object_key(sha), sha256: sha.into(), size_bytes: 42 },
+        archive: ArchiveRef {
+            object_key: catalog::archive_object_key(sha),
+            sha256: sha.into(),
+            size_bytes: 42,
+        },
         preview: Preview::default(),
     }
 }
 
 fn change(m: &KeyMetadata, versions: Vec<KeyVersion>, day: u32) -> KeyChange {
-    KeyChange { meta: m.clone(), versions, at: at(day) }
+    KeyChange {
+        meta: m.clone(),
+        versions,
+        at: at(day),
+    }
 }
 
 async fn repos() -> Vec<(test_support::TestDatabase, SqlCatalogRepository)> {
@@ -56,24 +68,39 @@ async fn save_find_list_and_revision() {
     for (db, repo) in repos().await {
         let m = meta("pg-failover", Kind::Runbook);
         let r0 = repo.revision().await.unwrap();
-        let out = repo.save_key(&change(&m, vec![version("1.0.0", "aa")], 1)).await.unwrap();
+        let out = repo
+            .save_key(&change(&m, vec![version("1.0.0", "aa")], 1))
+            .await
+            .unwrap();
         assert!(out.created, "{db:?}");
         assert_eq!(out.versions_added, vec![Version::new(1, 0, 0)]);
         assert_eq!(repo.revision().await.unwrap(), r0 + 1, "{db:?}");
 
         // Same again: nothing written, revision unchanged.
-        let out = repo.save_key(&change(&m, vec![version("1.0.0", "aa")], 2)).await.unwrap();
+        let out = repo
+            .save_key(&change(&m, vec![version("1.0.0", "aa")], 2))
+            .await
+            .unwrap();
         assert!(!out.changed(), "{db:?}: {out:?}");
         assert_eq!(repo.revision().await.unwrap(), r0 + 1);
 
         // A new version moves current forward.
-        let out = repo.save_key(&change(&m, vec![version("1.0.0", "aa"), version("1.2.0", "bb")], 3)).await.unwrap();
+        let out = repo
+            .save_key(&change(&m, vec![version("1.0.0", "aa"), version("1.2.0", "bb")], 3))
+            .await
+            .unwrap();
         assert_eq!(out.versions_added, vec![Version::new(1, 2, 0)]);
         // An older version is kept but never becomes current.
-        let out = repo.save_key(&change(&m, vec![version("1.1.0", "cc")], 4)).await.unwrap();
+        let out = repo
+            .save_key(&change(&m, vec![version("1.1.0", "cc")], 4))
+            .await
+            .unwrap();
         assert_eq!(out.versions_added, vec![Version::new(1, 1, 0)]);
         let key = repo.find_key(&m.slug).await.unwrap().unwrap();
-        assert_eq!(key.versions.iter().map(|v| v.version.to_string()).collect::<Vec<_>>(), ["1.0.0", "1.1.0", "1.2.0"]);
+        assert_eq!(
+            key.versions.iter().map(|v| v.version.to_string()).collect::<Vec<_>>(),
+            ["1.0.0", "1.1.0", "1.2.0"]
+        );
         assert_eq!(key.current().unwrap().version, Version::new(1, 2, 0));
         assert_eq!(key.meta, m);
 
@@ -98,13 +125,18 @@ async fn save_find_list_and_revision() {
 async fn conflicts_write_nothing() {
     for (db, repo) in repos().await {
         let m = meta("next-kit", Kind::NodeNext);
-        repo.save_key(&change(&m, vec![version("1.0.0", "aa")], 1)).await.unwrap();
+        repo.save_key(&change(&m, vec![version("1.0.0", "aa")], 1))
+            .await
+            .unwrap();
         let before = repo.revision().await.unwrap();
 
         // Same version, other content, plus a new version and a metadata change: all refused.
         let mut m2 = m.clone();
         m2.name = "Renamed".into();
-        let err = repo.save_key(&change(&m2, vec![version("2.0.0", "cc"), version("1.0.0", "bb")], 2)).await.unwrap_err();
+        let err = repo
+            .save_key(&change(&m2, vec![version("2.0.0", "cc"), version("1.0.0", "bb")], 2))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, SaveKeyError::VersionConflict { version, stored_sha256, new_sha256, .. }
                 if *version == Version::new(1, 0, 0) && stored_sha256 == "aa" && new_sha256 == "bb"),
@@ -116,8 +148,25 @@ async fn conflicts_write_nothing() {
         assert_eq!(repo.revision().await.unwrap(), before);
 
         // Another kind under the same slug.
-        let err = repo.save_key(&change(&meta("next-kit", Kind::Runbook), vec![version("3.0.0", "dd")], 3)).await.unwrap_err();
-        assert!(matches!(err, SaveKeyError::KindChanged { stored: Kind::NodeNext, new: Kind::Runbook, .. }), "{err:?}");
+        let err = repo
+            .save_key(&change(
+                &meta("next-kit", Kind::Runbook),
+                vec![version("3.0.0", "dd")],
+                3,
+            ))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SaveKeyError::KindChanged {
+                    stored: Kind::NodeNext,
+                    new: Kind::Runbook,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(repo.find_key(&m.slug).await.unwrap().unwrap().versions.len(), 1);
     }
 }

@@ -40,7 +40,11 @@ impl std::fmt::Debug for TestDatabase {
 pub fn sqlite_database() -> TestDatabase {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("keys.sqlite").display());
-    TestDatabase { backend: "sqlite", url, _dir: Some(dir) }
+    TestDatabase {
+        backend: "sqlite",
+        url,
+        _dir: Some(dir),
+    }
 }
 
 /// A fresh Postgres database, when `KEYS_TEST_DATABASE_URL` is set (an admin URL such as
@@ -50,16 +54,27 @@ pub fn sqlite_database() -> TestDatabase {
 /// When the variable is missing but [`require_services`] is on, or the server refuses.
 pub async fn postgres_database() -> Option<TestDatabase> {
     let Ok(admin) = std::env::var("KEYS_TEST_DATABASE_URL") else {
-        assert!(!require_services(), "KEYS_TEST_DATABASE_URL is not set but KEYS_TEST_REQUIRE_SERVICES=1");
+        assert!(
+            !require_services(),
+            "KEYS_TEST_DATABASE_URL is not set but KEYS_TEST_REQUIRE_SERVICES=1"
+        );
         eprintln!("note: KEYS_TEST_DATABASE_URL not set; Postgres backend skipped");
         return None;
     };
     let name = format!("keys_test_{}", uuid::Uuid::new_v4().simple());
-    let conn = Database::connect(admin.as_str()).await.unwrap_or_else(|e| panic!("connect {admin}: {e}"));
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    let conn = Database::connect(admin.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("connect {admin}: {e}"));
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     conn.close().await.ok();
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(TestDatabase { backend: "postgres", url: format!("{base}/{name}"), _dir: None })
+    Some(TestDatabase {
+        backend: "postgres",
+        url: format!("{base}/{name}"),
+        _dir: None,
+    })
 }
 
 /// SQLite always, Postgres when configured.
@@ -99,7 +114,10 @@ pub fn s3_endpoint() -> Option<S3Endpoint> {
         })
     })();
     if found.is_none() {
-        assert!(!require_services(), "KEYS_TEST_S3_* are not set but KEYS_TEST_REQUIRE_SERVICES=1");
+        assert!(
+            !require_services(),
+            "KEYS_TEST_S3_* are not set but KEYS_TEST_REQUIRE_SERVICES=1"
+        );
         eprintln!("note: KEYS_TEST_S3_ENDPOINT not set; S3 tests skipped");
     }
     found

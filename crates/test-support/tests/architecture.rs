@@ -10,8 +10,24 @@ use std::process::Command;
 
 const DOMAIN: &[&str] = &["catalog", "discovery", "pricing", "upgrades", "entitlements"];
 const IO_CRATES: &[&str] = &[
-    "sea-orm", "sea-orm-migration", "sqlx", "sqlx-core", "poem", "poem-openapi", "object_store", "reqwest", "hyper",
-    "tokio", "mio", "async-stripe", "async-stripe-shared", "migrations", "storage-sql", "blob-store", "web", "infra",
+    "sea-orm",
+    "sea-orm-migration",
+    "sqlx",
+    "sqlx-core",
+    "poem",
+    "poem-openapi",
+    "object_store",
+    "reqwest",
+    "hyper",
+    "tokio",
+    "mio",
+    "async-stripe",
+    "async-stripe-shared",
+    "migrations",
+    "storage-sql",
+    "blob-store",
+    "web",
+    "infra",
     "ingest",
 ];
 
@@ -46,7 +62,12 @@ fn domain_crates_depend_on_no_io_crate() {
             (n["id"].as_str().unwrap(), normal)
         })
         .collect();
-    let members: Vec<&str> = meta["workspace_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let members: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
     let mut checked = 0;
     for id in members.iter().filter(|id| DOMAIN.contains(&names[*id])) {
         let mut seen = BTreeSet::new();
@@ -59,7 +80,11 @@ fn domain_crates_depend_on_no_io_crate() {
             }
         }
         let bad: Vec<_> = seen.iter().filter(|n| IO_CRATES.contains(n)).collect();
-        assert!(bad.is_empty(), "domain crate `{}` depends on IO crates {bad:?}", names[id]);
+        assert!(
+            bad.is_empty(),
+            "domain crate `{}` depends on IO crates {bad:?}",
+            names[id]
+        );
         checked += 1;
     }
     assert!(checked >= 1, "no domain crate found");

@@ -164,7 +164,7 @@ pub(crate) enum ListResponse {
 pub(crate) enum DetailResponse {
     /// The KEY.
     #[oai(status = 200)]
-    Ok(Json<KeyDetail>),
+    Ok(Json<Box<KeyDetail>>),
     /// No KEY has this slug.
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
@@ -193,15 +193,42 @@ fn summary(k: &Key) -> KeySummary {
 
 fn preview(p: &Preview) -> PreviewInfo {
     PreviewInfo {
-        files: p.files.iter().map(|f| PreviewFileInfo { path: f.path.clone(), size_bytes: f.size_bytes }).collect(),
+        files: p
+            .files
+            .iter()
+            .map(|f| PreviewFileInfo {
+                path: f.path.clone(),
+                size_bytes: f.size_bytes,
+            })
+            .collect(),
         readme_excerpt: p.readme_excerpt.clone(),
-        excerpts: p.excerpts.iter().map(|e| ExcerptInfo { path: e.path.clone(), text: e.text.clone(), truncated: e.truncated }).collect(),
+        excerpts: p
+            .excerpts
+            .iter()
+            .map(|e| ExcerptInfo {
+                path: e.path.clone(),
+                text: e.text.clone(),
+                truncated: e.truncated,
+            })
+            .collect(),
         notebook_cells: p
             .notebook_cells
             .iter()
-            .map(|c| CellInfo { notebook: c.notebook.clone(), cell_type: c.cell_type.clone(), source: c.source.clone() })
+            .map(|c| CellInfo {
+                notebook: c.notebook.clone(),
+                cell_type: c.cell_type.clone(),
+                source: c.source.clone(),
+            })
             .collect(),
-        outline: p.outline.iter().map(|h| HeadingInfo { file: h.file.clone(), level: h.level, title: h.title.clone() }).collect(),
+        outline: p
+            .outline
+            .iter()
+            .map(|h| HeadingInfo {
+                file: h.file.clone(),
+                level: h.level,
+                title: h.title.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -278,7 +305,7 @@ impl KeysApi {
                 parameter: None,
             }));
         };
-        DetailResponse::Ok(Json(KeyDetail {
+        DetailResponse::Ok(Json(Box::new(KeyDetail {
             summary: summary(&key),
             description: key.meta.description.clone(),
             versions: key
@@ -293,7 +320,10 @@ impl KeysApi {
                     changelog: v.changelog.clone(),
                 })
                 .collect(),
-            preview: key.current().map(|v| preview(&v.preview)).unwrap_or_else(|| preview(&Preview::default())),
-        }))
+            preview: key
+                .current()
+                .map(|v| preview(&v.preview))
+                .unwrap_or_else(|| preview(&Preview::default())),
+        })))
     }
 }

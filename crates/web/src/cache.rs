@@ -29,7 +29,10 @@ impl CatalogCache {
     /// [`StorageError`] when the catalog cannot be read.
     pub async fn load(repo: Arc<dyn CatalogRepository>) -> Result<Self, StorageError> {
         let index = Self::build(repo.as_ref()).await?;
-        Ok(Self { repo, current: RwLock::new(Arc::new(index)) })
+        Ok(Self {
+            repo,
+            current: RwLock::new(Arc::new(index)),
+        })
     }
 
     async fn build(repo: &dyn CatalogRepository) -> Result<CatalogIndex, StorageError> {
@@ -54,7 +57,11 @@ impl CatalogCache {
             return Ok(false);
         }
         let index = Arc::new(Self::build(self.repo.as_ref()).await?);
-        tracing::info!(keys = index.len(), revision = index.revision(), "catalog snapshot reloaded");
+        tracing::info!(
+            keys = index.len(),
+            revision = index.revision(),
+            "catalog snapshot reloaded"
+        );
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = index;
         Ok(true)
     }

@@ -50,8 +50,14 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
-        (header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),
-        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            header::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        ),
+        (
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ] {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     }
@@ -69,7 +75,10 @@ async fn readyz(state: poem::web::Data<&AppState>) -> Response {
         Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" })),
+            )
                 .into_response()
         }
     }

@@ -6,21 +6,34 @@ use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, html};
 /// Renders markdown to HTML that is safe to embed.
 #[must_use]
 pub fn to_safe_html(markdown: &str) -> String {
-    let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS)
-        .map(|event| match event {
-            Event::Html(s) | Event::InlineHtml(s) => Event::Text(s),
-            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
-                let safe = dest_url.starts_with("https://")
-                    || dest_url.starts_with("http://")
-                    || dest_url.starts_with('/')
-                    || dest_url.starts_with('#');
-                let dest_url = if safe { dest_url } else { CowStr::Borrowed("#") };
-                Event::Start(Tag::Link { link_type, dest_url, title, id })
-            }
-            Event::Start(Tag::Image { title, .. }) => Event::Text(title),
-            Event::End(pulldown_cmark::TagEnd::Image) => Event::Text(CowStr::Borrowed("")),
-            e => e,
-        });
+    let parser = Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS,
+    )
+    .map(|event| match event {
+        Event::Html(s) | Event::InlineHtml(s) => Event::Text(s),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => {
+            let safe = dest_url.starts_with("https://")
+                || dest_url.starts_with("http://")
+                || dest_url.starts_with('/')
+                || dest_url.starts_with('#');
+            let dest_url = if safe { dest_url } else { CowStr::Borrowed("#") };
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            })
+        }
+        Event::Start(Tag::Image { title, .. }) => Event::Text(title),
+        Event::End(pulldown_cmark::TagEnd::Image) => Event::Text(CowStr::Borrowed("")),
+        e => e,
+    });
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut out, parser);
     out

@@ -22,7 +22,9 @@ fn title_case(s: &str) -> String {
     s.split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -79,7 +81,14 @@ fn filter<T: Copy + PartialEq + std::fmt::Display>(
         name,
         label: label_text,
         any,
-        options: all.iter().map(|v| Opt { value: v.to_string(), label: text(*v), selected: Some(*v) == selected }).collect(),
+        options: all
+            .iter()
+            .map(|v| Opt {
+                value: v.to_string(),
+                label: text(*v),
+                selected: Some(*v) == selected,
+            })
+            .collect(),
     }
 }
 
@@ -135,7 +144,11 @@ struct ErrorPage {
 }
 
 fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
-    let page = ErrorPage { status: status.as_u16(), heading: heading.to_owned(), message: message.to_owned() };
+    let page = ErrorPage {
+        status: status.as_u16(),
+        heading: heading.to_owned(),
+        message: message.to_owned(),
+    };
     render(&page).with_status(status).into_response()
 }
 
@@ -159,7 +172,9 @@ fn page_url(q: &CatalogQuery, page: u32) -> String {
 }
 
 fn parse_query(req: &Request) -> Result<CatalogQuery, QueryError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
     CatalogQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
@@ -179,16 +194,33 @@ pub(crate) fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
     let pages = result.pages();
     let sorts = Sort::ACCEPTED
         .iter()
-        .map(|s| Opt { value: (*s).to_owned(), label: title_case(s), selected: *s == query.sort.as_str() })
+        .map(|s| Opt {
+            value: (*s).to_owned(),
+            label: title_case(s),
+            selected: *s == query.sort.as_str(),
+        })
         .collect();
     let page = MarketplacePage {
         q: query.text.clone().unwrap_or_default(),
         filters: vec![
-            filter("kind", "Kind", "All kinds", Kind::ALL, query.kind, |k| kind_label(k).to_owned()),
-            filter("tier", "Tier", "All tiers", Tier::ALL, query.tier, |t| label(t.as_str())),
+            filter("kind", "Kind", "All kinds", Kind::ALL, query.kind, |k| {
+                kind_label(k).to_owned()
+            }),
+            filter("tier", "Tier", "All tiers", Tier::ALL, query.tier, |t| {
+                label(t.as_str())
+            }),
             filter("role", "Role", "Any role", Role::ALL, query.role, |r| label(r.as_str())),
-            filter("intent", "Goal", "Any goal", Intent::ALL, query.intent, |i| label(i.as_str())),
-            filter("category", "Problem", "Any problem", Category::ALL, query.category, |c| label(c.as_str())),
+            filter("intent", "Goal", "Any goal", Intent::ALL, query.intent, |i| {
+                label(i.as_str())
+            }),
+            filter(
+                "category",
+                "Problem",
+                "Any problem",
+                Category::ALL,
+                query.category,
+                |c| label(c.as_str()),
+            ),
         ],
         sorts,
         cards: result.items.iter().map(|k| card(k)).collect(),
@@ -254,7 +286,11 @@ struct KeyPage {
 #[handler]
 pub(crate) fn key_page(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
     let Some(key) = state.catalog.snapshot().get(&slug) else {
-        return error_page(StatusCode::NOT_FOUND, "No such KEY", &format!("There is no KEY called “{slug}”. Browse the marketplace to find one."));
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "No such KEY",
+            &format!("There is no KEY called “{slug}”. Browse the marketplace to find one."),
+        );
     };
     let m = &key.meta;
     let current = key.current();
@@ -285,20 +321,38 @@ pub(crate) fn key_page(Path(slug): Path<String>, state: Data<&AppState>) -> Resp
                 current: current.is_some_and(|c| c.version == v.version),
             })
             .collect(),
-        files: preview.files.iter().map(|f| (f.path.clone(), human_size(f.size_bytes))).collect(),
+        files: preview
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), human_size(f.size_bytes)))
+            .collect(),
         readme_excerpt: preview.readme_excerpt.clone(),
         excerpts: preview
             .excerpts
             .iter()
-            .filter(|e| !(e.path.eq_ignore_ascii_case("README.md") || e.path.eq_ignore_ascii_case("RUNBOOK.md")) || preview.readme_excerpt.is_none())
+            .filter(|e| {
+                !(e.path.eq_ignore_ascii_case("README.md") || e.path.eq_ignore_ascii_case("RUNBOOK.md"))
+                    || preview.readme_excerpt.is_none()
+            })
             .map(|e| (e.path.clone(), e.text.clone(), e.truncated))
             .collect(),
         cells: preview
             .notebook_cells
             .iter()
-            .map(|c| CellView { notebook: c.notebook.clone(), cell_type: c.cell_type.clone(), source: c.source.clone() })
+            .map(|c| CellView {
+                notebook: c.notebook.clone(),
+                cell_type: c.cell_type.clone(),
+                source: c.source.clone(),
+            })
             .collect(),
-        outline: preview.outline.iter().map(|h| HeadingView { indent: h.level.saturating_sub(1), title: h.title.clone() }).collect(),
+        outline: preview
+            .outline
+            .iter()
+            .map(|h| HeadingView {
+                indent: h.level.saturating_sub(1),
+                title: h.title.clone(),
+            })
+            .collect(),
     };
     render(&page)
 }

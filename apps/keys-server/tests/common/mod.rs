@@ -78,7 +78,9 @@ pub fn settings(db_url: &str, data_dir: &Path, assets: &Path) -> Settings {
 pub async fn spawn_app_on(db: &TestDatabase, assets: &Path) -> TestApp {
     let data = tempfile::tempdir().unwrap();
     let settings = settings(&db.url, data.path(), assets);
-    let app = Application::build(&settings).await.unwrap_or_else(|e| panic!("{db:?}: {e}"));
+    let app = Application::build(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("{db:?}: {e}"));
     let base = format!("http://{}", app.addr());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
@@ -88,7 +90,10 @@ pub async fn spawn_app_on(db: &TestDatabase, assets: &Path) -> TestApp {
         base,
         db_url: db.url.clone(),
         data_dir: data.path().to_path_buf(),
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         stop: Some(tx),
         task: Some(task),
         _data: data,
