@@ -243,7 +243,7 @@ async fn instances_share_the_database() {
             let mut seen = 0;
             for _ in 0..50 {
                 seen = app.get_json("/api/v1/keys").await.1["total"].as_u64().unwrap();
-                if seen > 0 {
+                if seen as usize == report.added {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -553,3 +553,55 @@ async fn synthetic_catalog_is_valid() {
     let report = run(&env, dir.path(), false).await;
     assert_eq!((report.added, report.rejected), (60, 0), "{report:#?}");
 }
+
+/// With the domain's mock ports (no database): a storage failure while saving rejects that KEY
+/// with the reason, after the archive was stored and verified.
+#[tokio::test]
+async fn storage_failure_is_reported_per_key() {
+    use catalog::{MockArchiveStore, MockCatalogRepository, StorageError};
+    let dir = tempfile::tempdir().unwrap();
+    good_assets(dir.path());
+    let mut repo = MockCatalogRepository::new();
+    repo.expect_list_keys().returning(|| Ok(Vec::new()));
+    repo.expect_save_key().returning(|c| {
+        if c.meta.slug.as_str() == "next-beta" {
+            Err(StorageError("disk full".into()).into())
+        } else {
+            Ok(catalog::SaveOutcome {
+                created: true,
+                ..Default::default()
+            })
+        }
+    });
+    let stored = Arc::new(std::sync::Mutex::new(
+        std::collections::HashMap::<String, Vec<u8>>::new(),
+    ));
+    let mut store = MockArchiveStore::new();
+    let (s1, s2, s3) = (stored.clone(), stored.clone(), stored.clone());
+    store
+        .expect_exists()
+        .returning(move |k| Ok(s1.lock().unwrap().contains_key(k)));
+    store.expect_put().returning(move |k, b| {
+        s2.lock().unwrap().insert(k.to_owned(), b);
+        Ok(())
+    });
+    store.expect_get().returning(move |k| Ok(s3.lock().unwrap()[k].clone()));
+    let ingestor = Ingestor::new(Arc::new(repo), Arc::new(store), Arc::new(FixedClock(now())));
+    let report = ingestor
+        .run(
+            dir.path(),
+            IngestOptions {
+                concurrency: 2,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let beta = outcome(&report, "next-beta");
+    assert_eq!(beta.outcome, Outcome::Rejected);
+    assert!(beta.errors[0].reason.contains("disk full"), "{:?}", beta.errors);
+    assert_eq!(report.added, 4);
+    // 6 versions, but the two Jupyter KEYS ship the same notebook: one content address.
+    assert_eq!(stored.lock().unwrap().len(), 5, "every distinct archive stored once");
+}
