@@ -612,7 +612,9 @@ async fn storage_failure_is_reported_per_key() {
 async fn ingest_into_s3() {
     let Some(ep) = test_support::s3_endpoint() else { return };
     let db = test_support::sqlite_database();
-    let repo = Arc::new(SqlCatalogRepository::new(storage_sql::connect(&db.url, 4).await.unwrap()));
+    let repo = Arc::new(SqlCatalogRepository::new(
+        storage_sql::connect(&db.url, 4).await.unwrap(),
+    ));
     let store = Arc::new(
         ObjectArchiveStore::new(&BlobConfig::S3 {
             bucket: ep.bucket.clone(),
@@ -627,7 +629,17 @@ async fn ingest_into_s3() {
     let ingestor = Ingestor::new(repo.clone(), store.clone(), Arc::new(FixedClock(now())));
     let dir = tempfile::tempdir().unwrap();
     good_assets(dir.path());
-    let report = ingestor.run(dir.path(), IngestOptions { concurrency: 4, ..Default::default() }, &NoProgress).await.unwrap();
+    let report = ingestor
+        .run(
+            dir.path(),
+            IngestOptions {
+                concurrency: 4,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
     assert_eq!((report.added, report.rejected), (5, 0), "{report:#?}");
     for key in repo.list_keys().await.unwrap() {
         for v in &key.versions {
@@ -635,6 +647,16 @@ async fn ingest_into_s3() {
             assert_eq!(ingest::package::sha256_hex(&bytes), v.archive.sha256);
         }
     }
-    let again = ingestor.run(dir.path(), IngestOptions { concurrency: 4, ..Default::default() }, &NoProgress).await.unwrap();
+    let again = ingestor
+        .run(
+            dir.path(),
+            IngestOptions {
+                concurrency: 4,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
     assert_eq!(again.unchanged, 5);
 }
