@@ -221,13 +221,110 @@ impl CatalogQuery {
     }
 }
 
+/// Facets of one KEY, stored inline so that filtering is a scan of contiguous memory.
 struct Entry {
     key: Arc<Key>,
-    slug: String,
-    name: String,
-    tags: String,
-    summary: String,
-    description: String,
+    kind: Kind,
+    tier: Tier,
+    roles: u32,
+    intents: u32,
+    categories: u32,
+}
+
+fn bits<T: Copy + PartialEq>(all: &[T], values: &[T]) -> u32 {
+    all.iter()
+        .enumerate()
+        .filter(|(_, v)| values.contains(v))
+        .fold(0, |acc, (i, _)| acc | (1 << i))
+}
+
+fn bit<T: Copy + PartialEq>(all: &[T], value: T) -> u32 {
+    all.iter().position(|v| *v == value).map_or(0, |i| 1 << i)
+}
+
+/// Splits text into lowercase words (letters and digits).
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Word → (entry, weight) postings, words sorted, so a query word finds every indexed word it
+/// is a prefix of with two binary searches.
+#[derive(Default)]
+struct TextIndex {
+    words: Vec<String>,
+    postings: Vec<Vec<(u32, u8)>>,
+}
+
+/// Weight of a word by where it occurs.
+const W_NAME: u8 = 8;
+const W_SLUG_TAG: u8 = 5;
+const W_SUMMARY: u8 = 3;
+const W_DESCRIPTION: u8 = 1;
+
+impl TextIndex {
+    fn build(keys: &[Arc<Key>]) -> Self {
+        let mut map: std::collections::BTreeMap<String, HashMap<u32, u8>> = std::collections::BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let m = &k.meta;
+            let mut add = |text: &str, w: u8| {
+                for word in words(text) {
+                    let best = map.entry(word).or_default().entry(i).or_insert(0);
+                    *best = (*best).max(w);
+                }
+            };
+            add(&m.name, W_NAME);
+            add(m.slug.as_str(), W_SLUG_TAG);
+            for t in &m.tags {
+                add(t, W_SLUG_TAG);
+            }
+            add(&m.summary, W_SUMMARY);
+            add(&m.description, W_DESCRIPTION);
+        }
+        let mut index = TextIndex::default();
+        for (word, hits) in map {
+            let mut hits: Vec<(u32, u8)> = hits.into_iter().collect();
+            hits.sort_unstable();
+            index.words.push(word);
+            index.postings.push(hits);
+        }
+        index
+    }
+
+    /// Per-entry scores for a query: 0 unless every query word is a prefix of a word of the
+    /// entry; otherwise the sum, over query words, of the best weight of the words it prefixes.
+    fn scores(&self, query_words: &[String], n: usize) -> Vec<u32> {
+        let mut total = vec![0u32; n];
+        let mut matched = vec![0u16; n];
+        let mut best = vec![0u8; n];
+        for (qi, q) in query_words.iter().enumerate() {
+            let from = self.words.partition_point(|w| w.as_str() < q.as_str());
+            let to = from + self.words[from..].partition_point(|w| w.starts_with(q.as_str()));
+            best.iter_mut().for_each(|b| *b = 0);
+            for postings in &self.postings[from..to] {
+                for &(e, w) in postings {
+                    let slot = &mut best[e as usize];
+                    *slot = (*slot).max(w);
+                }
+            }
+            let needed = u16::try_from(qi).unwrap_or(u16::MAX);
+            for (e, w) in best.iter().enumerate() {
+                if *w > 0 && matched[e] == needed {
+                    matched[e] += 1;
+                    total[e] += u32::from(*w);
+                }
+            }
+        }
+        let all = u16::try_from(query_words.len()).unwrap_or(u16::MAX);
+        for (t, m) in total.iter_mut().zip(&matched) {
+            if *m != all {
+                *t = 0;
+            }
+        }
+        total
+    }
 }
 
 /// An immutable, searchable snapshot of the catalog.
@@ -237,6 +334,7 @@ pub struct CatalogIndex {
     by_name: Vec<u32>,
     by_newest: Vec<u32>,
     by_tier: Vec<u32>,
+    text: TextIndex,
     revision: i64,
 }
 
@@ -271,10 +369,39 @@ impl SearchPage {
     }
 }
 
-fn ordering(entries: &[Entry], cmp: impl Fn(&Entry, &Entry) -> std::cmp::Ordering) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect();
-    idx.sort_by(|a, b| cmp(&entries[*a as usize], &entries[*b as usize]));
+fn ordering(n: usize, cmp: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..u32::try_from(n).unwrap_or(u32::MAX)).collect();
+    idx.sort_by(|a, b| cmp(*a as usize, *b as usize));
     idx
+}
+
+/// Filters of a query as bit masks (0 = no filter).
+struct Masks {
+    kind: Option<Kind>,
+    tier: Option<Tier>,
+    roles: u32,
+    intents: u32,
+    categories: u32,
+}
+
+impl Masks {
+    fn of(q: &CatalogQuery) -> Self {
+        Self {
+            kind: q.kind,
+            tier: q.tier,
+            roles: q.role.map_or(0, |r| bit(Role::ALL, r)),
+            intents: q.intent.map_or(0, |i| bit(Intent::ALL, i)),
+            categories: q.category.map_or(0, |c| bit(Category::ALL, c)),
+        }
+    }
+
+    fn pass(&self, e: &Entry) -> bool {
+        self.kind.is_none_or(|k| e.kind == k)
+            && self.tier.is_none_or(|t| e.tier == t)
+            && e.roles & self.roles == self.roles
+            && e.intents & self.intents == self.intents
+            && e.categories & self.categories == self.categories
+    }
 }
 
 impl CatalogIndex {
@@ -288,33 +415,49 @@ impl CatalogIndex {
     /// ```
     #[must_use]
     pub fn new(keys: Vec<Key>, revision: i64) -> Self {
+        let keys: Vec<Arc<Key>> = keys.into_iter().map(Arc::new).collect();
         let entries: Vec<Entry> = keys
-            .into_iter()
+            .iter()
             .map(|k| Entry {
-                slug: k.meta.slug.as_str().to_owned(),
-                name: k.meta.name.to_lowercase(),
-                tags: k.meta.tags.join(" ").to_lowercase(),
-                summary: k.meta.summary.to_lowercase(),
-                description: k.meta.description.to_lowercase(),
-                key: Arc::new(k),
+                key: Arc::clone(k),
+                kind: k.meta.kind,
+                tier: k.meta.tier,
+                roles: bits(Role::ALL, &k.meta.roles),
+                intents: bits(Intent::ALL, &k.meta.intents),
+                categories: bits(Category::ALL, &k.meta.categories),
             })
             .collect();
-        let by_slug = entries.iter().enumerate().map(|(i, e)| (e.slug.clone(), i)).collect();
-        let name_then_slug = |a: &Entry, b: &Entry| a.name.cmp(&b.name).then_with(|| a.slug.cmp(&b.slug));
-        let by_name = ordering(&entries, name_then_slug);
-        let newest = |e: &Entry| e.key.current().map(|v| v.released_at);
-        let by_newest = ordering(&entries, |a, b| {
+        let by_slug = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.meta.slug.to_string(), i))
+            .collect();
+        let lower: Vec<String> = keys.iter().map(|k| k.meta.name.to_lowercase()).collect();
+        let name_then_slug = |a: usize, b: usize| {
+            lower[a]
+                .cmp(&lower[b])
+                .then_with(|| keys[a].meta.slug.cmp(&keys[b].meta.slug))
+        };
+        let newest = |i: usize| keys[i].current().map(|v| v.released_at);
+        let by_name = ordering(keys.len(), name_then_slug);
+        let by_newest = ordering(keys.len(), |a, b| {
             newest(b).cmp(&newest(a)).then_with(|| name_then_slug(a, b))
         });
-        let by_tier = ordering(&entries, |a, b| {
-            a.key.meta.tier.cmp(&b.key.meta.tier).then_with(|| name_then_slug(a, b))
+        let by_tier = ordering(keys.len(), |a, b| {
+            keys[a]
+                .meta
+                .tier
+                .cmp(&keys[b].meta.tier)
+                .then_with(|| name_then_slug(a, b))
         });
+        let text = TextIndex::build(&keys);
         Self {
             entries,
             by_slug,
             by_name,
             by_newest,
             by_tier,
+            text,
             revision,
         }
     }
@@ -348,92 +491,54 @@ impl CatalogIndex {
         self.by_name.iter().map(|i| &self.entries[*i as usize].key)
     }
 
-    fn passes_filters(e: &Entry, q: &CatalogQuery) -> bool {
-        let m = &e.key.meta;
-        q.kind.is_none_or(|k| m.kind == k)
-            && q.tier.is_none_or(|t| m.tier == t)
-            && q.role.is_none_or(|r| m.roles.contains(&r))
-            && q.intent.is_none_or(|i| m.intents.contains(&i))
-            && q.category.is_none_or(|c| m.categories.contains(&c))
-    }
-
-    /// Text score: 0 when some word matches nowhere.
-    fn score(e: &Entry, words: &[String]) -> u32 {
-        let mut total = 0;
-        for w in words {
-            let s = if e.name.contains(w.as_str()) {
-                8
-            } else if e.slug.contains(w.as_str()) || e.tags.contains(w.as_str()) {
-                5
-            } else if e.summary.contains(w.as_str()) {
-                3
-            } else if e.description.contains(w.as_str()) {
-                1
-            } else {
-                return 0;
-            };
-            total += s;
-        }
-        total
-    }
-
     /// Answers a query: filters, text match, order, then the requested page.
+    ///
+    /// Text matching is by word prefix: every word of `q` must begin a word of the KEY's name,
+    /// slug, tags, summary or description (`postgres` finds "PostgreSQL"). Relevance weighs a
+    /// match in the name 8, slug or tag 5, summary 3, description 1.
     #[must_use]
     pub fn search(&self, q: &CatalogQuery) -> SearchPage {
-        let words: Vec<String> = q
-            .text
-            .as_deref()
-            .map(|t| t.to_lowercase().split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
+        let query_words: Vec<String> = q.text.as_deref().map(|t| words(t).collect()).unwrap_or_default();
         let per_page = q.per_page.clamp(1, MAX_PER_PAGE) as usize;
         let skip = (q.page.max(1) as usize - 1).saturating_mul(per_page);
-        if q.sort == Sort::Relevance && !words.is_empty() {
-            let mut hits: Vec<(u32, u32)> = Vec::new();
-            for &i in &self.by_name {
-                let e = &self.entries[i as usize];
-                if Self::passes_filters(e, q) {
-                    let s = Self::score(e, &words);
-                    if s > 0 {
-                        hits.push((s, i));
-                    }
-                }
-            }
-            // Stable sort keeps name/slug order among equal scores.
-            hits.sort_by_key(|h| std::cmp::Reverse(h.0));
-            let items = hits
-                .iter()
-                .skip(skip)
-                .take(per_page)
-                .map(|(_, i)| Arc::clone(&self.entries[*i as usize].key))
-                .collect();
-            return SearchPage {
-                items,
-                total: hits.len(),
-                page: q.page,
-                per_page: per_page as u32,
-            };
-        }
+        let masks = Masks::of(q);
+        let scores = (!query_words.is_empty()).then(|| self.text.scores(&query_words, self.entries.len()));
         let order = match q.sort {
             Sort::Newest => &self.by_newest,
             Sort::Tier => &self.by_tier,
             Sort::Name | Sort::Relevance => &self.by_name,
         };
-        let mut total = 0;
-        let mut items = Vec::with_capacity(per_page);
-        for &i in order {
-            let e = &self.entries[i as usize];
-            if Self::passes_filters(e, q) && (words.is_empty() || Self::score(e, &words) > 0) {
+        let matching = order
+            .iter()
+            .copied()
+            .filter(|&i| masks.pass(&self.entries[i as usize]) && scores.as_ref().is_none_or(|s| s[i as usize] > 0));
+        let (items, total) = if let (Sort::Relevance, Some(scores)) = (q.sort, &scores) {
+            let mut hits: Vec<u32> = matching.collect();
+            // Stable: equal scores keep name order.
+            hits.sort_by_key(|&i| std::cmp::Reverse(scores[i as usize]));
+            let items = hits
+                .iter()
+                .skip(skip)
+                .take(per_page)
+                .map(|&i| Arc::clone(&self.entries[i as usize].key))
+                .collect();
+            (items, hits.len())
+        } else {
+            let mut total = 0;
+            let mut items = Vec::with_capacity(per_page);
+            for i in matching {
                 if total >= skip && items.len() < per_page {
-                    items.push(Arc::clone(&e.key));
+                    items.push(Arc::clone(&self.entries[i as usize].key));
                 }
                 total += 1;
             }
-        }
+            (items, total)
+        };
         SearchPage {
             items,
             total,
             page: q.page,
-            per_page: per_page as u32,
+            per_page: u32::try_from(per_page).unwrap_or(MAX_PER_PAGE),
         }
     }
 }
@@ -553,6 +658,10 @@ mod tests {
                 &["auth-kit", "churn-pack", "pg-failover", "stripe-kit"],
             ),
             (&[("q", "nothing-matches")], &[]),
+            // Word prefixes match, inner fragments do not.
+            (&[("q", "postg fail")], &["pg-failover"]),
+            (&[("q", "ailover")], &[]),
+            (&[("q", "oauth")], &["auth-kit"]),
             (&[("per_page", "2"), ("page", "2")], &["pg-failover", "stripe-kit"]),
             (&[("per_page", "2"), ("page", "9")], &[]),
         ];
