@@ -12,7 +12,7 @@ use std::time::Duration;
 use infra::{Infra, Settings};
 use ingest::{IngestOptions, NoProgress};
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
-use web::{AppState, CatalogCache};
+use web::{AppState, CatalogCache, ResponseCache};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +95,11 @@ impl Application {
         let catalog = Arc::new(CatalogCache::load(infra.catalog.clone()).await?);
         let refresher =
             Arc::clone(&catalog).spawn_refresher(Duration::from_millis(settings.catalog.refresh_interval_ms));
+        let responses = Arc::new(ResponseCache::new(settings.catalog.response_cache_entries));
         let state = AppState {
             repo: infra.catalog.clone(),
             catalog,
+            responses,
         };
         let bind = settings.bind_addr();
         let acceptor = TcpListener::bind(bind)

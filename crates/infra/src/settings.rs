@@ -142,6 +142,8 @@ pub struct IngestSettings {
 pub struct CatalogSettings {
     /// How often a server checks the catalog revision (milliseconds).
     pub refresh_interval_ms: u64,
+    /// How many rendered anonymous catalog responses a server keeps (per revision).
+    pub response_cache_entries: usize,
 }
 
 /// Log output format.
@@ -186,6 +188,7 @@ concurrency = 4
 
 [catalog]
 refresh_interval_ms = 1000
+response_cache_entries = 2048
 
 [log]
 format = "text"
@@ -271,6 +274,9 @@ impl Settings {
         }
         if self.ingest.concurrency == 0 {
             return Err(invalid("ingest.concurrency", "must be at least 1"));
+        }
+        if self.catalog.response_cache_entries == 0 {
+            return Err(invalid("catalog.response_cache_entries", "must be at least 1"));
         }
         if self.catalog.refresh_interval_ms < 50 {
             return Err(invalid("catalog.refresh_interval_ms", "must be at least 50"));

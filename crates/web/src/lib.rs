@@ -16,6 +16,7 @@ mod api;
 mod cache;
 mod markdown;
 mod pages;
+mod response_cache;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, h
 use poem_openapi::OpenApiService;
 
 pub use cache::CatalogCache;
+pub use response_cache::ResponseCache;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -35,6 +37,8 @@ pub struct AppState {
     pub repo: Arc<dyn CatalogRepository>,
     /// Searchable catalog snapshot.
     pub catalog: Arc<CatalogCache>,
+    /// Rendered anonymous catalog responses, per catalog revision.
+    pub responses: Arc<ResponseCache>,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -114,6 +118,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/api/openapi.json", spec)
         .nest("/api/docs", docs)
         .catch_error(pages::not_found)
+        .around(response_cache::cached)
         .data(state)
         .around(security_headers)
         .with(Tracing)
