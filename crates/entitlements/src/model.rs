@@ -58,7 +58,7 @@ pub struct KeyRef {
 
 /// What an entitlement covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Scope {
     /// One KEY, every version.
     Key(Slug),

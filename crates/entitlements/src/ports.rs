@@ -3,7 +3,28 @@
 
 use async_trait::async_trait;
 
-use crate::{AuditEntry, Entitlement, Holder, Principal};
+use chrono::{DateTime, Utc};
+
+use crate::{Actor, AuditEntry, Entitlement, Holder, Principal, Scope, Source, Term};
+
+/// A grant to be recorded: everything but the id, which storage assigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGrant {
+    /// Holder.
+    pub holder: Holder,
+    /// What it covers.
+    pub scope: Scope,
+    /// Why.
+    pub source: Source,
+    /// How long.
+    pub term: Term,
+    /// Who grants it.
+    pub actor: Actor,
+    /// Cause for the audit trail (an admin's reason, a Stripe event type).
+    pub cause: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
 
 /// A storage backend failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,11 +47,20 @@ pub trait EntitlementRepository: Send + Sync {
     /// [`EntitlementStoreError`] when the backend fails.
     async fn for_holder(&self, holder: Holder) -> Result<Vec<Entitlement>, EntitlementStoreError>;
 
-    /// Stores a new or changed entitlement together with its audit line, atomically.
+    /// Records a new active entitlement and its `Grant` audit line, atomically, and returns it
+    /// with its id.
     ///
     /// # Errors
     /// [`EntitlementStoreError`] when the backend fails; nothing is written then.
-    async fn save(&self, entitlement: &Entitlement, audit: &AuditEntry) -> Result<(), EntitlementStoreError>;
+    async fn grant(&self, grant: &NewGrant) -> Result<Entitlement, EntitlementStoreError>;
+
+    /// Stores a changed entitlement (revoked, past due, renewed) together with its audit line,
+    /// atomically.
+    ///
+    /// # Errors
+    /// [`EntitlementStoreError`] when the backend fails or the entitlement does not exist;
+    /// nothing is written then.
+    async fn update(&self, entitlement: &Entitlement, audit: &AuditEntry) -> Result<(), EntitlementStoreError>;
 
     /// The audit trail of one holder, oldest first.
     ///

@@ -73,3 +73,51 @@ pub mod key_versions {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod entitlements {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "entitlements")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub holder_kind: String,
+        pub holder_id: i64,
+        pub scope: String,
+        pub source: String,
+        pub term: String,
+        pub status: String,
+        pub period_end: Option<DateTimeUtc>,
+        pub granted_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod entitlement_audit {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "entitlement_audit")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub entitlement_id: i64,
+        pub holder_kind: String,
+        pub holder_id: i64,
+        pub action: String,
+        pub actor: String,
+        pub cause: String,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

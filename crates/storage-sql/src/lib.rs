@@ -10,6 +10,7 @@
 
 mod catalog_repo;
 mod entities;
+mod entitlement_repo;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, Databa
 use sea_orm_migration::MigratorTrait;
 
 pub use catalog_repo::SqlCatalogRepository;
+pub use entitlement_repo::SqlEntitlementRepository;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,226 @@
+//! [`EntitlementRepository`] on sea-orm.
+
+use async_trait::async_trait;
+use entitlements::ports::{EntitlementRepository, EntitlementStoreError, NewGrant};
+use entitlements::{
+    AuditAction, AuditEntry, Entitlement, EntitlementId, Holder, OrgId, Principal, Source, Term, UserId,
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::entities::{entitlement_audit, entitlements as rows};
+
+/// The `entitlements` and `entitlement_audit` tables.
+#[derive(Debug, Clone)]
+pub struct SqlEntitlementRepository {
+    db: DatabaseConnection,
+}
+
+impl SqlEntitlementRepository {
+    /// Wraps a connection returned by [`crate::connect`].
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn err(e: DbErr) -> EntitlementStoreError {
+    EntitlementStoreError(e.to_string())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String, EntitlementStoreError> {
+    serde_json::to_string(v).map_err(|e| EntitlementStoreError(e.to_string()))
+}
+
+fn parse<T: DeserializeOwned>(what: &str, s: &str) -> Result<T, EntitlementStoreError> {
+    serde_json::from_str(s).map_err(|e| EntitlementStoreError(format!("stored {what} cannot be read: {e}")))
+}
+
+fn holder_columns(h: Holder) -> (&'static str, i64) {
+    match h {
+        Holder::User(UserId(id)) => ("user", id),
+        Holder::Organisation(OrgId(id)) => ("organisation", id),
+    }
+}
+
+fn holder_from(kind: &str, id: i64) -> Result<Holder, EntitlementStoreError> {
+    match kind {
+        "user" => Ok(Holder::User(UserId(id))),
+        "organisation" => Ok(Holder::Organisation(OrgId(id))),
+        other => Err(EntitlementStoreError(format!("unknown holder kind `{other}`"))),
+    }
+}
+
+fn source_str(s: Source) -> Result<String, EntitlementStoreError> {
+    Ok(json(&s)?.trim_matches('"').to_owned())
+}
+
+fn from_row(r: &rows::Model) -> Result<Entitlement, EntitlementStoreError> {
+    Ok(Entitlement {
+        id: EntitlementId(i64::from(r.id)),
+        holder: holder_from(&r.holder_kind, r.holder_id)?,
+        scope: parse("scope", &r.scope)?,
+        source: parse("source", &format!("\"{}\"", r.source))?,
+        term: parse("term", &r.term)?,
+        status: parse("status", &r.status)?,
+        granted_at: r.granted_at,
+        updated_at: r.updated_at,
+    })
+}
+
+fn period_end(term: Term) -> Option<chrono::DateTime<chrono::Utc>> {
+    match term {
+        Term::Perpetual => None,
+        Term::TimeBound { period_end } => Some(period_end),
+    }
+}
+
+fn audit_row(a: &AuditEntry) -> Result<entitlement_audit::ActiveModel, EntitlementStoreError> {
+    let (kind, id) = holder_columns(a.holder);
+    Ok(entitlement_audit::ActiveModel {
+        entitlement_id: Set(a.entitlement.0),
+        holder_kind: Set(kind.to_owned()),
+        holder_id: Set(id),
+        action: Set(json(&a.action)?),
+        actor: Set(json(&a.actor)?),
+        cause: Set(a.cause.clone()),
+        at: Set(a.at),
+        ..Default::default()
+    })
+}
+
+fn holder_condition(h: Holder) -> Condition {
+    let (kind, id) = holder_columns(h);
+    Condition::all()
+        .add(rows::Column::HolderKind.eq(kind))
+        .add(rows::Column::HolderId.eq(id))
+}
+
+#[async_trait]
+impl EntitlementRepository for SqlEntitlementRepository {
+    async fn for_principal(&self, principal: &Principal) -> Result<Vec<Entitlement>, EntitlementStoreError> {
+        let mut any = Condition::any().add(holder_condition(Holder::User(principal.user)));
+        if !principal.organisations.is_empty() {
+            any = any.add(
+                Condition::all()
+                    .add(rows::Column::HolderKind.eq("organisation"))
+                    .add(rows::Column::HolderId.is_in(principal.organisations.iter().map(|o| o.0))),
+            );
+        }
+        let found = rows::Entity::find()
+            .filter(any)
+            .order_by_asc(rows::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        found.iter().map(from_row).collect()
+    }
+
+    async fn for_holder(&self, holder: Holder) -> Result<Vec<Entitlement>, EntitlementStoreError> {
+        let found = rows::Entity::find()
+            .filter(holder_condition(holder))
+            .order_by_asc(rows::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        found.iter().map(from_row).collect()
+    }
+
+    async fn grant(&self, g: &NewGrant) -> Result<Entitlement, EntitlementStoreError> {
+        let (kind, id) = holder_columns(g.holder);
+        let txn = self.db.begin().await.map_err(err)?;
+        let status = entitlements::Status::Active;
+        let inserted = rows::Entity::insert(rows::ActiveModel {
+            holder_kind: Set(kind.to_owned()),
+            holder_id: Set(id),
+            scope: Set(json(&g.scope)?),
+            source: Set(source_str(g.source)?),
+            term: Set(json(&g.term)?),
+            status: Set(json(&status)?),
+            period_end: Set(period_end(g.term)),
+            granted_at: Set(g.at),
+            updated_at: Set(g.at),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await
+        .map_err(err)?;
+        let entitlement = Entitlement {
+            id: EntitlementId(i64::from(inserted.last_insert_id)),
+            holder: g.holder,
+            scope: g.scope.clone(),
+            source: g.source,
+            term: g.term,
+            status,
+            granted_at: g.at,
+            updated_at: g.at,
+        };
+        let audit = AuditEntry {
+            entitlement: entitlement.id,
+            holder: g.holder,
+            action: AuditAction::Grant,
+            actor: g.actor.clone(),
+            cause: g.cause.clone(),
+            at: g.at,
+        };
+        entitlement_audit::Entity::insert(audit_row(&audit)?)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(err)?;
+        txn.commit().await.map_err(err)?;
+        Ok(entitlement)
+    }
+
+    async fn update(&self, e: &Entitlement, audit: &AuditEntry) -> Result<(), EntitlementStoreError> {
+        let id = i32::try_from(e.id.0).map_err(|_| EntitlementStoreError(format!("no entitlement {}", e.id.0)))?;
+        let txn = self.db.begin().await.map_err(err)?;
+        let updated = rows::Entity::update_many()
+            .set(rows::ActiveModel {
+                term: Set(json(&e.term)?),
+                status: Set(json(&e.status)?),
+                period_end: Set(period_end(e.term)),
+                updated_at: Set(e.updated_at),
+                ..Default::default()
+            })
+            .filter(rows::Column::Id.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        if updated.rows_affected != 1 {
+            return Err(EntitlementStoreError(format!("no entitlement {}", e.id.0)));
+        }
+        entitlement_audit::Entity::insert(audit_row(audit)?)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(err)?;
+        txn.commit().await.map_err(err)
+    }
+
+    async fn audit_trail(&self, holder: Holder) -> Result<Vec<AuditEntry>, EntitlementStoreError> {
+        let (kind, id) = holder_columns(holder);
+        let found = entitlement_audit::Entity::find()
+            .filter(entitlement_audit::Column::HolderKind.eq(kind))
+            .filter(entitlement_audit::Column::HolderId.eq(id))
+            .order_by_asc(entitlement_audit::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    entitlement: EntitlementId(r.entitlement_id),
+                    holder: holder_from(&r.holder_kind, r.holder_id)?,
+                    action: parse("audit action", &r.action)?,
+                    actor: parse("audit actor", &r.actor)?,
+                    cause: r.cause.clone(),
+                    at: r.at,
+                })
+            })
+            .collect()
+    }
+}
