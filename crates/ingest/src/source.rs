@@ -97,17 +97,53 @@ pub fn read_sources(root: &Path, limits: Limits, today: Today) -> std::io::Resul
         ));
     }
     let mut out = Sources::default();
+    let source_error = |kind: Kind, path: &Path, reason: String| SourceRejection {
+        slug: format!("({})", rel(root, path)),
+        kind,
+        errors: vec![ManifestError::new(rel(root, path), None, reason)],
+    };
     for (dir, kind) in [(NODE_NEXT_DIR, Kind::NodeNext), (RUNBOOK_DIR, Kind::Runbook)] {
         let source = root.join(dir);
         if !source.is_dir() {
             continue;
         }
-        for entry in sorted_entries(&source)? {
-            let path = entry.path();
-            if !entry.file_type()?.is_dir() {
+        let entries = match sorted_entries(&source) {
+            Ok(e) => e,
+            Err(e) => {
+                out.rejections.push(source_error(
+                    kind,
+                    &source,
+                    format!("cannot list the source folder: {e}"),
+                ));
                 continue;
             }
+        };
+        for entry in entries {
+            let path = entry.path();
             let folder = entry.file_name().to_string_lossy().into_owned();
+            let file_type = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) => {
+                    out.rejections
+                        .push(source_error(kind, &path, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            if file_type.is_symlink() {
+                out.rejections.push(SourceRejection {
+                    slug: folder,
+                    kind,
+                    errors: vec![ManifestError::new(
+                        rel(root, &path),
+                        None,
+                        "a KEY folder must not be a symlink; move the folder here",
+                    )],
+                });
+                continue;
+            }
+            if !file_type.is_dir() {
+                continue;
+            }
             match read_folder_key(root, &path, &folder, kind, limits, today) {
                 Ok(c) => out.candidates.push(c),
                 Err(errors) => out.rejections.push(SourceRejection {
@@ -121,27 +157,45 @@ pub fn read_sources(root: &Path, limits: Limits, today: Today) -> std::io::Resul
     let library = root.join(JUPYTER_DIR).join(JUPYTER_LIBRARY_FILE);
     if library.is_file() {
         let file = rel(root, &library);
-        let text = fs::read_to_string(&library)?;
-        for section in parse_jupyter_library(&text, &file, today) {
-            let result = section.draft.and_then(|draft| {
-                let key_dir = root.join(JUPYTER_DIR).join(draft.meta.slug.as_str());
-                let versions = draft
-                    .versions
-                    .iter()
-                    .map(|v| {
-                        let files = jupyter_files(root, &key_dir, &file, v, limits)?;
-                        Ok((v.clone(), files))
-                    })
-                    .collect::<Result<Vec<_>, Vec<ManifestError>>>()?;
-                Ok(Candidate { draft, versions })
-            });
-            match result {
-                Ok(c) => out.candidates.push(c),
-                Err(errors) => out.rejections.push(SourceRejection {
-                    slug: section.heading,
-                    kind: Kind::Jupyter,
-                    errors,
-                }),
+        match fs::read(&library)
+            .map_err(|e| e.to_string())
+            .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8 text: {e}")))
+        {
+            Err(reason) => out.rejections.push(source_error(
+                Kind::Jupyter,
+                &library,
+                format!("cannot read the library: {reason}"),
+            )),
+            Ok(text) => {
+                for section in parse_jupyter_library(&text, &file, today) {
+                    let result = section.draft.and_then(|draft| {
+                        let key_dir = root.join(JUPYTER_DIR).join(draft.meta.slug.as_str());
+                        if fs::symlink_metadata(&key_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                            return Err(vec![ManifestError::new(
+                                rel(root, &key_dir),
+                                None,
+                                "a KEY folder must not be a symlink; move the folder here",
+                            )]);
+                        }
+                        let versions = draft
+                            .versions
+                            .iter()
+                            .map(|v| {
+                                let files = jupyter_files(root, &key_dir, &file, v, limits)?;
+                                Ok((v.clone(), files))
+                            })
+                            .collect::<Result<Vec<_>, Vec<ManifestError>>>()?;
+                        Ok(Candidate { draft, versions })
+                    });
+                    match result {
+                        Ok(c) => out.candidates.push(c),
+                        Err(errors) => out.rejections.push(SourceRejection {
+                            slug: section.heading,
+                            kind: Kind::Jupyter,
+                            errors,
+                        }),
+                    }
+                }
             }
         }
     }
@@ -188,6 +242,14 @@ fn read_folder_key(
     let mut versions = Vec::new();
     for v in &draft.versions {
         let vdir = key_dir.join(v.version.to_string());
+        if fs::symlink_metadata(&vdir).is_ok_and(|m| m.file_type().is_symlink()) {
+            errors.push(ManifestError::new(
+                rel(root, &vdir),
+                Some(&format!("{}.version", v.field_prefix)),
+                "a version folder must not be a symlink; released files must live in the KEY folder",
+            ));
+            continue;
+        }
         if !vdir.is_dir() {
             errors.push(ManifestError::new(
                 &file,
@@ -253,21 +315,28 @@ fn check_file(
 ) -> Result<(u64, bool, PathBuf), ManifestError> {
     let shown = rel(root, path);
     let meta = fs::symlink_metadata(path).map_err(|e| ManifestError::new(&shown, None, format!("cannot read: {e}")))?;
-    let target = if meta.file_type().is_symlink() {
-        let target = path
-            .canonicalize()
-            .map_err(|e| ManifestError::new(&shown, None, format!("broken symlink: {e}")))?;
-        if !target.starts_with(canonical_key_dir) {
-            return Err(ManifestError::new(
-                &shown,
-                None,
-                "symlink points outside the KEY folder",
-            ));
-        }
-        target
-    } else {
-        path.to_path_buf()
-    };
+    // Resolve every link on the way (the file itself, or any folder above it) and require the
+    // real file to sit inside the KEY folder.
+    let target = path.canonicalize().map_err(|e| {
+        let what = if meta.file_type().is_symlink() {
+            "broken symlink"
+        } else {
+            "cannot resolve"
+        };
+        ManifestError::new(&shown, None, format!("{what}: {e}"))
+    })?;
+    if !target.starts_with(canonical_key_dir) {
+        let what = if meta.file_type().is_symlink() {
+            "symlink points"
+        } else {
+            "path leads (through a symlinked folder)"
+        };
+        return Err(ManifestError::new(
+            &shown,
+            None,
+            format!("{what} outside the KEY folder"),
+        ));
+    }
     let meta = fs::metadata(&target).map_err(|e| ManifestError::new(&shown, None, format!("cannot read: {e}")))?;
     if !meta.is_file() {
         return Err(ManifestError::new(&shown, None, "not a regular file"));
@@ -318,6 +387,17 @@ fn walk(
     };
     for entry in entries {
         let path = entry.path();
+        let link = fs::symlink_metadata(&path)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false);
+        if link && path.is_dir() {
+            errors.push(ManifestError::new(
+                rel(root, &path),
+                None,
+                "symlinked folders are not allowed in a KEY; copy the files instead",
+            ));
+            continue;
+        }
         let is_real_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
         if is_real_dir {
             walk(root, canonical_key_dir, base, &path, limits, files, total, errors);

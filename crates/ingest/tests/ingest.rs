@@ -110,6 +110,16 @@ fn good_assets(root: &Path) {
     write(&root.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md"), &lib);
 }
 
+/// A folder beside the assets tree (outside every KEY folder) with one file in it.
+fn outside_dir(root: &Path) -> std::path::PathBuf {
+    let dir = root
+        .parent()
+        .unwrap()
+        .join(format!("{}-outside", root.file_name().unwrap().to_string_lossy()));
+    write(&dir.join("secret.txt"), "not for sale\n");
+    dir
+}
+
 async fn run(env: &Env, root: &Path, dry_run: bool) -> IngestReport {
     let opts = IngestOptions {
         dry_run,
@@ -362,6 +372,77 @@ async fn every_rule_rejects_with_file_field_and_reason() {
             "node-next-keys/next-alpha/1.0.0/leak.txt",
             None,
             "symlink points outside the KEY folder",
+        ),
+        (
+            "version folder that is a symlink",
+            |r| {
+                let outside = outside_dir(r);
+                std::fs::remove_dir_all(r.join("node-next-keys/next-alpha/1.0.0")).unwrap();
+                std::os::unix::fs::symlink(&outside, r.join("node-next-keys/next-alpha/1.0.0")).unwrap();
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/1.0.0",
+            Some("versions[0].version"),
+            "must not be a symlink",
+        ),
+        (
+            "symlinked folder inside a version",
+            |r| {
+                std::os::unix::fs::symlink(outside_dir(r), r.join("node-next-keys/next-alpha/1.0.0/lib")).unwrap();
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/1.0.0/lib",
+            None,
+            "symlinked folders are not allowed",
+        ),
+        (
+            "KEY folder that is a symlink",
+            |r| {
+                let outside = outside_dir(r);
+                write(&outside.join("key.toml"), &key_toml("rb-link", "runbook", &["1.0.0"]));
+                write(&outside.join("1.0.0/README.md"), "# x\n");
+                std::os::unix::fs::symlink(&outside, r.join("runbook-keys/rb-link")).unwrap();
+            },
+            "rb-link",
+            "runbook-keys/rb-link",
+            None,
+            "must not be a symlink",
+        ),
+        (
+            "jupyter file behind a symlinked folder",
+            |r| {
+                let outside = outside_dir(r);
+                write(&outside.join("b.ipynb"), NOTEBOOK);
+                std::os::unix::fs::symlink(&outside, r.join("jupyter-keys/nb-delta/1.0.0/sub")).unwrap();
+                let p = r.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p).unwrap().replacen(
+                        "- files: 1.0.0/a.ipynb",
+                        "- files: 1.0.0/a.ipynb, 1.0.0/sub/b.ipynb",
+                        1,
+                    ),
+                );
+            },
+            "nb-delta",
+            "jupyter-keys/nb-delta/1.0.0/sub/b.ipynb",
+            None,
+            "outside the KEY folder",
+        ),
+        (
+            "oversize version",
+            |r| {
+                for i in 0..300 {
+                    write(
+                        &r.join(format!("node-next-keys/next-alpha/1.0.0/data/f{i}.txt")),
+                        &"y".repeat(4000),
+                    );
+                }
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/1.0.0",
+            None,
+            "over the 1048576 byte limit",
         ),
         (
             "oversize file",

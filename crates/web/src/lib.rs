@@ -96,6 +96,25 @@ fn stylesheet() -> Response {
         .body(include_str!("../static/app.css"))
 }
 
+/// Errors under `/api/` (unknown route, wrong method) as JSON.
+async fn api_error(err: poem::Error) -> Response {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "API request failed");
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal_error",
+    };
+    (
+        status,
+        Json(serde_json::json!({ "error": code, "message": err.to_string(), "parameter": null })),
+    )
+        .into_response()
+}
+
 /// The OpenAPI service (also used to write the document to a file).
 #[must_use]
 pub fn openapi_service() -> OpenApiService<api::KeysApi, ()> {
@@ -107,6 +126,11 @@ pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let api_routes = Route::new()
+        .nest("/v1", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .catch_all_error(api_error);
     Route::new()
         .at("/", get(pages::home))
         .at("/marketplace", get(pages::marketplace))
@@ -114,10 +138,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/static/app.css", get(stylesheet))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
-        .nest("/api/v1", api)
-        .at("/api/openapi.json", spec)
-        .nest("/api/docs", docs)
-        .catch_error(pages::not_found)
+        .nest("/api", api_routes)
+        .catch_all_error(pages::not_found)
         .around(response_cache::cached)
         .data(state)
         .around(security_headers)
