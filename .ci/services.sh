@@ -23,7 +23,7 @@ need_apt() {
   fi
 }
 
-need_apt chromium chromium-driver postgresql-client
+need_apt chromium chromium-driver postgresql postgresql-client bc
 
 if ! command -v s3s-fs >/dev/null 2>&1; then
   say "installing s3s-fs 0.14.1 (once, ~3 min)"
@@ -37,10 +37,9 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 fi
 export KEYS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
-# Databases left behind by earlier runs.
-for db in $(psql "$KEYS_TEST_DATABASE_URL" -Atc "select datname from pg_database where datname like 'keys_test_%' or datname like 'keys_bench_%'"); do
-  psql "$KEYS_TEST_DATABASE_URL" -qc "drop database if exists $db with (force)" >/dev/null
-done
+# Every test creates its own database named with this run's prefix; only those are dropped at
+# the end, so runs side by side do not disturb each other.
+export KEYS_TEST_DB_PREFIX="keys_test_$(date +%s)_$$_"
 
 # s3s-fs on a free port.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -57,7 +56,7 @@ export KEYS_TEST_REQUIRE_SERVICES=1
 cleanup_services() {
   kill "$S3_PID" 2>/dev/null || true
   rm -rf "$S3_DIR" "$S3_DIR.log"
-  for db in $(psql "$KEYS_TEST_DATABASE_URL" -Atc "select datname from pg_database where datname like 'keys_test_%'" 2>/dev/null); do
+  for db in $(psql "$KEYS_TEST_DATABASE_URL" -Atc "select datname from pg_database where datname like '${KEYS_TEST_DB_PREFIX}%'" 2>/dev/null); do
     psql "$KEYS_TEST_DATABASE_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
   done
 }

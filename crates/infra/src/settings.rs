@@ -275,6 +275,15 @@ impl Settings {
         if self.ingest.concurrency == 0 {
             return Err(invalid("ingest.concurrency", "must be at least 1"));
         }
+        if self.server.shutdown_grace_secs > 600 {
+            return Err(invalid("server.shutdown_grace_secs", "must be at most 600"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return Err(invalid(
+                "log.filter",
+                format!("`{}` is not a tracing filter: {e}", self.log.filter),
+            ));
+        }
         if self.catalog.response_cache_entries == 0 {
             return Err(invalid("catalog.response_cache_entries", "must be at least 1"));
         }
@@ -360,6 +369,17 @@ mod tests {
             ("database.max_connections", "0", "KEYS__DATABASE__MAX_CONNECTIONS"),
             ("storage.backend", "s3", "KEYS__STORAGE__S3"),
             ("ingest.concurrency", "0", "KEYS__INGEST__CONCURRENCY"),
+            (
+                "server.shutdown_grace_secs",
+                "100000",
+                "KEYS__SERVER__SHUTDOWN_GRACE_SECS",
+            ),
+            ("log.filter", "info,[bad", "KEYS__LOG__FILTER"),
+            (
+                "catalog.response_cache_entries",
+                "0",
+                "KEYS__CATALOG__RESPONSE_CACHE_ENTRIES",
+            ),
         ];
         for (key, value, env) in cases {
             let err = Settings::load(None, &[(key, (*value).to_string())])

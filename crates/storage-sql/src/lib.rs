@@ -14,7 +14,7 @@ mod entitlement_repo;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
 pub use catalog_repo::SqlCatalogRepository;
@@ -82,11 +82,37 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         url: redact_url(url),
         source,
     })?;
-    migrations::Migrator::up(&db, None)
-        .await
-        .map_err(ConnectError::Migrate)?;
+    migrate(&db).await?;
     tracing::debug!(backend = ?db.get_database_backend(), "database ready");
     Ok(db)
+}
+
+/// Applies pending migrations in one transaction that first takes a lock, so several
+/// processes starting at once against a fresh database do not collide: the others wait, then
+/// find nothing to do. Postgres: an advisory lock. SQLite: a write to a lock table, which holds
+/// the database's write lock until commit (DDL is transactional on both).
+async fn migrate(db: &DatabaseConnection) -> Result<(), ConnectError> {
+    let m = ConnectError::Migrate;
+    if !is_postgres(db) {
+        db.execute_unprepared("CREATE TABLE IF NOT EXISTS keys_migration_lock (holder INTEGER)")
+            .await
+            .map_err(m)?;
+    }
+    let txn = db.begin().await.map_err(m)?;
+    if is_postgres(db) {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7260301001)")
+            .await
+            .map_err(m)?;
+    } else {
+        txn.execute_unprepared("INSERT INTO keys_migration_lock (holder) VALUES (1)")
+            .await
+            .map_err(m)?;
+        txn.execute_unprepared("DELETE FROM keys_migration_lock")
+            .await
+            .map_err(m)?;
+    }
+    migrations::Migrator::up(&txn, None).await.map_err(m)?;
+    txn.commit().await.map_err(m)
 }
 
 /// Whether the connection is to Postgres (row locks are used only there).

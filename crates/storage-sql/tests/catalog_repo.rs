@@ -198,3 +198,16 @@ async fn overlapping_saves_are_safe() {
         assert_eq!(listed[0].current().unwrap().version, Version::new(1, 12, 0));
     }
 }
+
+/// Several processes starting at once against one fresh database all come up (migrations
+/// are serialised).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_starts_migrate_once() {
+    for db in test_support::databases().await {
+        let starts: Vec<_> = (0..4).map(|_| connect(&db.url, 2)).collect();
+        for r in futures::future::join_all(starts).await {
+            let conn = r.unwrap_or_else(|e| panic!("{db:?}: {e}"));
+            SqlCatalogRepository::new(conn).ping().await.unwrap();
+        }
+    }
+}

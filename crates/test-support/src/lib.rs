@@ -61,7 +61,8 @@ pub async fn postgres_database() -> Option<TestDatabase> {
         eprintln!("note: KEYS_TEST_DATABASE_URL not set; Postgres backend skipped");
         return None;
     };
-    let name = format!("keys_test_{}", uuid::Uuid::new_v4().simple());
+    let prefix = std::env::var("KEYS_TEST_DB_PREFIX").unwrap_or_else(|_| "keys_test_".into());
+    let name = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
     let conn = Database::connect(admin.as_str())
         .await
         .unwrap_or_else(|e| panic!("connect {admin}: {e}"));
