@@ -136,7 +136,12 @@ async fn run() -> anyhow::Result<ExitCode> {
     }
     let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;
     infra::init_tracing(&settings.log);
-    let infra = Infra::connect(&settings).await.context("cannot open storage")?;
+    let infra = if args.dry_run {
+        Infra::connect_for_dry_run(&settings).await
+    } else {
+        Infra::connect(&settings).await
+    }
+    .context("cannot open storage")?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} ingesting [{bar:30}] {pos}/{len} {msg}")

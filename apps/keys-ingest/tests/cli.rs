@@ -61,6 +61,7 @@ fn help_dry_run_json_and_exit_codes() {
     assert_eq!(broken["outcome"], "rejected");
     assert_eq!(broken["errors"][0]["file"], "runbook-keys/broken-key/key.toml");
     assert_eq!(broken["errors"][0]["field"], "name");
+    assert!(!data.exists(), "a dry run creates no data dir, database or objects");
 
     // Dry run wrote nothing: a real run still adds all 20.
     let real = ingest(&data, &["--assets", assets.to_str().unwrap()]);

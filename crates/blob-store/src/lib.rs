@@ -3,7 +3,8 @@
 //! Implements [`catalog::ArchiveStore`] with the `object_store` crate on two backends:
 //!
 //! * **local**: files under a directory (the embedded default). It cannot sign URLs; the
-//!   server serves downloads through its own signed links.
+//!   server will serve downloads through its own signed links.
+//! * **memory**: nothing persisted (dry runs).
 //! * **s3**: any S3-compatible service. Downloads get presigned `GET` URLs (SigV4), which the
 //!   service itself refuses once tampered with or expired.
 
@@ -28,6 +29,8 @@ pub enum BlobConfig {
         /// The root directory.
         root: PathBuf,
     },
+    /// In memory, gone when the process ends (dry runs, tests).
+    Memory,
     /// An S3-compatible bucket.
     S3 {
         /// Bucket name (must exist).
@@ -86,6 +89,10 @@ impl ObjectArchiveStore {
                     signer: None,
                 })
             }
+            BlobConfig::Memory => Ok(Self {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                signer: None,
+            }),
             BlobConfig::S3 {
                 bucket,
                 region,

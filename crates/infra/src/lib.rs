@@ -93,6 +93,30 @@ impl Infra {
         })
     }
 
+    /// For `keys-ingest --dry-run`: reads the existing catalog when there is one, and writes
+    /// nothing — an embedded SQLite database that does not exist yet is replaced by an empty
+    /// in-memory one (no data dir is created), and archives go to an in-memory store.
+    ///
+    /// # Errors
+    /// [`InfraError`] naming what could not be opened.
+    pub async fn connect_for_dry_run(settings: &Settings) -> Result<Self, InfraError> {
+        let configured = settings.database_url();
+        let embedded = settings.data_dir.join("keys.sqlite");
+        let url = if configured.starts_with("sqlite:") && settings.database.url.is_none() && !embedded.exists() {
+            "sqlite::memory:".to_owned()
+        } else {
+            configured
+        };
+        let db = storage_sql::connect(&url, settings.database.max_connections).await?;
+        let archives = Arc::new(ObjectArchiveStore::new(&BlobConfig::Memory)?);
+        Ok(Self {
+            catalog: Arc::new(SqlCatalogRepository::new(db.clone())),
+            db,
+            archives,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
     /// The ingestion service over these adapters.
     #[must_use]
     pub fn ingestor(&self) -> Ingestor {

@@ -1,0 +1,34 @@
+//! Health and readiness with the catalog port mocked (no database): `/readyz` reports 503
+//! when the database does not answer, while `/healthz` and the pages keep working from the
+//! snapshot.
+
+use std::sync::Arc;
+
+use catalog::{MockCatalogRepository, StorageError};
+use poem::test::TestClient;
+use web::{AppState, CatalogCache, ResponseCache};
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_is_down() {
+    let mut repo = MockCatalogRepository::new();
+    repo.expect_revision().returning(|| Ok(1));
+    repo.expect_list_keys().returning(|| Ok(Vec::new()));
+    repo.expect_ping()
+        .returning(|| Err(StorageError("connection refused".into())));
+    let repo: Arc<dyn catalog::CatalogRepository> = Arc::new(repo);
+    let catalog = Arc::new(CatalogCache::load(repo.clone()).await.unwrap());
+    let app = web::app(AppState {
+        repo,
+        catalog,
+        responses: Arc::new(ResponseCache::new(16)),
+    });
+    let client = TestClient::new(app);
+
+    let ready = client.get("/readyz").send().await;
+    ready.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    ready
+        .assert_json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" }))
+        .await;
+    client.get("/healthz").send().await.assert_status_is_ok();
+    client.get("/marketplace").send().await.assert_status_is_ok();
+}
