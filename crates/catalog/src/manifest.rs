@@ -1009,3 +1009,27 @@ Shows the format.\n\nSecond paragraph.\n\n### 1.0.0\n\n- released_at: 2026-01-02
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary input never panics either parser; it parses or reports errors that name
+        /// the file.
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,400}", lines in proptest::collection::vec("(## |### |- [a-z_]{1,12}: |)[ -~]{0,40}", 0..30)) {
+            let today = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+            if let Err(errors) = parse_key_manifest(&text, "f.toml", "demo-kit", Kind::Runbook, today) {
+                prop_assert!(errors.iter().all(|e| e.file == "f.toml"));
+            }
+            let md = lines.join("\n");
+            for s in parse_jupyter_library(&md, "lib.md", today) {
+                if let Err(errors) = s.draft {
+                    prop_assert!(errors.iter().all(|e| e.file == "lib.md"));
+                }
+            }
+        }
+    }
+}
