@@ -1,0 +1,140 @@
+//! Ports: account, session and throttle storage. With the `mock` feature mockall generates
+//! `MockAccountRepository`, `MockSessionRepository` and `MockThrottleRepository`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Email;
+
+/// An account id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountId(pub i64);
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Id.
+    pub id: AccountId,
+    /// Normalised email.
+    pub email: Email,
+    /// Sign-up time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account with its password hash (only storage and the service see this).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    /// The account.
+    pub account: Account,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for StoredAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredAccount")
+            .field("account", &self.account)
+            .field("password_hash", &"***")
+            .finish()
+    }
+}
+
+/// A storage backend failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account storage failed: {0}")]
+pub struct AccountStoreError(pub String);
+
+/// Why an account could not be created. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateAccountError {
+    /// An account with this email exists (a unique constraint, not a prior read).
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] AccountStoreError),
+}
+
+/// A server-side session. The cookie holds the token; storage holds its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// sha256 of the session token.
+    pub token_digest: String,
+    /// Whose session.
+    pub account: AccountId,
+    /// Token that state-changing form posts must echo (synchroniser token).
+    pub csrf_token: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Accounts.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// [`CreateAccountError::EmailTaken`] or [`CreateAccountError::Store`].
+    async fn create(
+        &self,
+        email: &Email,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Account, CreateAccountError>;
+
+    /// Finds an account by normalised email.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<StoredAccount>, AccountStoreError>;
+}
+
+/// Sessions, shared by every server instance.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn create(&self, session: &Session) -> Result<(), AccountStoreError>;
+
+    /// The live (not expired, not revoked) session with this token digest.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn find(&self, token_digest: &str, now: DateTime<Utc>) -> Result<Option<Session>, AccountStoreError>;
+
+    /// Ends a session (no-op when unknown).
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn revoke(&self, token_digest: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError>;
+}
+
+/// Failed sign-in attempts, shared by every server instance.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ThrottleRepository: Send + Sync {
+    /// Records a failure for a key (`account:<email>`, `address:<ip>`).
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn record_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError>;
+
+    /// Failures of a key since an instant.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn failures_since(&self, key: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, AccountStoreError>;
+
+    /// Forgets a key's failures (after a successful sign-in).
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn clear(&self, key: &str) -> Result<(), AccountStoreError>;
+}
