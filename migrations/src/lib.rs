@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_catalog;
 mod m20261126_000002_entitlements;
+mod m20261126_000003_accounts;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_catalog::Migration),
             Box::new(m20261126_000002_entitlements::Migration),
+            Box::new(m20261126_000003_accounts::Migration),
         ]
     }
 }

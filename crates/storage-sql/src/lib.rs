@@ -8,6 +8,7 @@
 //! (`INSERT … ON CONFLICT DO NOTHING`, then `SELECT … FOR UPDATE` on Postgres; SQLite
 //! serialises writers), so overlapping ingest runs and several server processes stay correct.
 
+mod account_repo;
 mod catalog_repo;
 mod entities;
 mod entitlement_repo;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
+pub use account_repo::SqlAccountStore;
 pub use catalog_repo::SqlCatalogRepository;
 pub use entitlement_repo::SqlEntitlementRepository;
 

@@ -1,0 +1,181 @@
+//! The account ports (`AccountRepository`, `SessionRepository`, `ThrottleRepository`) on
+//! sea-orm. Sessions and throttle counters live in the database, so every server instance sees
+//! the same ones.
+
+use accounts::Email;
+use accounts::ports::{
+    Account, AccountId, AccountRepository, AccountStoreError, CreateAccountError, Session, SessionRepository,
+    StoredAccount, ThrottleRepository,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+
+use crate::entities::{accounts as account_rows, login_failures, sessions};
+
+/// Accounts, sessions and failed sign-ins.
+#[derive(Debug, Clone)]
+pub struct SqlAccountStore {
+    db: DatabaseConnection,
+}
+
+impl SqlAccountStore {
+    /// Wraps a connection returned by [`crate::connect`].
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn err(e: DbErr) -> AccountStoreError {
+    AccountStoreError(e.to_string())
+}
+
+fn account_from(r: &account_rows::Model) -> Result<Account, AccountStoreError> {
+    Ok(Account {
+        id: AccountId(i64::from(r.id)),
+        email: r
+            .email
+            .parse()
+            .map_err(|e| AccountStoreError(format!("stored email cannot be read: {e}")))?,
+        created_at: r.created_at,
+    })
+}
+
+fn account_id(id: AccountId) -> Result<i32, AccountStoreError> {
+    i32::try_from(id.0).map_err(|_| AccountStoreError(format!("account id {} out of range", id.0)))
+}
+
+#[async_trait]
+impl AccountRepository for SqlAccountStore {
+    async fn create(
+        &self,
+        email: &Email,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Account, CreateAccountError> {
+        let inserted = account_rows::Entity::insert(account_rows::ActiveModel {
+            email: Set(email.as_str().to_owned()),
+            password_hash: Set(password_hash.to_owned()),
+            created_at: Set(at),
+            ..Default::default()
+        })
+        .exec(&self.db)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => CreateAccountError::EmailTaken,
+            _ => CreateAccountError::Store(err(e)),
+        })?;
+        Ok(Account {
+            id: AccountId(i64::from(inserted.last_insert_id)),
+            email: email.clone(),
+            created_at: at,
+        })
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<StoredAccount>, AccountStoreError> {
+        let row = account_rows::Entity::find()
+            .filter(account_rows::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(err)?;
+        row.map(|r| {
+            Ok(StoredAccount {
+                account: account_from(&r)?,
+                password_hash: r.password_hash,
+            })
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl SessionRepository for SqlAccountStore {
+    async fn create(&self, s: &Session) -> Result<(), AccountStoreError> {
+        sessions::Entity::insert(sessions::ActiveModel {
+            token_digest: Set(s.token_digest.clone()),
+            account_id: Set(account_id(s.account)?),
+            csrf_token: Set(s.csrf_token.clone()),
+            created_at: Set(s.created_at),
+            expires_at: Set(s.expires_at),
+            revoked_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map(|_| ())
+        .map_err(err)
+    }
+
+    async fn find(&self, token_digest: &str, now: DateTime<Utc>) -> Result<Option<Session>, AccountStoreError> {
+        let row = sessions::Entity::find_by_id(token_digest.to_owned())
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(row.map(|r| Session {
+            token_digest: r.token_digest,
+            account: AccountId(i64::from(r.account_id)),
+            csrf_token: r.csrf_token,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }))
+    }
+
+    async fn revoke(&self, token_digest: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(at))
+            .filter(sessions::Column::TokenDigest.eq(token_digest))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+}
+
+#[async_trait]
+impl ThrottleRepository for SqlAccountStore {
+    async fn record_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError> {
+        let key: String = key.chars().take(300).collect();
+        login_failures::Entity::insert(login_failures::ActiveModel {
+            key: Set(key.clone()),
+            at: Set(at),
+            ..Default::default()
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(err)?;
+        // Keep the table small: failures older than a day no longer matter to any policy.
+        login_failures::Entity::delete_many()
+            .filter(login_failures::Column::Key.eq(key))
+            .filter(login_failures::Column::At.lt(at - Duration::days(1)))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    async fn failures_since(&self, key: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, AccountStoreError> {
+        let key: String = key.chars().take(300).collect();
+        let rows = login_failures::Entity::find()
+            .filter(login_failures::Column::Key.eq(key))
+            .filter(login_failures::Column::At.gte(since))
+            .order_by_asc(login_failures::Column::At)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|r| r.at).collect())
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), AccountStoreError> {
+        let key: String = key.chars().take(300).collect();
+        login_failures::Entity::delete_many()
+            .filter(login_failures::Column::Key.eq(key))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+}

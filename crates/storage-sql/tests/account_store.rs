@@ -1,0 +1,92 @@
+//! The account, session and throttle stores behind the real `AccountService`, on SQLite and
+//! Postgres; two service instances over one database behave as one (sessions and throttles are
+//! shared, nothing lives in a process).
+
+use std::sync::Arc;
+
+use accounts::{AccountPolicy, AccountService, SignInError, SignUpError};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use storage_sql::{SqlAccountStore, connect};
+
+fn at(min: i64) -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(2026, 11, 2)
+        .unwrap()
+        .and_hms_opt(8, 0, 0)
+        .unwrap()
+        .and_utc()
+        + Duration::minutes(min)
+}
+
+async fn service(url: &str) -> AccountService {
+    let store = Arc::new(SqlAccountStore::new(connect(url, 4).await.unwrap()));
+    AccountService::new(store.clone(), store.clone(), store, AccountPolicy::default()).unwrap()
+}
+
+const PW: &str = "correct horse battery";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_sessions_and_throttles_are_shared_by_instances() {
+    for db in test_support::databases().await {
+        let a = service(&db.url).await;
+        let b = service(&db.url).await;
+
+        // The same email signing up on two instances at once: exactly one account.
+        let (r1, r2) = tokio::join!(
+            a.sign_up("ada@example.com", PW, at(0)),
+            b.sign_up("Ada@Example.com", PW, at(0))
+        );
+        let oks = [r1.is_ok(), r2.is_ok()];
+        assert_eq!(oks.iter().filter(|x| **x).count(), 1, "{db:?}: {oks:?}");
+        assert!(
+            matches!(r1.as_ref().err().or(r2.as_ref().err()), Some(SignUpError::EmailTaken)),
+            "{db:?}"
+        );
+
+        // A session opened on one instance is valid on the other, until signed out there.
+        let s = a.sign_in("ada@example.com", PW, "127.0.0.1", at(1)).await.unwrap();
+        let seen = b.authenticate(&s.token, at(2)).await.unwrap().expect("shared session");
+        assert_eq!(seen.csrf_token, s.csrf_token);
+        b.sign_out(&s.token, at(3)).await.unwrap();
+        assert!(
+            a.authenticate(&s.token, at(4)).await.unwrap().is_none(),
+            "{db:?}: revoked everywhere"
+        );
+        assert!(
+            a.authenticate(&s.token, at(0) + Duration::days(31))
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Failures on either instance count towards one limit.
+        for i in 0..5 {
+            let svc = if i % 2 == 0 { &a } else { &b };
+            assert_eq!(
+                svc.sign_in("ada@example.com", "wrong password!", "127.0.0.2", at(10))
+                    .await
+                    .unwrap_err(),
+                SignInError::InvalidCredentials
+            );
+        }
+        assert!(
+            matches!(
+                b.sign_in("ada@example.com", PW, "127.0.0.3", at(11)).await,
+                Err(SignInError::Throttled { .. })
+            ),
+            "{db:?}"
+        );
+        assert!(
+            a.sign_in("ada@example.com", PW, "127.0.0.3", at(26)).await.is_ok(),
+            "{db:?}: lock over, success clears it"
+        );
+        assert!(
+            b.sign_in("ada@example.com", "wrong password!", "127.0.0.3", at(27))
+                .await
+                .is_err()
+        );
+        assert!(
+            b.sign_in("ada@example.com", PW, "127.0.0.3", at(27)).await.is_ok(),
+            "{db:?}: cleared after success"
+        );
+    }
+}
