@@ -31,6 +31,9 @@ pub enum StartError {
     /// The catalog could not be read.
     #[error("cannot load the catalog: {0}")]
     Catalog(#[from] catalog::StorageError),
+    /// The account service could not start.
+    #[error("accounts could not start: {0}")]
+    Accounts(String),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}; is another process using it? pick another with --bind")]
     Bind {
@@ -96,12 +99,19 @@ impl Application {
         let refresher =
             Arc::clone(&catalog).spawn_refresher(Duration::from_millis(settings.catalog.refresh_interval_ms));
         let responses = Arc::new(ResponseCache::new(settings.catalog.response_cache_entries));
+        let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
+        let accounts =
+            accounts::AccountService::new(store.clone(), store.clone(), store, accounts::AccountPolicy::default())
+                .map_err(|e| StartError::Accounts(e.to_string()))?;
+        let bind = settings.bind_addr();
         let state = AppState {
             repo: infra.catalog.clone(),
             catalog,
             responses,
+            accounts,
+            clock: infra.clock.clone(),
+            secure_cookies: settings.server.secure_cookies.unwrap_or(!bind.ip().is_loopback()),
         };
-        let bind = settings.bind_addr();
         let acceptor = TcpListener::bind(bind)
             .into_acceptor()
             .await

@@ -92,6 +92,28 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks an element that navigates, and waits until the new page has loaded (the old page's
+/// elements would otherwise go stale under our feet).
+async fn click_and_wait(c: &Client, css: &str) {
+    let before = c.current_url().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if c.current_url().await.unwrap() != before {
+            let ready: serde_json::Value = c.execute("return document.readyState", vec![]).await.unwrap();
+            if ready == "complete" {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clicking {css} did not navigate away from {before}");
+}
+
 async fn slugs(c: &Client) -> Vec<String> {
     let mut out = Vec::new();
     for card in c.find_all(Locator::Css("li.card")).await.unwrap() {
@@ -128,12 +150,7 @@ async fn browse_search_filter_and_open_a_key() {
     // Search: type and submit the form (no JavaScript on the page).
     let q = c.find(Locator::Id("q")).await.unwrap();
     q.send_keys("postgres").await.unwrap();
-    c.find(Locator::Css("form.search button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "form.search button[type=submit]").await;
     let found = slugs(&c).await;
     assert!(found.contains(&"postgres-failover-runbook".to_string()), "{found:?}");
     assert!(c.current_url().await.unwrap().as_str().contains("q=postgres"));
@@ -145,12 +162,7 @@ async fn browse_search_filter_and_open_a_key() {
         .click()
         .await
         .unwrap();
-    c.find(Locator::Css("form.search button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "form.search button[type=submit]").await;
     let filtered = slugs(&c).await;
     assert!(!filtered.is_empty());
     for b in c.find_all(Locator::Css("li.card .badge.kind")).await.unwrap() {
@@ -168,12 +180,7 @@ async fn browse_search_filter_and_open_a_key() {
     );
 
     // Open the KEY page.
-    c.find(Locator::Css("li.card[data-slug=postgres-failover-runbook] a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(&c, "li.card[data-slug=postgres-failover-runbook] a").await;
     assert!(
         c.current_url()
             .await
@@ -192,7 +199,7 @@ async fn browse_search_filter_and_open_a_key() {
 
     // A notebook pack shows notebook cells.
     c.goto(&app.url("/marketplace?kind=jupyter")).await.unwrap();
-    c.find(Locator::Css("li.card a")).await.unwrap().click().await.unwrap();
+    click_and_wait(&c, "li.card a").await;
     assert!(
         !c.find_all(Locator::Css(".cell")).await.unwrap().is_empty(),
         "notebook cells in the preview"

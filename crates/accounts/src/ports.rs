@@ -91,6 +91,12 @@ pub trait AccountRepository: Send + Sync {
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
     async fn find_by_email(&self, email: &Email) -> Result<Option<StoredAccount>, AccountStoreError>;
+
+    /// Finds an account by id.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn find_by_id(&self, id: AccountId) -> Result<Option<Account>, AccountStoreError>;
 }
 
 /// Sessions, shared by every server instance.

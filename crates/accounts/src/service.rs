@@ -223,6 +223,14 @@ impl AccountService {
         self.sessions.revoke(&token.digest(), now).await
     }
 
+    /// The email of an account.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn email_of(&self, id: AccountId) -> Result<Option<Email>, AccountStoreError> {
+        Ok(self.accounts.find_by_id(id).await?.map(|a| a.email))
+    }
+
     /// The live session behind a token, if any.
     ///
     /// # Errors
@@ -281,6 +289,15 @@ mod tests {
                 .iter()
                 .find(|s| s.account.email == *email)
                 .cloned())
+        }
+        async fn find_by_id(&self, id: AccountId) -> Result<Option<Account>, AccountStoreError> {
+            Ok(self
+                .accounts
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|s| s.account.id == id)
+                .map(|s| s.account.clone()))
         }
     }
 

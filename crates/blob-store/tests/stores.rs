@@ -9,7 +9,9 @@ use catalog::{ArchiveError, ArchiveStore};
 use sha2::{Digest, Sha256};
 
 async fn round_trip(store: &ObjectArchiveStore) {
-    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    // Unique content per run, so a reused bucket never already holds the object.
+    let mut bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
     let sha = hex(&Sha256::digest(&bytes));
     let key = catalog::archive_object_key(&sha);
     assert!(!store.exists(&key).await.unwrap());

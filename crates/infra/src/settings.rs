@@ -62,6 +62,9 @@ pub struct ServerSettings {
     pub bind: String,
     /// Seconds to finish in-flight requests on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Mark cookies `Secure`; by default on unless `bind` is a loopback address (plain-HTTP
+    /// development).
+    pub secure_cookies: Option<bool>,
 }
 
 /// `[database]`.

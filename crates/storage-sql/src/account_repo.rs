@@ -88,6 +88,14 @@ impl AccountRepository for SqlAccountStore {
         })
         .transpose()
     }
+
+    async fn find_by_id(&self, id: AccountId) -> Result<Option<Account>, AccountStoreError> {
+        let row = account_rows::Entity::find_by_id(account_id(id)?)
+            .one(&self.db)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(account_from).transpose()
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@
 //! [`CatalogCache`].
 
 mod api;
+pub mod auth;
 mod cache;
 mod markdown;
 mod pages;
@@ -39,6 +40,12 @@ pub struct AppState {
     pub catalog: Arc<CatalogCache>,
     /// Rendered anonymous catalog responses, per catalog revision.
     pub responses: Arc<ResponseCache>,
+    /// Accounts and sessions.
+    pub accounts: accounts::AccountService,
+    /// Time.
+    pub clock: Arc<dyn catalog::Clock>,
+    /// Mark cookies `Secure` (off only for plain-HTTP loopback development).
+    pub secure_cookies: bool,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -117,8 +124,13 @@ async fn api_error(err: poem::Error) -> Response {
 
 /// The OpenAPI service (also used to write the document to a file).
 #[must_use]
-pub fn openapi_service() -> OpenApiService<api::KeysApi, ()> {
-    OpenApiService::new(api::KeysApi, "KEYS marketplace API", env!("CARGO_PKG_VERSION")).server("/api/v1")
+pub fn openapi_service() -> OpenApiService<(api::KeysApi, auth::AuthApi), ()> {
+    OpenApiService::new(
+        (api::KeysApi, auth::AuthApi),
+        "KEYS marketplace API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .server("/api/v1")
 }
 
 /// Every route, with middleware, ready to serve.
@@ -135,6 +147,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/", get(pages::home))
         .at("/marketplace", get(pages::marketplace))
         .at("/marketplace/:slug", get(pages::key_page))
+        .at("/signup", get(auth::signup_page).post(auth::signup_post))
+        .at("/login", get(auth::login_page).post(auth::login_post))
+        .at("/logout", poem::post(auth::logout_post))
+        .at("/account", get(auth::account_page))
         .at("/static/app.css", get(stylesheet))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))

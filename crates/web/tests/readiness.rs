@@ -17,10 +17,20 @@ async fn readyz_is_503_when_the_database_is_down() {
         .returning(|| Err(StorageError("connection refused".into())));
     let repo: Arc<dyn catalog::CatalogRepository> = Arc::new(repo);
     let catalog = Arc::new(CatalogCache::load(repo.clone()).await.unwrap());
+    let accounts = accounts::AccountService::new(
+        Arc::new(accounts::ports::MockAccountRepository::new()),
+        Arc::new(accounts::ports::MockSessionRepository::new()),
+        Arc::new(accounts::ports::MockThrottleRepository::new()),
+        accounts::AccountPolicy::default(),
+    )
+    .unwrap();
     let app = web::app(AppState {
         repo,
         catalog,
         responses: Arc::new(ResponseCache::new(16)),
+        accounts,
+        clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
+        secure_cookies: true,
     });
     let client = TestClient::new(app);
 
