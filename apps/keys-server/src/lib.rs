@@ -111,6 +111,8 @@ impl Application {
             accounts,
             clock: infra.clock.clone(),
             secure_cookies: settings.server.secure_cookies.unwrap_or(!bind.ip().is_loopback()),
+            entitlements: Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),
+            admin_emails: Arc::new(settings.auth.admins()),
         };
         let acceptor = TcpListener::bind(bind)
             .into_acceptor()

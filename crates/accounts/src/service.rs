@@ -223,6 +223,14 @@ impl AccountService {
         self.sessions.revoke(&token.digest(), now).await
     }
 
+    /// The account with this email, if any (admin look-ups).
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, AccountStoreError> {
+        Ok(self.accounts.find_by_email(email).await?.map(|s| s.account))
+    }
+
     /// The email of an account.
     ///
     /// # Errors

@@ -41,6 +41,12 @@ pub trait EntitlementRepository: Send + Sync {
     /// [`EntitlementStoreError`] when the backend fails.
     async fn for_principal(&self, principal: &Principal) -> Result<Vec<Entitlement>, EntitlementStoreError>;
 
+    /// One entitlement by id.
+    ///
+    /// # Errors
+    /// [`EntitlementStoreError`] when the backend fails.
+    async fn find(&self, id: crate::EntitlementId) -> Result<Option<Entitlement>, EntitlementStoreError>;
+
     /// Every entitlement of one holder (admin views).
     ///
     /// # Errors

@@ -17,8 +17,8 @@ use sea_orm::DatabaseConnection;
 use storage_sql::{ConnectError, SqlCatalogRepository};
 
 pub use settings::{
-    CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, S3Settings, ServerSettings, Settings,
-    SettingsError, StorageBackend, StorageSettings,
+    AuthSettings, CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, S3Settings,
+    ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings,
 };
 
 /// The real clock.

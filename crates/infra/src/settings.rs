@@ -52,6 +52,28 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Accounts.
+    pub auth: AuthSettings,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Comma-separated emails of the admin accounts (`KEYS__AUTH__ADMIN_EMAILS`).
+    pub admin_emails: String,
+}
+
+impl AuthSettings {
+    /// The admin emails, normalised.
+    #[must_use]
+    pub fn admins(&self) -> Vec<String> {
+        self.admin_emails
+            .split(',')
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
 }
 
 /// `[server]`.
@@ -192,6 +214,9 @@ concurrency = 4
 [catalog]
 refresh_interval_ms = 1000
 response_cache_entries = 2048
+
+[auth]
+admin_emails = ""
 
 [log]
 format = "text"

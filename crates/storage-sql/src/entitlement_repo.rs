@@ -120,6 +120,17 @@ impl EntitlementRepository for SqlEntitlementRepository {
         found.iter().map(from_row).collect()
     }
 
+    async fn find(&self, id: EntitlementId) -> Result<Option<Entitlement>, EntitlementStoreError> {
+        let Ok(id) = i32::try_from(id.0) else { return Ok(None) };
+        rows::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
     async fn for_holder(&self, holder: Holder) -> Result<Vec<Entitlement>, EntitlementStoreError> {
         let found = rows::Entity::find()
             .filter(holder_condition(holder))

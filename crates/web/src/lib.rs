@@ -15,6 +15,7 @@
 mod api;
 pub mod auth;
 mod cache;
+mod entitlements_api;
 mod markdown;
 mod pages;
 mod response_cache;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub clock: Arc<dyn catalog::Clock>,
     /// Mark cookies `Secure` (off only for plain-HTTP loopback development).
     pub secure_cookies: bool,
+    /// Entitlements.
+    pub entitlements: Arc<dyn entitlements::ports::EntitlementRepository>,
+    /// Normalised emails of the admin accounts.
+    pub admin_emails: Arc<Vec<String>>,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -124,9 +129,9 @@ async fn api_error(err: poem::Error) -> Response {
 
 /// The OpenAPI service (also used to write the document to a file).
 #[must_use]
-pub fn openapi_service() -> OpenApiService<(api::KeysApi, auth::AuthApi), ()> {
+pub fn openapi_service() -> OpenApiService<(api::KeysApi, auth::AuthApi, entitlements_api::EntitlementsApi), ()> {
     OpenApiService::new(
-        (api::KeysApi, auth::AuthApi),
+        (api::KeysApi, auth::AuthApi, entitlements_api::EntitlementsApi),
         "KEYS marketplace API",
         env!("CARGO_PKG_VERSION"),
     )

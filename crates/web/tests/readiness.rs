@@ -31,6 +31,8 @@ async fn readyz_is_503_when_the_database_is_down() {
         accounts,
         clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
         secure_cookies: true,
+        entitlements: Arc::new(entitlements::ports::MockEntitlementRepository::new()),
+        admin_emails: Arc::new(Vec::new()),
     });
     let client = TestClient::new(app);
 

@@ -69,6 +69,7 @@ pub fn settings(db_url: &str, data_dir: &Path, assets: &Path) -> Settings {
             ("ingest.assets_dir", assets.display().to_string()),
             ("catalog.refresh_interval_ms", "100".into()),
             ("server.shutdown_grace_secs", "2".into()),
+            ("auth.admin_emails", "admin@keys.test".into()),
         ],
     )
     .unwrap()
