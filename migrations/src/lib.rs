@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_catalog;
 mod m20261126_000002_entitlements;
 mod m20261126_000003_accounts;
+mod m20261126_000004_downloads;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_catalog::Migration),
             Box::new(m20261126_000002_entitlements::Migration),
             Box::new(m20261126_000003_accounts::Migration),
+            Box::new(m20261126_000004_downloads::Migration),
         ]
     }
 }

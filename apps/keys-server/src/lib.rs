@@ -103,6 +103,10 @@ impl Application {
         let accounts =
             accounts::AccountService::new(store.clone(), store.clone(), store, accounts::AccountPolicy::default())
                 .map_err(|e| StartError::Accounts(e.to_string()))?;
+        let fresh = accounts::SecretToken::generate("").expose().to_owned();
+        let link_key = storage_sql::downloads::shared_secret(&infra.db, "download_link_key", &fresh)
+            .await
+            .map_err(|e| StartError::Accounts(format!("download signing key: {e}")))?;
         let bind = settings.bind_addr();
         let state = AppState {
             repo: infra.catalog.clone(),
@@ -113,6 +117,10 @@ impl Application {
             secure_cookies: settings.server.secure_cookies.unwrap_or(!bind.ip().is_loopback()),
             entitlements: Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),
             admin_emails: Arc::new(settings.auth.admins()),
+            archives: infra.archives.clone(),
+            downloads: Arc::new(storage_sql::downloads::SqlDownloadLog::new(infra.db.clone())),
+            link_key: Arc::new(link_key.into_bytes()),
+            link_ttl: Duration::from_secs(settings.downloads.link_ttl_secs),
         };
         let acceptor = TcpListener::bind(bind)
             .into_acceptor()

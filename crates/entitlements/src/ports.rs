@@ -74,3 +74,20 @@ pub trait EntitlementRepository: Send + Sync {
     /// [`EntitlementStoreError`] when the backend fails.
     async fn audit_trail(&self, holder: Holder) -> Result<Vec<AuditEntry>, EntitlementStoreError>;
 }
+
+/// The record of downloads (who, what, when).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait DownloadLog: Send + Sync {
+    /// Records that `user` downloaded `version` of `slug`.
+    ///
+    /// # Errors
+    /// [`EntitlementStoreError`] when the backend fails.
+    async fn record(
+        &self,
+        user: crate::UserId,
+        slug: &str,
+        version: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), EntitlementStoreError>;
+}

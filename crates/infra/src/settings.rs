@@ -54,6 +54,16 @@ pub struct Settings {
     pub log: LogSettings,
     /// Accounts.
     pub auth: AuthSettings,
+    /// Downloads.
+    pub downloads: DownloadSettings,
+}
+
+/// `[downloads]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadSettings {
+    /// Lifetime of a download link in seconds (1 to 300).
+    pub link_ttl_secs: u64,
 }
 
 /// `[auth]`.
@@ -218,6 +228,9 @@ response_cache_entries = 2048
 [auth]
 admin_emails = ""
 
+[downloads]
+link_ttl_secs = 300
+
 [log]
 format = "text"
 filter = "info,sqlx=warn,sea_orm=warn"
@@ -310,6 +323,12 @@ impl Settings {
             return Err(invalid(
                 "log.filter",
                 format!("`{}` is not a tracing filter: {e}", self.log.filter),
+            ));
+        }
+        if !(1..=300).contains(&self.downloads.link_ttl_secs) {
+            return Err(invalid(
+                "downloads.link_ttl_secs",
+                "must be 1 to 300 (download links live at most 5 minutes)",
             ));
         }
         if self.catalog.response_cache_entries == 0 {

@@ -10,6 +10,7 @@
 
 mod account_repo;
 mod catalog_repo;
+pub mod downloads;
 mod entities;
 mod entitlement_repo;
 

@@ -15,6 +15,7 @@
 mod api;
 pub mod auth;
 mod cache;
+mod downloads;
 mod entitlements_api;
 mod markdown;
 mod pages;
@@ -51,6 +52,14 @@ pub struct AppState {
     pub entitlements: Arc<dyn entitlements::ports::EntitlementRepository>,
     /// Normalised emails of the admin accounts.
     pub admin_emails: Arc<Vec<String>>,
+    /// Archive storage (downloads).
+    pub archives: Arc<dyn catalog::ArchiveStore>,
+    /// Download record.
+    pub downloads: Arc<dyn entitlements::ports::DownloadLog>,
+    /// HMAC key of download links (the same on every instance).
+    pub link_key: Arc<Vec<u8>>,
+    /// Lifetime of a download link (at most 5 minutes).
+    pub link_ttl: std::time::Duration,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -144,6 +153,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let api_routes = Route::new()
+        .at("/v1/keys/:slug/download", poem::post(downloads::issue))
         .nest("/v1", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -156,6 +166,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/login", get(auth::login_page).post(auth::login_post))
         .at("/logout", poem::post(auth::logout_post))
         .at("/account", get(auth::account_page))
+        .at("/dl/:account/:slug/:version/:expires/:sig", get(downloads::serve))
         .at("/static/app.css", get(stylesheet))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))

@@ -33,6 +33,10 @@ async fn readyz_is_503_when_the_database_is_down() {
         secure_cookies: true,
         entitlements: Arc::new(entitlements::ports::MockEntitlementRepository::new()),
         admin_emails: Arc::new(Vec::new()),
+        archives: Arc::new(catalog::MockArchiveStore::new()),
+        downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
+        link_key: Arc::new(b"test".to_vec()),
+        link_ttl: std::time::Duration::from_secs(300),
     });
     let client = TestClient::new(app);
 

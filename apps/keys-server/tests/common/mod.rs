@@ -59,26 +59,33 @@ impl Drop for TestApp {
 }
 
 pub fn settings(db_url: &str, data_dir: &Path, assets: &Path) -> Settings {
-    Settings::load(
-        None,
-        &[
-            ("server.bind", "127.0.0.1:0".into()),
-            ("data_dir", data_dir.display().to_string()),
-            ("database.url", db_url.to_owned()),
-            ("database.max_connections", "4".into()),
-            ("ingest.assets_dir", assets.display().to_string()),
-            ("catalog.refresh_interval_ms", "100".into()),
-            ("server.shutdown_grace_secs", "2".into()),
-            ("auth.admin_emails", "admin@keys.test".into()),
-        ],
-    )
-    .unwrap()
+    settings_with(db_url, data_dir, assets, &[])
+}
+
+pub fn settings_with(db_url: &str, data_dir: &Path, assets: &Path, extra: &[(&'static str, String)]) -> Settings {
+    let mut overrides: Vec<(&str, String)> = vec![
+        ("server.bind", "127.0.0.1:0".into()),
+        ("data_dir", data_dir.display().to_string()),
+        ("database.url", db_url.to_owned()),
+        ("database.max_connections", "4".into()),
+        ("ingest.assets_dir", assets.display().to_string()),
+        ("catalog.refresh_interval_ms", "100".into()),
+        ("server.shutdown_grace_secs", "2".into()),
+        ("auth.admin_emails", "admin@keys.test".into()),
+    ];
+    overrides.extend(extra.iter().cloned());
+    Settings::load(None, &overrides).unwrap()
 }
 
 /// Starts a server on `db` that ingests `assets` on start.
 pub async fn spawn_app_on(db: &TestDatabase, assets: &Path) -> TestApp {
+    spawn_app_with(db, assets, &[]).await
+}
+
+/// Like [`spawn_app_on`] with extra settings.
+pub async fn spawn_app_with(db: &TestDatabase, assets: &Path, extra: &[(&'static str, String)]) -> TestApp {
     let data = tempfile::tempdir().unwrap();
-    let settings = settings(&db.url, data.path(), assets);
+    let settings = settings_with(&db.url, data.path(), assets, extra);
     let app = Application::build(&settings)
         .await
         .unwrap_or_else(|e| panic!("{db:?}: {e}"));

@@ -1,0 +1,231 @@
+//! Gated downloads against the real server (SQLite and Postgres; S3 when configured): who gets
+//! a link, and every way a link must fail — tampered, expired, another account's, revoked after
+//! issue.
+
+mod common;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const PW: &str = "correct horse battery";
+const KEY: &str = "postgres-failover-runbook";
+
+async fn sign_up(app: &common::TestApp, email: &str) -> String {
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": email, "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("keys_session="))
+        .unwrap()
+        .to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn post(app: &common::TestApp, path: &str, cookie: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut rb = app.client.post(app.url(path));
+    if let Some(c) = cookie {
+        rb = rb.header("cookie", c);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut rb = app.client.get(app.url(path));
+    if let Some(c) = cookie {
+        rb = rb.header("cookie", c);
+    }
+    rb.send().await.unwrap()
+}
+
+/// Grants KEY to `email` as the admin; returns the entitlement id.
+async fn grant(app: &common::TestApp, admin: &str, email: &str) -> i64 {
+    let (s, ent) = post(
+        app,
+        "/api/v1/admin/entitlements",
+        Some(admin),
+        Some(json!({"email": email, "key": KEY, "reason": "test"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{ent}");
+    ent["id"].as_i64().unwrap()
+}
+
+fn replace_segment(url: &str, index: usize, value: &str) -> String {
+    let mut parts: Vec<String> = url.split('/').map(str::to_owned).collect();
+    parts[index] = value.to_owned();
+    parts.join("/")
+}
+
+#[tokio::test]
+async fn links_only_for_owners_and_every_tampering_fails() {
+    for (db, app) in common::spawn_apps().await {
+        let admin = sign_up(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let bob = sign_up(&app, "bob@example.com").await;
+        let path = format!("/api/v1/keys/{KEY}/download");
+
+        assert_eq!(post(&app, &path, None, None).await.0, 401, "{db:?}");
+        assert_eq!(post(&app, &path, Some(&ada), None).await.0, 403, "not entitled");
+        assert_eq!(
+            post(&app, "/api/v1/keys/no-such-key/download", Some(&ada), None)
+                .await
+                .0,
+            404
+        );
+        grant(&app, &admin, "ada@example.com").await;
+        assert_eq!(
+            post(&app, &path, Some(&ada), Some(json!({"version": "9.9.9"}))).await.0,
+            404,
+            "unknown version"
+        );
+
+        let (_, detail) = app.get_json(&format!("/api/v1/keys/{KEY}")).await;
+        let versions = detail["versions"].as_array().unwrap().clone();
+        for v in &versions {
+            let (s, link) = post(&app, &path, Some(&ada), Some(json!({"version": v["version"]}))).await;
+            assert_eq!(s, 200, "{db:?}: {link}");
+            let url = link["url"].as_str().unwrap().to_owned();
+            assert!(link["expires_at"].as_str().unwrap().starts_with("20"));
+            let r = get(&app, &url, Some(&ada)).await;
+            assert_eq!(r.status(), 200, "{db:?}: owners download every version");
+            assert_eq!(r.headers()["content-type"], "application/gzip");
+            let body = r.bytes().await.unwrap();
+            assert_eq!(
+                hex::encode(Sha256::digest(&body)),
+                v["sha256"].as_str().unwrap(),
+                "the archive the catalog describes"
+            );
+        }
+        // No body means the current version.
+        let (s, link) = post(&app, &path, Some(&ada), None).await;
+        assert_eq!(s, 200);
+        let url = link["url"].as_str().unwrap().to_owned();
+        assert!(url.contains(versions[0]["version"].as_str().unwrap()));
+
+        // /dl/{account}/{slug}/{version}/{expires}/{sig}: any change breaks the signature.
+        let sig = url.rsplit('/').next().unwrap().to_owned();
+        let mut flipped = sig.clone();
+        flipped.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
+        let older = versions.last().unwrap()["version"].as_str().unwrap();
+        for bad in [
+            replace_segment(&url, 6, &flipped),
+            replace_segment(&url, 4, older),
+            replace_segment(&url, 3, "next-stripe-checkout"),
+            replace_segment(&url, 2, "999"),
+            replace_segment(&url, 5, "99999999999"),
+        ] {
+            assert_eq!(get(&app, &bad, Some(&ada)).await.status(), 403, "{db:?}: {bad}");
+        }
+        // Another account, or no session, cannot use Ada's link.
+        assert_eq!(get(&app, &url, Some(&bob)).await.status(), 403);
+        assert_eq!(get(&app, &url, None).await.status(), 403);
+        assert_eq!(get(&app, &url, Some(&ada)).await.status(), 200);
+
+        // Revoked after the link was issued: refused at once.
+        let (_, mine) = app
+            .client
+            .get(app.url("/api/v1/me/entitlements"))
+            .header("cookie", &ada)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .map(|v| (0, v))
+            .unwrap();
+        let id = mine["items"][0]["id"].as_i64().unwrap();
+        let (s, _) = post(
+            &app,
+            &format!("/api/v1/admin/entitlements/{id}/revoke"),
+            Some(&admin),
+            Some(json!({"reason": "refund"})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            get(&app, &url, Some(&ada)).await.status(),
+            403,
+            "{db:?}: revoked after issue"
+        );
+        assert_eq!(post(&app, &path, Some(&ada), None).await.0, 403);
+
+        // Every successful download was recorded.
+        let conn = storage_sql::connect(&app.db_url, 1).await.unwrap();
+        let n = storage_sql::downloads::download_count(&conn, 2, KEY).await.unwrap();
+        assert_eq!(
+            n as usize,
+            versions.len() + 1,
+            "{db:?}: one record per successful download, none for refused ones"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_links_fail() {
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("downloads.link_ttl_secs", "1".into())],
+    )
+    .await;
+    let admin = sign_up(&app, "admin@keys.test").await;
+    let ada = sign_up(&app, "ada@example.com").await;
+    grant(&app, &admin, "ada@example.com").await;
+    let (_, link) = post(&app, &format!("/api/v1/keys/{KEY}/download"), Some(&ada), None).await;
+    let url = link["url"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let r = get(&app, &url, Some(&ada)).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn s3_downloads_redirect_to_a_short_presigned_url() {
+    let Some(ep) = test_support::s3_endpoint() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[
+            ("storage.backend", "s3".into()),
+            ("storage.s3.bucket", ep.bucket.clone()),
+            ("storage.s3.endpoint", ep.endpoint.clone()),
+            ("storage.s3.access_key_id", ep.access_key.clone()),
+            ("storage.s3.secret_access_key", ep.secret_key.clone()),
+            ("storage.s3.allow_http", "true".into()),
+        ],
+    )
+    .await;
+    let admin = sign_up(&app, "admin@keys.test").await;
+    let ada = sign_up(&app, "ada@example.com").await;
+    grant(&app, &admin, "ada@example.com").await;
+    let (_, link) = post(&app, &format!("/api/v1/keys/{KEY}/download"), Some(&ada), None).await;
+    let r = get(&app, link["url"].as_str().unwrap(), Some(&ada)).await;
+    assert_eq!(r.status(), 307);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&ep.endpoint) && location.contains("X-Amz-Expires=60"),
+        "{location}"
+    );
+    let (_, detail) = app.get_json(&format!("/api/v1/keys/{KEY}")).await;
+    let body = reqwest::get(&location).await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        detail["versions"][0]["sha256"].as_str().unwrap()
+    );
+}

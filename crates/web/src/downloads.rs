@@ -1,0 +1,247 @@
+//! Gated downloads.
+//!
+//! `POST /api/v1/keys/{slug}/download` (body optionally `{"version": "1.2.0"}`, default the
+//! current version) answers `{url, expires_at}` only to a signed-in, entitled caller. The URL is
+//! `/dl/{account}/{slug}/{version}/{expires}/{signature}`: an HMAC-SHA256 (key shared by every
+//! instance through the database) over the account, KEY, version, the archive's sha256 and the
+//! expiry, so nothing in it can be changed — not the object, not the owner, not the time. When
+//! the link is used the server checks again: the signature, the expiry, that the caller's
+//! session is the link's account, and that the account is still entitled *now* (a revoked
+//! entitlement gets 403 even before expiry). Then it streams the archive (local store) or
+//! redirects to a presigned S3 URL valid 60 s. Every download is recorded.
+
+use std::time::Duration;
+
+use catalog::Key;
+use entitlements::{KeyRef, can_access};
+use hmac::{Hmac, Mac};
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Json, Path, Redirect};
+use poem::{Body, IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::AppState;
+use crate::auth::session_of;
+use crate::entitlements_api::principal_of;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Presigned S3 URLs handed out by `/dl/…` live this long.
+const S3_REDIRECT_TTL: Duration = Duration::from_secs(60);
+
+fn message(account: i64, slug: &str, version: &str, sha256: &str, expires: i64) -> String {
+    format!("keys-dl-v1|{account}|{slug}|{version}|{sha256}|{expires}")
+}
+
+fn sign(key: &[u8], msg: &str) -> String {
+    let mut mac =
+        HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new_from_slice(b"k").expect("hmac key"));
+    mac.update(msg.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn verify(key: &[u8], msg: &str, signature_hex: &str) -> bool {
+    let Ok(sig) = hex::decode(signature_hex) else {
+        return false;
+    };
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(msg.as_bytes());
+    mac.verify_slice(&sig).is_ok()
+}
+
+fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
+}
+
+/// Request body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DownloadRequest {
+    version: Option<String>,
+}
+
+fn entitled(
+    state: &AppState,
+    account: accounts::ports::AccountId,
+    key: &Key,
+    list: &[entitlements::Entitlement],
+) -> bool {
+    let key_ref = KeyRef {
+        slug: key.meta.slug.clone(),
+        tier: key.meta.tier,
+    };
+    can_access(&principal_of(account), list, &key_ref, state.clock.now()).is_some()
+}
+
+#[handler]
+pub(crate) async fn issue(state: Data<&AppState>, req: &Request, Path(slug): Path<String>, body: Body) -> Response {
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let request: DownloadRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        DownloadRequest::default()
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("body must be {{\"version\": \"MAJOR.MINOR.PATCH\"}} or empty: {e}"),
+                );
+            }
+        }
+    };
+    let Some(session) = session_of(&state, req).await else {
+        return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in to download");
+    };
+    let Some(key) = state.catalog.snapshot().get(&slug) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no KEY has the slug `{slug}`"),
+        );
+    };
+    let version = match &request.version {
+        None => key.current(),
+        Some(v) => v.parse().ok().and_then(|v| key.version(&v)),
+    };
+    let Some(version) = version else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("`{slug}` has no version `{}`", request.version.unwrap_or_default()),
+        );
+    };
+    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "entitlement lookup failed");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly");
+        }
+    };
+    if !entitled(&state, session.account, &key, &list) {
+        return json_error(StatusCode::FORBIDDEN, "forbidden", "you do not own this KEY");
+    }
+    let expires = state.clock.now() + chrono::Duration::seconds(i64::try_from(state.link_ttl.as_secs()).unwrap_or(300));
+    let v = version.version.to_string();
+    let sig = sign(
+        &state.link_key,
+        &message(
+            session.account.0,
+            &slug,
+            &v,
+            &version.archive.sha256,
+            expires.timestamp(),
+        ),
+    );
+    let url = format!("/dl/{}/{slug}/{v}/{}/{sig}", session.account.0, expires.timestamp());
+    Json(serde_json::json!({ "url": url, "expires_at": expires.to_rfc3339() })).into_response()
+}
+
+fn forbidden(why: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        format!("This download link cannot be used: {why}. Ask for a new link from the KEY page."),
+    )
+        .into_response()
+}
+
+#[handler]
+pub(crate) async fn serve(
+    state: Data<&AppState>,
+    req: &Request,
+    Path((account, slug, version, expires, sig)): Path<(i64, String, String, i64, String)>,
+) -> Response {
+    let Some(key) = state.catalog.snapshot().get(&slug) else {
+        return forbidden("it is not valid");
+    };
+    let Some(v) = version.parse().ok().and_then(|v| key.version(&v)) else {
+        return forbidden("it is not valid");
+    };
+    if !verify(
+        &state.link_key,
+        &message(account, &slug, &version, &v.archive.sha256, expires),
+        &sig,
+    ) {
+        return forbidden("it is not valid");
+    }
+    if state.clock.now().timestamp() > expires {
+        return forbidden("it has expired");
+    }
+    let Some(session) = session_of(&state, req).await else {
+        return forbidden("sign in as the account it was issued to");
+    };
+    if session.account.0 != account {
+        return forbidden("it was issued to another account");
+    }
+    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "entitlement lookup failed");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    if !entitled(&state, session.account, &key, &list) {
+        return forbidden("you no longer have access to this KEY");
+    }
+    if let Err(e) = state
+        .downloads
+        .record(entitlements::UserId(account), &slug, &version, state.clock.now())
+        .await
+    {
+        tracing::error!(error = %e, "download record failed");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match state
+        .archives
+        .presigned_get(&v.archive.object_key, S3_REDIRECT_TTL)
+        .await
+    {
+        Ok(Some(url)) => return Redirect::temporary(url).into_response(),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "presigning failed");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    match state.archives.get(&v.archive.object_key).await {
+        Ok(bytes) => Response::builder()
+            .content_type("application/gzip")
+            .header(
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{slug}-{version}.tar.gz\""),
+            )
+            .header(header::CACHE_CONTROL, "private, no-store")
+            .body(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "archive read failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_every_field() {
+        let key = b"secret";
+        let base = message(1, "kit", "1.0.0", "aa", 100);
+        let sig = sign(key, &base);
+        assert!(verify(key, &base, &sig));
+        for other in [
+            message(2, "kit", "1.0.0", "aa", 100),
+            message(1, "kat", "1.0.0", "aa", 100),
+            message(1, "kit", "1.0.1", "aa", 100),
+            message(1, "kit", "1.0.0", "bb", 100),
+            message(1, "kit", "1.0.0", "aa", 101),
+        ] {
+            assert!(!verify(key, &other, &sig), "{other}");
+        }
+        assert!(!verify(b"other", &base, &sig));
+        assert!(!verify(key, &base, "zz"));
+    }
+}
