@@ -16,6 +16,7 @@ struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
+    downloads: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -51,6 +52,7 @@ fn start_driver() -> Option<Driver> {
         child,
         port,
         _profile: tempfile::tempdir().unwrap(),
+        downloads: tempfile::tempdir().unwrap(),
     })
 }
 
@@ -65,7 +67,12 @@ async fn connect(driver: &Driver) -> Client {
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
                 "--window-size=1280,900",
                 format!("--user-data-dir={}", driver._profile.path().display()),
-            ]
+            ],
+            "prefs": {
+                "download.default_directory": driver.downloads.path().display().to_string(),
+                "download.prompt_for_download": false,
+                "safebrowsing.enabled": false
+            }
         }),
     );
     let url = format!("http://127.0.0.1:{}", driver.port);
@@ -205,5 +212,106 @@ async fn browse_search_filter_and_open_a_key() {
         "notebook cells in the preview"
     );
 
+    c.close().await.unwrap();
+}
+
+/// Sign up, get a grant from support, see the KEY unlocked, download it, sign out.
+#[tokio::test]
+async fn sign_up_get_a_grant_download_and_sign_out() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+    let c = connect(&driver).await;
+
+    c.goto(&app.url("/signup")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("ada@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+    assert_eq!(text(&c, "#account-email").await, "ada@example.com");
+
+    // Support grants the KEY (admin API, outside the browser).
+    let admin = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&serde_json::json!({"email": "admin@keys.test", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    let admin_cookie = admin.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .client
+        .post(app.url("/api/v1/admin/entitlements"))
+        .header("cookie", admin_cookie)
+        .json(&serde_json::json!({"email": "ada@example.com", "key": "postgres-failover-runbook", "reason": "beta tester"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    c.goto(&app.url("/marketplace/postgres-failover-runbook"))
+        .await
+        .unwrap();
+    assert!(text(&c, "#access h2").await.eq_ignore_ascii_case("You own this KEY"));
+    assert_eq!(text(&c, ".owned-how").await, "granted by support");
+    c.find(Locator::Css("#access button.download"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut downloaded = None;
+    for _ in 0..100 {
+        downloaded = std::fs::read_dir(driver.downloads.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "gz"));
+        if downloaded.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let file = downloaded.expect("the archive was downloaded");
+    assert!(
+        file.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("postgres-failover-runbook-")
+    );
+    let (_, detail) = app.get_json("/api/v1/keys/postgres-failover-runbook").await;
+    let bytes = std::fs::read(&file).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        detail["versions"][0]["sha256"].as_str().unwrap()
+    );
+
+    c.goto(&app.url("/account")).await.unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+    c.goto(&app.url("/account")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/login"), "signed out");
+    c.goto(&app.url("/marketplace/postgres-failover-runbook"))
+        .await
+        .unwrap();
+    assert!(
+        text(&c, "#access h2").await.eq_ignore_ascii_case("Get this KEY"),
+        "locked again after sign-out"
+    );
     c.close().await.unwrap();
 }

@@ -229,3 +229,79 @@ async fn s3_downloads_redirect_to_a_short_presigned_url() {
         detail["versions"][0]["sha256"].as_str().unwrap()
     );
 }
+
+/// The KEY page's locked and unlocked states, `/account/keys`, and the no-JavaScript download
+/// form (CSRF-checked, 303 to a signed link).
+#[tokio::test]
+async fn pages_show_locked_and_unlocked_states_and_download_without_javascript() {
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+    let page = |cookie: Option<String>| {
+        let app = &app;
+        async move {
+            get(app, &format!("/marketplace/{KEY}"), cookie.as_deref())
+                .await
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        page(None)
+            .await
+            .contains("Sign in</a> or <a href=\"/signup\">create an account")
+    );
+    let admin = sign_up(&app, "admin@keys.test").await;
+    let ada = sign_up(&app, "ada@example.com").await;
+    let locked = page(Some(ada.clone())).await;
+    assert!(locked.contains("Not in your library yet") && !locked.contains("Download "));
+    let library = get(&app, "/account/keys", Some(&ada)).await.text().await.unwrap();
+    assert!(library.contains("id=\"library-empty\""));
+
+    grant(&app, &admin, "ada@example.com").await;
+    let unlocked = page(Some(ada.clone())).await;
+    assert!(
+        unlocked.contains("You own this KEY") && unlocked.contains("granted by support"),
+        "{unlocked}"
+    );
+    assert!(
+        unlocked.contains("Download 2.0.0") && unlocked.contains("Download 1.0.0"),
+        "a button per version"
+    );
+    let library = get(&app, "/account/keys", Some(&ada)).await.text().await.unwrap();
+    assert!(library.contains(&format!("data-slug=\"{KEY}\"")) && library.contains("granted by support"));
+
+    let csrf = {
+        let at = unlocked.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        unlocked[at..].split('"').next().unwrap().to_owned()
+    };
+    let form = |csrf: String| {
+        let app = &app;
+        let ada = ada.clone();
+        async move {
+            app.client
+                .post(app.url(&format!("/marketplace/{KEY}/download")))
+                .header("cookie", ada)
+                .form(&[("csrf", csrf.as_str()), ("version", "1.0.0")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(form("forged".into()).await.status(), 403);
+    let r = form(csrf).await;
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/dl/") && location.contains("/1.0.0/"),
+        "{location}"
+    );
+    let r = get(&app, &location, Some(&ada)).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("{KEY}-1.0.0.tar.gz"))
+    );
+}

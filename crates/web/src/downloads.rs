@@ -96,48 +96,68 @@ pub(crate) async fn issue(state: Data<&AppState>, req: &Request, Path(slug): Pat
     let Some(session) = session_of(&state, req).await else {
         return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in to download");
     };
-    let Some(key) = state.catalog.snapshot().get(&slug) else {
-        return json_error(
+    match link_for(&state, session.account, &slug, request.version.as_deref()).await {
+        Ok((url, expires)) => {
+            Json(serde_json::json!({ "url": url, "expires_at": expires.to_rfc3339() })).into_response()
+        }
+        Err(resp) => resp,
+    }
+}
+
+/// A signed download link for `account`, after checking the KEY, the version and the
+/// entitlement. `Err` is the response to send (404, 403, 503).
+pub(crate) async fn link_for(
+    state: &AppState,
+    account: accounts::ports::AccountId,
+    slug: &str,
+    version: Option<&str>,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), Response> {
+    let Some(key) = state.catalog.snapshot().get(slug) else {
+        return Err(json_error(
             StatusCode::NOT_FOUND,
             "not_found",
             &format!("no KEY has the slug `{slug}`"),
-        );
+        ));
     };
-    let version = match &request.version {
+    let found = match version {
         None => key.current(),
         Some(v) => v.parse().ok().and_then(|v| key.version(&v)),
     };
-    let Some(version) = version else {
-        return json_error(
+    let Some(found) = found else {
+        return Err(json_error(
             StatusCode::NOT_FOUND,
             "not_found",
-            &format!("`{slug}` has no version `{}`", request.version.unwrap_or_default()),
-        );
+            &format!("`{slug}` has no version `{}`", version.unwrap_or_default()),
+        ));
     };
-    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
+    let list = match state.entitlements.for_principal(&principal_of(account)).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
-            return json_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly");
+            return Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "try again shortly",
+            ));
         }
     };
-    if !entitled(&state, session.account, &key, &list) {
-        return json_error(StatusCode::FORBIDDEN, "forbidden", "you do not own this KEY");
+    if !entitled(state, account, &key, &list) {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you do not own this KEY",
+        ));
     }
     let expires = state.clock.now() + chrono::Duration::seconds(i64::try_from(state.link_ttl.as_secs()).unwrap_or(300));
-    let v = version.version.to_string();
+    let v = found.version.to_string();
     let sig = sign(
         &state.link_key,
-        &message(
-            session.account.0,
-            &slug,
-            &v,
-            &version.archive.sha256,
-            expires.timestamp(),
-        ),
+        &message(account.0, slug, &v, &found.archive.sha256, expires.timestamp()),
     );
-    let url = format!("/dl/{}/{slug}/{v}/{}/{sig}", session.account.0, expires.timestamp());
-    Json(serde_json::json!({ "url": url, "expires_at": expires.to_rfc3339() })).into_response()
+    Ok((
+        format!("/dl/{}/{slug}/{v}/{}/{sig}", account.0, expires.timestamp()),
+        expires,
+    ))
 }
 
 fn forbidden(why: &str) -> Response {

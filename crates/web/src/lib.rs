@@ -17,6 +17,7 @@ pub mod auth;
 mod cache;
 mod downloads;
 mod entitlements_api;
+mod library;
 mod markdown;
 mod pages;
 mod response_cache;
@@ -166,6 +167,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/login", get(auth::login_page).post(auth::login_post))
         .at("/logout", poem::post(auth::logout_post))
         .at("/account", get(auth::account_page))
+        .at("/account/keys", get(library::account_keys))
+        .at("/marketplace/:slug/download", poem::post(library::download_form))
         .at("/dl/:account/:slug/:version/:expires/:sig", get(downloads::serve))
         .at("/static/app.css", get(stylesheet))
         .at("/healthz", get(healthz))

@@ -281,10 +281,21 @@ struct KeyPage {
     excerpts: Vec<(String, String, bool)>,
     cells: Vec<CellView>,
     outline: Vec<HeadingView>,
+    access: Access,
+}
+
+/// What the visitor may do with the KEY.
+pub(crate) enum Access {
+    /// Not signed in.
+    Anonymous,
+    /// Signed in, no entitlement.
+    Locked,
+    /// Entitled: how, and the CSRF token for the download forms.
+    Owned { how: String, csrf: String },
 }
 
 #[handler]
-pub(crate) fn key_page(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
+pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
     let Some(key) = state.catalog.snapshot().get(&slug) else {
         return error_page(
             StatusCode::NOT_FOUND,
@@ -292,6 +303,7 @@ pub(crate) fn key_page(Path(slug): Path<String>, state: Data<&AppState>) -> Resp
             &format!("There is no KEY called “{slug}”. Browse the marketplace to find one."),
         );
     };
+    let access = crate::library::access_to(&state, req, &key).await;
     let m = &key.meta;
     let current = key.current();
     let preview = current.map(|v| v.preview.clone()).unwrap_or_default();
@@ -353,6 +365,7 @@ pub(crate) fn key_page(Path(slug): Path<String>, state: Data<&AppState>) -> Resp
                 title: h.title.clone(),
             })
             .collect(),
+        access,
     };
     render(&page)
 }

@@ -1,0 +1,161 @@
+//! The signed-in buyer's library: the KEY page's locked / unlocked state, `/account/keys`, and
+//! the no-JavaScript download form (`POST /marketplace/{slug}/download` → 303 to a signed
+//! link). Every decision comes from the entitlements domain on the server.
+
+use std::sync::Arc;
+
+use askama::Template;
+use catalog::Key;
+use entitlements::{Entitlement, Holder, KeyRef, Scope, Source, can_access};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Html, Path, Redirect};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::session_of;
+use crate::entitlements_api::principal_of;
+use crate::pages::Access;
+
+/// How an entitlement gives access, in words.
+fn how(e: &Entitlement) -> String {
+    let what = match (&e.source, &e.scope) {
+        (Source::ManualGrant, _) => "granted by support".to_owned(),
+        (Source::Purchase, _) => format!("bought on {}", e.granted_at.date_naive()),
+        (Source::BundlePurchase, Scope::Bundle { bundle, .. }) => {
+            format!("bought in the {bundle} bundle on {}", e.granted_at.date_naive())
+        }
+        (Source::BundlePurchase, _) => format!("bought in a bundle on {}", e.granted_at.date_naive()),
+        (Source::Subscription, Scope::Plan { tier }) => {
+            format!("via {} subscription", crate::pages::label(tier.as_str()))
+        }
+        (Source::Subscription, _) => "via subscription".to_owned(),
+        (Source::FreeUpgrade, _) => format!("free upgrade on {}", e.granted_at.date_naive()),
+    };
+    match e.holder {
+        Holder::User(_) => what,
+        Holder::Organisation(o) => format!("via organisation #{} ({what})", o.0),
+    }
+}
+
+/// The visitor's access to a KEY.
+pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Access {
+    let Some(session) = session_of(state, req).await else {
+        return Access::Anonymous;
+    };
+    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "entitlement lookup failed");
+            return Access::Locked;
+        }
+    };
+    let key_ref = KeyRef {
+        slug: key.meta.slug.clone(),
+        tier: key.meta.tier,
+    };
+    match can_access(&principal_of(session.account), &list, &key_ref, state.clock.now()) {
+        Some(e) => Access::Owned {
+            how: how(e),
+            csrf: session.csrf_token,
+        },
+        None => Access::Locked,
+    }
+}
+
+/// The download form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DownloadForm {
+    csrf: String,
+    version: String,
+}
+
+#[handler]
+pub(crate) async fn download_form(
+    state: Data<&AppState>,
+    req: &Request,
+    Path(slug): Path<String>,
+    Form(f): Form<DownloadForm>,
+) -> Response {
+    let Some(session) = session_of(&state, req).await else {
+        return Redirect::see_other("/login").into_response();
+    };
+    if session.csrf_token.len() != f.csrf.len()
+        || session
+            .csrf_token
+            .bytes()
+            .zip(f.csrf.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            != 0
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "The form expired. Reload the page and try again.",
+        )
+            .into_response();
+    }
+    match crate::downloads::link_for(&state, session.account, &slug, Some(&f.version)).await {
+        Ok((url, _)) => Redirect::see_other(url).into_response(),
+        Err(resp) => resp,
+    }
+}
+
+struct LibraryItem {
+    slug: String,
+    name: String,
+    kind_label: &'static str,
+    how: String,
+    versions: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "library.html")]
+struct LibraryPage {
+    items: Vec<LibraryItem>,
+    csrf: String,
+}
+
+#[handler]
+pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Response {
+    let Some(session) = session_of(&state, req).await else {
+        return Redirect::see_other("/login").into_response();
+    };
+    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "entitlement lookup failed");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let now = state.clock.now();
+    let principal = principal_of(session.account);
+    let index = state.catalog.snapshot();
+    let items = index
+        .iter()
+        .filter_map(|key: &Arc<Key>| {
+            let key_ref = KeyRef {
+                slug: key.meta.slug.clone(),
+                tier: key.meta.tier,
+            };
+            can_access(&principal, &list, &key_ref, now).map(|e| LibraryItem {
+                slug: key.meta.slug.to_string(),
+                name: key.meta.name.clone(),
+                kind_label: crate::pages::kind_label(key.meta.kind),
+                how: how(e),
+                versions: key.versions.iter().rev().map(|v| v.version.to_string()).collect(),
+            })
+        })
+        .collect();
+    match (LibraryPage {
+        items,
+        csrf: session.csrf_token,
+    })
+    .render()
+    {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
