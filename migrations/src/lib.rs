@@ -10,6 +10,7 @@ mod m20261126_000001_catalog;
 mod m20261126_000002_entitlements;
 mod m20261126_000003_accounts;
 mod m20261126_000004_downloads;
+mod m20261126_000005_api_tokens;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_entitlements::Migration),
             Box::new(m20261126_000003_accounts::Migration),
             Box::new(m20261126_000004_downloads::Migration),
+            Box::new(m20261126_000005_api_tokens::Migration),
         ]
     }
 }

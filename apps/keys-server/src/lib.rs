@@ -100,6 +100,7 @@ impl Application {
             Arc::clone(&catalog).spawn_refresher(Duration::from_millis(settings.catalog.refresh_interval_ms));
         let responses = Arc::new(ResponseCache::new(settings.catalog.response_cache_entries));
         let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
+        let tokens: Arc<dyn accounts::ports::TokenRepository> = store.clone();
         let accounts =
             accounts::AccountService::new(store.clone(), store.clone(), store, accounts::AccountPolicy::default())
                 .map_err(|e| StartError::Accounts(e.to_string()))?;
@@ -113,6 +114,7 @@ impl Application {
             catalog,
             responses,
             accounts,
+            tokens,
             clock: infra.clock.clone(),
             secure_cookies: settings.server.secure_cookies.unwrap_or(!bind.ip().is_loopback()),
             entitlements: Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),

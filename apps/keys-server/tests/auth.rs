@@ -257,3 +257,109 @@ async fn html_forms_check_csrf() {
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("email or password is wrong"));
 }
+
+/// Personal API tokens: created once (shown once), listed without their value, accepted as
+/// `Authorization: Bearer`, revocable by their owner only.
+#[tokio::test]
+async fn personal_api_tokens() {
+    for (db, app) in spawn_apps().await {
+        let c = &app.client;
+        let app_ref = &app;
+        let signup = |email: &'static str| async move {
+            let r = app_ref
+                .client
+                .post(app_ref.url("/api/v1/auth/signup"))
+                .json(&json!({"email": email, "password": PW}))
+                .send()
+                .await
+                .unwrap();
+            cookie_value(&session_cookie(&r).unwrap())
+        };
+        let ada = signup("ada@example.com").await;
+        let bob = signup("bob@example.com").await;
+        assert_eq!(
+            c.post(app.url("/api/v1/tokens"))
+                .json(&json!({"name": "ci"}))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        let r = c
+            .post(app.url("/api/v1/tokens"))
+            .header("cookie", &ada)
+            .json(&json!({"name": " "}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let r = c
+            .post(app.url("/api/v1/tokens"))
+            .header("cookie", &ada)
+            .json(&json!({"name": "ci"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{db:?}");
+        let created: serde_json::Value = r.json().await.unwrap();
+        let token = created["token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("keys_pat_"));
+        let id = created["id"].as_i64().unwrap();
+
+        let listed: serde_json::Value = c
+            .get(app.url("/api/v1/tokens"))
+            .header("cookie", &ada)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            listed["items"][0]["token"],
+            serde_json::Value::Null,
+            "never shown again"
+        );
+
+        let bearer = |t: &str| format!("Bearer {t}");
+        let r = c
+            .get(app.url("/api/v1/me/entitlements"))
+            .header("authorization", bearer(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{db:?}: the JSON API accepts the token");
+        let r = c
+            .get(app.url("/api/v1/me/entitlements"))
+            .header("authorization", bearer("keys_pat_forged"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+
+        // Only the owner can revoke it.
+        let r = c
+            .delete(app.url(&format!("/api/v1/tokens/{id}")))
+            .header("cookie", &bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let r = c
+            .delete(app.url(&format!("/api/v1/tokens/{id}")))
+            .header("authorization", bearer(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let r = c
+            .get(app.url("/api/v1/me/entitlements"))
+            .header("authorization", bearer(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{db:?}: revoked tokens stop working at once");
+    }
+}

@@ -144,3 +144,51 @@ pub trait ThrottleRepository: Send + Sync {
     /// [`AccountStoreError`] when the backend fails.
     async fn clear(&self, key: &str) -> Result<(), AccountStoreError>;
 }
+
+/// A personal API token as listed to its owner (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Id.
+    pub id: i64,
+    /// Owner.
+    pub account: AccountId,
+    /// The owner's label.
+    pub name: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Personal API tokens, stored by digest.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait TokenRepository: Send + Sync {
+    /// Stores a new token's digest.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn create(
+        &self,
+        account: AccountId,
+        name: &str,
+        digest: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiToken, AccountStoreError>;
+
+    /// The owner's live tokens.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn list(&self, account: AccountId) -> Result<Vec<ApiToken>, AccountStoreError>;
+
+    /// Revokes one of the owner's tokens; `false` when there is no such live token of theirs.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn revoke(&self, account: AccountId, id: i64, at: DateTime<Utc>) -> Result<bool, AccountStoreError>;
+
+    /// The owner of a live token with this digest.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn owner(&self, digest: &str) -> Result<Option<AccountId>, AccountStoreError>;
+}

@@ -187,3 +187,78 @@ impl ThrottleRepository for SqlAccountStore {
             .map_err(err)
     }
 }
+
+use crate::entities::api_tokens;
+use accounts::ports::{ApiToken, TokenRepository};
+
+fn token_from(r: api_tokens::Model) -> ApiToken {
+    ApiToken {
+        id: i64::from(r.id),
+        account: AccountId(i64::from(r.account_id)),
+        name: r.name,
+        created_at: r.created_at,
+    }
+}
+
+#[async_trait]
+impl TokenRepository for SqlAccountStore {
+    async fn create(
+        &self,
+        account: AccountId,
+        name: &str,
+        digest: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiToken, AccountStoreError> {
+        let inserted = api_tokens::Entity::insert(api_tokens::ActiveModel {
+            account_id: Set(account_id(account)?),
+            name: Set(name.to_owned()),
+            token_digest: Set(digest.to_owned()),
+            created_at: Set(at),
+            revoked_at: Set(None),
+            ..Default::default()
+        })
+        .exec(&self.db)
+        .await
+        .map_err(err)?;
+        Ok(ApiToken {
+            id: i64::from(inserted.last_insert_id),
+            account,
+            name: name.to_owned(),
+            created_at: at,
+        })
+    }
+
+    async fn list(&self, account: AccountId) -> Result<Vec<ApiToken>, AccountStoreError> {
+        let rows = api_tokens::Entity::find()
+            .filter(api_tokens::Column::AccountId.eq(account_id(account)?))
+            .filter(api_tokens::Column::RevokedAt.is_null())
+            .order_by_asc(api_tokens::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(token_from).collect())
+    }
+
+    async fn revoke(&self, account: AccountId, id: i64, at: DateTime<Utc>) -> Result<bool, AccountStoreError> {
+        let Ok(id) = i32::try_from(id) else { return Ok(false) };
+        let r = api_tokens::Entity::update_many()
+            .col_expr(api_tokens::Column::RevokedAt, Expr::value(at))
+            .filter(api_tokens::Column::Id.eq(id))
+            .filter(api_tokens::Column::AccountId.eq(account_id(account)?))
+            .filter(api_tokens::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected == 1)
+    }
+
+    async fn owner(&self, digest: &str) -> Result<Option<AccountId>, AccountStoreError> {
+        let row = api_tokens::Entity::find()
+            .filter(api_tokens::Column::TokenDigest.eq(digest))
+            .filter(api_tokens::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(row.map(|r| AccountId(i64::from(r.account_id))))
+    }
+}

@@ -47,6 +47,22 @@ fn client_address(req: &Request) -> String {
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }
 
+/// The account behind a request: a personal API token (`Authorization: Bearer …`) or the
+/// session cookie. The JSON API accepts either.
+pub async fn account_of(state: &AppState, req: &Request) -> Option<accounts::ports::AccountId> {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?;
+        return match state.tokens.owner(&SecretToken::from_client(token).digest()).await {
+            Ok(owner) => owner,
+            Err(e) => {
+                tracing::warn!(error = %e, "token lookup failed");
+                None
+            }
+        };
+    }
+    session_of(state, req).await.map(|s| s.account)
+}
+
 /// The live session of a request's cookie, if any.
 pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
     let token = cookie(req, SESSION_COOKIE)?;
@@ -238,6 +254,134 @@ impl AuthApi {
             tracing::error!(error = %e, "sign-out failed");
         }
         LogoutResponse::Done(set_cookie(&state, SESSION_COOKIE, "", 0))
+    }
+}
+
+/// A new token's label.
+#[derive(Object, Deserialize)]
+pub(crate) struct NewTokenRequest {
+    /// What it is for (1 to 100 characters), e.g. `ci`.
+    name: String,
+}
+
+/// A token as listed.
+#[derive(Object)]
+pub(crate) struct TokenInfo {
+    /// Id.
+    id: i64,
+    /// Label.
+    name: String,
+    /// Created (RFC 3339).
+    created_at: String,
+    /// The token itself: only in the answer to its creation, never again.
+    token: Option<String>,
+}
+
+/// Tokens.
+#[derive(Object)]
+pub(crate) struct TokenList {
+    /// Live tokens.
+    items: Vec<TokenInfo>,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum TokenResponse {
+    /// Created; `token` is shown this once. Send it as `Authorization: Bearer <token>`.
+    #[oai(status = 201)]
+    Created(Json<TokenInfo>),
+    /// The live tokens.
+    #[oai(status = 200)]
+    List(Json<TokenList>),
+    /// Revoked.
+    #[oai(status = 204)]
+    Revoked,
+    /// Bad name.
+    #[oai(status = 400)]
+    BadRequest(Json<AuthError>),
+    /// Not signed in.
+    #[oai(status = 401)]
+    Unauthorized(Json<AuthError>),
+    /// No such token of yours.
+    #[oai(status = 404)]
+    NotFound(Json<AuthError>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<AuthError>),
+}
+
+fn token_info(t: &accounts::ports::ApiToken, token: Option<String>) -> TokenInfo {
+    TokenInfo {
+        id: t.id,
+        name: t.name.clone(),
+        created_at: t.created_at.to_rfc3339(),
+        token,
+    }
+}
+
+/// Personal API tokens.
+pub struct TokensApi;
+
+#[OpenApi]
+impl TokensApi {
+    /// Create a personal API token (stored hashed; shown once).
+    #[oai(path = "/tokens", method = "post", tag = "AuthTags::Auth")]
+    async fn create_token(&self, state: Data<&AppState>, req: &Request, body: Json<NewTokenRequest>) -> TokenResponse {
+        let Some(account) = account_of(&state, req).await else {
+            return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
+        };
+        let name = body.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return TokenResponse::BadRequest(auth_error(
+                "bad_request",
+                "`name` must be 1 to 100 characters",
+                Some("name"),
+            ));
+        }
+        let token = SecretToken::generate("keys_pat_");
+        match state
+            .tokens
+            .create(account, name, &token.digest(), state.clock.now())
+            .await
+        {
+            Ok(t) => TokenResponse::Created(Json(token_info(&t, Some(token.expose().to_owned())))),
+            Err(_) => TokenResponse::Unavailable(auth_error("unavailable", "try again shortly", None)),
+        }
+    }
+
+    /// The caller's live tokens (without their values).
+    #[oai(path = "/tokens", method = "get", tag = "AuthTags::Auth")]
+    async fn list_tokens(&self, state: Data<&AppState>, req: &Request) -> TokenResponse {
+        let Some(account) = account_of(&state, req).await else {
+            return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
+        };
+        match state.tokens.list(account).await {
+            Ok(list) => TokenResponse::List(Json(TokenList {
+                items: list.iter().map(|t| token_info(t, None)).collect(),
+            })),
+            Err(_) => TokenResponse::Unavailable(auth_error("unavailable", "try again shortly", None)),
+        }
+    }
+
+    /// Revoke one of the caller's tokens.
+    #[oai(path = "/tokens/:id", method = "delete", tag = "AuthTags::Auth")]
+    async fn revoke_token(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: poem_openapi::param::Path<i64>,
+    ) -> TokenResponse {
+        let Some(account) = account_of(&state, req).await else {
+            return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
+        };
+        match state.tokens.revoke(account, id.0, state.clock.now()).await {
+            Ok(true) => TokenResponse::Revoked,
+            Ok(false) => TokenResponse::NotFound(auth_error(
+                "not_found",
+                format!("you have no live token {}", id.0),
+                None,
+            )),
+            Err(_) => TokenResponse::Unavailable(auth_error("unavailable", "try again shortly", None)),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::AppState;
-use crate::auth::session_of;
+use crate::auth::account_of;
 use crate::entitlements_api::principal_of;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -93,10 +93,10 @@ pub(crate) async fn issue(state: Data<&AppState>, req: &Request, Path(slug): Pat
             }
         }
     };
-    let Some(session) = session_of(&state, req).await else {
+    let Some(caller) = account_of(&state, req).await else {
         return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in to download");
     };
-    match link_for(&state, session.account, &slug, request.version.as_deref()).await {
+    match link_for(&state, caller, &slug, request.version.as_deref()).await {
         Ok((url, expires)) => {
             Json(serde_json::json!({ "url": url, "expires_at": expires.to_rfc3339() })).into_response()
         }
@@ -190,20 +190,20 @@ pub(crate) async fn serve(
     if state.clock.now().timestamp() > expires {
         return forbidden("it has expired");
     }
-    let Some(session) = session_of(&state, req).await else {
-        return forbidden("sign in as the account it was issued to");
+    let Some(caller) = account_of(&state, req).await else {
+        return forbidden("sign in (or send your API token) as the account it was issued to");
     };
-    if session.account.0 != account {
+    if caller.0 != account {
         return forbidden("it was issued to another account");
     }
-    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
+    let list = match state.entitlements.for_principal(&principal_of(caller)).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    if !entitled(&state, session.account, &key, &list) {
+    if !entitled(&state, caller, &key, &list) {
         return forbidden("you no longer have access to this KEY");
     }
     if let Err(e) = state

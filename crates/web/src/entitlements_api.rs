@@ -14,7 +14,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
-use crate::auth::session_of;
+use crate::auth::account_of;
 
 #[derive(Tags)]
 enum EntTags {
@@ -199,11 +199,11 @@ enum Caller {
 }
 
 async fn caller(state: &AppState, req: &Request) -> Caller {
-    let Some(session) = session_of(state, req).await else {
+    let Some(account) = account_of(state, req).await else {
         return Caller::Anonymous;
     };
-    match state.accounts.email_of(session.account).await {
-        Ok(Some(email)) if state.admin_emails.iter().any(|a| a == email.as_str()) => Caller::Admin(session.account),
+    match state.accounts.email_of(account).await {
+        Ok(Some(email)) if state.admin_emails.iter().any(|a| a == email.as_str()) => Caller::Admin(account),
         Ok(_) => Caller::NotAdmin,
         Err(_) => Caller::Unavailable,
     }
@@ -228,10 +228,10 @@ impl EntitlementsApi {
     /// Every entitlement of the signed-in account (its own and, later, its organisations').
     #[oai(path = "/me/entitlements", method = "get", tag = "EntTags::Me")]
     async fn my_entitlements(&self, state: Data<&AppState>, req: &Request) -> ListResponse {
-        let Some(session) = session_of(&state, req).await else {
+        let Some(account) = account_of(&state, req).await else {
             return ListResponse::Unauthorized(e("unauthorized", "sign in first"));
         };
-        match state.entitlements.for_principal(&principal_of(session.account)).await {
+        match state.entitlements.for_principal(&principal_of(account)).await {
             Ok(list) => {
                 let now = state.clock.now();
                 ListResponse::Ok(Json(EntitlementList {

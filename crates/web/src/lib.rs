@@ -45,6 +45,8 @@ pub struct AppState {
     pub responses: Arc<ResponseCache>,
     /// Accounts and sessions.
     pub accounts: accounts::AccountService,
+    /// Personal API tokens.
+    pub tokens: Arc<dyn accounts::ports::TokenRepository>,
     /// Time.
     pub clock: Arc<dyn catalog::Clock>,
     /// Mark cookies `Secure` (off only for plain-HTTP loopback development).
@@ -139,9 +141,22 @@ async fn api_error(err: poem::Error) -> Response {
 
 /// The OpenAPI service (also used to write the document to a file).
 #[must_use]
-pub fn openapi_service() -> OpenApiService<(api::KeysApi, auth::AuthApi, entitlements_api::EntitlementsApi), ()> {
+pub fn openapi_service() -> OpenApiService<
+    (
+        api::KeysApi,
+        auth::AuthApi,
+        auth::TokensApi,
+        entitlements_api::EntitlementsApi,
+    ),
+    (),
+> {
     OpenApiService::new(
-        (api::KeysApi, auth::AuthApi, entitlements_api::EntitlementsApi),
+        (
+            api::KeysApi,
+            auth::AuthApi,
+            auth::TokensApi,
+            entitlements_api::EntitlementsApi,
+        ),
         "KEYS marketplace API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -29,6 +29,7 @@ async fn readyz_is_503_when_the_database_is_down() {
         catalog,
         responses: Arc::new(ResponseCache::new(16)),
         accounts,
+        tokens: Arc::new(accounts::ports::MockTokenRepository::new()),
         clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
         secure_cookies: true,
         entitlements: Arc::new(entitlements::ports::MockEntitlementRepository::new()),
