@@ -11,6 +11,7 @@ mod m20261126_000002_entitlements;
 mod m20261126_000003_accounts;
 mod m20261126_000004_downloads;
 mod m20261126_000005_api_tokens;
+mod m20261126_000006_organisations;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_accounts::Migration),
             Box::new(m20261126_000004_downloads::Migration),
             Box::new(m20261126_000005_api_tokens::Migration),
+            Box::new(m20261126_000006_organisations::Migration),
         ]
     }
 }

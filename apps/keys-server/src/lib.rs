@@ -101,6 +101,7 @@ impl Application {
         let responses = Arc::new(ResponseCache::new(settings.catalog.response_cache_entries));
         let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
         let tokens: Arc<dyn accounts::ports::TokenRepository> = store.clone();
+        let orgs: Arc<dyn accounts::ports::OrgRepository> = store.clone();
         let accounts =
             accounts::AccountService::new(store.clone(), store.clone(), store, accounts::AccountPolicy::default())
                 .map_err(|e| StartError::Accounts(e.to_string()))?;
@@ -115,6 +116,7 @@ impl Application {
             responses,
             accounts,
             tokens,
+            orgs,
             clock: infra.clock.clone(),
             secure_cookies: settings.server.secure_cookies.unwrap_or(!bind.ip().is_loopback()),
             entitlements: Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),

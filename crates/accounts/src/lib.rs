@@ -21,10 +21,12 @@
 //! ```
 
 mod credentials;
+mod orgs;
 pub mod ports;
 mod service;
 mod throttle;
 
 pub use credentials::*;
+pub use orgs::*;
 pub use service::*;
 pub use throttle::*;

@@ -192,3 +192,69 @@ pub trait TokenRepository: Send + Sync {
     /// [`AccountStoreError`] when the backend fails.
     async fn owner(&self, digest: &str) -> Result<Option<AccountId>, AccountStoreError>;
 }
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    /// Id.
+    pub id: crate::OrgId,
+    /// Name.
+    pub name: String,
+}
+
+/// Organisations, memberships and invites.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OrgRepository: Send + Sync {
+    /// Creates an organisation with `owner` as its owner, atomically.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn create(&self, name: &str, owner: AccountId, at: DateTime<Utc>) -> Result<Organisation, AccountStoreError>;
+
+    /// The organisations an account belongs to *now*, with its role.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn memberships_of(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<(Organisation, crate::OrgRole)>, AccountStoreError>;
+
+    /// The members of an organisation.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn members(&self, org: crate::OrgId) -> Result<Vec<crate::Membership>, AccountStoreError>;
+
+    /// Removes a membership; `false` when there was none.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn remove(&self, org: crate::OrgId, account: AccountId) -> Result<bool, AccountStoreError>;
+
+    /// Stores an invite (by token digest).
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn create_invite(
+        &self,
+        digest: &str,
+        org: crate::OrgId,
+        role: crate::OrgRole,
+        by: AccountId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), AccountStoreError>;
+
+    /// Uses an invite once: when it exists, is unused and unexpired, marks it used and adds
+    /// `account` with its role, atomically. Returns the membership, or `None`.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn accept_invite(
+        &self,
+        digest: &str,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::Membership>, AccountStoreError>;
+}

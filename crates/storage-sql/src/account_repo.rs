@@ -262,3 +262,173 @@ impl TokenRepository for SqlAccountStore {
         Ok(row.map(|r| AccountId(i64::from(r.account_id))))
     }
 }
+
+use crate::entities::{invites, memberships, organisations};
+use accounts::ports::{OrgRepository, Organisation};
+use accounts::{Membership, OrgId, OrgRole};
+use sea_orm::TransactionTrait;
+
+fn org_id(id: OrgId) -> Result<i32, AccountStoreError> {
+    i32::try_from(id.0).map_err(|_| AccountStoreError(format!("organisation id {} out of range", id.0)))
+}
+
+fn role(s: &str) -> Result<OrgRole, AccountStoreError> {
+    OrgRole::parse(s).ok_or_else(|| AccountStoreError(format!("unknown role `{s}`")))
+}
+
+#[async_trait]
+impl OrgRepository for SqlAccountStore {
+    async fn create(&self, name: &str, owner: AccountId, at: DateTime<Utc>) -> Result<Organisation, AccountStoreError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        let org = organisations::Entity::insert(organisations::ActiveModel {
+            name: Set(name.to_owned()),
+            created_at: Set(at),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await
+        .map_err(err)?;
+        memberships::Entity::insert(memberships::ActiveModel {
+            org_id: Set(org.last_insert_id),
+            account_id: Set(account_id(owner)?),
+            role: Set(OrgRole::Owner.as_str().to_owned()),
+            created_at: Set(at),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(err)?;
+        txn.commit().await.map_err(err)?;
+        Ok(Organisation {
+            id: OrgId(i64::from(org.last_insert_id)),
+            name: name.to_owned(),
+        })
+    }
+
+    async fn memberships_of(&self, account: AccountId) -> Result<Vec<(Organisation, OrgRole)>, AccountStoreError> {
+        let ms = memberships::Entity::find()
+            .filter(memberships::Column::AccountId.eq(account_id(account)?))
+            .order_by_asc(memberships::Column::OrgId)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        if ms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let orgs = organisations::Entity::find()
+            .filter(organisations::Column::Id.is_in(ms.iter().map(|m| m.org_id)))
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        ms.iter()
+            .filter_map(|m| orgs.iter().find(|o| o.id == m.org_id).map(|o| (o, m)))
+            .map(|(o, m)| {
+                Ok((
+                    Organisation {
+                        id: OrgId(i64::from(o.id)),
+                        name: o.name.clone(),
+                    },
+                    role(&m.role)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn members(&self, org: OrgId) -> Result<Vec<Membership>, AccountStoreError> {
+        let ms = memberships::Entity::find()
+            .filter(memberships::Column::OrgId.eq(org_id(org)?))
+            .order_by_asc(memberships::Column::AccountId)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        ms.iter()
+            .map(|m| {
+                Ok(Membership {
+                    org,
+                    account: AccountId(i64::from(m.account_id)),
+                    role: role(&m.role)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove(&self, org: OrgId, account: AccountId) -> Result<bool, AccountStoreError> {
+        let r = memberships::Entity::delete_many()
+            .filter(memberships::Column::OrgId.eq(org_id(org)?))
+            .filter(memberships::Column::AccountId.eq(account_id(account)?))
+            .exec(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected == 1)
+    }
+
+    async fn create_invite(
+        &self,
+        digest: &str,
+        org: OrgId,
+        r: OrgRole,
+        by: AccountId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), AccountStoreError> {
+        invites::Entity::insert(invites::ActiveModel {
+            token_digest: Set(digest.to_owned()),
+            org_id: Set(org_id(org)?),
+            role: Set(r.as_str().to_owned()),
+            created_by: Set(account_id(by)?),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map(|_| ())
+        .map_err(err)
+    }
+
+    async fn accept_invite(
+        &self,
+        digest: &str,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Membership>, AccountStoreError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        // Claim the invite: only one concurrent acceptance can flip used_at.
+        let claimed = invites::Entity::update_many()
+            .col_expr(invites::Column::UsedAt, Expr::value(now))
+            .filter(invites::Column::TokenDigest.eq(digest))
+            .filter(invites::Column::UsedAt.is_null())
+            .filter(invites::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        if claimed.rows_affected != 1 {
+            return Ok(None);
+        }
+        let invite = invites::Entity::find_by_id(digest.to_owned())
+            .one(&txn)
+            .await
+            .map_err(err)?
+            .ok_or_else(|| AccountStoreError("invite vanished".into()))?;
+        let r = role(&invite.role)?;
+        let existing = memberships::Entity::find_by_id((invite.org_id, account_id(account)?))
+            .one(&txn)
+            .await
+            .map_err(err)?;
+        if existing.is_none() {
+            memberships::Entity::insert(memberships::ActiveModel {
+                org_id: Set(invite.org_id),
+                account_id: Set(account_id(account)?),
+                role: Set(r.as_str().to_owned()),
+                created_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(err)?;
+        }
+        txn.commit().await.map_err(err)?;
+        let role_now = existing.map_or(Ok(r), |m| role(&m.role))?;
+        Ok(Some(Membership {
+            org: OrgId(i64::from(invite.org_id)),
+            account,
+            role: role_now,
+        }))
+    }
+}

@@ -23,7 +23,7 @@ use sha2::Sha256;
 
 use crate::AppState;
 use crate::auth::account_of;
-use crate::entitlements_api::principal_of;
+use crate::entitlements_api::holdings;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -65,7 +65,7 @@ pub(crate) struct DownloadRequest {
 
 fn entitled(
     state: &AppState,
-    account: accounts::ports::AccountId,
+    principal: &entitlements::Principal,
     key: &Key,
     list: &[entitlements::Entitlement],
 ) -> bool {
@@ -73,7 +73,7 @@ fn entitled(
         slug: key.meta.slug.clone(),
         tier: key.meta.tier,
     };
-    can_access(&principal_of(account), list, &key_ref, state.clock.now()).is_some()
+    can_access(principal, list, &key_ref, state.clock.now()).is_some()
 }
 
 #[handler]
@@ -130,8 +130,8 @@ pub(crate) async fn link_for(
             &format!("`{slug}` has no version `{}`", version.unwrap_or_default()),
         ));
     };
-    let list = match state.entitlements.for_principal(&principal_of(account)).await {
-        Ok(l) => l,
+    let (principal, list) = match holdings(state, account).await {
+        Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
             return Err(json_error(
@@ -141,7 +141,7 @@ pub(crate) async fn link_for(
             ));
         }
     };
-    if !entitled(state, account, &key, &list) {
+    if !entitled(state, &principal, &key, &list) {
         return Err(json_error(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -196,14 +196,14 @@ pub(crate) async fn serve(
     if caller.0 != account {
         return forbidden("it was issued to another account");
     }
-    let list = match state.entitlements.for_principal(&principal_of(caller)).await {
-        Ok(l) => l,
+    let (principal, list) = match holdings(&state, caller).await {
+        Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    if !entitled(&state, caller, &key, &list) {
+    if !entitled(&state, &principal, &key, &list) {
         return forbidden("you no longer have access to this KEY");
     }
     if let Err(e) = state

@@ -80,11 +80,13 @@ pub(crate) struct EntitlementList {
     items: Vec<EntitlementInfo>,
 }
 
-/// Grant request.
+/// Grant request: to an account (`email`) or to an organisation (`organisation`).
 #[derive(Object)]
 pub(crate) struct GrantRequest {
     /// The customer's account email.
-    email: String,
+    email: Option<String>,
+    /// Or an organisation id: every current member gets access.
+    organisation: Option<i64>,
     /// The KEY slug.
     key: String,
     /// Why (kept in the audit trail).
@@ -183,12 +185,31 @@ fn info(e: &Entitlement, now: chrono::DateTime<chrono::Utc>) -> EntitlementInfo 
     }
 }
 
-/// The principal of a signed-in account (organisations come with the organisations feature).
-pub(crate) fn principal_of(account: AccountId) -> Principal {
-    Principal {
+/// The principal of an account: itself and the organisations it belongs to *now* (so a removed
+/// member loses the organisation's entitlements on the next request).
+///
+/// # Errors
+/// The storage error.
+pub(crate) async fn principal_for(
+    state: &AppState,
+    account: AccountId,
+) -> Result<Principal, accounts::ports::AccountStoreError> {
+    let orgs = state.orgs.memberships_of(account).await?;
+    Ok(Principal {
         user: UserId(account.0),
-        organisations: Vec::new(),
-    }
+        organisations: orgs.iter().map(|(o, _)| entitlements::OrgId(o.id.0)).collect(),
+    })
+}
+
+/// Every entitlement an account holds now, with its principal.
+pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<(Principal, Vec<Entitlement>), String> {
+    let principal = principal_for(state, account).await.map_err(|e| e.to_string())?;
+    let list = state
+        .entitlements
+        .for_principal(&principal)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((principal, list))
 }
 
 enum Caller {
@@ -231,8 +252,8 @@ impl EntitlementsApi {
         let Some(account) = account_of(&state, req).await else {
             return ListResponse::Unauthorized(e("unauthorized", "sign in first"));
         };
-        match state.entitlements.for_principal(&principal_of(account)).await {
-            Ok(list) => {
+        match holdings(&state, account).await {
+            Ok((_, list)) => {
                 let now = state.clock.now();
                 ListResponse::Ok(Json(EntitlementList {
                     items: list.iter().map(|x| info(x, now)).collect(),
@@ -257,22 +278,34 @@ impl EntitlementsApi {
         if body.reason.trim().is_empty() {
             return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the KEY is granted"));
         }
-        let Ok(email) = body.email.parse::<Email>() else {
-            return AdminResponse::BadRequest(e(
-                "bad_request",
-                format!("`email`: `{}` is not an email address", body.email),
-            ));
-        };
-        let account = match state.accounts.account_by_email(&email).await {
-            Ok(Some(a)) => a,
-            Ok(None) => return AdminResponse::NotFound(e("not_found", format!("no account has the email {email}"))),
-            Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+        let holder = match (&body.email, body.organisation) {
+            (Some(email), None) => {
+                let Ok(email) = email.parse::<Email>() else {
+                    return AdminResponse::BadRequest(e(
+                        "bad_request",
+                        format!("`email`: `{email}` is not an email address"),
+                    ));
+                };
+                match state.accounts.account_by_email(&email).await {
+                    Ok(Some(a)) => Holder::User(UserId(a.id.0)),
+                    Ok(None) => {
+                        return AdminResponse::NotFound(e("not_found", format!("no account has the email {email}")));
+                    }
+                    Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+                }
+            }
+            (None, Some(org)) => match state.orgs.members(accounts::OrgId(org)).await {
+                Ok(m) if !m.is_empty() => Holder::Organisation(entitlements::OrgId(org)),
+                Ok(_) => return AdminResponse::NotFound(e("not_found", format!("no organisation {org}"))),
+                Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+            },
+            _ => return AdminResponse::BadRequest(e("bad_request", "give exactly one of `email` and `organisation`")),
         };
         let Some(key) = state.catalog.snapshot().get(&body.key) else {
             return AdminResponse::NotFound(e("not_found", format!("no KEY has the slug `{}`", body.key)));
         };
         let grant = NewGrant {
-            holder: Holder::User(UserId(account.id.0)),
+            holder,
             scope: Scope::Key(key.meta.slug.clone()),
             source: Source::ManualGrant,
             term: Term::Perpetual,

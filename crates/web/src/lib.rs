@@ -19,6 +19,7 @@ mod downloads;
 mod entitlements_api;
 mod library;
 mod markdown;
+mod orgs_api;
 mod pages;
 mod response_cache;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub accounts: accounts::AccountService,
     /// Personal API tokens.
     pub tokens: Arc<dyn accounts::ports::TokenRepository>,
+    /// Organisations.
+    pub orgs: Arc<dyn accounts::ports::OrgRepository>,
     /// Time.
     pub clock: Arc<dyn catalog::Clock>,
     /// Mark cookies `Secure` (off only for plain-HTTP loopback development).
@@ -147,6 +150,7 @@ pub fn openapi_service() -> OpenApiService<
         auth::AuthApi,
         auth::TokensApi,
         entitlements_api::EntitlementsApi,
+        orgs_api::OrgsApi,
     ),
     (),
 > {
@@ -156,6 +160,7 @@ pub fn openapi_service() -> OpenApiService<
             auth::AuthApi,
             auth::TokensApi,
             entitlements_api::EntitlementsApi,
+            orgs_api::OrgsApi,
         ),
         "KEYS marketplace API",
         env!("CARGO_PKG_VERSION"),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::session_of;
-use crate::entitlements_api::principal_of;
+use crate::entitlements_api::holdings;
 use crate::pages::Access;
 
 /// How an entitlement gives access, in words.
@@ -43,8 +43,8 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
     let Some(session) = session_of(state, req).await else {
         return Access::Anonymous;
     };
-    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
-        Ok(l) => l,
+    let (principal, list) = match holdings(state, session.account).await {
+        Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
             return Access::Locked;
@@ -54,7 +54,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
         slug: key.meta.slug.clone(),
         tier: key.meta.tier,
     };
-    match can_access(&principal_of(session.account), &list, &key_ref, state.clock.now()) {
+    match can_access(&principal, &list, &key_ref, state.clock.now()) {
         Some(e) => Access::Owned {
             how: how(e),
             csrf: session.csrf_token,
@@ -120,15 +120,14 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
-    let list = match state.entitlements.for_principal(&principal_of(session.account)).await {
-        Ok(l) => l,
+    let (principal, list) = match holdings(&state, session.account).await {
+        Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
     let now = state.clock.now();
-    let principal = principal_of(session.account);
     let index = state.catalog.snapshot();
     let items = index
         .iter()

@@ -30,6 +30,7 @@ async fn readyz_is_503_when_the_database_is_down() {
         responses: Arc::new(ResponseCache::new(16)),
         accounts,
         tokens: Arc::new(accounts::ports::MockTokenRepository::new()),
+        orgs: Arc::new(accounts::ports::MockOrgRepository::new()),
         clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
         secure_cookies: true,
         entitlements: Arc::new(entitlements::ports::MockEntitlementRepository::new()),
