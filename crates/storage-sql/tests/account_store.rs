@@ -90,3 +90,54 @@ async fn accounts_sessions_and_throttles_are_shared_by_instances() {
         );
     }
 }
+
+/// Invites: single use, expire, and add the invitee with the invited role.
+#[tokio::test]
+async fn invites_are_single_use_and_expire() {
+    use accounts::ports::{AccountRepository, OrgRepository};
+    use accounts::{OrgRole, SecretToken};
+    for db in test_support::databases().await {
+        let store = SqlAccountStore::new(connect(&db.url, 2).await.unwrap());
+        let owner = AccountRepository::create(&store, &"o@acme.test".parse().unwrap(), "h", at(0))
+            .await
+            .unwrap();
+        let ada = AccountRepository::create(&store, &"a@acme.test".parse().unwrap(), "h", at(0))
+            .await
+            .unwrap();
+        let bob = AccountRepository::create(&store, &"b@acme.test".parse().unwrap(), "h", at(0))
+            .await
+            .unwrap();
+        let org = OrgRepository::create(&store, "Acme", owner.id, at(0)).await.unwrap();
+        let fresh = SecretToken::generate("keys_inv_");
+        let stale = SecretToken::generate("keys_inv_");
+        store
+            .create_invite(&fresh.digest(), org.id, OrgRole::Admin, owner.id, at(60))
+            .await
+            .unwrap();
+        store
+            .create_invite(&stale.digest(), org.id, OrgRole::Member, owner.id, at(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.accept_invite(&stale.digest(), bob.id, at(11)).await.unwrap(),
+            None,
+            "{db:?}: expired"
+        );
+        let m = store
+            .accept_invite(&fresh.digest(), ada.id, at(5))
+            .await
+            .unwrap()
+            .expect("accepted");
+        assert_eq!(m.role, OrgRole::Admin);
+        assert_eq!(
+            store.accept_invite(&fresh.digest(), bob.id, at(6)).await.unwrap(),
+            None,
+            "{db:?}: single use"
+        );
+        let members = store.members(org.id).await.unwrap();
+        assert_eq!(
+            members.iter().map(|m| (m.account, m.role)).collect::<Vec<_>>(),
+            vec![(owner.id, OrgRole::Owner), (ada.id, OrgRole::Admin)]
+        );
+    }
+}
