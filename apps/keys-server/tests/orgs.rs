@@ -149,7 +149,10 @@ async fn members_hold_the_organisations_entitlements_until_removed() {
             .text()
             .await
             .unwrap();
-        assert!(page.contains(&format!("via organisation #{org_id}")), "how Ada owns it");
+        assert!(
+            page.contains("via organisation Acme (granted by support)"),
+            "how Ada owns it"
+        );
 
         // The last owner cannot leave; removing Ada takes effect at once, even for her issued link.
         assert_eq!(

@@ -18,7 +18,7 @@ use crate::entitlements_api::holdings;
 use crate::pages::Access;
 
 /// How an entitlement gives access, in words.
-fn how(e: &Entitlement) -> String {
+fn how(e: &Entitlement, org_names: &[(i64, String)]) -> String {
     let what = match (&e.source, &e.scope) {
         (Source::ManualGrant, _) => "granted by support".to_owned(),
         (Source::Purchase, _) => format!("bought on {}", e.granted_at.date_naive()),
@@ -34,8 +34,21 @@ fn how(e: &Entitlement) -> String {
     };
     match e.holder {
         Holder::User(_) => what,
-        Holder::Organisation(o) => format!("via organisation #{} ({what})", o.0),
+        Holder::Organisation(o) => match org_names.iter().find(|(id, _)| *id == o.0) {
+            Some((_, name)) => format!("via organisation {name} ({what})"),
+            None => format!("via organisation #{} ({what})", o.0),
+        },
     }
+}
+
+/// Names of the account's organisations, for "via organisation Acme".
+async fn org_names(state: &AppState, account: accounts::ports::AccountId) -> Vec<(i64, String)> {
+    state
+        .orgs
+        .memberships_of(account)
+        .await
+        .map(|ms| ms.into_iter().map(|(o, _)| (o.id.0, o.name)).collect())
+        .unwrap_or_default()
 }
 
 /// The visitor's access to a KEY.
@@ -43,6 +56,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
     let Some(session) = session_of(state, req).await else {
         return Access::Anonymous;
     };
+    let org_names = org_names(state, session.account).await;
     let (principal, list) = match holdings(state, session.account).await {
         Ok(h) => h,
         Err(e) => {
@@ -56,7 +70,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
     };
     match can_access(&principal, &list, &key_ref, state.clock.now()) {
         Some(e) => Access::Owned {
-            how: how(e),
+            how: how(e, &org_names),
             csrf: session.csrf_token,
         },
         None => Access::Locked,
@@ -120,6 +134,7 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
+    let org_names = org_names(&state, session.account).await;
     let (principal, list) = match holdings(&state, session.account).await {
         Ok(h) => h,
         Err(e) => {
@@ -140,7 +155,7 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
                 slug: key.meta.slug.to_string(),
                 name: key.meta.name.clone(),
                 kind_label: crate::pages::kind_label(key.meta.kind),
-                how: how(e),
+                how: how(e, &org_names),
                 versions: key.versions.iter().rev().map(|v| v.version.to_string()).collect(),
             })
         })
