@@ -6,54 +6,12 @@
 
 mod common;
 
+use common::{send, sign_up};
+
 use serde_json::{Value, json};
 
-const PW: &str = "correct horse battery";
 const OWNED: &str = "postgres-failover-runbook";
 const ORG_KEY: &str = "tls-certificate-rotation";
-
-async fn sign_up(app: &common::TestApp, email: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/api/v1/auth/signup"))
-        .json(&json!({"email": email, "password": PW}))
-        .send()
-        .await
-        .unwrap();
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("keys_session="))
-        .unwrap()
-        .to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn send(
-    app: &common::TestApp,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut rb = match method {
-        "GET" => app.client.get(app.url(path)),
-        "DELETE" => app.client.delete(app.url(path)),
-        _ => app.client.post(app.url(path)),
-    };
-    if let Some(c) = cookie {
-        rb = rb.header("cookie", c);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let s = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (s, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn every_caller_times_every_endpoint() {

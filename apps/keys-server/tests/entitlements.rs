@@ -3,51 +3,9 @@
 
 mod common;
 
+use common::{send as call, sign_up};
+
 use serde_json::{Value, json};
-
-const PW: &str = "correct horse battery";
-
-async fn sign_up(app: &common::TestApp, email: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/api/v1/auth/signup"))
-        .json(&json!({"email": email, "password": PW}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{email}");
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("keys_session="))
-        .unwrap()
-        .to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn call(
-    app: &common::TestApp,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut rb = match method {
-        "GET" => app.client.get(app.url(path)),
-        _ => app.client.post(app.url(path)),
-    };
-    if let Some(c) = cookie {
-        rb = rb.header("cookie", c);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn grants_revocations_and_who_may_call_what() {

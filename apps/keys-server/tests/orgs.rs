@@ -3,30 +3,11 @@
 
 mod common;
 
+use common::sign_up;
+
 use serde_json::{Value, json};
 
-const PW: &str = "correct horse battery";
 const KEY: &str = "kubernetes-incident-response";
-
-async fn sign_up(app: &common::TestApp, email: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/api/v1/auth/signup"))
-        .json(&json!({"email": email, "password": PW}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("keys_session="))
-        .unwrap()
-        .to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
 
 async fn send(app: &common::TestApp, method: &str, path: &str, cookie: &str, body: Option<Value>) -> (u16, Value) {
     let mut rb = match method {

@@ -117,3 +117,50 @@ pub async fn spawn_apps() -> Vec<(TestDatabase, TestApp)> {
     }
     out
 }
+
+/// Signs up through the JSON API and returns the session cookie (`keys_session=…`).
+pub async fn sign_up(app: &TestApp, email: &str) -> String {
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&serde_json::json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "sign-up of {email}");
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("keys_session="))
+        .expect("session cookie")
+        .to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Sends a JSON request with an optional session cookie; answers status and JSON body (`Null`
+/// when the body is not JSON).
+pub async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut rb = match method {
+        "GET" => app.client.get(app.url(path)),
+        "DELETE" => app.client.delete(app.url(path)),
+        _ => app.client.post(app.url(path)),
+    };
+    if let Some(c) = cookie {
+        rb = rb.header("cookie", c);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
