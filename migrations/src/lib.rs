@@ -12,6 +12,7 @@ mod m20261126_000003_accounts;
 mod m20261126_000004_downloads;
 mod m20261126_000005_api_tokens;
 mod m20261126_000006_organisations;
+mod m20261126_000007_content_digest;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_downloads::Migration),
             Box::new(m20261126_000005_api_tokens::Migration),
             Box::new(m20261126_000006_organisations::Migration),
+            Box::new(m20261126_000007_content_digest::Migration),
         ]
     }
 }

@@ -40,6 +40,23 @@ pub struct ArchiveRef {
     pub sha256: String,
     /// Archive size in bytes.
     pub size_bytes: u64,
+    /// Lowercase hex sha256 of the *uncompressed* tar: what identifies the released files,
+    /// independent of the compressor (empty for versions stored before it was recorded).
+    #[serde(default)]
+    pub content_sha256: String,
+}
+
+impl ArchiveRef {
+    /// Whether two archives hold the same files: by content digest when both have one, by
+    /// archive digest otherwise.
+    #[must_use]
+    pub fn same_content(&self, other: &ArchiveRef) -> bool {
+        if self.content_sha256.is_empty() || other.content_sha256.is_empty() {
+            self.sha256 == other.sha256
+        } else {
+            self.content_sha256 == other.content_sha256
+        }
+    }
 }
 
 /// The content-addressed object key of an archive with this sha256.

@@ -1,6 +1,6 @@
 //! Ingestion decisions: what happens to one incoming version given what the catalog holds.
 
-use crate::{Key, Version};
+use crate::{ArchiveRef, Key, Version};
 
 /// The fate of one incoming version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,17 +16,20 @@ pub enum VersionPlan {
     },
 }
 
-/// Decides what to do with `version` whose archive hashes to `sha256`.
+/// Decides what to do with `version` whose new archive is `archive`. Content is compared by
+/// the uncompressed-tar digest when both sides have one ([`ArchiveRef::same_content`]), so a
+/// different compressor never turns a released version into a conflict.
 ///
 /// ```
-/// use catalog::{plan_version, Version, VersionPlan};
-/// assert_eq!(plan_version(None, Version::new(1, 0, 0), "ab"), VersionPlan::New);
+/// use catalog::{plan_version, ArchiveRef, Version, VersionPlan};
+/// let a = ArchiveRef { object_key: "k".into(), sha256: "ab".into(), size_bytes: 1, content_sha256: "cd".into() };
+/// assert_eq!(plan_version(None, Version::new(1, 0, 0), &a), VersionPlan::New);
 /// ```
 #[must_use]
-pub fn plan_version(existing: Option<&Key>, version: Version, sha256: &str) -> VersionPlan {
+pub fn plan_version(existing: Option<&Key>, version: Version, archive: &ArchiveRef) -> VersionPlan {
     match existing.and_then(|k| k.version(&version)) {
         None => VersionPlan::New,
-        Some(v) if v.archive.sha256 == sha256 => VersionPlan::Unchanged,
+        Some(v) if v.archive.same_content(archive) => VersionPlan::Unchanged,
         Some(v) => VersionPlan::Conflict {
             stored_sha256: v.archive.sha256.clone(),
         },
@@ -36,7 +39,16 @@ pub fn plan_version(existing: Option<&Key>, version: Version, sha256: &str) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ArchiveRef, KeyMetadata, KeyVersion, Kind, Preview, Tier};
+    use crate::{KeyMetadata, KeyVersion, Kind, Preview, Tier};
+
+    fn archive(sha: &str, content: &str) -> ArchiveRef {
+        ArchiveRef {
+            object_key: "k".into(),
+            sha256: sha.into(),
+            size_bytes: 1,
+            content_sha256: content.into(),
+        }
+    }
 
     fn key_with(version: Version, sha: &str) -> Key {
         Key {
@@ -56,11 +68,7 @@ mod tests {
                 version,
                 released_at: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 changelog: "c".into(),
-                archive: ArchiveRef {
-                    object_key: "k".into(),
-                    sha256: sha.into(),
-                    size_bytes: 1,
-                },
+                archive: archive(sha, &format!("content-{sha}")),
                 preview: Preview::default(),
             }],
             updated_at: chrono::DateTime::UNIX_EPOCH,
@@ -72,21 +80,33 @@ mod tests {
         let v1 = Version::new(1, 0, 0);
         let v2 = Version::new(2, 0, 0);
         let k = key_with(v1, "aa");
+        let conflict = VersionPlan::Conflict {
+            stored_sha256: "aa".into(),
+        };
         let cases = [
-            (None, v1, "aa", VersionPlan::New),
-            (Some(&k), v2, "bb", VersionPlan::New),
-            (Some(&k), v1, "aa", VersionPlan::Unchanged),
+            (None, v1, archive("aa", "content-aa"), VersionPlan::New),
+            (Some(&k), v2, archive("bb", "content-bb"), VersionPlan::New),
+            (Some(&k), v1, archive("aa", "content-aa"), VersionPlan::Unchanged),
+            // Same files, another compressor: still the same release.
+            (Some(&k), v1, archive("zz", "content-aa"), VersionPlan::Unchanged),
+            (Some(&k), v1, archive("bb", "content-bb"), conflict.clone()),
+            // A stored version without a content digest falls back to the archive digest.
             (
-                Some(&k),
+                Some(&key_with_legacy(v1)),
                 v1,
-                "bb",
-                VersionPlan::Conflict {
-                    stored_sha256: "aa".into(),
-                },
+                archive("aa", "content-x"),
+                VersionPlan::Unchanged,
             ),
+            (Some(&key_with_legacy(v1)), v1, archive("bb", "content-x"), conflict),
         ];
-        for (existing, v, sha, want) in cases {
-            assert_eq!(plan_version(existing, v, sha), want);
+        for (existing, v, a, want) in cases {
+            assert_eq!(plan_version(existing, v, &a), want);
         }
+    }
+
+    fn key_with_legacy(version: Version) -> Key {
+        let mut k = key_with(version, "aa");
+        k.versions[0].archive.content_sha256.clear();
+        k
     }
 }

@@ -572,6 +572,7 @@ mod tests {
                     object_key: "k".into(),
                     sha256: "s".into(),
                     size_bytes: 1,
+                    content_sha256: String::new(),
                 },
                 preview: Preview::default(),
             }],

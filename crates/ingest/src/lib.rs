@@ -321,7 +321,13 @@ impl Ingestor {
         let mut errors = Vec::new();
         let mut new_versions = Vec::new();
         for (v, p) in packaged {
-            match plan_version(stored, v.version, &p.sha256) {
+            let incoming = ArchiveRef {
+                object_key: archive_object_key(&p.sha256),
+                sha256: p.sha256.clone(),
+                size_bytes: p.bytes.len() as u64,
+                content_sha256: p.content_sha256.clone(),
+            };
+            match plan_version(stored, v.version, &incoming) {
                 VersionPlan::Unchanged => {}
                 VersionPlan::Conflict { stored_sha256 } => errors.push(
                     ManifestError::new(
@@ -386,6 +392,7 @@ impl Ingestor {
                     object_key,
                     sha256: p.sha256.clone(),
                     size_bytes: p.bytes.len() as u64,
+                    content_sha256: p.content_sha256.clone(),
                 },
                 preview,
             });

@@ -18,6 +18,9 @@ pub struct Package {
     pub bytes: Vec<u8>,
     /// Lowercase hex sha256 of `bytes`.
     pub sha256: String,
+    /// Lowercase hex sha256 of the uncompressed tar (identifies the files whatever the
+    /// compressor does).
+    pub content_sha256: String,
     /// Each file's archive path and contents, in archive order (for the preview).
     pub files: Vec<(String, Vec<u8>)>,
 }
@@ -35,8 +38,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn package(files: &[SourceFile]) -> std::io::Result<Package> {
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.archive_path.cmp(&b.archive_path));
-    let gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
-    let mut tar = tar::Builder::new(gz);
+    let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
     let mut contents = Vec::with_capacity(sorted.len());
     for f in sorted {
@@ -52,13 +54,18 @@ pub fn package(files: &[SourceFile]) -> std::io::Result<Package> {
         tar.append_data(&mut header, &f.archive_path, data.as_slice())?;
         contents.push((f.archive_path.clone(), data));
     }
-    let mut gz = tar.into_inner()?;
-    gz.flush()?;
+    let raw = tar.into_inner()?;
+    let content_sha256 = sha256_hex(&raw);
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::with_capacity(raw.len() / 2), Compression::default());
+    gz.write_all(&raw)?;
     let bytes = gz.finish()?;
     let sha256 = sha256_hex(&bytes);
     Ok(Package {
         bytes,
         sha256,
+        content_sha256,
         files: contents,
     })
 }
@@ -110,7 +117,15 @@ mod tests {
             vec![("b.txt".to_string(), 0o644), ("sub/a.sh".to_string(), 0o755)]
         );
 
+        assert_eq!(a.content_sha256, b.content_sha256);
+        assert_ne!(
+            a.content_sha256, a.sha256,
+            "the content digest is over the uncompressed tar"
+        );
+
         std::fs::write(dir.path().join("b.txt"), "changed").unwrap();
-        assert_ne!(package(&files).unwrap().sha256, a.sha256);
+        let changed = package(&files).unwrap();
+        assert_ne!(changed.sha256, a.sha256);
+        assert_ne!(changed.content_sha256, a.content_sha256);
     }
 }

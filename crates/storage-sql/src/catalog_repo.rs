@@ -78,6 +78,7 @@ fn version_from_row(row: &key_versions::Model) -> Result<KeyVersion, StorageErro
             object_key: row.object_key.clone(),
             sha256: row.sha256.clone(),
             size_bytes: u64::try_from(row.size_bytes).map_err(|e| corrupt("size", e))?,
+            content_sha256: row.content_sha256.clone(),
         },
         preview: from_json("preview", &row.preview)?,
     })
@@ -210,7 +211,12 @@ impl CatalogRepository for SqlCatalogRepository {
         for v in &change.versions {
             let version = v.version.to_string();
             if let Some(stored) = existing.get(&version) {
-                if stored.sha256 != v.archive.sha256 {
+                let same = if stored.content_sha256.is_empty() || v.archive.content_sha256.is_empty() {
+                    stored.sha256 == v.archive.sha256
+                } else {
+                    stored.content_sha256 == v.archive.content_sha256
+                };
+                if !same {
                     return Err(SaveKeyError::VersionConflict {
                         slug: change.meta.slug.clone(),
                         version: v.version,
@@ -230,6 +236,7 @@ impl CatalogRepository for SqlCatalogRepository {
                 sha256: Set(v.archive.sha256.clone()),
                 size_bytes: Set(i64::try_from(v.archive.size_bytes).unwrap_or(i64::MAX)),
                 preview: Set(to_json(&v.preview)),
+                content_sha256: Set(v.archive.content_sha256.clone()),
                 created_at: Set(change.at),
                 ..Default::default()
             })

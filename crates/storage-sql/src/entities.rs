@@ -66,6 +66,7 @@ pub mod key_versions {
         pub size_bytes: i64,
         pub preview: String,
         pub created_at: DateTimeUtc,
+        pub content_sha256: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,6 +41,7 @@ fn version(v: &str, sha: &str) -> KeyVersion {
             object_key: catalog::archive_object_key(sha),
             sha256: sha.into(),
             size_bytes: 42,
+            content_sha256: format!("content-{sha}"),
         },
         preview: Preview::default(),
     }
