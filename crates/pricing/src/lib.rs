@@ -20,6 +20,11 @@
 
 use std::fmt;
 
+mod price_list;
+pub use price_list::{
+    BUNDLE_DISCOUNT_RANGE, BundleError, BundlePrice, Interval, PRICING_FILE, PriceList, PricingError, bundle_price,
+};
+
 use serde::{Deserialize, Serialize};
 
 /// An ISO 4217 currency this marketplace sells in.
