@@ -363,3 +363,27 @@ async fn personal_api_tokens() {
         assert_eq!(r.status(), 401, "{db:?}: revoked tokens stop working at once");
     }
 }
+
+/// Off loopback (or when configured) the session cookie is `Secure`.
+#[tokio::test]
+async fn session_cookie_is_secure_unless_plain_http_loopback() {
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("server.secure_cookies", "true".into())],
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "ada@example.com", "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    let set = session_cookie(&r).unwrap();
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+}

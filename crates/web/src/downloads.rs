@@ -23,7 +23,7 @@ use sha2::Sha256;
 
 use crate::AppState;
 use crate::auth::account_of;
-use crate::entitlements_api::holdings;
+use crate::entitlements_api::{Holdings, holdings};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -130,7 +130,11 @@ pub(crate) async fn link_for(
             &format!("`{slug}` has no version `{}`", version.unwrap_or_default()),
         ));
     };
-    let (principal, list) = match holdings(state, account).await {
+    let Holdings {
+        principal,
+        entitlements: list,
+        ..
+    } = match holdings(state, account).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
@@ -196,7 +200,11 @@ pub(crate) async fn serve(
     if caller.0 != account {
         return forbidden("it was issued to another account");
     }
-    let (principal, list) = match holdings(&state, caller).await {
+    let Holdings {
+        principal,
+        entitlements: list,
+        ..
+    } = match holdings(&state, caller).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");

@@ -109,7 +109,8 @@ pub(crate) struct ErrorBody {
     message: String,
 }
 
-fn e(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
+/// An [`ErrorBody`] payload.
+pub(crate) fn e(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
     Json(ErrorBody {
         error: error.into(),
         message: message.into(),
@@ -185,31 +186,33 @@ fn info(e: &Entitlement, now: chrono::DateTime<chrono::Utc>) -> EntitlementInfo 
     }
 }
 
-/// The principal of an account: itself and the organisations it belongs to *now* (so a removed
-/// member loses the organisation's entitlements on the next request).
-///
-/// # Errors
-/// The storage error.
-pub(crate) async fn principal_for(
-    state: &AppState,
-    account: AccountId,
-) -> Result<Principal, accounts::ports::AccountStoreError> {
-    let orgs = state.orgs.memberships_of(account).await?;
-    Ok(Principal {
-        user: UserId(account.0),
-        organisations: orgs.iter().map(|(o, _)| entitlements::OrgId(o.id.0)).collect(),
-    })
+/// What an account holds now: its principal (itself and the organisations it belongs to *now*,
+/// so a removed member loses the organisation's entitlements on the next request), every
+/// entitlement of that principal, and the organisations' names (for "via organisation Acme").
+pub(crate) struct Holdings {
+    pub(crate) principal: Principal,
+    pub(crate) entitlements: Vec<Entitlement>,
+    pub(crate) org_names: Vec<(i64, String)>,
 }
 
-/// Every entitlement an account holds now, with its principal.
-pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<(Principal, Vec<Entitlement>), String> {
-    let principal = principal_for(state, account).await.map_err(|e| e.to_string())?;
-    let list = state
+/// Reads [`Holdings`]: one memberships query, one entitlements query.
+pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Holdings, String> {
+    let orgs = state.orgs.memberships_of(account).await.map_err(|e| e.to_string())?;
+    let principal = Principal {
+        user: UserId(account.0),
+        organisations: orgs.iter().map(|(o, _)| entitlements::OrgId(o.id.0)).collect(),
+    };
+    let entitlements = state
         .entitlements
         .for_principal(&principal)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((principal, list))
+    let org_names = orgs.into_iter().map(|(o, _)| (o.id.0, o.name)).collect();
+    Ok(Holdings {
+        principal,
+        entitlements,
+        org_names,
+    })
 }
 
 enum Caller {
@@ -253,7 +256,7 @@ impl EntitlementsApi {
             return ListResponse::Unauthorized(e("unauthorized", "sign in first"));
         };
         match holdings(&state, account).await {
-            Ok((_, list)) => {
+            Ok(Holdings { entitlements: list, .. }) => {
                 let now = state.clock.now();
                 ListResponse::Ok(Json(EntitlementList {
                     items: list.iter().map(|x| info(x, now)).collect(),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::session_of;
-use crate::entitlements_api::holdings;
+use crate::entitlements_api::{Holdings, holdings};
 use crate::pages::Access;
 
 /// How an entitlement gives access, in words.
@@ -41,23 +41,16 @@ fn how(e: &Entitlement, org_names: &[(i64, String)]) -> String {
     }
 }
 
-/// Names of the account's organisations, for "via organisation Acme".
-async fn org_names(state: &AppState, account: accounts::ports::AccountId) -> Vec<(i64, String)> {
-    state
-        .orgs
-        .memberships_of(account)
-        .await
-        .map(|ms| ms.into_iter().map(|(o, _)| (o.id.0, o.name)).collect())
-        .unwrap_or_default()
-}
-
 /// The visitor's access to a KEY.
 pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Access {
     let Some(session) = session_of(state, req).await else {
         return Access::Anonymous;
     };
-    let org_names = org_names(state, session.account).await;
-    let (principal, list) = match holdings(state, session.account).await {
+    let Holdings {
+        principal,
+        entitlements: list,
+        org_names,
+    } = match holdings(state, session.account).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
@@ -134,8 +127,11 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
-    let org_names = org_names(&state, session.account).await;
-    let (principal, list) = match holdings(&state, session.account).await {
+    let Holdings {
+        principal,
+        entitlements: list,
+        org_names,
+    } = match holdings(&state, session.account).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");

@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
 use crate::auth::account_of;
+use crate::entitlements_api::{ErrorBody, e};
 
 /// Invites are valid this long.
 const INVITE_TTL_DAYS: i64 = 7;
@@ -74,22 +75,6 @@ pub(crate) struct MembershipInfo {
     role: String,
 }
 
-/// An error.
-#[derive(Object)]
-pub(crate) struct OrgError {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`, `unavailable`.
-    error: String,
-    /// For a person.
-    message: String,
-}
-
-fn e(error: &str, message: impl Into<String>) -> Json<OrgError> {
-    Json(OrgError {
-        error: error.into(),
-        message: message.into(),
-    })
-}
-
 #[derive(ApiResponse)]
 pub(crate) enum OrgResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// Done.
@@ -103,22 +88,22 @@ pub(crate) enum OrgResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     Done,
     /// A field is invalid.
     #[oai(status = 400)]
-    BadRequest(Json<OrgError>),
+    BadRequest(Json<ErrorBody>),
     /// Not signed in.
     #[oai(status = 401)]
-    Unauthorized(Json<OrgError>),
+    Unauthorized(Json<ErrorBody>),
     /// The caller's role does not allow it.
     #[oai(status = 403)]
-    Forbidden(Json<OrgError>),
+    Forbidden(Json<ErrorBody>),
     /// Unknown organisation, member or invite (or an invite used or expired).
     #[oai(status = 404)]
-    NotFound(Json<OrgError>),
+    NotFound(Json<ErrorBody>),
     /// It would leave the organisation without an owner.
     #[oai(status = 409)]
-    Conflict(Json<OrgError>),
+    Conflict(Json<ErrorBody>),
     /// Storage failed.
     #[oai(status = 503)]
-    Unavailable(Json<OrgError>),
+    Unavailable(Json<ErrorBody>),
 }
 
 fn rule<T: poem_openapi::types::ToJSON + Send + Sync>(err: &OrgRuleError) -> OrgResponse<T> {
