@@ -81,10 +81,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .foreign_keys(true)
         });
     }
-    let db = Database::connect(opts).await.map_err(|source| ConnectError::Connect {
-        url: redact_url(url),
-        source,
-    })?;
+    // Two processes opening a brand-new SQLite file at once can both try to switch it to WAL;
+    // the loser gets "database is locked" before any busy timeout applies. Retry briefly.
+    let mut attempt = 0;
+    let db = loop {
+        match Database::connect(opts.clone()).await {
+            Ok(db) => break db,
+            Err(e) if is_sqlite && attempt < 50 && e.to_string().contains("database is locked") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(source) => {
+                return Err(ConnectError::Connect {
+                    url: redact_url(url),
+                    source,
+                });
+            }
+        }
+    };
     migrate(&db).await?;
     tracing::debug!(backend = ?db.get_database_backend(), "database ready");
     Ok(db)
