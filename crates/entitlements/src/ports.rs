@@ -26,6 +26,15 @@ pub struct NewGrant {
     pub at: DateTime<Utc>,
 }
 
+/// A caller's credential, by the digest of its secret (secrets themselves are never stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// A browser session cookie.
+    Session(&'a str),
+    /// A personal API token (`Authorization: Bearer …`).
+    Token(&'a str),
+}
+
 /// A storage backend failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("entitlement storage failed: {0}")]
@@ -40,6 +49,20 @@ pub trait EntitlementRepository: Send + Sync {
     /// # Errors
     /// [`EntitlementStoreError`] when the backend fails.
     async fn for_principal(&self, principal: &Principal) -> Result<Vec<Entitlement>, EntitlementStoreError>;
+
+    /// The account behind a credential (a live session or a non-revoked API token, by the
+    /// digest of its secret) and every entitlement it holds itself or through a *current*
+    /// organisation, read together in one round trip — the hot path of gated downloads.
+    /// `None` when the credential is unknown, expired or revoked. The principal's
+    /// `organisations` lists the memberships that hold at least one entitlement.
+    ///
+    /// # Errors
+    /// [`EntitlementStoreError`] when the backend fails.
+    async fn for_credential(
+        &self,
+        credential: Credential<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Principal, Vec<Entitlement>)>, EntitlementStoreError>;
 
     /// One entitlement by id.
     ///

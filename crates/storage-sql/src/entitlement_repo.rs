@@ -1,13 +1,14 @@
 //! [`EntitlementRepository`] on sea-orm.
 
 use async_trait::async_trait;
-use entitlements::ports::{EntitlementRepository, EntitlementStoreError, NewGrant};
+use chrono::{DateTime, Utc};
+use entitlements::ports::{Credential, EntitlementRepository, EntitlementStoreError, NewGrant};
 use entitlements::{
     AuditAction, AuditEntry, Entitlement, EntitlementId, Holder, OrgId, Principal, Source, Term, UserId,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,6 +26,45 @@ impl SqlEntitlementRepository {
     #[must_use]
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
+    }
+}
+
+/// Who owns a live session: `(owner)` rows filtered by `?` digest and `?` now.
+const SESSION_OWNER: &str =
+    "SELECT account_id AS owner FROM sessions WHERE token_digest = ? AND revoked_at IS NULL AND expires_at > ?";
+/// Who owns a non-revoked API token.
+const TOKEN_OWNER: &str = "SELECT account_id AS owner FROM api_tokens WHERE token_digest = ? AND revoked_at IS NULL";
+
+const ENTITLEMENT_COLUMNS: &str = "e.id, e.holder_kind, e.holder_id, e.scope, e.source, e.term, e.status, \
+     e.period_end, e.granted_at, e.updated_at";
+
+/// One statement: the credential's owner joined to their own entitlements (a `LEFT JOIN`, so
+/// an owner without any still yields one row) and, through current memberships, to their
+/// organisations' entitlements. Both halves read by index; no `OR` across holders.
+fn credential_sql(owner: &str, backend: sea_orm::DatabaseBackend) -> String {
+    let sql = format!(
+        "SELECT c.owner, {ENTITLEMENT_COLUMNS} FROM ({owner}) c \
+         LEFT JOIN entitlements e ON e.holder_kind = 'user' AND e.holder_id = c.owner \
+         UNION ALL \
+         SELECT c.owner, {ENTITLEMENT_COLUMNS} FROM ({owner}) c \
+         JOIN memberships m ON m.account_id = c.owner \
+         JOIN entitlements e ON e.holder_kind = 'organisation' AND e.holder_id = m.org_id"
+    );
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for ch in sql.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    } else {
+        sql
     }
 }
 
@@ -118,6 +158,50 @@ impl EntitlementRepository for SqlEntitlementRepository {
             .await
             .map_err(err)?;
         found.iter().map(from_row).collect()
+    }
+
+    async fn for_credential(
+        &self,
+        credential: Credential<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Principal, Vec<Entitlement>)>, EntitlementStoreError> {
+        let backend = self.db.get_database_backend();
+        let (sql, digest) = match credential {
+            Credential::Session(d) => (credential_sql(SESSION_OWNER, backend), d),
+            Credential::Token(d) => (credential_sql(TOKEN_OWNER, backend), d),
+        };
+        let values: Vec<sea_orm::Value> = match credential {
+            Credential::Session(_) => vec![digest.into(), now.into(), digest.into(), now.into()],
+            Credential::Token(_) => vec![digest.into(), digest.into()],
+        };
+        let found = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map_err(err)?;
+        let Some(first) = found.first() else { return Ok(None) };
+        let account: i32 = first.try_get("", "owner").map_err(err)?;
+        let mut principal = Principal {
+            user: UserId(i64::from(account)),
+            organisations: Vec::new(),
+        };
+        let mut list = Vec::new();
+        for row in &found {
+            let id: Option<i32> = row.try_get("", "id").map_err(err)?;
+            if id.is_none() {
+                continue; // the owner row of an account without personal entitlements
+            }
+            let model = rows::Model::from_query_result(row, "").map_err(err)?;
+            let e = from_row(&model)?;
+            if let Holder::Organisation(o) = e.holder
+                && !principal.organisations.contains(&o)
+            {
+                principal.organisations.push(o);
+            }
+            list.push(e);
+        }
+        list.sort_by_key(|e| e.id);
+        Ok(Some((principal, list)))
     }
 
     async fn find(&self, id: EntitlementId) -> Result<Option<Entitlement>, EntitlementStoreError> {

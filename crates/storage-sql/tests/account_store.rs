@@ -141,3 +141,123 @@ async fn invites_are_single_use_and_expire() {
         );
     }
 }
+
+/// The download hot path: one statement returns the credential's owner and every entitlement
+/// they hold personally or through a *current* membership; expired, revoked or unknown
+/// credentials return nothing.
+#[tokio::test]
+async fn credentials_resolve_to_principal_and_entitlements_in_one_read() {
+    use accounts::ports::{AccountRepository, OrgRepository, Session, SessionRepository, TokenRepository};
+    use accounts::{OrgRole, SecretToken};
+    use entitlements::ports::{Credential, EntitlementRepository, NewGrant};
+    use entitlements::{Actor, Holder, OrgId, Scope, Source, Term, UserId};
+    use storage_sql::SqlEntitlementRepository;
+    for db in test_support::databases().await {
+        let conn = connect(&db.url, 2).await.unwrap();
+        let store = SqlAccountStore::new(conn.clone());
+        let repo = SqlEntitlementRepository::new(conn);
+        let ada = AccountRepository::create(&store, &"ada@acme.test".parse().unwrap(), "h", at(0))
+            .await
+            .unwrap();
+        let bob = AccountRepository::create(&store, &"bob@acme.test".parse().unwrap(), "h", at(0))
+            .await
+            .unwrap();
+        let acme = OrgRepository::create(&store, "Acme", bob.id, at(0)).await.unwrap();
+        let session = SecretToken::generate("keys_s_");
+        SessionRepository::create(
+            &store,
+            &Session {
+                token_digest: session.digest(),
+                account: ada.id,
+                csrf_token: "c".into(),
+                created_at: at(0),
+                expires_at: at(60),
+            },
+        )
+        .await
+        .unwrap();
+        let token = SecretToken::generate("keys_pat_");
+        let pat = TokenRepository::create(&store, ada.id, "ci", &token.digest(), at(0))
+            .await
+            .unwrap();
+
+        let (sd, td) = (session.digest(), token.digest());
+        let principal_of = |cred| {
+            let repo = repo.clone();
+            async move { repo.for_credential(cred, at(5)).await.unwrap() }
+        };
+        // Signed in, nothing held: the owner alone.
+        let (p, list) = principal_of(Credential::Session(&sd)).await.expect("live");
+        assert_eq!(
+            (p.user, p.organisations.len(), list.len()),
+            (UserId(ada.id.0), 0, 0),
+            "{db:?}"
+        );
+
+        let grant = |holder, slug: &str| NewGrant {
+            holder,
+            scope: Scope::Key(slug.parse().unwrap()),
+            source: Source::ManualGrant,
+            term: Term::Perpetual,
+            actor: Actor::Admin { user: UserId(bob.id.0) },
+            cause: "test".into(),
+            at: at(1),
+        };
+        let own = repo
+            .grant(&grant(Holder::User(UserId(ada.id.0)), "own-kit"))
+            .await
+            .unwrap();
+        let org = repo
+            .grant(&grant(Holder::Organisation(OrgId(acme.id.0)), "team-kit"))
+            .await
+            .unwrap();
+        repo.grant(&grant(Holder::User(UserId(bob.id.0)), "bobs-kit"))
+            .await
+            .unwrap();
+
+        // Not a member yet: own entitlement only, for both kinds of credential.
+        for cred in [Credential::Session(&sd), Credential::Token(&td)] {
+            let (_, list) = principal_of(cred).await.unwrap();
+            assert_eq!(list, vec![own.clone()], "{db:?}");
+        }
+        let invite = SecretToken::generate("keys_inv_");
+        store
+            .create_invite(&invite.digest(), acme.id, OrgRole::Member, bob.id, at(30))
+            .await
+            .unwrap();
+        store
+            .accept_invite(&invite.digest(), ada.id, at(2))
+            .await
+            .unwrap()
+            .expect("joined");
+        let (p, list) = principal_of(Credential::Token(&td)).await.unwrap();
+        assert_eq!(list, vec![own.clone(), org.clone()], "{db:?}: own and organisation's");
+        assert_eq!(p.organisations, vec![OrgId(acme.id.0)]);
+        OrgRepository::remove(&store, acme.id, ada.id).await.unwrap();
+        let (_, list) = principal_of(Credential::Session(&sd)).await.unwrap();
+        assert_eq!(
+            list,
+            vec![own.clone()],
+            "{db:?}: a removed member loses the organisation's at once"
+        );
+
+        // Unknown, expired and revoked credentials resolve to nobody.
+        assert!(principal_of(Credential::Session("nope")).await.is_none());
+        assert!(
+            repo.for_credential(Credential::Session(&sd), at(61))
+                .await
+                .unwrap()
+                .is_none(),
+            "{db:?}: expired session"
+        );
+        SessionRepository::revoke(&store, &session.digest(), at(6))
+            .await
+            .unwrap();
+        assert!(principal_of(Credential::Session(&sd)).await.is_none());
+        assert!(TokenRepository::revoke(&store, ada.id, pat.id, at(6)).await.unwrap());
+        assert!(
+            principal_of(Credential::Token(&td)).await.is_none(),
+            "{db:?}: revoked token"
+        );
+    }
+}

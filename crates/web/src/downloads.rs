@@ -12,8 +12,10 @@
 
 use std::time::Duration;
 
+use accounts::SecretToken;
 use catalog::Key;
-use entitlements::{KeyRef, can_access};
+use entitlements::ports::Credential;
+use entitlements::{Entitlement, KeyRef, Principal, can_access};
 use hmac::{Hmac, Mac};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Json, Path, Redirect};
@@ -22,7 +24,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::AppState;
-use crate::auth::account_of;
+use crate::auth::{SESSION_COOKIE, cookie};
 use crate::entitlements_api::{Holdings, holdings};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -93,10 +95,12 @@ pub(crate) async fn issue(state: Data<&AppState>, req: &Request, Path(slug): Pat
             }
         }
     };
-    let Some(caller) = account_of(&state, req).await else {
-        return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in to download");
+    let (principal, list) = match access_of(&state, req).await {
+        Ok(Some(access)) => access,
+        Ok(None) => return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in to download"),
+        Err(()) => return unavailable(),
     };
-    match link_for(&state, caller, &slug, request.version.as_deref()).await {
+    match link_with(&state, &principal, &list, &slug, request.version.as_deref()) {
         Ok((url, expires)) => {
             Json(serde_json::json!({ "url": url, "expires_at": expires.to_rfc3339() })).into_response()
         }
@@ -104,11 +108,61 @@ pub(crate) async fn issue(state: Data<&AppState>, req: &Request, Path(slug): Pat
     }
 }
 
+fn unavailable() -> Response {
+    json_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
+}
+
+/// The caller's principal and entitlements, from their session cookie or API token, in one
+/// database read. `Ok(None)`: no valid credential; `Err`: storage failed (logged).
+async fn access_of(state: &AppState, req: &Request) -> Result<Option<(Principal, Vec<Entitlement>)>, ()> {
+    let digest;
+    let credential = if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
+            return Ok(None);
+        };
+        digest = SecretToken::from_client(token).digest();
+        Credential::Token(&digest)
+    } else {
+        let Some(token) = cookie(req, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        digest = SecretToken::from_client(&token).digest();
+        Credential::Session(&digest)
+    };
+    state
+        .entitlements
+        .for_credential(credential, state.clock.now())
+        .await
+        .map_err(|e| tracing::error!(error = %e, "entitlement lookup failed"))
+}
+
 /// A signed download link for `account`, after checking the KEY, the version and the
 /// entitlement. `Err` is the response to send (404, 403, 503).
 pub(crate) async fn link_for(
     state: &AppState,
     account: accounts::ports::AccountId,
+    slug: &str,
+    version: Option<&str>,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), Response> {
+    let Holdings {
+        principal,
+        entitlements: list,
+        ..
+    } = match holdings(state, account).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "entitlement lookup failed");
+            return Err(unavailable());
+        }
+    };
+    link_with(state, &principal, &list, slug, version)
+}
+
+/// [`link_for`] with the principal's entitlements already read.
+fn link_with(
+    state: &AppState,
+    principal: &Principal,
+    list: &[Entitlement],
     slug: &str,
     version: Option<&str>,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Response> {
@@ -130,36 +184,22 @@ pub(crate) async fn link_for(
             &format!("`{slug}` has no version `{}`", version.unwrap_or_default()),
         ));
     };
-    let Holdings {
-        principal,
-        entitlements: list,
-        ..
-    } = match holdings(state, account).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "entitlement lookup failed");
-            return Err(json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "try again shortly",
-            ));
-        }
-    };
-    if !entitled(state, &principal, &key, &list) {
+    if !entitled(state, principal, &key, list) {
         return Err(json_error(
             StatusCode::FORBIDDEN,
             "forbidden",
             "you do not own this KEY",
         ));
     }
+    let account = principal.user.0;
     let expires = state.clock.now() + chrono::Duration::seconds(i64::try_from(state.link_ttl.as_secs()).unwrap_or(300));
     let v = found.version.to_string();
     let sig = sign(
         &state.link_key,
-        &message(account.0, slug, &v, &found.archive.sha256, expires.timestamp()),
+        &message(account, slug, &v, &found.archive.sha256, expires.timestamp()),
     );
     Ok((
-        format!("/dl/{}/{slug}/{v}/{}/{sig}", account.0, expires.timestamp()),
+        format!("/dl/{account}/{slug}/{v}/{}/{sig}", expires.timestamp()),
         expires,
     ))
 }
@@ -194,23 +234,14 @@ pub(crate) async fn serve(
     if state.clock.now().timestamp() > expires {
         return forbidden("it has expired");
     }
-    let Some(caller) = account_of(&state, req).await else {
-        return forbidden("sign in (or send your API token) as the account it was issued to");
+    let (principal, list) = match access_of(&state, req).await {
+        Ok(Some(access)) => access,
+        Ok(None) => return forbidden("sign in (or send your API token) as the account it was issued to"),
+        Err(()) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    if caller.0 != account {
+    if principal.user.0 != account {
         return forbidden("it was issued to another account");
     }
-    let Holdings {
-        principal,
-        entitlements: list,
-        ..
-    } = match holdings(&state, caller).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "entitlement lookup failed");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
     if !entitled(&state, &principal, &key, &list) {
         return forbidden("you no longer have access to this KEY");
     }
