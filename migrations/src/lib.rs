@@ -13,6 +13,7 @@ mod m20261126_000004_downloads;
 mod m20261126_000005_api_tokens;
 mod m20261126_000006_organisations;
 mod m20261126_000007_content_digest;
+mod m20261126_000008_commerce;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_api_tokens::Migration),
             Box::new(m20261126_000006_organisations::Migration),
             Box::new(m20261126_000007_content_digest::Migration),
+            Box::new(m20261126_000008_commerce::Migration),
         ]
     }
 }

@@ -91,6 +91,18 @@ fn print_report(report: &IngestReport) {
             );
         }
     }
+    for d in &report.documents {
+        match d.outcome {
+            ingest::documents::DocumentOutcome::Rejected => {
+                println!("REJECTED {} (kept the previously stored copy, if any)", d.name);
+                for e in &d.errors {
+                    println!("  - {e}");
+                }
+            }
+            ingest::documents::DocumentOutcome::Stored => println!("STORED    {}", d.name),
+            ingest::documents::DocumentOutcome::Unchanged => {}
+        }
+    }
     println!(
         "{}added {}, updated {}, unchanged {}, rejected {}",
         if report.dry_run {

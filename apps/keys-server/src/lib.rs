@@ -125,6 +125,10 @@ impl Application {
             downloads: Arc::new(storage_sql::downloads::SqlDownloadLog::new(infra.db.clone())),
             link_key: Arc::new(link_key.into_bytes()),
             link_ttl: Duration::from_secs(settings.downloads.link_ttl_secs),
+            commerce: upgrades::service::Commerce::new(
+                Arc::new(storage_sql::SqlOrderRepository::new(infra.db.clone())),
+                Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),
+            ),
         };
         let acceptor = TcpListener::bind(bind)
             .into_acceptor()

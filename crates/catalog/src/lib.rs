@@ -39,7 +39,7 @@ pub use model::{
 };
 pub use plan::{VersionPlan, plan_version};
 pub use ports::{
-    ArchiveError, ArchiveStore, CatalogRepository, Clock, FixedClock, KeyChange, SaveKeyError, SaveOutcome,
+    ArchiveError, ArchiveStore, CatalogRepository, Clock, Document, FixedClock, KeyChange, SaveKeyError, SaveOutcome,
     StorageError,
 };
 #[cfg(feature = "mock")]

@@ -79,6 +79,15 @@ impl SaveOutcome {
     }
 }
 
+/// A text document ingested from `keys-assets/` beside the KEYS, checked before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Path relative to the assets directory (`pricing.toml`, `bundles/saas-launch-kit.toml`).
+    pub name: String,
+    /// Its text.
+    pub body: String,
+}
+
 /// Durable catalog storage.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -111,6 +120,20 @@ pub trait CatalogRepository: Send + Sync {
     /// [`SaveKeyError::KindChanged`] when the slug belongs to another kind,
     /// [`SaveKeyError::Storage`] when the backend fails. Nothing is written on error.
     async fn save_key(&self, change: &KeyChange) -> Result<SaveOutcome, SaveKeyError>;
+
+    /// Every document ingested beside the KEYS (the pricing file, bundle definitions), ordered
+    /// by name.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the backend fails.
+    async fn documents(&self) -> Result<Vec<Document>, StorageError>;
+
+    /// Makes `documents` the complete set, in one transaction, and bumps the revision when
+    /// anything changed (so every server reloads). Returns whether anything changed.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the backend fails; nothing is written then.
+    async fn replace_documents(&self, documents: &[Document]) -> Result<bool, StorageError>;
 
     /// Checks that the backend answers.
     ///

@@ -8,11 +8,12 @@
 //!
 //! The ports are the catalog's: any [`CatalogRepository`] and [`ArchiveStore`] will do.
 
+pub mod documents;
 pub mod package;
 pub mod source;
 pub mod synthetic;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct IngestReport {
     pub rejected: usize,
     /// Every KEY, by slug.
     pub keys: Vec<KeyReport>,
+    /// The pricing file and every bundle file, by name.
+    pub documents: Vec<documents::DocumentReport>,
 }
 
 impl IngestReport {
@@ -87,6 +90,10 @@ impl IngestReport {
     #[must_use]
     pub fn has_rejections(&self) -> bool {
         self.rejected > 0
+            || self
+                .documents
+                .iter()
+                .any(|d| d.outcome == documents::DocumentOutcome::Rejected)
     }
 }
 
@@ -240,6 +247,10 @@ impl Ingestor {
             }
         }
 
+        let candidate_tiers: HashMap<String, catalog::Tier> = candidates
+            .iter()
+            .map(|c| (c.draft.meta.slug.to_string(), c.draft.meta.tier))
+            .collect();
         progress.start(candidates.len() as u64 + report.keys.len() as u64);
         for k in &report.keys {
             progress.advance(&k.slug);
@@ -263,6 +274,31 @@ impl Ingestor {
         report
             .keys
             .sort_by(|a, b| a.slug.cmp(&b.slug).then_with(|| a.kind.cmp(&b.kind)));
+
+        // Prices and bundles, checked against the catalog as it is after this run.
+        let mut tiers: BTreeMap<catalog::Slug, catalog::Tier> =
+            existing.values().map(|k| (k.meta.slug.clone(), k.meta.tier)).collect();
+        for k in report.keys.iter().filter(|k| k.outcome != Outcome::Rejected) {
+            if let (Ok(slug), Some(tier)) = (k.slug.parse(), candidate_tiers.get(&k.slug)) {
+                tiers.insert(slug, *tier);
+            }
+        }
+        let stored = self.repo.documents().await?;
+        let (keep, reports) =
+            documents::plan_documents(assets, &stored, &tiers).map_err(|source| IngestError::Assets {
+                path: assets.to_path_buf(),
+                source,
+            })?;
+        for d in reports
+            .iter()
+            .filter(|d| d.outcome == documents::DocumentOutcome::Rejected)
+        {
+            tracing::warn!(document = %d.name, errors = d.errors.len(), "document rejected");
+        }
+        report.documents = reports;
+        if !options.dry_run {
+            self.repo.replace_documents(&keep).await?;
+        }
         Ok(report)
     }
 

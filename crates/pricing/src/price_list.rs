@@ -18,6 +18,7 @@ pub const BUNDLE_DISCOUNT_RANGE: (u32, u32) = (1_900, 2_800);
 /// One problem with the pricing file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: field `{field}`: {reason}")]
+#[derive(serde::Serialize)]
 pub struct PricingError {
     /// The file.
     pub file: String,
@@ -216,6 +217,23 @@ impl PriceList {
     #[must_use]
     pub fn currency(&self) -> Currency {
         self.currency
+    }
+
+    /// The KEYS whose price overrides their tier's default.
+    pub fn overridden(&self) -> impl Iterator<Item = &Slug> {
+        self.overrides.keys()
+    }
+
+    /// The default single price of a tier.
+    #[must_use]
+    pub fn tier_default(&self, tier: Tier) -> Money {
+        self.single.get(&tier).copied().unwrap_or(Money::zero(self.currency))
+    }
+
+    /// Every override.
+    #[must_use]
+    pub fn overrides(&self) -> &BTreeMap<Slug, Money> {
+        &self.overrides
     }
 
     /// A single KEY's price: its override, or its tier's default.

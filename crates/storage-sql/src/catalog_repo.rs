@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use catalog::{
-    ArchiveRef, CatalogRepository, Key, KeyChange, KeyMetadata, KeyVersion, Kind, SaveKeyError, SaveOutcome, Slug,
-    StorageError, Version,
+    ArchiveRef, CatalogRepository, Document, Key, KeyChange, KeyMetadata, KeyVersion, Kind, SaveKeyError, SaveOutcome,
+    Slug, StorageError, Version,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::entities::{catalog_state, key_versions, keys};
+use crate::entities::{catalog_documents, catalog_state, key_versions, keys};
 use crate::is_postgres;
 
 /// The catalog tables (`keys`, `key_versions`, `catalog_state`).
@@ -151,6 +151,63 @@ impl CatalogRepository for SqlCatalogRepository {
             .map_err(storage)?
             .map(|r| r.revision)
             .ok_or_else(|| StorageError("catalog_state row is missing; run the migrations".into()))
+    }
+
+    async fn documents(&self) -> Result<Vec<Document>, StorageError> {
+        Ok(catalog_documents::Entity::find()
+            .order_by_asc(catalog_documents::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|d| Document {
+                name: d.name,
+                body: d.body,
+            })
+            .collect())
+    }
+
+    async fn replace_documents(&self, documents: &[Document]) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let stored: HashMap<String, String> = catalog_documents::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|d| (d.name, d.body))
+            .collect();
+        let wanted: HashMap<&str, &str> = documents.iter().map(|d| (d.name.as_str(), d.body.as_str())).collect();
+        if wanted.len() == stored.len()
+            && wanted
+                .iter()
+                .all(|(n, b)| stored.get(*n).map(String::as_str) == Some(*b))
+        {
+            return Ok(false);
+        }
+        catalog_documents::Entity::delete_many()
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        if !documents.is_empty() {
+            catalog_documents::Entity::insert_many(documents.iter().map(|d| catalog_documents::ActiveModel {
+                name: Set(d.name.clone()),
+                body: Set(d.body.clone()),
+            }))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        }
+        catalog_state::Entity::update_many()
+            .col_expr(
+                catalog_state::Column::Revision,
+                Expr::col(catalog_state::Column::Revision).add(1),
+            )
+            .filter(catalog_state::Column::Id.eq(1))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(true)
     }
 
     async fn save_key(&self, change: &KeyChange) -> Result<SaveOutcome, SaveKeyError> {

@@ -80,14 +80,14 @@ fn parse<T: DeserializeOwned>(what: &str, s: &str) -> Result<T, EntitlementStore
     serde_json::from_str(s).map_err(|e| EntitlementStoreError(format!("stored {what} cannot be read: {e}")))
 }
 
-fn holder_columns(h: Holder) -> (&'static str, i64) {
+pub(crate) fn holder_columns(h: Holder) -> (&'static str, i64) {
     match h {
         Holder::User(UserId(id)) => ("user", id),
         Holder::Organisation(OrgId(id)) => ("organisation", id),
     }
 }
 
-fn holder_from(kind: &str, id: i64) -> Result<Holder, EntitlementStoreError> {
+pub(crate) fn holder_from(kind: &str, id: i64) -> Result<Holder, EntitlementStoreError> {
     match kind {
         "user" => Ok(Holder::User(UserId(id))),
         "organisation" => Ok(Holder::Organisation(OrgId(id))),
@@ -138,6 +138,79 @@ fn holder_condition(h: Holder) -> Condition {
     Condition::all()
         .add(rows::Column::HolderKind.eq(kind))
         .add(rows::Column::HolderId.eq(id))
+}
+
+/// Inserts a grant and its audit line on `c` (part of the caller's transaction).
+pub(crate) async fn grant_in<C: ConnectionTrait>(c: &C, g: &NewGrant) -> Result<Entitlement, EntitlementStoreError> {
+    let (kind, id) = holder_columns(g.holder);
+    let status = entitlements::Status::Active;
+    let inserted = rows::Entity::insert(rows::ActiveModel {
+        holder_kind: Set(kind.to_owned()),
+        holder_id: Set(id),
+        scope: Set(json(&g.scope)?),
+        source: Set(source_str(g.source)?),
+        term: Set(json(&g.term)?),
+        status: Set(json(&status)?),
+        period_end: Set(period_end(g.term)),
+        granted_at: Set(g.at),
+        updated_at: Set(g.at),
+        ..Default::default()
+    })
+    .exec(c)
+    .await
+    .map_err(err)?;
+    let entitlement = Entitlement {
+        id: EntitlementId(i64::from(inserted.last_insert_id)),
+        holder: g.holder,
+        scope: g.scope.clone(),
+        source: g.source,
+        term: g.term,
+        status,
+        granted_at: g.at,
+        updated_at: g.at,
+    };
+    let audit = AuditEntry {
+        entitlement: entitlement.id,
+        holder: g.holder,
+        action: AuditAction::Grant,
+        actor: g.actor.clone(),
+        cause: g.cause.clone(),
+        at: g.at,
+    };
+    entitlement_audit::Entity::insert(audit_row(&audit)?)
+        .exec_without_returning(c)
+        .await
+        .map_err(err)?;
+    Ok(entitlement)
+}
+
+/// Saves an entitlement's new state and its audit line on `c`.
+pub(crate) async fn update_in<C: ConnectionTrait>(
+    c: &C,
+    e: &Entitlement,
+    audit: &AuditEntry,
+) -> Result<(), EntitlementStoreError> {
+    let id = i32::try_from(e.id.0).map_err(|_| EntitlementStoreError(format!("no entitlement {}", e.id.0)))?;
+    let updated = rows::Entity::update_many()
+        .set(rows::ActiveModel {
+            term: Set(json(&e.term)?),
+            status: Set(json(&e.status)?),
+            period_end: Set(period_end(e.term)),
+            updated_at: Set(e.updated_at),
+            ..Default::default()
+        })
+        .filter(rows::Column::Id.eq(id))
+        .exec(c)
+        .await
+        .map_err(err)?;
+    if updated.rows_affected != 1 {
+        return Err(EntitlementStoreError(format!("no entitlement {}", e.id.0)));
+    }
+    entitlement_audit::Entity::insert(audit_row(audit)?)
+        .exec_without_returning(c)
+        .await
+        .map_err(err)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -226,72 +299,15 @@ impl EntitlementRepository for SqlEntitlementRepository {
     }
 
     async fn grant(&self, g: &NewGrant) -> Result<Entitlement, EntitlementStoreError> {
-        let (kind, id) = holder_columns(g.holder);
         let txn = self.db.begin().await.map_err(err)?;
-        let status = entitlements::Status::Active;
-        let inserted = rows::Entity::insert(rows::ActiveModel {
-            holder_kind: Set(kind.to_owned()),
-            holder_id: Set(id),
-            scope: Set(json(&g.scope)?),
-            source: Set(source_str(g.source)?),
-            term: Set(json(&g.term)?),
-            status: Set(json(&status)?),
-            period_end: Set(period_end(g.term)),
-            granted_at: Set(g.at),
-            updated_at: Set(g.at),
-            ..Default::default()
-        })
-        .exec(&txn)
-        .await
-        .map_err(err)?;
-        let entitlement = Entitlement {
-            id: EntitlementId(i64::from(inserted.last_insert_id)),
-            holder: g.holder,
-            scope: g.scope.clone(),
-            source: g.source,
-            term: g.term,
-            status,
-            granted_at: g.at,
-            updated_at: g.at,
-        };
-        let audit = AuditEntry {
-            entitlement: entitlement.id,
-            holder: g.holder,
-            action: AuditAction::Grant,
-            actor: g.actor.clone(),
-            cause: g.cause.clone(),
-            at: g.at,
-        };
-        entitlement_audit::Entity::insert(audit_row(&audit)?)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(err)?;
+        let entitlement = grant_in(&txn, g).await?;
         txn.commit().await.map_err(err)?;
         Ok(entitlement)
     }
 
     async fn update(&self, e: &Entitlement, audit: &AuditEntry) -> Result<(), EntitlementStoreError> {
-        let id = i32::try_from(e.id.0).map_err(|_| EntitlementStoreError(format!("no entitlement {}", e.id.0)))?;
         let txn = self.db.begin().await.map_err(err)?;
-        let updated = rows::Entity::update_many()
-            .set(rows::ActiveModel {
-                term: Set(json(&e.term)?),
-                status: Set(json(&e.status)?),
-                period_end: Set(period_end(e.term)),
-                updated_at: Set(e.updated_at),
-                ..Default::default()
-            })
-            .filter(rows::Column::Id.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(err)?;
-        if updated.rows_affected != 1 {
-            return Err(EntitlementStoreError(format!("no entitlement {}", e.id.0)));
-        }
-        entitlement_audit::Entity::insert(audit_row(audit)?)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(err)?;
+        update_in(&txn, e, audit).await?;
         txn.commit().await.map_err(err)
     }
 

@@ -13,6 +13,7 @@ mod catalog_repo;
 pub mod downloads;
 mod entities;
 mod entitlement_repo;
+mod order_repo;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use sea_orm_migration::MigratorTrait;
 pub use account_repo::SqlAccountStore;
 pub use catalog_repo::SqlCatalogRepository;
 pub use entitlement_repo::SqlEntitlementRepository;
+pub use order_repo::SqlOrderRepository;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]

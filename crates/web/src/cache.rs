@@ -9,11 +9,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use catalog::{CatalogIndex, CatalogRepository, StorageError};
+use pricing::Offers;
 
-/// A reloadable [`CatalogIndex`].
+/// A reloadable [`CatalogIndex`] and the [`Offers`] (prices and bundles) that go with it.
 pub struct CatalogCache {
     repo: Arc<dyn CatalogRepository>,
-    current: RwLock<Arc<CatalogIndex>>,
+    current: RwLock<(Arc<CatalogIndex>, Arc<Option<Offers>>)>,
 }
 
 impl std::fmt::Debug for CatalogCache {
@@ -28,24 +29,39 @@ impl CatalogCache {
     /// # Errors
     /// [`StorageError`] when the catalog cannot be read.
     pub async fn load(repo: Arc<dyn CatalogRepository>) -> Result<Self, StorageError> {
-        let index = Self::build(repo.as_ref()).await?;
+        let built = Self::build(repo.as_ref()).await?;
         Ok(Self {
             repo,
-            current: RwLock::new(Arc::new(index)),
+            current: RwLock::new(built),
         })
     }
 
-    async fn build(repo: &dyn CatalogRepository) -> Result<CatalogIndex, StorageError> {
+    async fn build(repo: &dyn CatalogRepository) -> Result<(Arc<CatalogIndex>, Arc<Option<Offers>>), StorageError> {
         // Read the revision first: a write landing in between only causes one extra reload.
         let revision = repo.revision().await?;
         let keys = repo.list_keys().await?;
-        Ok(CatalogIndex::new(keys, revision))
+        let documents = repo.documents().await?;
+        let tiers = keys.iter().map(|k| (k.meta.slug.clone(), k.meta.tier)).collect();
+        let (offers, problems) = pricing::offers_from(&documents, tiers);
+        for p in problems {
+            tracing::warn!(problem = %p, "stored pricing document skipped");
+        }
+        if offers.is_none() {
+            tracing::warn!("no valid pricing file is stored: nothing is for sale until `keys-ingest` stores one");
+        }
+        Ok((Arc::new(CatalogIndex::new(keys, revision)), Arc::new(offers)))
     }
 
     /// The current snapshot.
     #[must_use]
     pub fn snapshot(&self) -> Arc<CatalogIndex> {
-        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).0)
+    }
+
+    /// What is for sale, at the snapshot's revision (`None`: no valid pricing file stored).
+    #[must_use]
+    pub fn offers(&self) -> Arc<Option<Offers>> {
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).1)
     }
 
     /// Reloads when the revision moved. Returns whether it reloaded.
@@ -56,13 +72,14 @@ impl CatalogCache {
         if self.repo.revision().await? == self.snapshot().revision() {
             return Ok(false);
         }
-        let index = Arc::new(Self::build(self.repo.as_ref()).await?);
+        let built = Self::build(self.repo.as_ref()).await?;
         tracing::info!(
-            keys = index.len(),
-            revision = index.revision(),
+            keys = built.0.len(),
+            revision = built.0.revision(),
+            bundles = built.1.as_ref().as_ref().map_or(0, |o| o.bundles().len()),
             "catalog snapshot reloaded"
         );
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = index;
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = built;
         Ok(true)
     }
 

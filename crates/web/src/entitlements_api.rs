@@ -215,14 +215,14 @@ pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Hol
     })
 }
 
-enum Caller {
+pub(crate) enum Caller {
     Admin(AccountId),
     NotAdmin,
     Anonymous,
     Unavailable,
 }
 
-async fn caller(state: &AppState, req: &Request) -> Caller {
+pub(crate) async fn caller(state: &AppState, req: &Request) -> Caller {
     let Some(account) = account_of(state, req).await else {
         return Caller::Anonymous;
     };

@@ -15,6 +15,7 @@
 mod api;
 pub mod auth;
 mod cache;
+mod commerce_api;
 mod downloads;
 mod entitlements_api;
 mod library;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub link_key: Arc<Vec<u8>>,
     /// Lifetime of a download link (at most 5 minutes).
     pub link_ttl: std::time::Duration,
+    /// Quotes, orders and refunds.
+    pub commerce: upgrades::service::Commerce,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -151,6 +154,7 @@ pub fn openapi_service() -> OpenApiService<
         auth::TokensApi,
         entitlements_api::EntitlementsApi,
         orgs_api::OrgsApi,
+        commerce_api::CommerceApi,
     ),
     (),
 > {
@@ -161,6 +165,7 @@ pub fn openapi_service() -> OpenApiService<
             auth::TokensApi,
             entitlements_api::EntitlementsApi,
             orgs_api::OrgsApi,
+            commerce_api::CommerceApi,
         ),
         "KEYS marketplace API",
         env!("CARGO_PKG_VERSION"),

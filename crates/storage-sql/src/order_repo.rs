@@ -1,0 +1,267 @@
+//! [`OrderRepository`] on sea-orm: orders, credit uses and the entitlements each order granted.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use entitlements::ports::NewGrant;
+use entitlements::{AuditEntry, Entitlement, EntitlementId, Holder};
+use pricing::{Currency, Money};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Statement, TransactionTrait,
+};
+use upgrades::ports::{
+    Channel, NewOrder, Order, OrderRepository, OrderStatus, OrderStoreError, RecordOrderError, ledger_of,
+};
+use upgrades::{CreditUse, PlannedUse, PurchaseId};
+
+use crate::entities::{credit_uses, order_entitlements, orders};
+use crate::entitlement_repo::{grant_in, holder_columns, holder_from, update_in};
+
+/// The `orders`, `credit_uses` and `order_entitlements` tables.
+#[derive(Debug, Clone)]
+pub struct SqlOrderRepository {
+    db: DatabaseConnection,
+}
+
+impl SqlOrderRepository {
+    /// Wraps a connection returned by [`crate::connect`].
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> OrderStoreError {
+    OrderStoreError(e.to_string())
+}
+
+fn corrupt(id: i32, what: &str, e: impl std::fmt::Display) -> OrderStoreError {
+    OrderStoreError(format!("order {id}: stored {what} cannot be read: {e}"))
+}
+
+fn from_row(r: &orders::Model) -> Result<Order, OrderStoreError> {
+    let currency: Currency =
+        serde_json::from_str(&format!("\"{}\"", r.currency)).map_err(|e| corrupt(r.id, "currency", e))?;
+    let money = |minor: i64| Money::from_minor(minor, currency);
+    Ok(Order {
+        id: PurchaseId(i64::from(r.id)),
+        holder: holder_from(&r.holder_kind, r.holder_id).map_err(|e| corrupt(r.id, "holder", e))?,
+        buyer: entitlements::UserId(r.buyer_id),
+        sku: r.sku.parse().map_err(|e| corrupt(r.id, "sku", e))?,
+        status: OrderStatus::parse(&r.status).ok_or_else(|| corrupt(r.id, "status", &r.status))?,
+        list_price: money(r.list_minor),
+        amount_due: money(r.due_minor),
+        cash_paid: money(r.cash_paid_minor),
+        credit_applied: money(r.credit_applied_minor),
+        refunded: money(r.refunded_minor),
+        allocations: serde_json::from_str(&r.allocations).map_err(|e| corrupt(r.id, "allocations", e))?,
+        explanation: r.quote.clone(),
+        channel: Channel::parse(&r.channel).ok_or_else(|| corrupt(r.id, "channel", &r.channel))?,
+        period: r.period_start.zip(r.period_end),
+        paid_at: r.paid_at.unwrap_or(r.created_at),
+    })
+}
+
+fn id32(id: PurchaseId) -> Result<i32, OrderStoreError> {
+    i32::try_from(id.0).map_err(|_| OrderStoreError(format!("order id {} out of range", id.0)))
+}
+
+async fn history_on<C: ConnectionTrait>(
+    c: &C,
+    holder: Holder,
+) -> Result<(Vec<Order>, Vec<CreditUse>), OrderStoreError> {
+    let (kind, id) = holder_columns(holder);
+    let rows = orders::Entity::find()
+        .filter(orders::Column::HolderKind.eq(kind))
+        .filter(orders::Column::HolderId.eq(id))
+        .order_by_asc(orders::Column::Id)
+        .all(c)
+        .await
+        .map_err(err)?;
+    let list = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<i64> = rows.iter().map(|r| i64::from(r.id)).collect();
+    let currency = list.first().map(|o| o.cash_paid.currency());
+    let uses = if ids.is_empty() {
+        Vec::new()
+    } else {
+        credit_uses::Entity::find()
+            .filter(credit_uses::Column::FromOrder.is_in(ids))
+            .order_by_asc(credit_uses::Column::Id)
+            .all(c)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|u| {
+                Ok(CreditUse {
+                    from: PurchaseId(u.from_order),
+                    slug: u.slug.parse().map_err(|e| corrupt(u.id, "credit slug", e))?,
+                    amount: Money::from_minor(u.amount_minor, currency.unwrap_or(Currency::Usd)),
+                    by: PurchaseId(u.by_order),
+                })
+            })
+            .collect::<Result<Vec<_>, OrderStoreError>>()?
+    };
+    Ok((list, uses))
+}
+
+/// Serialises writers of one holder's orders: Postgres takes a transaction-scoped advisory
+/// lock; SQLite holds the database write lock from the first insert on.
+async fn lock_holder<C: ConnectionTrait>(c: &C, holder: Holder) -> Result<(), OrderStoreError> {
+    if c.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let (kind, id) = holder_columns(holder);
+    let key = (if kind == "user" { 1_i64 << 40 } else { 2_i64 << 40 }) ^ id;
+    c.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await
+    .map(|_| ())
+    .map_err(err)
+}
+
+#[async_trait]
+impl OrderRepository for SqlOrderRepository {
+    async fn history(&self, holder: Holder) -> Result<(Vec<Order>, Vec<CreditUse>), OrderStoreError> {
+        history_on(&self.db, holder).await
+    }
+
+    async fn find(&self, id: PurchaseId) -> Result<Option<Order>, OrderStoreError> {
+        let Ok(id) = i32::try_from(id.0) else { return Ok(None) };
+        orders::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    async fn record_paid(
+        &self,
+        order: &NewOrder,
+        uses: &[PlannedUse],
+        grants: &[NewGrant],
+    ) -> Result<(Order, Vec<Entitlement>), RecordOrderError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        lock_holder(&txn, order.holder).await?;
+        let (kind, holder_id) = holder_columns(order.holder);
+        let inserted = orders::Entity::insert(orders::ActiveModel {
+            holder_kind: Set(kind.to_owned()),
+            holder_id: Set(holder_id),
+            buyer_id: Set(order.buyer.0),
+            sku: Set(order.sku.to_string()),
+            status: Set(OrderStatus::Paid.as_str().to_owned()),
+            currency: Set(order.cash_paid.currency().code().to_owned()),
+            list_minor: Set(order.list_price.minor()),
+            due_minor: Set(order.amount_due.minor()),
+            cash_paid_minor: Set(order.cash_paid.minor()),
+            credit_applied_minor: Set(order.credit_applied.minor()),
+            refunded_minor: Set(0),
+            allocations: Set(serde_json::to_string(&order.allocations).map_err(err)?),
+            quote: Set(order.explanation.clone()),
+            channel: Set(order.channel.as_str().to_owned()),
+            period_start: Set(order.period.map(|p| p.0)),
+            period_end: Set(order.period.map(|p| p.1)),
+            created_at: Set(order.at),
+            paid_at: Set(Some(order.at)),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await
+        .map_err(err)?;
+        let new_id = i64::from(inserted.last_insert_id);
+
+        // Re-check every credit under the lock: another order may have used it since the quote.
+        let (orders_now, uses_now) = history_on(&txn, order.holder).await?;
+        let ledger = ledger_of(&orders_now, &uses_now);
+        let mut planned: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for u in uses {
+            *planned.entry((u.from.0, u.slug.to_string())).or_default() += u.amount.minor();
+        }
+        for ((from, slug), amount) in &planned {
+            let available = slug
+                .parse()
+                .ok()
+                .and_then(|s| ledger.available(PurchaseId(*from), &s))
+                .map_or(0, |m| m.minor());
+            if *amount > available {
+                return Err(RecordOrderError::CreditTaken);
+            }
+        }
+        if !uses.is_empty() {
+            credit_uses::Entity::insert_many(uses.iter().map(|u| credit_uses::ActiveModel {
+                from_order: Set(u.from.0),
+                slug: Set(u.slug.to_string()),
+                amount_minor: Set(u.amount.minor()),
+                by_order: Set(new_id),
+                ..Default::default()
+            }))
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        }
+        let mut granted = Vec::new();
+        for g in grants {
+            let e = grant_in(&txn, g).await.map_err(err)?;
+            order_entitlements::Entity::insert(order_entitlements::ActiveModel {
+                order_id: Set(new_id),
+                entitlement_id: Set(e.id.0),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(err)?;
+            granted.push(e);
+        }
+        let row = orders::Entity::find_by_id(inserted.last_insert_id)
+            .one(&txn)
+            .await
+            .map_err(err)?
+            .ok_or_else(|| OrderStoreError("the new order vanished".into()))?;
+        let stored = from_row(&row)?;
+        txn.commit().await.map_err(err)?;
+        Ok((stored, granted))
+    }
+
+    async fn granted_by(&self, id: PurchaseId) -> Result<Vec<EntitlementId>, OrderStoreError> {
+        Ok(order_entitlements::Entity::find()
+            .filter(order_entitlements::Column::OrderId.eq(id.0))
+            .order_by_asc(order_entitlements::Column::EntitlementId)
+            .all(&self.db)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|r| EntitlementId(r.entitlement_id))
+            .collect())
+    }
+
+    async fn record_refund(
+        &self,
+        id: PurchaseId,
+        refunded: Money,
+        status: OrderStatus,
+        revocations: &[(Entitlement, AuditEntry)],
+    ) -> Result<(), OrderStoreError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        let updated = orders::Entity::update_many()
+            .set(orders::ActiveModel {
+                refunded_minor: Set(refunded.minor()),
+                status: Set(status.as_str().to_owned()),
+                ..Default::default()
+            })
+            .filter(orders::Column::Id.eq(id32(id)?))
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        if updated.rows_affected != 1 {
+            return Err(OrderStoreError(format!("no order {id}")));
+        }
+        for (e, audit) in revocations {
+            update_in(&txn, e, audit).await.map_err(err)?;
+        }
+        txn.commit().await.map_err(|e: DbErr| err(e))
+    }
+}

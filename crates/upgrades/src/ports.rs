@@ -1,0 +1,247 @@
+//! Ports: what buying and upgrading need from outside — durable orders. With the `mock`
+//! feature mockall generates `MockOrderRepository`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entitlements::ports::NewGrant;
+use entitlements::{AuditEntry, Entitlement, EntitlementId, Holder, UserId};
+use pricing::Money;
+use serde::Serialize;
+
+use crate::{Allocation, CreditUse, Ledger, PlannedUse, Purchase, PurchaseId, Sku, Subscription};
+
+/// Where an order was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Recorded by support (an invoice paid outside the shop, a free upgrade).
+    Manual,
+    /// Stripe Checkout.
+    Stripe,
+    /// The embedded local payment mode.
+    Local,
+}
+
+impl Channel {
+    /// Stored text.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Manual => "manual",
+            Channel::Stripe => "stripe",
+            Channel::Local => "local",
+        }
+    }
+
+    /// Parses the stored text.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Channel::Manual, Channel::Stripe, Channel::Local]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Paid (or free) and fulfilled.
+    Paid,
+    /// Part of the payment was refunded; access stays (see the refund policy).
+    PartiallyRefunded,
+    /// Fully refunded; what it granted is revoked.
+    Refunded,
+}
+
+impl OrderStatus {
+    /// Stored text.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Paid => "paid",
+            OrderStatus::PartiallyRefunded => "partially_refunded",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    /// Parses the stored text.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [OrderStatus::Paid, OrderStatus::PartiallyRefunded, OrderStatus::Refunded]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// A paid order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Order {
+    /// Order id.
+    pub id: PurchaseId,
+    /// Who owns what it bought.
+    pub holder: Holder,
+    /// The account that bought it.
+    pub buyer: UserId,
+    /// What was bought.
+    pub sku: Sku,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// List price (a bundle: its members' list total).
+    pub list_price: Money,
+    /// What the quote asked for.
+    pub amount_due: Money,
+    /// Cash actually paid.
+    pub cash_paid: Money,
+    /// Credit carried in from earlier orders.
+    pub credit_applied: Money,
+    /// Refunded so far, counted against the order's value (cash + credit).
+    pub refunded: Money,
+    /// The value per KEY, which later upgrades credit.
+    pub allocations: Vec<Allocation>,
+    /// The quote's plain-language explanation.
+    pub explanation: String,
+    /// Where it was paid.
+    pub channel: Channel,
+    /// A plan's paid period.
+    pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When it was paid.
+    pub paid_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The order as credit sees it.
+    #[must_use]
+    pub fn purchase(&self) -> Purchase {
+        Purchase {
+            id: self.id,
+            sku: self.sku.clone(),
+            purchased_at: self.paid_at,
+            cash_paid: self.cash_paid,
+            credit_applied: self.credit_applied,
+            refunded: self.refunded,
+            allocations: self.allocations.clone(),
+        }
+    }
+
+    /// The subscription this order pays for, when it is a plan whose period contains `now`
+    /// and that was not refunded.
+    #[must_use]
+    pub fn subscription(&self, now: DateTime<Utc>) -> Option<Subscription> {
+        let Sku::Plan { tier, interval } = self.sku else {
+            return None;
+        };
+        let (start, end) = self.period?;
+        (self.status != OrderStatus::Refunded && start <= now && now < end).then_some(Subscription {
+            tier,
+            interval,
+            period_start: start,
+            period_end: end,
+            last_paid: self.cash_paid,
+        })
+    }
+}
+
+/// Builds the ledger of a holder's orders and credit uses.
+#[must_use]
+pub fn ledger_of(orders: &[Order], uses: &[CreditUse]) -> Ledger {
+    Ledger {
+        purchases: orders.iter().map(Order::purchase).collect(),
+        uses: uses.to_vec(),
+    }
+}
+
+/// An order to record (storage assigns the id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Who owns what it buys.
+    pub holder: Holder,
+    /// The buying account.
+    pub buyer: UserId,
+    /// What is bought.
+    pub sku: Sku,
+    /// List price.
+    pub list_price: Money,
+    /// Amount due by the quote.
+    pub amount_due: Money,
+    /// Cash paid.
+    pub cash_paid: Money,
+    /// Credit carried in.
+    pub credit_applied: Money,
+    /// Value per KEY.
+    pub allocations: Vec<Allocation>,
+    /// Explanation.
+    pub explanation: String,
+    /// Where it was paid.
+    pub channel: Channel,
+    /// A plan's paid period.
+    pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A storage backend failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("order storage failed: {0}")]
+pub struct OrderStoreError(pub String);
+
+/// Why an order could not be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordOrderError {
+    /// A credit the quote used was consumed by another order in the meantime; quote again.
+    #[error("a credit in this quote was used by another order meanwhile; ask for a new quote")]
+    CreditTaken,
+    /// Storage failed; nothing was written.
+    #[error(transparent)]
+    Store(#[from] OrderStoreError),
+}
+
+/// Durable orders, their credit uses and what they granted.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OrderRepository: Send + Sync {
+    /// Every order of a holder, oldest first, and every credit use among them.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn history(&self, holder: Holder) -> Result<(Vec<Order>, Vec<CreditUse>), OrderStoreError>;
+
+    /// One order.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn find(&self, id: PurchaseId) -> Result<Option<Order>, OrderStoreError>;
+
+    /// Records a paid order, the credit it uses and its grants (with their audit lines) in
+    /// one transaction. Under a per-holder lock it re-reads the holder's ledger and refuses
+    /// when any planned use exceeds what is still available, so concurrent upgrades never
+    /// spend one credit twice.
+    ///
+    /// # Errors
+    /// [`RecordOrderError::CreditTaken`], or [`RecordOrderError::Store`]; nothing is written then.
+    async fn record_paid(
+        &self,
+        order: &NewOrder,
+        uses: &[PlannedUse],
+        grants: &[NewGrant],
+    ) -> Result<(Order, Vec<Entitlement>), RecordOrderError>;
+
+    /// The entitlements an order granted.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn granted_by(&self, id: PurchaseId) -> Result<Vec<EntitlementId>, OrderStoreError>;
+
+    /// Records an order's new refunded total and status, and the revocations it causes, in
+    /// one transaction.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails; nothing is written then.
+    async fn record_refund(
+        &self,
+        id: PurchaseId,
+        refunded: Money,
+        status: OrderStatus,
+        revocations: &[(Entitlement, AuditEntry)],
+    ) -> Result<(), OrderStoreError>;
+}

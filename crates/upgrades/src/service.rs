@@ -1,0 +1,390 @@
+//! Buying and upgrading as one service over the ports: resolve a [`Sku`] against the
+//! [`Offers`], build the holder's [`QuoteContext`] from their entitlements and orders, quote,
+//! and record a paid order with its grants; refund an order and revoke what it granted.
+//!
+//! **Refund policy.** A full refund revokes every entitlement the order granted (a bundle:
+//! every member) and releases the credit the order had used from earlier orders. A partial
+//! refund keeps access and reduces, pro rata, the credit the order gives later upgrades. An
+//! order whose credit was carried into a later order that still stands can only be refunded
+//! down to the part not carried forward: refund the later order first.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Months, Utc};
+use entitlements::ports::{EntitlementRepository, NewGrant};
+use entitlements::{Actor, Entitlement, Holder, RevokeReason, Scope, Source, Term, UserId};
+use pricing::{Interval, Money, Offers};
+
+use crate::ports::{Channel, NewOrder, Order, OrderRepository, OrderStatus, RecordOrderError, ledger_of};
+use crate::{PurchaseId, Quote, QuoteContext, QuoteError, RefundError, SettleError, Sku, Target, quote, settle};
+
+/// Why a SKU does not name something for sale.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// No KEY with that slug.
+    #[error("no KEY has the slug `{0}`")]
+    UnknownKey(String),
+    /// No bundle with that slug.
+    #[error("no bundle has the slug `{0}`")]
+    UnknownBundle(String),
+}
+
+/// Resolves a SKU to what it sells, with today's prices.
+///
+/// # Errors
+/// [`ResolveError`] naming the unknown KEY or bundle.
+pub fn resolve(sku: &Sku, offers: &Offers) -> Result<Target, ResolveError> {
+    match sku {
+        Sku::Key(slug) => offers
+            .key_price(slug)
+            .map(|price| Target::Key {
+                slug: slug.clone(),
+                price,
+            })
+            .ok_or_else(|| ResolveError::UnknownKey(slug.to_string())),
+        Sku::Bundle(slug) => {
+            let bundle = offers
+                .bundle(slug)
+                .ok_or_else(|| ResolveError::UnknownBundle(slug.to_string()))?;
+            Ok(Target::Bundle {
+                slug: slug.clone(),
+                members: offers.bundle_members(bundle),
+                discount: bundle.discount,
+            })
+        }
+        Sku::Plan { tier, interval } => Ok(Target::Plan {
+            tier: *tier,
+            interval: *interval,
+            price: offers.plan_price(*tier, *interval),
+            scope: offers.plan_scope(*tier),
+        }),
+    }
+}
+
+/// The KEYS a holder holds perpetually now (from any source), from its entitlements.
+#[must_use]
+pub fn owned_keys(list: &[Entitlement], holder: Holder, now: DateTime<Utc>) -> BTreeSet<catalog::Slug> {
+    let mut owned = BTreeSet::new();
+    for e in list
+        .iter()
+        .filter(|e| e.holder == holder && e.term == Term::Perpetual && e.is_effective(now))
+    {
+        match &e.scope {
+            Scope::Key(s) => {
+                owned.insert(s.clone());
+            }
+            Scope::Bundle { keys, .. } => owned.extend(keys.iter().cloned()),
+            Scope::Plan { .. } => {}
+        }
+    }
+    owned
+}
+
+/// Why a quote could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteRequestError {
+    /// The SKU names nothing for sale.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The rules refuse it (already owned, not an upgrade, …).
+    #[error(transparent)]
+    Quote(#[from] QuoteError),
+    /// Storage failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Why a purchase could not be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PurchaseError {
+    /// The quote failed.
+    #[error(transparent)]
+    Quote(#[from] QuoteRequestError),
+    /// The amount paid is not the amount due.
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+    /// A credit was used meanwhile, or storage failed.
+    #[error(transparent)]
+    Record(#[from] RecordOrderError),
+}
+
+/// Why a refund was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundOrderError {
+    /// No such order.
+    #[error("no order {0}")]
+    UnknownOrder(PurchaseId),
+    /// Already fully refunded.
+    #[error("order {0} is already fully refunded")]
+    AlreadyRefunded(PurchaseId),
+    /// The amount is zero, negative, in another currency or more than was paid.
+    #[error("refund amount {amount} is not between 0 and the {paid} paid")]
+    BadAmount {
+        /// Asked.
+        amount: String,
+        /// Paid in cash.
+        paid: String,
+    },
+    /// The ledger refuses (credit carried into a later order).
+    #[error(transparent)]
+    Ledger(#[from] RefundError),
+    /// Storage failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// A quote with the context it was made in.
+#[derive(Debug, Clone)]
+pub struct Quoted {
+    /// What is sold.
+    pub target: Target,
+    /// The quote.
+    pub quote: Quote,
+}
+
+/// Buying, upgrading and refunding.
+#[derive(Clone)]
+pub struct Commerce {
+    orders: Arc<dyn OrderRepository>,
+    entitlements: Arc<dyn EntitlementRepository>,
+}
+
+impl std::fmt::Debug for Commerce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Commerce")
+    }
+}
+
+fn period_end(start: DateTime<Utc>, interval: Interval) -> DateTime<Utc> {
+    let months = match interval {
+        Interval::Monthly => 1,
+        Interval::Annual => 12,
+    };
+    start.checked_add_months(Months::new(months)).unwrap_or(start)
+}
+
+impl Commerce {
+    /// Builds the service over its ports.
+    #[must_use]
+    pub fn new(orders: Arc<dyn OrderRepository>, entitlements: Arc<dyn EntitlementRepository>) -> Self {
+        Self { orders, entitlements }
+    }
+
+    /// A holder's orders, oldest first.
+    ///
+    /// # Errors
+    /// The storage error, as text.
+    pub async fn orders(&self, holder: Holder) -> Result<Vec<Order>, String> {
+        Ok(self.orders.history(holder).await.map_err(|e| e.to_string())?.0)
+    }
+
+    /// The holder's current subscription order, if any (the highest tier whose period
+    /// contains `now`).
+    ///
+    /// # Errors
+    /// The storage error, as text.
+    pub async fn subscription(&self, holder: Holder, now: DateTime<Utc>) -> Result<Option<Order>, String> {
+        let orders = self.orders(holder).await?;
+        Ok(orders
+            .into_iter()
+            .filter_map(|o| o.subscription(now).map(|s| (s.tier, o)))
+            .max_by_key(|(tier, o)| (*tier, o.id))
+            .map(|(_, o)| o))
+    }
+
+    async fn context(&self, holder: Holder, now: DateTime<Utc>) -> Result<QuoteContext, String> {
+        let (orders, uses) = self.orders.history(holder).await.map_err(|e| e.to_string())?;
+        let list = self.entitlements.for_holder(holder).await.map_err(|e| e.to_string())?;
+        let subscription = orders
+            .iter()
+            .filter_map(|o| o.subscription(now))
+            .max_by_key(|s| (s.tier, s.period_end));
+        Ok(QuoteContext {
+            holder_is_organisation: matches!(holder, Holder::Organisation(_)),
+            owned: owned_keys(&list, holder, now),
+            ledger: ledger_of(&orders, &uses),
+            subscription,
+            now,
+        })
+    }
+
+    /// The quote for `holder` buying `sku` now: list price, bundle discount, every credit from
+    /// what the holder actually paid, and the amount due.
+    ///
+    /// # Errors
+    /// [`QuoteRequestError`].
+    pub async fn quote(
+        &self,
+        holder: Holder,
+        sku: &Sku,
+        offers: &Offers,
+        now: DateTime<Utc>,
+    ) -> Result<Quoted, QuoteRequestError> {
+        let target = resolve(sku, offers)?;
+        let ctx = self.context(holder, now).await.map_err(QuoteRequestError::Store)?;
+        let quote = quote(&target, &ctx)?;
+        Ok(Quoted { target, quote })
+    }
+
+    /// Records that `holder` bought `sku`, paying `cash_paid` (which must be the quote's
+    /// amount due), and grants what it buys: a KEY or a bundle perpetually (a fully credited
+    /// bundle as a free upgrade), a plan until its period end.
+    ///
+    /// # Errors
+    /// [`PurchaseError`]; nothing is recorded then.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn purchase(
+        &self,
+        holder: Holder,
+        buyer: UserId,
+        sku: &Sku,
+        offers: &Offers,
+        cash_paid: Money,
+        channel: Channel,
+        actor: Actor,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Order, PurchaseError> {
+        let Quoted { target, quote } = self.quote(holder, sku, offers, now).await?;
+        let settlement = settle(&quote, PurchaseId(0), &target, cash_paid, now)?;
+        let (scope, source, term, period) = match &target {
+            Target::Key { slug, .. } => (Scope::Key(slug.clone()), Source::Purchase, Term::Perpetual, None),
+            Target::Bundle { slug, members, .. } => (
+                Scope::Bundle {
+                    bundle: slug.clone(),
+                    keys: members.iter().map(|(s, _)| s.clone()).collect(),
+                },
+                if quote.free_upgrade {
+                    Source::FreeUpgrade
+                } else {
+                    Source::BundlePurchase
+                },
+                Term::Perpetual,
+                None,
+            ),
+            Target::Plan { tier, interval, .. } => {
+                let end = period_end(now, *interval);
+                (
+                    Scope::Plan { tier: *tier },
+                    Source::Subscription,
+                    Term::TimeBound { period_end: end },
+                    Some((now, end)),
+                )
+            }
+        };
+        let order = NewOrder {
+            holder,
+            buyer,
+            sku: sku.clone(),
+            list_price: quote.list_price,
+            amount_due: quote.amount_due,
+            cash_paid,
+            credit_applied: settlement.purchase.credit_applied,
+            allocations: settlement.purchase.allocations.clone(),
+            explanation: quote.explanation.clone(),
+            channel,
+            period,
+            at: now,
+        };
+        let grant = NewGrant {
+            holder,
+            scope,
+            source,
+            term,
+            actor,
+            cause: cause.to_owned(),
+            at: now,
+        };
+        let (order, _) = self.orders.record_paid(&order, &quote.uses, &[grant]).await?;
+        Ok(order)
+    }
+
+    /// Refunds `amount` of an order (all of it when `None`). A full refund revokes what the
+    /// order granted; see the module's refund policy.
+    ///
+    /// # Errors
+    /// [`RefundOrderError`]; nothing changes then.
+    pub async fn refund(
+        &self,
+        id: PurchaseId,
+        amount: Option<Money>,
+        actor: Actor,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Order, RefundOrderError> {
+        let order = self
+            .orders
+            .find(id)
+            .await
+            .map_err(|e| RefundOrderError::Store(e.to_string()))?
+            .ok_or(RefundOrderError::UnknownOrder(id))?;
+        if order.status == OrderStatus::Refunded {
+            return Err(RefundOrderError::AlreadyRefunded(id));
+        }
+        let value = order
+            .cash_paid
+            .checked_add(order.credit_applied)
+            .map_err(|e| RefundOrderError::Store(e.to_string()))?;
+        // Cash refunded so far, in proportion: a full refund refunds the whole value.
+        let bad = |a: Money| RefundOrderError::BadAmount {
+            amount: a.to_string(),
+            paid: order.cash_paid.to_string(),
+        };
+        let ledger_amount = match amount {
+            None => value,
+            Some(a)
+                if a.currency() != order.cash_paid.currency()
+                    || a.minor() <= 0
+                    || a.minor() > order.cash_paid.minor() =>
+            {
+                return Err(bad(a));
+            }
+            Some(a) if a == order.cash_paid => value,
+            Some(a) => a,
+        };
+        let (orders, uses) = self
+            .orders
+            .history(order.holder)
+            .await
+            .map_err(|e| RefundOrderError::Store(e.to_string()))?;
+        let mut ledger = ledger_of(&orders, &uses);
+        let refunded = ledger.refund(id, ledger_amount)?;
+        let full = refunded.minor() >= value.minor();
+        let mut revocations = Vec::new();
+        if full {
+            for eid in self
+                .orders
+                .granted_by(id)
+                .await
+                .map_err(|e| RefundOrderError::Store(e.to_string()))?
+            {
+                let Some(mut e) = self
+                    .entitlements
+                    .find(eid)
+                    .await
+                    .map_err(|e| RefundOrderError::Store(e.to_string()))?
+                else {
+                    continue;
+                };
+                if let Ok(audit) = e.revoke(RevokeReason::Refund, actor.clone(), cause, now) {
+                    revocations.push((e, audit));
+                }
+            }
+        }
+        let status = if full {
+            OrderStatus::Refunded
+        } else {
+            OrderStatus::PartiallyRefunded
+        };
+        self.orders
+            .record_refund(id, refunded, status, &revocations)
+            .await
+            .map_err(|e| RefundOrderError::Store(e.to_string()))?;
+        Ok(Order {
+            refunded,
+            status,
+            ..order
+        })
+    }
+}

@@ -1,0 +1,726 @@
+//! Prices and quotes: `GET /api/v1/skus`, `GET /api/v1/quotes?sku=…[&org=…]`, the signed-in
+//! buyer's orders (`GET /api/v1/me/orders`), and the admin order API (record a purchase paid
+//! outside the shop, refund an order). Every amount comes from the `pricing` and `upgrades`
+//! crates; this module only translates.
+
+use accounts::Email;
+use accounts::ports::AccountId;
+use entitlements::{Actor, Holder, OrgId, UserId};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use pricing::{Money, Offers, percent_text};
+use upgrades::ports::{Channel, Order};
+use upgrades::service::{PurchaseError, QuoteRequestError, RefundOrderError, ResolveError, resolve};
+use upgrades::{CreditSource, Ledger, Quote, QuoteContext, QuoteError, Sku, interval_as_str, quote};
+
+use crate::AppState;
+use crate::auth::account_of;
+use crate::entitlements_api::{AdminResponse, Caller, ErrorBody, caller, e};
+
+#[derive(Tags)]
+enum CommerceTags {
+    /// Prices and personalised quotes.
+    Pricing,
+    /// Orders (admins: record and refund).
+    Orders,
+}
+
+/// An amount of money.
+#[derive(Object, Clone)]
+pub(crate) struct Amount {
+    /// Integer minor units (cents).
+    minor: i64,
+    /// ISO 4217 code.
+    currency: String,
+    /// For a person (`$114.66`).
+    formatted: String,
+}
+
+pub(crate) fn amount(m: Money) -> Amount {
+    Amount {
+        minor: m.minor(),
+        currency: m.currency().code().to_owned(),
+        formatted: m.to_string(),
+    }
+}
+
+/// Something for sale.
+#[derive(Object)]
+pub(crate) struct SkuInfo {
+    /// Stable id: `key:<slug>`, `bundle:<slug>`, `plan:<tier>:<monthly|annual>`.
+    sku: String,
+    /// `key`, `bundle` or `plan`.
+    kind: String,
+    /// Display title.
+    title: String,
+    /// What it costs (a bundle: after its discount).
+    price: Amount,
+    /// Before any discount (a bundle: its members' list total).
+    list_price: Amount,
+    /// A bundle's discount (`22%`).
+    discount_percent: Option<String>,
+    /// The KEYS it contains (a KEY: itself; a plan: those covered today).
+    keys: Vec<String>,
+    /// Maturity tier (KEYS and plans).
+    tier: Option<String>,
+    /// `monthly` or `annual` (plans).
+    interval: Option<String>,
+}
+
+/// Every SKU.
+#[derive(Object)]
+pub(crate) struct SkuList {
+    /// Currency of every price.
+    currency: String,
+    /// KEYS, then bundles, then plans.
+    items: Vec<SkuInfo>,
+}
+
+/// One credit in a quote.
+#[derive(Object)]
+pub(crate) struct CreditInfo {
+    /// `purchase` (what an earlier order paid) or `unused_plan_time`.
+    source: String,
+    /// The earlier order, for `purchase`.
+    order_id: Option<i64>,
+    /// What that order bought.
+    order_sku: Option<String>,
+    /// The KEYS the credit is for.
+    keys: Vec<String>,
+    /// How much.
+    amount: Amount,
+    /// For a person.
+    description: String,
+}
+
+/// One line of a quote.
+#[derive(Object)]
+pub(crate) struct LineInfo {
+    /// `list_price`, `discount`, `credit`, `amount_due`.
+    kind: String,
+    /// For a person.
+    description: String,
+    /// Amount (discounts and credits are positive amounts taken off).
+    amount: Amount,
+}
+
+/// A quote.
+#[derive(Object)]
+pub(crate) struct QuoteInfo {
+    /// The SKU.
+    sku: String,
+    /// Whose quote: `anonymous`, `user:<id>` or `organisation:<id>`.
+    holder: String,
+    /// Whether credits for what the holder owns were considered.
+    personalised: bool,
+    /// ISO 4217 code.
+    currency: String,
+    /// List price.
+    list_price: Amount,
+    /// A bundle's discount rate.
+    discount_percent: Option<String>,
+    /// A bundle's discount amount.
+    discount: Amount,
+    /// Price after the discount.
+    price: Amount,
+    /// Every credit.
+    credits: Vec<CreditInfo>,
+    /// Sum of credits.
+    credit_total: Amount,
+    /// What to pay: never negative, never more than the price.
+    amount_due: Amount,
+    /// Everything is already owned: granted without payment.
+    free_upgrade: bool,
+    /// Members of a bundle the holder already owns.
+    owned_members: Vec<String>,
+    /// Every line, in order.
+    lines: Vec<LineInfo>,
+    /// Plain-language explanation.
+    explanation: String,
+}
+
+pub(crate) fn quote_info(q: &Quote, holder: &str, personalised: bool) -> QuoteInfo {
+    QuoteInfo {
+        sku: q.sku.to_string(),
+        holder: holder.to_owned(),
+        personalised,
+        currency: q.currency.code().to_owned(),
+        list_price: amount(q.list_price),
+        discount_percent: q.discount_rate.map(percent_text),
+        discount: amount(q.discount),
+        price: amount(q.price),
+        credits: q
+            .credits
+            .iter()
+            .map(|c| {
+                let (source, order_id, order_sku) = match &c.from {
+                    CreditSource::Purchase { id, sku, .. } => ("purchase", Some(id.0), Some(sku.to_string())),
+                    CreditSource::UnusedPlanTime { .. } => ("unused_plan_time", None, None),
+                };
+                CreditInfo {
+                    source: source.into(),
+                    order_id,
+                    order_sku,
+                    keys: c.slugs.iter().map(ToString::to_string).collect(),
+                    amount: amount(c.amount),
+                    description: c.description.clone(),
+                }
+            })
+            .collect(),
+        credit_total: amount(q.credit_total),
+        amount_due: amount(q.amount_due),
+        free_upgrade: q.free_upgrade,
+        owned_members: q.owned_members.iter().map(ToString::to_string).collect(),
+        lines: q
+            .lines()
+            .into_iter()
+            .map(|l| LineInfo {
+                kind: serde_json::to_value(l.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                description: l.description,
+                amount: amount(l.amount),
+            })
+            .collect(),
+        explanation: q.explanation.clone(),
+    }
+}
+
+/// An order.
+#[derive(Object)]
+pub(crate) struct OrderInfo {
+    /// Order id.
+    id: i64,
+    /// What was bought.
+    sku: String,
+    /// `user:<id>` or `organisation:<id>`.
+    holder: String,
+    /// `paid`, `partially_refunded`, `refunded`.
+    status: String,
+    /// `manual`, `stripe`, `local`.
+    channel: String,
+    /// List price.
+    list_price: Amount,
+    /// Credit carried in from earlier orders.
+    credit_applied: Amount,
+    /// Cash paid.
+    cash_paid: Amount,
+    /// Refunded (against the order's value: cash + credit).
+    refunded: Amount,
+    /// When it was paid (RFC 3339).
+    paid_at: String,
+    /// A plan's period end (RFC 3339).
+    period_end: Option<String>,
+    /// The quote's explanation.
+    explanation: String,
+}
+
+pub(crate) fn holder_text(h: Holder) -> String {
+    match h {
+        Holder::User(u) => format!("user:{}", u.0),
+        Holder::Organisation(o) => format!("organisation:{}", o.0),
+    }
+}
+
+pub(crate) fn order_info(o: &Order) -> OrderInfo {
+    OrderInfo {
+        id: o.id.0,
+        sku: o.sku.to_string(),
+        holder: holder_text(o.holder),
+        status: o.status.as_str().to_owned(),
+        channel: o.channel.as_str().to_owned(),
+        list_price: amount(o.list_price),
+        credit_applied: amount(o.credit_applied),
+        cash_paid: amount(o.cash_paid),
+        refunded: amount(o.refunded),
+        paid_at: o.paid_at.to_rfc3339(),
+        period_end: o.period.map(|p| p.1.to_rfc3339()),
+        explanation: o.explanation.clone(),
+    }
+}
+
+/// A list of orders.
+#[derive(Object)]
+pub(crate) struct OrderList {
+    /// Oldest first.
+    items: Vec<OrderInfo>,
+}
+
+/// Record a purchase paid outside the shop (an invoice, a bank transfer).
+#[derive(Object)]
+pub(crate) struct RecordOrderRequest {
+    /// The buyer's account email (the order is theirs, or their organisation's).
+    email: String,
+    /// Or buy for this organisation (the buyer must belong to it).
+    organisation: Option<i64>,
+    /// What was bought.
+    sku: String,
+    /// Why (kept in the audit trail).
+    reason: String,
+}
+
+/// Refund an order.
+#[derive(Object)]
+pub(crate) struct RefundRequest {
+    /// Cash to refund, as a decimal string (`"12.00"`); omitted: everything.
+    amount: Option<String>,
+    /// Why (kept in the audit trail).
+    reason: String,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum SkusResponse {
+    /// Every SKU.
+    #[oai(status = 200)]
+    Ok(Json<SkuList>),
+    /// No valid pricing file is stored.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum QuoteResponse {
+    /// The quote.
+    #[oai(status = 200)]
+    Ok(Json<QuoteInfo>),
+    /// The SKU or `org` is malformed, or the SKU cannot be sold to this holder.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `org=` given without signing in.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `org=` names an organisation the caller does not belong to.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No KEY or bundle by that slug.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Already owned, or not an upgrade of the current plan.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// Storage failed or nothing is priced.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum OrdersResponse {
+    /// The orders.
+    #[oai(status = 200)]
+    Ok(Json<OrderList>),
+    /// Not signed in.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+/// Every SKU with its price, from the offers.
+pub(crate) fn sku_list(offers: &Offers, titles: &dyn Fn(&catalog::Slug) -> String) -> SkuList {
+    let mut items = Vec::new();
+    for (slug, tier) in offers.keys() {
+        let price = offers.prices().single(slug, *tier);
+        items.push(SkuInfo {
+            sku: Sku::Key(slug.clone()).to_string(),
+            kind: "key".into(),
+            title: titles(slug),
+            price: amount(price),
+            list_price: amount(price),
+            discount_percent: None,
+            keys: vec![slug.to_string()],
+            tier: Some(tier.to_string()),
+            interval: None,
+        });
+    }
+    for b in offers.bundles() {
+        let Some(p) = offers.bundle_price(b) else { continue };
+        items.push(SkuInfo {
+            sku: Sku::Bundle(b.slug.clone()).to_string(),
+            kind: "bundle".into(),
+            title: b.title.clone(),
+            price: amount(p.price),
+            list_price: amount(p.list_total),
+            discount_percent: Some(percent_text(b.discount)),
+            keys: b.keys.iter().map(ToString::to_string).collect(),
+            tier: None,
+            interval: None,
+        });
+    }
+    for tier in catalog::Tier::ALL {
+        for interval in [pricing::Interval::Monthly, pricing::Interval::Annual] {
+            let price = offers.plan_price(*tier, interval);
+            items.push(SkuInfo {
+                sku: Sku::Plan { tier: *tier, interval }.to_string(),
+                kind: "plan".into(),
+                title: format!(
+                    "{} plan, billed {}",
+                    capitalise(&tier.to_string()),
+                    interval_word(interval)
+                ),
+                price: amount(price),
+                list_price: amount(price),
+                discount_percent: None,
+                keys: offers
+                    .plan_scope(*tier)
+                    .into_iter()
+                    .map(|(s, _)| s.to_string())
+                    .collect(),
+                tier: Some(tier.to_string()),
+                interval: Some(interval_as_str(interval).to_owned()),
+            });
+        }
+    }
+    SkuList {
+        currency: offers.prices().currency().code().to_owned(),
+        items,
+    }
+}
+
+pub(crate) fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+pub(crate) fn interval_word(i: pricing::Interval) -> &'static str {
+    match i {
+        pricing::Interval::Monthly => "monthly",
+        pricing::Interval::Annual => "annually",
+    }
+}
+
+/// The holder a signed-in account quotes or buys for: itself, or an organisation it belongs
+/// to. `Err` is the error kind and message.
+pub(crate) async fn holder_for(
+    state: &AppState,
+    account: AccountId,
+    org: Option<i64>,
+) -> Result<Holder, (&'static str, String)> {
+    let Some(org) = org else {
+        return Ok(Holder::User(UserId(account.0)));
+    };
+    match state.orgs.memberships_of(account).await {
+        Ok(list) if list.iter().any(|(o, _)| o.id.0 == org) => Ok(Holder::Organisation(OrgId(org))),
+        Ok(_) => Err(("forbidden", format!("you are not a member of organisation {org}"))),
+        Err(_) => Err(("unavailable", "try again shortly".into())),
+    }
+}
+
+/// A quote for a holder (`None`: anonymous, list prices). Errors as (kind, message).
+pub(crate) async fn quote_for(
+    state: &AppState,
+    holder: Option<Holder>,
+    sku: &Sku,
+) -> Result<Quote, (&'static str, String)> {
+    let offers = state.catalog.offers();
+    let Some(offers) = offers.as_ref() else {
+        return Err((
+            "unavailable",
+            "nothing is priced yet: run `keys-ingest` to store pricing.toml".into(),
+        ));
+    };
+    let now = state.clock.now();
+    let result = match holder {
+        Some(h) => state.commerce.quote(h, sku, offers, now).await.map(|q| q.quote),
+        None => resolve(sku, offers)
+            .map_err(QuoteRequestError::from)
+            .and_then(|target| {
+                let ctx = QuoteContext {
+                    // Anonymous visitors see every list price, Enterprise included.
+                    holder_is_organisation: matches!(
+                        sku,
+                        Sku::Plan {
+                            tier: catalog::Tier::Enterprise,
+                            ..
+                        }
+                    ),
+                    owned: std::collections::BTreeSet::new(),
+                    ledger: Ledger::default(),
+                    subscription: None,
+                    now,
+                };
+                quote(&target, &ctx).map_err(QuoteRequestError::from)
+            }),
+    };
+    result.map_err(|err| match err {
+        QuoteRequestError::Resolve(r) => ("not_found", r.to_string()),
+        QuoteRequestError::Quote(q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. })) => {
+            ("conflict", q.to_string())
+        }
+        QuoteRequestError::Quote(q) => ("bad_request", q.to_string()),
+        QuoteRequestError::Store(s) => {
+            tracing::error!(error = %s, "quote failed");
+            ("unavailable", "try again shortly".into())
+        }
+    })
+}
+
+/// Parses a SKU query parameter with a message naming the problem.
+pub(crate) fn parse_sku(sku: Option<&str>) -> Result<Sku, String> {
+    match sku {
+        None | Some("") => {
+            Err("`sku` is required, e.g. `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`".into())
+        }
+        Some(s) => s.parse::<Sku>().map_err(|err| format!("`sku`: {err}")),
+    }
+}
+
+/// Pricing and order endpoints.
+pub struct CommerceApi;
+
+#[OpenApi]
+impl CommerceApi {
+    /// Every SKU with its price: single KEYS, bundles (list total, discount, price) and plans.
+    #[oai(path = "/skus", method = "get", tag = "CommerceTags::Pricing")]
+    async fn skus(&self, state: Data<&AppState>) -> SkusResponse {
+        let offers = state.catalog.offers();
+        let Some(offers) = offers.as_ref() else {
+            return SkusResponse::Unavailable(e("unavailable", "nothing is priced yet: run `keys-ingest`"));
+        };
+        let snapshot = state.catalog.snapshot();
+        let titles = |s: &catalog::Slug| {
+            snapshot
+                .get(s.as_str())
+                .map_or_else(|| s.to_string(), |k| k.meta.name.clone())
+        };
+        SkusResponse::Ok(Json(sku_list(offers, &titles)))
+    }
+
+    /// A quote for one SKU. Anonymous: the list price. Signed in (cookie or token): personalised
+    /// with credit for what the buyer already paid; `org=<id>` quotes for an organisation the
+    /// buyer belongs to.
+    #[oai(path = "/quotes", method = "get", tag = "CommerceTags::Pricing")]
+    async fn quotes(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        sku: Query<Option<String>>,
+        org: Query<Option<String>>,
+    ) -> QuoteResponse {
+        let sku = match parse_sku(sku.0.as_deref()) {
+            Ok(s) => s,
+            Err(m) => return QuoteResponse::BadRequest(e("bad_request", m)),
+        };
+        let org = match org.0.as_deref() {
+            None | Some("") => None,
+            Some(o) => match o.parse::<i64>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    return QuoteResponse::BadRequest(e(
+                        "bad_request",
+                        format!("`org`: `{o}` is not an organisation id (a number)"),
+                    ));
+                }
+            },
+        };
+        let account = account_of(&state, req).await;
+        let holder = match (account, org) {
+            (None, Some(_)) => {
+                return QuoteResponse::Unauthorized(e("unauthorized", "sign in to quote for an organisation"));
+            }
+            (None, None) => None,
+            (Some(a), org) => match holder_for(&state, a, org).await {
+                Ok(h) => Some(h),
+                Err(("forbidden", m)) => return QuoteResponse::Forbidden(e("forbidden", m)),
+                Err((k, m)) => return QuoteResponse::Unavailable(e(k, m)),
+            },
+        };
+        match quote_for(&state, holder, &sku).await {
+            Ok(q) => QuoteResponse::Ok(Json(quote_info(
+                &q,
+                &holder.map_or_else(|| "anonymous".to_owned(), holder_text),
+                holder.is_some(),
+            ))),
+            Err(("not_found", m)) => QuoteResponse::NotFound(e("not_found", m)),
+            Err(("conflict", m)) => QuoteResponse::Conflict(e("conflict", m)),
+            Err(("bad_request", m)) => QuoteResponse::BadRequest(e("bad_request", m)),
+            Err((k, m)) => QuoteResponse::Unavailable(e(k, m)),
+        }
+    }
+
+    /// The signed-in account's orders and those of its organisations, oldest first.
+    #[oai(path = "/me/orders", method = "get", tag = "CommerceTags::Orders")]
+    async fn my_orders(&self, state: Data<&AppState>, req: &Request) -> OrdersResponse {
+        let Some(account) = account_of(&state, req).await else {
+            return OrdersResponse::Unauthorized(e("unauthorized", "sign in first"));
+        };
+        match orders_of(&state, account).await {
+            Ok(list) => OrdersResponse::Ok(Json(OrderList {
+                items: list.iter().map(order_info).collect(),
+            })),
+            Err(err) => {
+                tracing::error!(error = %err, "orders lookup failed");
+                OrdersResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+
+    /// Record a purchase paid outside the shop (admins): the buyer pays the quote's amount due,
+    /// with every credit applied, and gets what it buys.
+    #[oai(path = "/admin/orders", method = "post", tag = "CommerceTags::Orders")]
+    async fn record_order(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<RecordOrderRequest>,
+    ) -> AdminResponse<OrderInfo> {
+        let admin = match caller(&state, req).await {
+            Caller::Admin(id) => id,
+            Caller::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
+            Caller::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
+            Caller::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+        };
+        if body.reason.trim().is_empty() {
+            return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the order is recorded"));
+        }
+        let sku = match parse_sku(Some(&body.sku)) {
+            Ok(s) => s,
+            Err(m) => return AdminResponse::BadRequest(e("bad_request", m)),
+        };
+        let Ok(email) = body.email.parse::<Email>() else {
+            return AdminResponse::BadRequest(e(
+                "bad_request",
+                format!("`email`: `{}` is not an email address", body.email),
+            ));
+        };
+        let buyer = match state.accounts.account_by_email(&email).await {
+            Ok(Some(a)) => a.id,
+            Ok(None) => return AdminResponse::NotFound(e("not_found", format!("no account has the email {email}"))),
+            Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+        };
+        let holder = match holder_for(&state, buyer, body.organisation).await {
+            Ok(h) => h,
+            Err(("forbidden", _)) => {
+                return AdminResponse::BadRequest(e(
+                    "bad_request",
+                    format!("`organisation`: {email} is not a member of it"),
+                ));
+            }
+            Err((_, m)) => return AdminResponse::Unavailable(e("unavailable", m)),
+        };
+        let offers = state.catalog.offers();
+        let Some(offers) = offers.as_ref() else {
+            return AdminResponse::Unavailable(e("unavailable", "nothing is priced yet: run `keys-ingest`"));
+        };
+        let now = state.clock.now();
+        let due = match state.commerce.quote(holder, &sku, offers, now).await {
+            Ok(q) => q.quote.amount_due,
+            Err(err) => return quote_error(err),
+        };
+        match state
+            .commerce
+            .purchase(
+                holder,
+                UserId(buyer.0),
+                &sku,
+                offers,
+                due,
+                Channel::Manual,
+                Actor::Admin { user: UserId(admin.0) },
+                body.reason.trim(),
+                now,
+            )
+            .await
+        {
+            Ok(order) => AdminResponse::Created(Json(order_info(&order))),
+            Err(PurchaseError::Quote(q)) => quote_error(q),
+            Err(PurchaseError::Record(r @ upgrades::ports::RecordOrderError::CreditTaken)) => {
+                AdminResponse::Conflict(e("conflict", r.to_string()))
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "recording an order failed");
+                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+
+    /// Refund an order (admins). A full refund revokes everything the order granted and
+    /// releases the credit it used; a partial refund keeps access.
+    #[oai(path = "/admin/orders/:id/refund", method = "post", tag = "CommerceTags::Orders")]
+    async fn refund(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<i64>,
+        body: Json<RefundRequest>,
+    ) -> AdminResponse<OrderInfo> {
+        let admin = match caller(&state, req).await {
+            Caller::Admin(id) => id,
+            Caller::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
+            Caller::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
+            Caller::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+        };
+        if body.reason.trim().is_empty() {
+            return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the order is refunded"));
+        }
+        let currency = state
+            .catalog
+            .offers()
+            .as_ref()
+            .as_ref()
+            .map_or(pricing::Currency::Usd, |o| o.prices().currency());
+        let amount = match body.amount.as_deref() {
+            None => None,
+            Some(a) => match Money::parse(a, currency) {
+                Ok(m) => Some(m),
+                Err(err) => return AdminResponse::BadRequest(e("bad_request", format!("`amount`: {err}"))),
+            },
+        };
+        match state
+            .commerce
+            .refund(
+                upgrades::PurchaseId(id.0),
+                amount,
+                Actor::Admin { user: UserId(admin.0) },
+                body.reason.trim(),
+                state.clock.now(),
+            )
+            .await
+        {
+            Ok(order) => AdminResponse::Ok(Json(order_info(&order))),
+            Err(err @ RefundOrderError::UnknownOrder(_)) => AdminResponse::NotFound(e("not_found", err.to_string())),
+            Err(err @ RefundOrderError::BadAmount { .. }) => {
+                AdminResponse::BadRequest(e("bad_request", err.to_string()))
+            }
+            Err(err @ (RefundOrderError::AlreadyRefunded(_) | RefundOrderError::Ledger(_))) => {
+                AdminResponse::Conflict(e("conflict", err.to_string()))
+            }
+            Err(err @ RefundOrderError::Store(_)) => {
+                tracing::error!(error = %err, "refund failed");
+                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+}
+
+fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestError) -> AdminResponse<T> {
+    match err {
+        QuoteRequestError::Resolve(r @ (ResolveError::UnknownKey(_) | ResolveError::UnknownBundle(_))) => {
+            AdminResponse::NotFound(e("not_found", r.to_string()))
+        }
+        QuoteRequestError::Quote(q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. })) => {
+            AdminResponse::Conflict(e("conflict", q.to_string()))
+        }
+        QuoteRequestError::Quote(q) => AdminResponse::BadRequest(e("bad_request", q.to_string())),
+        QuoteRequestError::Store(s) => {
+            tracing::error!(error = %s, "quote failed");
+            AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+        }
+    }
+}
+
+/// Every order of an account and of the organisations it belongs to now, oldest first.
+pub(crate) async fn orders_of(state: &AppState, account: AccountId) -> Result<Vec<Order>, String> {
+    let mut list = state.commerce.orders(Holder::User(UserId(account.0))).await?;
+    for (org, _) in state.orgs.memberships_of(account).await.map_err(|e| e.to_string())? {
+        list.extend(state.commerce.orders(Holder::Organisation(OrgId(org.id.0))).await?);
+    }
+    list.sort_by_key(|o| o.id);
+    Ok(list)
+}
