@@ -227,6 +227,39 @@ impl Commerce {
         Ok(Quoted { target, quote })
     }
 
+    /// Quotes several SKUs for one holder from one read of its orders and entitlements (the
+    /// bundles page, the billing page's upgrade offers).
+    ///
+    /// # Errors
+    /// The storage error, as text; per-SKU refusals are in the list.
+    pub async fn quote_many(
+        &self,
+        holder: Holder,
+        skus: &[Sku],
+        offers: &Offers,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Sku, Result<Quote, QuoteRequestError>)>, String> {
+        let ctx = self.context(holder, now).await?;
+        Ok(skus
+            .iter()
+            .map(|sku| {
+                let q = resolve(sku, offers)
+                    .map_err(QuoteRequestError::from)
+                    .and_then(|t| quote(&t, &ctx).map_err(QuoteRequestError::from));
+                (sku.clone(), q)
+            })
+            .collect())
+    }
+
+    /// The KEYS a holder holds perpetually now.
+    ///
+    /// # Errors
+    /// The storage error, as text.
+    pub async fn owned(&self, holder: Holder, now: DateTime<Utc>) -> Result<BTreeSet<catalog::Slug>, String> {
+        let list = self.entitlements.for_holder(holder).await.map_err(|e| e.to_string())?;
+        Ok(owned_keys(&list, holder, now))
+    }
+
     /// Records that `holder` bought `sku`, paying `cash_paid` (which must be the quote's
     /// amount due), and grants what it buys: a KEY or a bundle perpetually (a fully credited
     /// bundle as a free upgrade), a plan until its period end.

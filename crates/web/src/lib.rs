@@ -23,6 +23,7 @@ mod markdown;
 mod orgs_api;
 mod pages;
 mod response_cache;
+mod shop;
 
 use std::sync::Arc;
 
@@ -187,7 +188,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/", get(pages::home))
         .at("/marketplace", get(pages::marketplace))
+        .at("/marketplace/bundles", get(shop::bundles_page))
         .at("/marketplace/:slug", get(pages::key_page))
+        .at("/pricing", get(shop::pricing_page))
+        .at("/account/billing", get(shop::billing_page))
         .at("/signup", get(auth::signup_page).post(auth::signup_post))
         .at("/login", get(auth::login_page).post(auth::login_post))
         .at("/logout", poem::post(auth::logout_post))

@@ -102,9 +102,10 @@ struct Card {
     version: String,
     released: String,
     tags: Vec<String>,
+    price: Option<String>,
 }
 
-fn card(k: &Key) -> Card {
+fn card(k: &Key, offers: Option<&pricing::Offers>) -> Card {
     let current = k.current();
     Card {
         slug: k.meta.slug.to_string(),
@@ -116,6 +117,7 @@ fn card(k: &Key) -> Card {
         version: current.map(|v| v.version.to_string()).unwrap_or_default(),
         released: current.map(|v| v.released_at.to_string()).unwrap_or_default(),
         tags: k.meta.tags.iter().take(4).cloned().collect(),
+        price: offers.and_then(|o| o.key_price(&k.meta.slug)).map(|p| p.to_string()),
     }
 }
 
@@ -143,7 +145,7 @@ struct ErrorPage {
     message: String,
 }
 
-fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
     let page = ErrorPage {
         status: status.as_u16(),
         heading: heading.to_owned(),
@@ -152,7 +154,7 @@ fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
     render(&page).with_status(status).into_response()
 }
 
-fn render(t: &impl Template) -> Response {
+pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -190,6 +192,7 @@ pub(crate) fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "That search could not be run", &e.to_string()),
     };
     let index = state.catalog.snapshot();
+    let offers = state.catalog.offers();
     let result = index.search(&query);
     let pages = result.pages();
     let sorts = Sort::ACCEPTED
@@ -223,7 +226,7 @@ pub(crate) fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
             ),
         ],
         sorts,
-        cards: result.items.iter().map(|k| card(k)).collect(),
+        cards: result.items.iter().map(|k| card(k, offers.as_ref().as_ref())).collect(),
         total: result.total,
         page: query.page,
         pages,
@@ -282,6 +285,9 @@ struct KeyPage {
     cells: Vec<CellView>,
     outline: Vec<HeadingView>,
     access: Access,
+    price: Option<String>,
+    in_bundles: Vec<(String, String, String, String)>,
+    plan: Option<(String, String)>,
 }
 
 /// What the visitor may do with the KEY.
@@ -305,6 +311,33 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
     };
     let access = crate::library::access_to(&state, req, &key).await;
     let m = &key.meta;
+    let offers = state.catalog.offers();
+    let offers = offers.as_ref().as_ref();
+    let price = offers.and_then(|o| o.key_price(&m.slug)).map(|p| p.to_string());
+    let in_bundles = offers
+        .map(|o| {
+            o.bundles()
+                .iter()
+                .filter(|b| b.keys.contains(&m.slug))
+                .filter_map(|b| {
+                    o.bundle_price(b).map(|p| {
+                        (
+                            b.slug.to_string(),
+                            b.title.clone(),
+                            p.price.to_string(),
+                            pricing::percent_text(b.discount),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let plan = offers.map(|o| {
+        (
+            label(m.tier.as_str()),
+            o.plan_price(m.tier, pricing::Interval::Monthly).to_string(),
+        )
+    });
     let current = key.current();
     let preview = current.map(|v| v.preview.clone()).unwrap_or_default();
     let page = KeyPage {
@@ -366,6 +399,9 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
             })
             .collect(),
         access,
+        price,
+        in_bundles,
+        plan,
     };
     render(&page)
 }

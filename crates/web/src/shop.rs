@@ -1,0 +1,302 @@
+//! Pages that show prices and quotes: `/pricing` (plans side by side), `/marketplace/bundles`
+//! (each bundle, personalised "you own 2 of 5 — upgrade for $X" for a signed-in buyer) and
+//! `/account/billing` (orders, subscription, upgrade offers with their quotes). Every amount
+//! comes from the `pricing` and `upgrades` crates.
+
+use askama::Template;
+use catalog::Tier;
+use entitlements::{Holder, UserId};
+use poem::http::StatusCode;
+use poem::web::{Data, Redirect};
+use poem::{IntoResponse, Request, Response, handler};
+use pricing::{Interval, Money, Offers, percent_text};
+use upgrades::{Quote, Sku, interval_as_str};
+
+use crate::AppState;
+use crate::auth::session_of;
+use crate::commerce_api::{capitalise, orders_of};
+use crate::pages::{error_page, render};
+
+/// A quote's lines for a template.
+pub(crate) struct QuoteView {
+    pub(crate) lines: Vec<(String, String, String)>,
+    pub(crate) amount_due: String,
+    pub(crate) free: bool,
+    pub(crate) explanation: String,
+}
+
+pub(crate) fn quote_view(q: &Quote) -> QuoteView {
+    QuoteView {
+        lines: q
+            .lines()
+            .into_iter()
+            .map(|l| {
+                let kind = serde_json::to_value(l.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let sign = if matches!(kind.as_str(), "discount" | "credit") { "−" } else { "" };
+                (kind, l.description, format!("{sign}{}", l.amount))
+            })
+            .collect(),
+        amount_due: q.amount_due.to_string(),
+        free: q.free_upgrade,
+        explanation: q.explanation.clone(),
+    }
+}
+
+fn unpriced() -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Prices are not available yet",
+        "No pricing file has been ingested. An operator runs `keys-ingest` to publish prices.",
+    )
+}
+
+struct PlanView {
+    tier: String,
+    name: String,
+    monthly: String,
+    annual: String,
+    annual_saving: String,
+    keys: usize,
+    organisations_only: bool,
+}
+
+#[derive(Template)]
+#[template(path = "pricing.html")]
+struct PricingPage {
+    plans: Vec<PlanView>,
+    singles: Vec<(String, String)>,
+    currency: String,
+}
+
+/// `/pricing`: the plans side by side, and single-KEY prices by tier.
+#[handler]
+pub(crate) fn pricing_page(state: Data<&AppState>) -> Response {
+    let offers = state.catalog.offers();
+    let Some(offers) = offers.as_ref() else { return unpriced() };
+    let plans = Tier::ALL
+        .iter()
+        .map(|t| {
+            let monthly = offers.plan_price(*t, Interval::Monthly);
+            let annual = offers.plan_price(*t, Interval::Annual);
+            let twelve = Money::from_minor(monthly.minor().saturating_mul(12), monthly.currency());
+            let saving = twelve.checked_sub(annual).unwrap_or(Money::zero(monthly.currency()));
+            PlanView {
+                tier: t.as_str().to_owned(),
+                name: capitalise(t.as_str()),
+                monthly: monthly.to_string(),
+                annual: annual.to_string(),
+                annual_saving: saving.to_string(),
+                keys: offers.plan_scope(*t).len(),
+                organisations_only: *t == Tier::Enterprise,
+            }
+        })
+        .collect();
+    let singles = Tier::ALL
+        .iter()
+        .map(|t| (capitalise(t.as_str()), offers.prices().tier_default(*t).to_string()))
+        .collect();
+    render(&PricingPage {
+        plans,
+        singles,
+        currency: offers.prices().currency().code().to_owned(),
+    })
+}
+
+struct BundleView {
+    slug: String,
+    title: String,
+    summary: String,
+    members: Vec<(String, String, String, bool)>,
+    list_total: String,
+    discount: String,
+    discount_amount: String,
+    price: String,
+    owned: usize,
+    personal: Option<QuoteView>,
+    refusal: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "bundles.html")]
+struct BundlesPage {
+    bundles: Vec<BundleView>,
+    signed_in: bool,
+}
+
+fn bundle_views(offers: &Offers, names: &dyn Fn(&catalog::Slug) -> String) -> Vec<BundleView> {
+    offers
+        .bundles()
+        .iter()
+        .filter_map(|b| {
+            let p = offers.bundle_price(b)?;
+            Some(BundleView {
+                slug: b.slug.to_string(),
+                title: b.title.clone(),
+                summary: b.summary.clone(),
+                members: offers
+                    .bundle_members(b)
+                    .into_iter()
+                    .map(|(s, m)| (s.to_string(), names(&s), m.to_string(), false))
+                    .collect(),
+                list_total: p.list_total.to_string(),
+                discount: percent_text(b.discount),
+                discount_amount: p.discount.to_string(),
+                price: p.price.to_string(),
+                owned: 0,
+                personal: None,
+                refusal: None,
+            })
+        })
+        .collect()
+}
+
+/// `/marketplace/bundles`: every bundle with its members, list total, discount and price; for
+/// a signed-in buyer, what they own and their personal upgrade price.
+#[handler]
+pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Response {
+    let offers = state.catalog.offers();
+    let Some(offers) = offers.as_ref() else { return unpriced() };
+    let snapshot = state.catalog.snapshot();
+    let names = |s: &catalog::Slug| snapshot.get(s.as_str()).map_or_else(|| s.to_string(), |k| k.meta.name.clone());
+    let mut bundles = bundle_views(offers, &names);
+    let session = session_of(&state, req).await;
+    if let Some(session) = &session {
+        let holder = Holder::User(UserId(session.account.0));
+        let now = state.clock.now();
+        let skus: Vec<Sku> = offers.bundles().iter().map(|b| Sku::Bundle(b.slug.clone())).collect();
+        let owned = state.commerce.owned(holder, now).await;
+        let quotes = state.commerce.quote_many(holder, &skus, offers, now).await;
+        let (Ok(owned), Ok(quotes)) = (owned, quotes) else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        for (view, (_, q)) in bundles.iter_mut().zip(quotes) {
+            for m in &mut view.members {
+                m.3 = m.0.parse().is_ok_and(|s| owned.contains(&s));
+            }
+            view.owned = view.members.iter().filter(|m| m.3).count();
+            match q {
+                Ok(q) => view.personal = Some(quote_view(&q)),
+                Err(e) => view.refusal = Some(e.to_string()),
+            }
+        }
+    }
+    render(&BundlesPage {
+        bundles,
+        signed_in: session.is_some(),
+    })
+}
+
+struct OrderView {
+    id: i64,
+    sku: String,
+    status: String,
+    paid_at: String,
+    cash_paid: String,
+    credit_applied: String,
+    refunded: String,
+    holder: String,
+}
+
+struct OfferView {
+    title: String,
+    sku: String,
+    quote: QuoteView,
+}
+
+#[derive(Template)]
+#[template(path = "billing.html")]
+struct BillingPage {
+    orders: Vec<OrderView>,
+    subscription: Option<(String, String)>,
+    offers: Vec<OfferView>,
+}
+
+/// `/account/billing`: the buyer's orders, subscription and upgrade offers with their quotes.
+#[handler]
+pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Response {
+    let Some(session) = session_of(&state, req).await else {
+        return Redirect::see_other("/login").into_response();
+    };
+    let offers_arc = state.catalog.offers();
+    let Some(offers) = offers_arc.as_ref() else { return unpriced() };
+    let holder = Holder::User(UserId(session.account.0));
+    let now = state.clock.now();
+    let (orders, owned, current) = match (
+        orders_of(&state, session.account).await,
+        state.commerce.owned(holder, now).await,
+        state.commerce.subscription(holder, now).await,
+    ) {
+        (Ok(o), Ok(w), Ok(c)) => (o, w, c),
+        _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    // Upgrade offers: bundles partly owned, and plans above the current one (or, without a
+    // plan, the plans whose first invoice recent purchases would credit).
+    let mut skus: Vec<(String, Sku)> = offers
+        .bundles()
+        .iter()
+        .filter(|b| b.keys.iter().any(|k| owned.contains(k)) && !b.keys.iter().all(|k| owned.contains(k)))
+        .map(|b| (format!("{} bundle", b.title), Sku::Bundle(b.slug.clone())))
+        .collect();
+    let current_tier = current.as_ref().and_then(|o| match o.sku {
+        Sku::Plan { tier, interval } => Some((tier, interval)),
+        _ => None,
+    });
+    for tier in Tier::ALL.iter().filter(|t| **t != Tier::Enterprise) {
+        for interval in [Interval::Monthly, Interval::Annual] {
+            let upgrade = match current_tier {
+                Some((t, i)) => *tier > t || (*tier == t && i == Interval::Monthly && interval == Interval::Annual),
+                None => !owned.is_empty(),
+            };
+            if upgrade {
+                skus.push((
+                    format!("{} plan, billed {}", capitalise(tier.as_str()), interval_as_str(interval)),
+                    Sku::Plan { tier: *tier, interval },
+                ));
+            }
+        }
+    }
+    let only: Vec<Sku> = skus.iter().map(|(_, s)| s.clone()).collect();
+    let quotes = match state.commerce.quote_many(holder, &only, offers, now).await {
+        Ok(q) => q,
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let offer_views = skus
+        .into_iter()
+        .zip(quotes)
+        .filter_map(|((title, sku), (_, q))| {
+            q.ok().map(|q| OfferView {
+                title,
+                sku: sku.to_string(),
+                quote: quote_view(&q),
+            })
+        })
+        .collect();
+    render(&BillingPage {
+        orders: orders
+            .iter()
+            .map(|o| OrderView {
+                id: o.id.0,
+                sku: o.sku.to_string(),
+                status: o.status.as_str().replace('_', " "),
+                paid_at: o.paid_at.date_naive().to_string(),
+                cash_paid: o.cash_paid.to_string(),
+                credit_applied: o.credit_applied.to_string(),
+                refunded: o.refunded.to_string(),
+                holder: match o.holder {
+                    Holder::User(_) => "you".to_owned(),
+                    Holder::Organisation(g) => format!("organisation #{}", g.0),
+                },
+            })
+            .collect(),
+        subscription: current.map(|o| {
+            (
+                o.sku.to_string(),
+                o.period.map(|p| p.1.date_naive().to_string()).unwrap_or_default(),
+            )
+        }),
+        offers: offer_views,
+    })
+}
