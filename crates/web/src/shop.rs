@@ -35,7 +35,11 @@ pub(crate) fn quote_view(q: &Quote) -> QuoteView {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let sign = if matches!(kind.as_str(), "discount" | "credit") { "−" } else { "" };
+                let sign = if matches!(kind.as_str(), "discount" | "credit") {
+                    "−"
+                } else {
+                    ""
+                };
                 (kind, l.description, format!("{sign}{}", l.amount))
             })
             .collect(),
@@ -75,7 +79,9 @@ struct PricingPage {
 #[handler]
 pub(crate) fn pricing_page(state: Data<&AppState>) -> Response {
     let offers = state.catalog.offers();
-    let Some(offers) = offers.as_ref() else { return unpriced() };
+    let Some(offers) = offers.as_ref() else {
+        return unpriced();
+    };
     let plans = Tier::ALL
         .iter()
         .map(|t| {
@@ -158,9 +164,15 @@ fn bundle_views(offers: &Offers, names: &dyn Fn(&catalog::Slug) -> String) -> Ve
 #[handler]
 pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Response {
     let offers = state.catalog.offers();
-    let Some(offers) = offers.as_ref() else { return unpriced() };
+    let Some(offers) = offers.as_ref() else {
+        return unpriced();
+    };
     let snapshot = state.catalog.snapshot();
-    let names = |s: &catalog::Slug| snapshot.get(s.as_str()).map_or_else(|| s.to_string(), |k| k.meta.name.clone());
+    let names = |s: &catalog::Slug| {
+        snapshot
+            .get(s.as_str())
+            .map_or_else(|| s.to_string(), |k| k.meta.name.clone())
+    };
     let mut bundles = bundle_views(offers, &names);
     let session = session_of(&state, req).await;
     if let Some(session) = &session {
@@ -221,7 +233,9 @@ pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Respo
         return Redirect::see_other("/login").into_response();
     };
     let offers_arc = state.catalog.offers();
-    let Some(offers) = offers_arc.as_ref() else { return unpriced() };
+    let Some(offers) = offers_arc.as_ref() else {
+        return unpriced();
+    };
     let holder = Holder::User(UserId(session.account.0));
     let now = state.clock.now();
     let (orders, owned, current) = match (
@@ -252,7 +266,11 @@ pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Respo
             };
             if upgrade {
                 skus.push((
-                    format!("{} plan, billed {}", capitalise(tier.as_str()), interval_as_str(interval)),
+                    format!(
+                        "{} plan, billed {}",
+                        capitalise(tier.as_str()),
+                        interval_as_str(interval)
+                    ),
                     Sku::Plan { tier: *tier, interval },
                 ));
             }
