@@ -58,9 +58,9 @@ pub trait EntitlementRepository: Send + Sync {
     ///
     /// # Errors
     /// [`EntitlementStoreError`] when the backend fails.
-    async fn for_credential(
+    async fn for_credential<'a>(
         &self,
-        credential: Credential<'_>,
+        credential: Credential<'a>,
         now: DateTime<Utc>,
     ) -> Result<Option<(Principal, Vec<Entitlement>)>, EntitlementStoreError>;
 

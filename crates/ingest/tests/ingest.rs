@@ -644,6 +644,11 @@ async fn storage_failure_is_reported_per_key() {
     good_assets(dir.path());
     let mut repo = MockCatalogRepository::new();
     repo.expect_list_keys().returning(|| Ok(Vec::new()));
+    repo.expect_documents().returning(|| Ok(Vec::new()));
+    repo.expect_replace_documents().times(1).returning(|docs| {
+        assert!(docs.is_empty(), "these assets have no pricing file or bundles");
+        Ok(false)
+    });
     repo.expect_save_key().returning(|c| {
         if c.meta.slug.as_str() == "next-beta" {
             Err(StorageError("disk full".into()).into())
@@ -740,4 +745,118 @@ async fn ingest_into_s3() {
         .await
         .unwrap();
     assert_eq!(again.unchanged, 5);
+}
+
+const PRICING: &str = "currency = \"USD\"\n[single]\nstarter = \"19.00\"\noperator = \"49.00\"\nscale = \"99.00\"\nenterprise = \"249.00\"\n\
+[overrides]\nnext-alpha = \"29.00\"\n[plans.starter]\nmonthly = \"12.00\"\nannual = \"120.00\"\n[plans.operator]\nmonthly = \"29.00\"\n\
+annual = \"290.00\"\n[plans.scale]\nmonthly = \"59.00\"\nannual = \"590.00\"\n[plans.enterprise]\nmonthly = \"199.00\"\nannual = \"1990.00\"\n";
+
+fn bundle_toml(discount: &str, keys: &[&str]) -> String {
+    let keys: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    format!(
+        "title = \"T\"\nsummary = \"S\"\ndiscount = \"{discount}\"\nkeys = [{}]\n",
+        keys.join(", ")
+    )
+}
+
+fn doc<'a>(r: &'a IngestReport, name: &str) -> &'a ingest::documents::DocumentReport {
+    r.documents
+        .iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no report for {name}: {:#?}", r.documents))
+}
+
+/// The pricing file and bundles are checked against the catalog after the KEYS; a bad bundle
+/// or pricing file is rejected with file, field and reason, keeps its previously stored copy,
+/// and blocks nothing else; documents removed from the assets leave the catalog.
+#[tokio::test]
+async fn pricing_and_bundles_are_checked_and_one_bad_bundle_blocks_nothing() {
+    use ingest::documents::DocumentOutcome::{Rejected, Stored, Unchanged};
+    for env in envs().await {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        good_assets(root);
+        write(&root.join("pricing.toml"), PRICING);
+        write(
+            &root.join("bundles/alpha-beta.toml"),
+            &bundle_toml("22%", &["next-alpha", "next-beta"]),
+        );
+        write(
+            &root.join("bundles/too-generous.toml"),
+            &bundle_toml("30%", &["next-alpha", "rb-gamma"]),
+        );
+        write(
+            &root.join("bundles/ghost-member.toml"),
+            &bundle_toml("20%", &["next-alpha", "no-such-key"]),
+        );
+        write(&root.join("bundles/lonely.toml"), &bundle_toml("20%", &["next-alpha"]));
+
+        // A dry run reports the same and writes nothing.
+        let dry = run(&env, root, true).await;
+        assert_eq!(doc(&dry, "bundles/alpha-beta.toml").outcome, Stored);
+        assert!(env.repo.documents().await.unwrap().is_empty());
+
+        let r = run(&env, root, false).await;
+        assert_eq!(r.added, 5, "every KEY still goes in");
+        assert!(r.has_rejections());
+        assert_eq!(doc(&r, "pricing.toml").outcome, Stored);
+        assert_eq!(doc(&r, "bundles/alpha-beta.toml").outcome, Stored);
+        for (name, field, why) in [
+            ("bundles/too-generous.toml", "discount", "outside the allowed 19–28 %"),
+            ("bundles/ghost-member.toml", "keys[1]", "no KEY `no-such-key`"),
+            ("bundles/lonely.toml", "keys", "at least 2"),
+        ] {
+            let d = doc(&r, name);
+            assert_eq!(d.outcome, Rejected, "{name}");
+            assert!(
+                d.errors
+                    .iter()
+                    .any(|e| e.file == name && e.field == field && e.reason.contains(why)),
+                "{name}: {:?}",
+                d.errors
+            );
+        }
+        let names = |docs: Vec<catalog::Document>| docs.into_iter().map(|d| d.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(env.repo.documents().await.unwrap()),
+            ["bundles/alpha-beta.toml", "pricing.toml"]
+        );
+
+        // A re-run changes nothing (and does not bump the revision).
+        let rev = env.repo.revision().await.unwrap();
+        let again = run(&env, root, false).await;
+        assert_eq!(doc(&again, "pricing.toml").outcome, Unchanged);
+        assert_eq!(env.repo.revision().await.unwrap(), rev);
+
+        // A broken pricing file (an override for an unknown KEY, a negative price) is refused
+        // and the stored prices stay; fixing a bundle stores it; removing one retires it.
+        write(
+            &root.join("pricing.toml"),
+            &PRICING
+                .replace("next-alpha = \"29.00\"", "next-omega = \"29.00\"")
+                .replace("starter = \"19.00\"", "starter = \"-1\""),
+        );
+        write(
+            &root.join("bundles/too-generous.toml"),
+            &bundle_toml("28%", &["next-alpha", "rb-gamma"]),
+        );
+        std::fs::remove_file(root.join("bundles/alpha-beta.toml")).unwrap();
+        let r = run(&env, root, false).await;
+        let p = doc(&r, "pricing.toml");
+        assert_eq!(p.outcome, Rejected);
+        let fields: Vec<&str> = p.errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"single.starter"), "{fields:?}");
+        let docs = env.repo.documents().await.unwrap();
+        assert_eq!(
+            names(docs.clone()),
+            ["bundles/too-generous.toml", "pricing.toml"],
+            "alpha-beta retired, too-generous fixed"
+        );
+        assert_eq!(
+            docs.iter().find(|d| d.name == "pricing.toml").unwrap().body,
+            PRICING,
+            "the last good pricing file stays"
+        );
+        assert!(env.repo.revision().await.unwrap() > rev);
+    }
 }

@@ -233,9 +233,9 @@ impl EntitlementRepository for SqlEntitlementRepository {
         found.iter().map(from_row).collect()
     }
 
-    async fn for_credential(
+    async fn for_credential<'a>(
         &self,
-        credential: Credential<'_>,
+        credential: Credential<'a>,
         now: DateTime<Utc>,
     ) -> Result<Option<(Principal, Vec<Entitlement>)>, EntitlementStoreError> {
         let backend = self.db.get_database_backend();

@@ -13,6 +13,7 @@ async fn readyz_is_503_when_the_database_is_down() {
     let mut repo = MockCatalogRepository::new();
     repo.expect_revision().returning(|| Ok(1));
     repo.expect_list_keys().returning(|| Ok(Vec::new()));
+    repo.expect_documents().returning(|| Ok(Vec::new()));
     repo.expect_ping()
         .returning(|| Err(StorageError("connection refused".into())));
     let repo: Arc<dyn catalog::CatalogRepository> = Arc::new(repo);
@@ -39,6 +40,10 @@ async fn readyz_is_503_when_the_database_is_down() {
         downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
         link_key: Arc::new(b"test".to_vec()),
         link_ttl: std::time::Duration::from_secs(300),
+        commerce: upgrades::service::Commerce::new(
+            Arc::new(upgrades::ports::MockOrderRepository::new()),
+            Arc::new(entitlements::ports::MockEntitlementRepository::new()),
+        ),
     });
     let client = TestClient::new(app);
 
