@@ -315,3 +315,82 @@ async fn sign_up_get_a_grant_download_and_sign_out() {
     );
     c.close().await.unwrap();
 }
+
+/// The bundles page: anonymous visitors see list total, discount and price; a signed-in buyer
+/// who owns two members sees "you own 2 of 4 — upgrade for $30.28" (credited what they paid),
+/// and the billing page offers the same upgrade with every line of its quote.
+#[tokio::test]
+async fn bundles_page_shows_the_personal_upgrade_price() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+    let c = connect(&driver).await;
+
+    c.goto(&app.url("/marketplace/bundles")).await.unwrap();
+    let card = "#bundle-incident-response-essentials";
+    assert_eq!(text(&c, &format!("{card} .list-total")).await, "$126.00");
+    assert_eq!(text(&c, &format!("{card} .bundle-price")).await, "$98.28");
+    assert!(c.find(Locator::Css(&format!("{card} .upgrade-price"))).await.is_err());
+
+    // Ada signs up in the browser; support records two purchases she paid by invoice.
+    c.goto(&app.url("/signup")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("ada@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+    let admin = common::sign_up(&app, "admin@keys.test").await;
+    for sku in ["key:deploy-rollback-runbook", "key:disk-full-recovery"] {
+        let (s, body) = common::send(
+            &app,
+            "POST",
+            "/api/v1/admin/orders",
+            Some(&admin),
+            Some(serde_json::json!({"email": "ada@example.com", "sku": sku, "reason": "invoice 77"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+    }
+
+    c.goto(&app.url("/marketplace/bundles")).await.unwrap();
+    assert_eq!(
+        text(&c, &format!("{card} .offer")).await,
+        "You own 2 of 4 — upgrade for $30.28"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css(&format!("{card} tr.owned")))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        text(&c, &format!("{card} .explanation"))
+            .await
+            .contains("Credit $49.00")
+    );
+
+    c.goto(&app.url("/account/billing")).await.unwrap();
+    let offer = "li.offer[data-sku='bundle:incident-response-essentials']";
+    assert_eq!(
+        text(&c, &format!("{offer} tr.line-amount_due td:last-child")).await,
+        "$30.28"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css(&format!("{offer} tr.line-credit")))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(c.find_all(Locator::Css("#orders tbody tr")).await.unwrap().len(), 2);
+    c.close().await.unwrap();
+}
