@@ -375,7 +375,7 @@ async fn bundles_page_shows_the_personal_upgrade_price() {
     assert!(
         text(&c, &format!("{card} .explanation"))
             .await
-            .contains("Credit $49.00")
+            .contains("Credit $68.00")
     );
 
     c.goto(&app.url("/account/billing")).await.unwrap();
