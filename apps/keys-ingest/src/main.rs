@@ -45,6 +45,19 @@ struct RunArgs {
 enum Command {
     /// Ingest (the default).
     Run(RunArgs),
+    /// Write docs/revenue/PRICING_MODEL.md from the pricing file, the bundles and the upgrade
+    /// rules (no database needed).
+    PricingModel {
+        /// The assets directory.
+        #[arg(long, value_name = "DIR", default_value = "keys-assets")]
+        assets: PathBuf,
+        /// Output file.
+        #[arg(long, value_name = "FILE", default_value = upgrades::model_doc::PRICING_MODEL_PATH)]
+        out: PathBuf,
+        /// Only check that the file is current (exit 1 when it differs).
+        #[arg(long)]
+        check: bool,
+    },
     /// Write a synthetic catalog for benchmarks (never for real use).
     Synth {
         /// Number of KEYS.
@@ -138,6 +151,29 @@ async fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Synth { count, out, seed }) => {
             ingest::synthetic::generate(&out, count, seed).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {count} synthetic KEYS to {}", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::PricingModel { assets, out, check }) => {
+            let (offers, names) = ingest::documents::offers_from_assets(&assets)
+                .with_context(|| format!("the offers in {} are invalid", assets.display()))?;
+            let text = upgrades::model_doc::render(&offers, &names);
+            if check {
+                let current = std::fs::read_to_string(&out).unwrap_or_default();
+                if current != text {
+                    eprintln!(
+                        "{} is out of date: run `cargo run -p keys-ingest -- pricing-model`",
+                        out.display()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                eprintln!("{} is current", out.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Run(args)) => args,

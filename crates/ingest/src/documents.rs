@@ -105,3 +105,54 @@ pub(crate) fn plan_documents(
     keep.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((keep, reports))
 }
+
+/// Why the offers could not be read from an assets directory.
+#[derive(Debug, thiserror::Error)]
+pub enum AssetOffersError {
+    /// The directory or a file is unreadable.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// What.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The pricing file or a bundle is invalid.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<PricingError>),
+}
+
+/// Reads the offers straight from an assets directory (no database): the KEYS' tiers and names
+/// from their manifests, then the pricing file and every bundle, all checked. Used to generate
+/// `docs/revenue/PRICING_MODEL.md`.
+///
+/// # Errors
+/// [`AssetOffersError`] naming the file and field of every problem.
+pub fn offers_from_assets(assets: &Path) -> Result<(pricing::Offers, BTreeMap<Slug, String>), AssetOffersError> {
+    let io = |source| AssetOffersError::Io {
+        path: assets.to_path_buf(),
+        source,
+    };
+    let today = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
+    let sources = crate::source::read_sources(assets, crate::Limits::default(), today).map_err(io)?;
+    let mut tiers = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for c in &sources.candidates {
+        tiers.insert(c.draft.meta.slug.clone(), c.draft.meta.tier);
+        names.insert(c.draft.meta.slug.clone(), c.draft.meta.name.clone());
+    }
+    let (keep, reports) = plan_documents(assets, &[], &tiers).map_err(io)?;
+    let errors: Vec<PricingError> = reports.into_iter().flat_map(|r| r.errors).collect();
+    if !errors.is_empty() {
+        return Err(AssetOffersError::Invalid(errors));
+    }
+    match pricing::offers_from(&keep, tiers) {
+        (Some(offers), problems) if problems.is_empty() => Ok((offers, names)),
+        (None, problems) if problems.is_empty() => Err(AssetOffersError::Invalid(vec![PricingError {
+            file: PRICING_FILE.to_owned(),
+            field: "(file)".to_owned(),
+            reason: format!("missing: {} has no {PRICING_FILE}", assets.display()),
+        }])),
+        (_, problems) => Err(AssetOffersError::Invalid(problems)),
+    }
+}

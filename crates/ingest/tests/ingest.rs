@@ -860,3 +860,40 @@ async fn pricing_and_bundles_are_checked_and_one_bad_bundle_blocks_nothing() {
         assert!(env.repo.revision().await.unwrap() > rev);
     }
 }
+
+/// `docs/revenue/PRICING_MODEL.md` is generated from the shipped offers and the upgrade rules;
+/// it must match what `keys-ingest pricing-model` writes (`KEYS_BLESS=1` rewrites it).
+#[test]
+fn pricing_model_doc_is_current() {
+    let assets = test_support::repo_assets_dir();
+    let (offers, names) = ingest::documents::offers_from_assets(&assets).unwrap();
+    let text = upgrades::model_doc::render(&offers, &names);
+    let path = assets.parent().unwrap().join(upgrades::model_doc::PRICING_MODEL_PATH);
+    if std::env::var_os("KEYS_BLESS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).unwrap_or_default() == text,
+        "{} is out of date: run `cargo run -p keys-ingest -- pricing-model` and commit it",
+        path.display()
+    );
+}
+
+#[test]
+fn offers_from_assets_name_the_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    good_assets(dir.path());
+    let err = ingest::documents::offers_from_assets(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pricing.toml") && err.contains("missing"), "{err}");
+    write(&dir.path().join("pricing.toml"), PRICING);
+    write(
+        &dir.path().join("bundles/odd.toml"),
+        &bundle_toml("40%", &["next-alpha", "next-beta"]),
+    );
+    let err = ingest::documents::offers_from_assets(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bundles/odd.toml: field `discount`"), "{err}");
+}

@@ -12,6 +12,7 @@
 //! division rounded down so credit never exceeds what was paid and kept.
 
 pub mod ledger;
+pub mod model_doc;
 pub mod ports;
 pub mod quote;
 pub mod service;

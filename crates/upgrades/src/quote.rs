@@ -197,7 +197,7 @@ pub struct CreditLine {
     pub amount: Money,
     /// The KEYS whose allocations it is taken from (none for plan time).
     pub slugs: Vec<Slug>,
-    /// For people: "What you paid in order #12 (key:…)".
+    /// For people: "Credit from what you paid in order #12 (key:…)".
     pub description: String,
 }
 
@@ -472,7 +472,7 @@ impl Credits {
                     },
                     amount: Money::from_minor(line_total, self.currency),
                     slugs: line_slugs,
-                    description: format!("What you paid in order {} ({})", p.id, p.sku),
+                    description: format!("Credit from what you paid in order {} ({})", p.id, p.sku),
                 });
             }
         }

@@ -126,7 +126,7 @@ fn bundle_worked_example_147_00_less_22pct_is_114_66_credit_49_00_pays_65_66() {
             line(LineKind::Discount, "Bundle discount 22%", "$32.34"),
             line(
                 LineKind::Credit,
-                "What you paid in order #12 (key:postgres-failover-runbook)",
+                "Credit from what you paid in order #12 (key:postgres-failover-runbook)",
                 "$49.00"
             ),
             line(LineKind::AmountDue, "Amount due", "$65.66"),
