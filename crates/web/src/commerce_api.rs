@@ -283,6 +283,7 @@ pub(crate) enum SkusResponse {
 }
 
 #[derive(ApiResponse)]
+#[allow(clippy::large_enum_variant)] // built once per request and returned at once
 pub(crate) enum QuoteResponse {
     /// The quote.
     #[oai(status = 200)]

@@ -159,6 +159,7 @@ pub(crate) async fn link_for(
 }
 
 /// [`link_for`] with the principal's entitlements already read.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once per request
 fn link_with(
     state: &AppState,
     principal: &Principal,
