@@ -197,6 +197,28 @@ async fn security_headers_health_and_openapi() {
     assert_eq!(status, 200);
     assert!(spec["paths"]["/keys"]["get"].is_object(), "{spec}");
     assert!(spec["paths"]["/keys/{slug}"]["get"].is_object());
+    for (path, method) in [
+        ("/keys/{slug}/download", "post"),
+        ("/skus", "get"),
+        ("/quotes", "get"),
+        ("/me/orders", "get"),
+        ("/admin/orders", "post"),
+        ("/admin/orders/{id}/refund", "post"),
+        ("/me/entitlements", "get"),
+        ("/auth/login", "post"),
+    ] {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let quote_params: Vec<&str> = spec["paths"]["/quotes"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(quote_params, ["sku", "org"]);
     let params: Vec<&str> = spec["paths"]["/keys"]["get"]["parameters"]
         .as_array()
         .unwrap()
