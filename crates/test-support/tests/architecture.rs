@@ -15,6 +15,7 @@ const DOMAIN: &[&str] = &[
     "upgrades",
     "entitlements",
     "accounts",
+    "payments",
 ];
 const IO_CRATES: &[&str] = &[
     "sea-orm",

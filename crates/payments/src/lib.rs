@@ -1,0 +1,14 @@
+//! # payments — checkout, Stripe-format webhooks, and what each event changes
+//!
+//! * [`ports::PaymentGateway`]: what the shop needs from a payment provider (customers,
+//!   Checkout Sessions, session lookup, refunds, the billing portal, catalog sync). Implemented by
+//!   the `stripe-gateway` adapter (async-stripe) and by the local payment mode.
+//! * [`signature`]: the `Stripe-Signature` header (`t=…,v1=HMAC-SHA256(secret, "t.body")`),
+//!   verified against several secrets (rotation) with a tolerance, time from the caller's clock.
+
+pub mod ports;
+pub mod signature;
+
+pub use ports::{
+    CatalogItem, CheckoutMode, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway, SessionState, SyncReport,
+};

@@ -1,0 +1,159 @@
+//! The payment-gateway port. With the `mock` feature mockall generates `MockPaymentGateway`.
+
+use async_trait::async_trait;
+use pricing::{Interval, Money};
+
+/// Checkout Session mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutMode {
+    /// One payment (KEYS, bundles, upgrades).
+    Payment,
+    /// A subscription (plans).
+    Subscription,
+}
+
+/// Everything needed to open a Checkout Session for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Our order id (sent as `client_reference_id` and in metadata).
+    pub order_id: i64,
+    /// The SKU id (`key:<slug>`, `bundle:<slug>`, `plan:<tier>:<interval>`); also the Stripe
+    /// Price's lookup key.
+    pub sku: String,
+    /// Payment or subscription.
+    pub mode: CheckoutMode,
+    /// The SKU's price as the pricing crates say (a bundle: after its bundle discount). The
+    /// gateway refuses to charge when its price object disagrees (catalog not synced).
+    pub unit_amount: Money,
+    /// Credit from earlier purchases, applied as a one-off discount so the buyer pays exactly
+    /// the quote's amount due (`None` or zero: no discount).
+    pub credit: Option<Money>,
+    /// The Stripe customer of the holder.
+    pub customer: String,
+    /// `user:<id>` or `organisation:<id>` (metadata).
+    pub holder: String,
+    /// The quote's id (metadata), so support can match a payment to its quote.
+    pub quote_id: String,
+    /// Where Stripe sends the buyer after paying.
+    pub success_url: String,
+    /// Where Stripe sends the buyer when they cancel.
+    pub cancel_url: String,
+}
+
+/// A created Checkout Session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSession {
+    /// `cs_…`.
+    pub id: String,
+    /// Where to send the buyer.
+    pub url: String,
+}
+
+/// What a Checkout Session says now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionState {
+    /// `cs_…`.
+    pub id: String,
+    /// Our order id (`client_reference_id`).
+    pub order_id: Option<i64>,
+    /// Paid (`payment_status` is `paid` or `no_payment_required`).
+    pub paid: bool,
+    /// The PaymentIntent (payment mode).
+    pub payment_intent: Option<String>,
+    /// The Subscription (subscription mode).
+    pub subscription: Option<String>,
+    /// The Customer.
+    pub customer: Option<String>,
+    /// Amount charged, in minor units.
+    pub amount_total: Option<i64>,
+}
+
+/// One SKU as the payment provider's catalog should have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogItem {
+    /// SKU id (the Price's lookup key and the Product's metadata).
+    pub sku: String,
+    /// Product name.
+    pub name: String,
+    /// Price.
+    pub amount: Money,
+    /// Billing interval (plans).
+    pub interval: Option<Interval>,
+}
+
+/// What a catalog sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Products created.
+    pub products_created: usize,
+    /// Prices created (new SKUs and changed prices).
+    pub prices_created: usize,
+    /// Old prices archived after a price change.
+    pub prices_archived: usize,
+    /// SKUs already up to date.
+    pub unchanged: usize,
+}
+
+/// Why the payment provider refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The provider's price for a SKU differs from ours, or is missing.
+    #[error("the payment catalog is out of date for `{sku}`: run `keys-ingest stripe-sync`")]
+    CatalogOutOfSync {
+        /// The SKU.
+        sku: String,
+    },
+    /// The provider answered with an error.
+    #[error("payment provider refused: {0}")]
+    Refused(String),
+    /// The provider could not be reached.
+    #[error("payment provider unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// A payment provider.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    /// Whether this is the local test-mode gateway (the UI labels it).
+    fn is_test_mode(&self) -> bool;
+
+    /// Creates the provider's customer for a holder (`user:<id>` / `organisation:<id>`), with an
+    /// idempotency key derived from the holder so a retry never creates two.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn create_customer(&self, holder: &str, email: &str) -> Result<String, GatewayError>;
+
+    /// Opens a Checkout Session for an order (idempotency key derived from the order id).
+    ///
+    /// # Errors
+    /// [`GatewayError`]; [`GatewayError::CatalogOutOfSync`] when the provider's price differs.
+    async fn create_checkout(&self, request: &CheckoutRequest) -> Result<CheckoutSession, GatewayError>;
+
+    /// Reads a Checkout Session (the return page fulfils from it when the webhook is late).
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn retrieve_session(&self, id: &str) -> Result<SessionState, GatewayError>;
+
+    /// Refunds a payment (all of it when `amount` is `None`), idempotently per `key`.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn refund(&self, payment_intent: &str, amount: Option<Money>, key: &str) -> Result<(), GatewayError>;
+
+    /// A billing-portal URL where the customer manages their subscription.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn billing_portal(&self, customer: &str, return_url: &str) -> Result<String, GatewayError>;
+
+    /// Makes the provider's catalog match `items`: one Product and one active Price per SKU
+    /// (lookup key = SKU); a changed price creates a new Price and archives the old one;
+    /// re-running changes nothing.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn sync_catalog(&self, items: &[CatalogItem]) -> Result<SyncReport, GatewayError>;
+}
