@@ -14,6 +14,7 @@ mod m20261126_000005_api_tokens;
 mod m20261126_000006_organisations;
 mod m20261126_000007_content_digest;
 mod m20261126_000008_commerce;
+mod m20261126_000009_payments;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_organisations::Migration),
             Box::new(m20261126_000007_content_digest::Migration),
             Box::new(m20261126_000008_commerce::Migration),
+            Box::new(m20261126_000009_payments::Migration),
         ]
     }
 }

@@ -6,6 +6,8 @@
 //! * [`signature`]: the `Stripe-Signature` header (`t=…,v1=HMAC-SHA256(secret, "t.body")`),
 //!   verified against several secrets (rotation) with a tolerance, time from the caller's clock.
 
+pub mod apply;
+pub mod events;
 pub mod ports;
 pub mod signature;
 

@@ -306,6 +306,11 @@ pub mod orders {
         pub period_end: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub paid_at: Option<DateTimeUtc>,
+        pub checkout_session: Option<String>,
+        pub payment_intent: Option<String>,
+        pub subscription_ref: Option<String>,
+        pub customer_ref: Option<String>,
+        pub quote_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -344,6 +349,50 @@ pub mod order_entitlements {
         pub order_id: i64,
         #[sea_orm(primary_key, auto_increment = false)]
         pub entitlement_id: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod payment_customers {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "payment_customers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub holder_kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub holder_id: i64,
+        pub customer_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_inbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_inbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        pub event_type: String,
+        pub payload: String,
+        pub object_created: i64,
+        pub received_at: DateTimeUtc,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub last_error: Option<String>,
+        pub processed_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,11 +11,12 @@ use sea_orm::{
     QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
 use upgrades::ports::{
-    Channel, NewOrder, Order, OrderRepository, OrderStatus, OrderStoreError, RecordOrderError, ledger_of,
+    Channel, Fulfilment, NewOrder, Order, OrderRef, OrderRepository, OrderStatus, OrderStoreError, PaymentRefs,
+    RecordOrderError, ledger_of,
 };
 use upgrades::{CreditUse, PlannedUse, PurchaseId};
 
-use crate::entities::{credit_uses, order_entitlements, orders};
+use crate::entities::{credit_uses, order_entitlements, orders, payment_customers};
 use crate::entitlement_repo::{grant_in, holder_columns, holder_from, update_in};
 
 /// The `orders`, `credit_uses` and `order_entitlements` tables.
@@ -59,7 +60,15 @@ fn from_row(r: &orders::Model) -> Result<Order, OrderStoreError> {
         explanation: r.quote.clone(),
         channel: Channel::parse(&r.channel).ok_or_else(|| corrupt(r.id, "channel", &r.channel))?,
         period: r.period_start.zip(r.period_end),
-        paid_at: r.paid_at.unwrap_or(r.created_at),
+        created_at: r.created_at,
+        paid_at: r.paid_at,
+        refs: PaymentRefs {
+            checkout_session: r.checkout_session.clone(),
+            payment_intent: r.payment_intent.clone(),
+            subscription: r.subscription_ref.clone(),
+            customer: r.customer_ref.clone(),
+        },
+        quote_id: r.quote_id.clone(),
     })
 }
 
@@ -67,7 +76,7 @@ fn id32(id: PurchaseId) -> Result<i32, OrderStoreError> {
     i32::try_from(id.0).map_err(|_| OrderStoreError(format!("order id {} out of range", id.0)))
 }
 
-async fn history_on<C: ConnectionTrait>(
+pub(crate) async fn history_on<C: ConnectionTrait>(
     c: &C,
     holder: Holder,
 ) -> Result<(Vec<Order>, Vec<CreditUse>), OrderStoreError> {
@@ -123,6 +132,196 @@ async fn lock_holder<C: ConnectionTrait>(c: &C, holder: Holder) -> Result<(), Or
     .map_err(err)
 }
 
+async fn load<C: ConnectionTrait>(c: &C, id: i64) -> Result<Order, OrderStoreError> {
+    let id32 = i32::try_from(id).map_err(|_| OrderStoreError(format!("order id {id} out of range")))?;
+    let row = orders::Entity::find_by_id(id32)
+        .one(c)
+        .await
+        .map_err(err)?
+        .ok_or_else(|| OrderStoreError(format!("order {id} vanished")))?;
+    from_row(&row)
+}
+
+/// Inserts an order and its credit uses after re-checking, under the holder's lock, that every
+/// credit is still available. Returns the new id.
+async fn insert_order<C: ConnectionTrait>(
+    txn: &C,
+    order: &NewOrder,
+    uses: &[PlannedUse],
+    status: OrderStatus,
+) -> Result<i64, RecordOrderError> {
+    lock_holder(txn, order.holder).await?;
+    let (kind, holder_id) = holder_columns(order.holder);
+    let paid = status == OrderStatus::Paid;
+    let inserted = orders::Entity::insert(orders::ActiveModel {
+        holder_kind: Set(kind.to_owned()),
+        holder_id: Set(holder_id),
+        buyer_id: Set(order.buyer.0),
+        sku: Set(order.sku.to_string()),
+        status: Set(status.as_str().to_owned()),
+        currency: Set(order.cash_paid.currency().code().to_owned()),
+        list_minor: Set(order.list_price.minor()),
+        due_minor: Set(order.amount_due.minor()),
+        cash_paid_minor: Set(if paid { order.cash_paid.minor() } else { 0 }),
+        credit_applied_minor: Set(order.credit_applied.minor()),
+        refunded_minor: Set(0),
+        allocations: Set(serde_json::to_string(&order.allocations).map_err(err)?),
+        quote: Set(order.explanation.clone()),
+        channel: Set(order.channel.as_str().to_owned()),
+        period_start: Set(order.period.map(|p| p.0)),
+        period_end: Set(order.period.map(|p| p.1)),
+        created_at: Set(order.at),
+        paid_at: Set(paid.then_some(order.at)),
+        quote_id: Set(order.quote_id.clone()),
+        ..Default::default()
+    })
+    .exec(txn)
+    .await
+    .map_err(err)?;
+    let new_id = i64::from(inserted.last_insert_id);
+
+    // Re-check every credit under the lock: another order may have used it since the quote.
+    let (orders_now, uses_now) = history_on(txn, order.holder).await?;
+    let ledger = ledger_of(&orders_now, &uses_now);
+    let mut planned: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for u in uses {
+        *planned.entry((u.from.0, u.slug.to_string())).or_default() += u.amount.minor();
+    }
+    for ((from, slug), amount) in &planned {
+        let available = slug
+            .parse()
+            .ok()
+            .and_then(|s| ledger.available(PurchaseId(*from), &s))
+            .map_or(0, |m| m.minor());
+        if *amount > available {
+            return Err(RecordOrderError::CreditTaken);
+        }
+    }
+    if !uses.is_empty() {
+        credit_uses::Entity::insert_many(uses.iter().map(|u| credit_uses::ActiveModel {
+            from_order: Set(u.from.0),
+            slug: Set(u.slug.to_string()),
+            amount_minor: Set(u.amount.minor()),
+            by_order: Set(new_id),
+            ..Default::default()
+        }))
+        .exec(txn)
+        .await
+        .map_err(err)?;
+    }
+    Ok(new_id)
+}
+
+async fn grant_for_order<C: ConnectionTrait>(
+    txn: &C,
+    order_id: i64,
+    grants: &[NewGrant],
+) -> Result<Vec<Entitlement>, OrderStoreError> {
+    let mut granted = Vec::new();
+    for g in grants {
+        let e = grant_in(txn, g).await.map_err(err)?;
+        order_entitlements::Entity::insert(order_entitlements::ActiveModel {
+            order_id: Set(order_id),
+            entitlement_id: Set(e.id.0),
+        })
+        .exec_without_returning(txn)
+        .await
+        .map_err(err)?;
+        granted.push(e);
+    }
+    Ok(granted)
+}
+
+pub(crate) async fn set_refs_on<C: ConnectionTrait>(
+    c: &C,
+    id: PurchaseId,
+    refs: &PaymentRefs,
+) -> Result<(), OrderStoreError> {
+    let mut m = orders::ActiveModel::default();
+    if let Some(v) = &refs.checkout_session {
+        m.checkout_session = Set(Some(v.clone()));
+    }
+    if let Some(v) = &refs.payment_intent {
+        m.payment_intent = Set(Some(v.clone()));
+    }
+    if let Some(v) = &refs.subscription {
+        m.subscription_ref = Set(Some(v.clone()));
+    }
+    if let Some(v) = &refs.customer {
+        m.customer_ref = Set(Some(v.clone()));
+    }
+    if !sea_orm::ActiveModelTrait::is_changed(&m) {
+        return Ok(());
+    }
+    orders::Entity::update_many()
+        .set(m)
+        .filter(orders::Column::Id.eq(id32(id)?))
+        .exec(c)
+        .await
+        .map(|_| ())
+        .map_err(err)
+}
+
+pub(crate) async fn find_by_ref_on<C: ConnectionTrait>(c: &C, by: &OrderRef) -> Result<Option<Order>, OrderStoreError> {
+    let q = orders::Entity::find();
+    let q = match by {
+        OrderRef::Id(id) => {
+            let Ok(id) = i32::try_from(id.0) else { return Ok(None) };
+            q.filter(orders::Column::Id.eq(id))
+        }
+        OrderRef::CheckoutSession(s) => q.filter(orders::Column::CheckoutSession.eq(s.as_str())),
+        OrderRef::PaymentIntent(s) => q.filter(orders::Column::PaymentIntent.eq(s.as_str())),
+        OrderRef::Subscription(s) => q.filter(orders::Column::SubscriptionRef.eq(s.as_str())),
+    };
+    q.order_by_asc(orders::Column::Id)
+        .one(c)
+        .await
+        .map_err(err)?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Pending → paid with grants, on `txn`. An order already paid (or refunded, cancelled) is
+/// left as it is: `(order, false)`.
+pub(crate) async fn fulfil_in<C: ConnectionTrait>(
+    txn: &C,
+    id: PurchaseId,
+    f: &Fulfilment,
+    grants: &[NewGrant],
+) -> Result<(Order, bool), OrderStoreError> {
+    let updated = orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            status: Set(OrderStatus::Paid.as_str().to_owned()),
+            cash_paid_minor: Set(f.cash_paid.minor()),
+            paid_at: Set(Some(f.at)),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id32(id)?))
+        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .exec(txn)
+        .await
+        .map_err(err)?;
+    set_refs_on(txn, id, &f.refs).await?;
+    if updated.rows_affected == 0 {
+        return Ok((load(txn, id.0).await?, false));
+    }
+    if let Some((start, end)) = f.period {
+        orders::Entity::update_many()
+            .set(orders::ActiveModel {
+                period_start: Set(Some(start)),
+                period_end: Set(Some(end)),
+                ..Default::default()
+            })
+            .filter(orders::Column::Id.eq(id32(id)?))
+            .exec(txn)
+            .await
+            .map_err(err)?;
+    }
+    grant_for_order(txn, id.0, grants).await?;
+    Ok((load(txn, id.0).await?, true))
+}
+
 #[async_trait]
 impl OrderRepository for SqlOrderRepository {
     async fn history(&self, holder: Holder) -> Result<(Vec<Order>, Vec<CreditUse>), OrderStoreError> {
@@ -147,83 +346,87 @@ impl OrderRepository for SqlOrderRepository {
         grants: &[NewGrant],
     ) -> Result<(Order, Vec<Entitlement>), RecordOrderError> {
         let txn = self.db.begin().await.map_err(err)?;
-        lock_holder(&txn, order.holder).await?;
-        let (kind, holder_id) = holder_columns(order.holder);
-        let inserted = orders::Entity::insert(orders::ActiveModel {
-            holder_kind: Set(kind.to_owned()),
-            holder_id: Set(holder_id),
-            buyer_id: Set(order.buyer.0),
-            sku: Set(order.sku.to_string()),
-            status: Set(OrderStatus::Paid.as_str().to_owned()),
-            currency: Set(order.cash_paid.currency().code().to_owned()),
-            list_minor: Set(order.list_price.minor()),
-            due_minor: Set(order.amount_due.minor()),
-            cash_paid_minor: Set(order.cash_paid.minor()),
-            credit_applied_minor: Set(order.credit_applied.minor()),
-            refunded_minor: Set(0),
-            allocations: Set(serde_json::to_string(&order.allocations).map_err(err)?),
-            quote: Set(order.explanation.clone()),
-            channel: Set(order.channel.as_str().to_owned()),
-            period_start: Set(order.period.map(|p| p.0)),
-            period_end: Set(order.period.map(|p| p.1)),
-            created_at: Set(order.at),
-            paid_at: Set(Some(order.at)),
-            ..Default::default()
-        })
-        .exec(&txn)
-        .await
-        .map_err(err)?;
-        let new_id = i64::from(inserted.last_insert_id);
-
-        // Re-check every credit under the lock: another order may have used it since the quote.
-        let (orders_now, uses_now) = history_on(&txn, order.holder).await?;
-        let ledger = ledger_of(&orders_now, &uses_now);
-        let mut planned: BTreeMap<(i64, String), i64> = BTreeMap::new();
-        for u in uses {
-            *planned.entry((u.from.0, u.slug.to_string())).or_default() += u.amount.minor();
-        }
-        for ((from, slug), amount) in &planned {
-            let available = slug
-                .parse()
-                .ok()
-                .and_then(|s| ledger.available(PurchaseId(*from), &s))
-                .map_or(0, |m| m.minor());
-            if *amount > available {
-                return Err(RecordOrderError::CreditTaken);
-            }
-        }
-        if !uses.is_empty() {
-            credit_uses::Entity::insert_many(uses.iter().map(|u| credit_uses::ActiveModel {
-                from_order: Set(u.from.0),
-                slug: Set(u.slug.to_string()),
-                amount_minor: Set(u.amount.minor()),
-                by_order: Set(new_id),
-                ..Default::default()
-            }))
-            .exec(&txn)
-            .await
-            .map_err(err)?;
-        }
-        let mut granted = Vec::new();
-        for g in grants {
-            let e = grant_in(&txn, g).await.map_err(err)?;
-            order_entitlements::Entity::insert(order_entitlements::ActiveModel {
-                order_id: Set(new_id),
-                entitlement_id: Set(e.id.0),
-            })
-            .exec_without_returning(&txn)
-            .await
-            .map_err(err)?;
-            granted.push(e);
-        }
-        let row = orders::Entity::find_by_id(inserted.last_insert_id)
-            .one(&txn)
-            .await
-            .map_err(err)?
-            .ok_or_else(|| OrderStoreError("the new order vanished".into()))?;
-        let stored = from_row(&row)?;
+        let new_id = insert_order(&txn, order, uses, OrderStatus::Paid).await?;
+        let granted = grant_for_order(&txn, new_id, grants).await?;
+        let stored = load(&txn, new_id).await?;
         txn.commit().await.map_err(err)?;
         Ok((stored, granted))
+    }
+
+    async fn create_pending(&self, order: &NewOrder, uses: &[PlannedUse]) -> Result<Order, RecordOrderError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        let new_id = insert_order(&txn, order, uses, OrderStatus::Pending).await?;
+        let stored = load(&txn, new_id).await?;
+        txn.commit().await.map_err(err)?;
+        Ok(stored)
+    }
+
+    async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), OrderStoreError> {
+        set_refs_on(&self.db, id, refs).await
+    }
+
+    async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError> {
+        let done = orders::Entity::update_many()
+            .set(orders::ActiveModel {
+                status: Set(OrderStatus::Cancelled.as_str().to_owned()),
+                ..Default::default()
+            })
+            .filter(orders::Column::Id.eq(id32(id)?))
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError> {
+        find_by_ref_on(&self.db, by).await
+    }
+
+    async fn fulfil(
+        &self,
+        id: PurchaseId,
+        fulfilment: &Fulfilment,
+        grants: &[NewGrant],
+    ) -> Result<(Order, bool), OrderStoreError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        let out = fulfil_in(&txn, id, fulfilment, grants).await?;
+        txn.commit().await.map_err(err)?;
+        Ok(out)
+    }
+
+    async fn customer(&self, holder: Holder) -> Result<Option<String>, OrderStoreError> {
+        let (kind, id) = holder_columns(holder);
+        Ok(payment_customers::Entity::find_by_id((kind.to_owned(), id))
+            .one(&self.db)
+            .await
+            .map_err(err)?
+            .map(|c| c.customer_id))
+    }
+
+    async fn save_customer(&self, holder: Holder, customer: &str) -> Result<String, OrderStoreError> {
+        let (kind, id) = holder_columns(holder);
+        let insert = payment_customers::Entity::insert(payment_customers::ActiveModel {
+            holder_kind: Set(kind.to_owned()),
+            holder_id: Set(id),
+            customer_id: Set(customer.to_owned()),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                payment_customers::Column::HolderKind,
+                payment_customers::Column::HolderId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await;
+        if let Err(e) = insert
+            && !matches!(e, DbErr::RecordNotInserted)
+        {
+            return Err(err(e));
+        }
+        Ok(self.customer(holder).await?.unwrap_or_else(|| customer.to_owned()))
     }
 
     async fn granted_by(&self, id: PurchaseId) -> Result<Vec<EntitlementId>, OrderStoreError> {

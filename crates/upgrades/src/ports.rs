@@ -46,6 +46,10 @@ impl Channel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
+    /// Checkout opened, not paid yet. The credit its quote uses is reserved.
+    Pending,
+    /// Checkout abandoned or expired; its credit reservation is released.
+    Cancelled,
     /// Paid (or free) and fulfilled.
     Paid,
     /// Part of the payment was refunded; access stays (see the refund policy).
@@ -59,6 +63,8 @@ impl OrderStatus {
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Cancelled => "cancelled",
             OrderStatus::Paid => "paid",
             OrderStatus::PartiallyRefunded => "partially_refunded",
             OrderStatus::Refunded => "refunded",
@@ -68,9 +74,15 @@ impl OrderStatus {
     /// Parses the stored text.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [OrderStatus::Paid, OrderStatus::PartiallyRefunded, OrderStatus::Refunded]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            OrderStatus::Pending,
+            OrderStatus::Cancelled,
+            OrderStatus::Paid,
+            OrderStatus::PartiallyRefunded,
+            OrderStatus::Refunded,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -105,18 +117,72 @@ pub struct Order {
     pub channel: Channel,
     /// A plan's paid period.
     pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
     /// When it was paid.
-    pub paid_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    /// The payment provider's references.
+    pub refs: PaymentRefs,
+    /// The quote it was created from.
+    pub quote_id: Option<String>,
+}
+
+/// The payment provider's ids for an order, so later events find it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PaymentRefs {
+    /// Checkout Session (`cs_…`).
+    pub checkout_session: Option<String>,
+    /// PaymentIntent (`pi_…`), for refunds.
+    pub payment_intent: Option<String>,
+    /// Subscription (`sub_…`), for invoices and subscription changes.
+    pub subscription: Option<String>,
+    /// Customer (`cus_…`).
+    pub customer: Option<String>,
+}
+
+/// How an event names its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRef {
+    /// By our id (`client_reference_id`).
+    Id(PurchaseId),
+    /// By Checkout Session.
+    CheckoutSession(String),
+    /// By PaymentIntent.
+    PaymentIntent(String),
+    /// By Subscription.
+    Subscription(String),
+}
+
+/// What fulfilling a pending order records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fulfilment {
+    /// Cash actually charged.
+    pub cash_paid: Money,
+    /// The provider's references (merged into the order's).
+    pub refs: PaymentRefs,
+    /// A plan's paid period.
+    pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 impl Order {
+    /// Whether the order was paid (it may have been refunded since).
+    #[must_use]
+    pub fn was_paid(&self) -> bool {
+        matches!(
+            self.status,
+            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded
+        )
+    }
+
     /// The order as credit sees it.
     #[must_use]
     pub fn purchase(&self) -> Purchase {
         Purchase {
             id: self.id,
             sku: self.sku.clone(),
-            purchased_at: self.paid_at,
+            purchased_at: self.paid_at.unwrap_or(self.created_at),
             cash_paid: self.cash_paid,
             credit_applied: self.credit_applied,
             refunded: self.refunded,
@@ -132,7 +198,7 @@ impl Order {
             return None;
         };
         let (start, end) = self.period?;
-        (self.status != OrderStatus::Refunded && start <= now && now < end).then_some(Subscription {
+        (self.was_paid() && self.status != OrderStatus::Refunded && start <= now && now < end).then_some(Subscription {
             tier,
             interval,
             period_start: start,
@@ -142,12 +208,18 @@ impl Order {
     }
 }
 
-/// Builds the ledger of a holder's orders and credit uses.
+/// Builds the ledger of a holder's orders and credit uses: paid orders give credit; the credit
+/// a pending order's quote uses stays reserved; a cancelled order's reservation is released.
 #[must_use]
 pub fn ledger_of(orders: &[Order], uses: &[CreditUse]) -> Ledger {
+    let cancelled: Vec<PurchaseId> = orders
+        .iter()
+        .filter(|o| o.status == OrderStatus::Cancelled)
+        .map(|o| o.id)
+        .collect();
     Ledger {
-        purchases: orders.iter().map(Order::purchase).collect(),
-        uses: uses.to_vec(),
+        purchases: orders.iter().filter(|o| o.was_paid()).map(Order::purchase).collect(),
+        uses: uses.iter().filter(|u| !cancelled.contains(&u.by)).cloned().collect(),
     }
 }
 
@@ -178,6 +250,8 @@ pub struct NewOrder {
     pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// When.
     pub at: DateTime<Utc>,
+    /// The quote it comes from.
+    pub quote_id: Option<String>,
 }
 
 /// A storage backend failed.
@@ -231,6 +305,58 @@ pub trait OrderRepository: Send + Sync {
     /// # Errors
     /// [`OrderStoreError`] when the backend fails.
     async fn granted_by(&self, id: PurchaseId) -> Result<Vec<EntitlementId>, OrderStoreError>;
+
+    /// Records a pending order (a Checkout Session is about to open) and reserves the credit its
+    /// quote uses, under the same per-holder lock and availability check as
+    /// [`OrderRepository::record_paid`].
+    ///
+    /// # Errors
+    /// [`RecordOrderError`]; nothing is written then.
+    async fn create_pending(&self, order: &NewOrder, uses: &[PlannedUse]) -> Result<Order, RecordOrderError>;
+
+    /// Remembers the payment provider's references of an order (merged: a `None` keeps the
+    /// stored value).
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), OrderStoreError>;
+
+    /// Cancels a pending order, releasing its credit reservation. `false` when it is not pending.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError>;
+
+    /// Finds an order by our id or one of the provider's references.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError>;
+
+    /// Marks a pending order paid and records its grants, in one transaction. Idempotent: an
+    /// order already paid is returned unchanged with `false` (nothing granted twice).
+    ///
+    /// # Errors
+    /// [`OrderStoreError`]; nothing is written then.
+    async fn fulfil(
+        &self,
+        id: PurchaseId,
+        fulfilment: &Fulfilment,
+        grants: &[NewGrant],
+    ) -> Result<(Order, bool), OrderStoreError>;
+
+    /// The payment provider's customer of a holder, if created.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn customer(&self, holder: Holder) -> Result<Option<String>, OrderStoreError>;
+
+    /// Remembers a holder's customer; when another process saved one first, that one is kept
+    /// and returned.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn save_customer(&self, holder: Holder, customer: &str) -> Result<String, OrderStoreError>;
 
     /// Records an order's new refunded total and status, and the revocations it causes, in
     /// one transaction.

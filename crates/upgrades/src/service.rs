@@ -16,7 +16,7 @@ use entitlements::ports::{EntitlementRepository, NewGrant};
 use entitlements::{Actor, Entitlement, Holder, RevokeReason, Scope, Source, Term, UserId};
 use pricing::{Interval, Money, Offers};
 
-use crate::ports::{Channel, NewOrder, Order, OrderRepository, OrderStatus, RecordOrderError, ledger_of};
+use crate::ports::{Channel, Fulfilment, NewOrder, Order, OrderRepository, OrderStatus, RecordOrderError, ledger_of};
 use crate::{PurchaseId, Quote, QuoteContext, QuoteError, RefundError, SettleError, Sku, Target, quote, settle};
 
 /// Why a SKU does not name something for sale.
@@ -134,6 +134,83 @@ pub enum RefundOrderError {
     Store(String),
 }
 
+/// A quote and the order that buying it records.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// What is sold.
+    pub target: Target,
+    /// The quote.
+    pub quote: Quote,
+    /// The order to record.
+    pub order: NewOrder,
+}
+
+/// A stable id of a quote: the holder, SKU, amounts and credits it was made of.
+#[must_use]
+pub fn quote_id(holder: Holder, q: &Quote) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(format!(
+        "{holder:?}|{}|{}|{}|{}",
+        q.sku,
+        q.list_price.minor(),
+        q.discount.minor(),
+        q.amount_due.minor()
+    ));
+    for u in &q.uses {
+        h.update(format!("|{}:{}:{}", u.from.0, u.slug, u.amount.minor()));
+    }
+    format!("qt_{}", &hex::encode(h.finalize())[..24])
+}
+
+/// What an order grants when paid: a KEY or a bundle perpetually (a bundle whose every member
+/// was owned: as a free upgrade), a plan until its period end. Bundle members are the order's
+/// allocations (the members when it was bought).
+#[allow(clippy::too_many_arguments)]
+#[must_use]
+pub fn grants_for(
+    sku: &Sku,
+    allocations: &[crate::Allocation],
+    holder: Holder,
+    free: bool,
+    period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    actor: &Actor,
+    cause: &str,
+    at: DateTime<Utc>,
+) -> Vec<NewGrant> {
+    let (scope, source, term) = match sku {
+        Sku::Key(slug) => (Scope::Key(slug.clone()), Source::Purchase, Term::Perpetual),
+        Sku::Bundle(slug) => (
+            Scope::Bundle {
+                bundle: slug.clone(),
+                keys: allocations.iter().map(|a| a.slug.clone()).collect(),
+            },
+            if free {
+                Source::FreeUpgrade
+            } else {
+                Source::BundlePurchase
+            },
+            Term::Perpetual,
+        ),
+        Sku::Plan { tier, interval } => (
+            Scope::Plan { tier: *tier },
+            Source::Subscription,
+            Term::TimeBound {
+                period_end: period.map_or_else(|| period_end(at, *interval), |p| p.1),
+            },
+        ),
+    };
+    vec![NewGrant {
+        holder,
+        scope,
+        source,
+        term,
+        actor: actor.clone(),
+        cause: cause.to_owned(),
+        at,
+    }]
+}
+
 /// A quote with the context it was made in.
 #[derive(Debug, Clone)]
 pub struct Quoted {
@@ -156,7 +233,9 @@ impl std::fmt::Debug for Commerce {
     }
 }
 
-fn period_end(start: DateTime<Utc>, interval: Interval) -> DateTime<Utc> {
+/// The end of a plan period that starts at `start`.
+#[must_use]
+pub fn period_end(start: DateTime<Utc>, interval: Interval) -> DateTime<Utc> {
     let months = match interval {
         Interval::Monthly => 1,
         Interval::Annual => 12,
@@ -260,9 +339,46 @@ impl Commerce {
         Ok(owned_keys(&list, holder, now))
     }
 
-    /// Records that `holder` bought `sku`, paying `cash_paid` (which must be the quote's
-    /// amount due), and grants what it buys: a KEY or a bundle perpetually (a fully credited
-    /// bundle as a free upgrade), a plan until its period end.
+    /// Quotes `sku` for `holder` and builds the order that buying it at the quote's amount
+    /// due records.
+    ///
+    /// # Errors
+    /// [`PurchaseError`].
+    pub async fn prepare(
+        &self,
+        holder: Holder,
+        buyer: UserId,
+        sku: &Sku,
+        offers: &Offers,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared, PurchaseError> {
+        let Quoted { target, quote } = self.quote(holder, sku, offers, now).await?;
+        let settlement = settle(&quote, PurchaseId(0), &target, quote.amount_due, now)?;
+        let period = match &target {
+            Target::Plan { interval, .. } => Some((now, period_end(now, *interval))),
+            _ => None,
+        };
+        let order = NewOrder {
+            holder,
+            buyer,
+            sku: sku.clone(),
+            list_price: quote.list_price,
+            amount_due: quote.amount_due,
+            cash_paid: quote.amount_due,
+            credit_applied: settlement.purchase.credit_applied,
+            allocations: settlement.purchase.allocations.clone(),
+            explanation: quote.explanation.clone(),
+            channel,
+            period,
+            at: now,
+            quote_id: Some(quote_id(holder, &quote)),
+        };
+        Ok(Prepared { target, quote, order })
+    }
+
+    /// Records that `holder` bought `sku` paying the quote's amount due (support recording a
+    /// payment made outside the shop, or a free upgrade), and grants what it buys.
     ///
     /// # Errors
     /// [`PurchaseError`]; nothing is recorded then.
@@ -273,64 +389,105 @@ impl Commerce {
         buyer: UserId,
         sku: &Sku,
         offers: &Offers,
-        cash_paid: Money,
         channel: Channel,
         actor: Actor,
         cause: &str,
         now: DateTime<Utc>,
     ) -> Result<Order, PurchaseError> {
-        let Quoted { target, quote } = self.quote(holder, sku, offers, now).await?;
-        let settlement = settle(&quote, PurchaseId(0), &target, cash_paid, now)?;
-        let (scope, source, term, period) = match &target {
-            Target::Key { slug, .. } => (Scope::Key(slug.clone()), Source::Purchase, Term::Perpetual, None),
-            Target::Bundle { slug, members, .. } => (
-                Scope::Bundle {
-                    bundle: slug.clone(),
-                    keys: members.iter().map(|(s, _)| s.clone()).collect(),
-                },
-                if quote.free_upgrade {
-                    Source::FreeUpgrade
-                } else {
-                    Source::BundlePurchase
-                },
-                Term::Perpetual,
-                None,
-            ),
-            Target::Plan { tier, interval, .. } => {
-                let end = period_end(now, *interval);
-                (
-                    Scope::Plan { tier: *tier },
-                    Source::Subscription,
-                    Term::TimeBound { period_end: end },
-                    Some((now, end)),
-                )
-            }
-        };
-        let order = NewOrder {
+        let Prepared { quote, order, .. } = self.prepare(holder, buyer, sku, offers, channel, now).await?;
+        let grants = grants_for(
+            &order.sku,
+            &order.allocations,
             holder,
-            buyer,
-            sku: sku.clone(),
-            list_price: quote.list_price,
-            amount_due: quote.amount_due,
-            cash_paid,
-            credit_applied: settlement.purchase.credit_applied,
-            allocations: settlement.purchase.allocations.clone(),
-            explanation: quote.explanation.clone(),
-            channel,
-            period,
-            at: now,
-        };
-        let grant = NewGrant {
-            holder,
-            scope,
-            source,
-            term,
-            actor,
-            cause: cause.to_owned(),
-            at: now,
-        };
-        let (order, _) = self.orders.record_paid(&order, &quote.uses, &[grant]).await?;
+            quote.free_upgrade,
+            order.period,
+            &actor,
+            cause,
+            now,
+        );
+        let (order, _) = self.orders.record_paid(&order, &quote.uses, &grants).await?;
         Ok(order)
+    }
+
+    /// Opens a pending order for a checkout: the quote's credit is reserved until the order is
+    /// paid or cancelled. Any earlier pending order of the same holder for the same SKU is
+    /// cancelled first (one open checkout per SKU), releasing its reservation.
+    ///
+    /// # Errors
+    /// [`PurchaseError`]; nothing is recorded then.
+    pub async fn open_checkout(
+        &self,
+        holder: Holder,
+        buyer: UserId,
+        sku: &Sku,
+        offers: &Offers,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<(Order, Quote), PurchaseError> {
+        let (orders, _) = self
+            .orders
+            .history(holder)
+            .await
+            .map_err(|e| PurchaseError::Record(e.into()))?;
+        for o in orders
+            .iter()
+            .filter(|o| o.status == OrderStatus::Pending && o.sku == *sku)
+        {
+            self.orders
+                .cancel_pending(o.id)
+                .await
+                .map_err(|e| PurchaseError::Record(e.into()))?;
+        }
+        let Prepared { quote, order, .. } = self.prepare(holder, buyer, sku, offers, channel, now).await?;
+        let order = self.orders.create_pending(&order, &quote.uses).await?;
+        Ok((order, quote))
+    }
+
+    /// Fulfils a pending order now (a free upgrade, a local payment, or the return page that
+    /// found the session paid before its webhook): marks it paid and grants what it buys.
+    /// Idempotent with the webhook worker: the second caller changes nothing.
+    ///
+    /// # Errors
+    /// The storage error, as text.
+    pub async fn fulfil(
+        &self,
+        order: &Order,
+        fulfilment: &Fulfilment,
+        actor: &Actor,
+        cause: &str,
+    ) -> Result<(Order, bool), String> {
+        let period = match order.sku {
+            Sku::Plan { interval, .. } => Some(
+                fulfilment
+                    .period
+                    .unwrap_or((fulfilment.at, period_end(fulfilment.at, interval))),
+            ),
+            _ => None,
+        };
+        let grants = grants_for(
+            &order.sku,
+            &order.allocations,
+            order.holder,
+            order.amount_due.minor() == 0 && matches!(order.sku, Sku::Bundle(_)),
+            period,
+            actor,
+            cause,
+            fulfilment.at,
+        );
+        let f = Fulfilment {
+            period,
+            ..fulfilment.clone()
+        };
+        self.orders
+            .fulfil(order.id, &f, &grants)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The order store (for the checkout flow and the webhook worker).
+    #[must_use]
+    pub fn orders_port(&self) -> &Arc<dyn OrderRepository> {
+        &self.orders
     }
 
     /// Refunds `amount` of an order (all of it when `None`). A full refund revokes what the

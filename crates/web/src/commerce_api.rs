@@ -211,8 +211,8 @@ pub(crate) struct OrderInfo {
     cash_paid: Amount,
     /// Refunded (against the order's value: cash + credit).
     refunded: Amount,
-    /// When it was paid (RFC 3339).
-    paid_at: String,
+    /// When it was paid (RFC 3339); none while pending.
+    paid_at: Option<String>,
     /// A plan's period end (RFC 3339).
     period_end: Option<String>,
     /// The quote's explanation.
@@ -237,7 +237,7 @@ pub(crate) fn order_info(o: &Order) -> OrderInfo {
         credit_applied: amount(o.credit_applied),
         cash_paid: amount(o.cash_paid),
         refunded: amount(o.refunded),
-        paid_at: o.paid_at.to_rfc3339(),
+        paid_at: o.paid_at.map(|t| t.to_rfc3339()),
         period_end: o.period.map(|p| p.1.to_rfc3339()),
         explanation: o.explanation.clone(),
     }
@@ -610,10 +610,6 @@ impl CommerceApi {
             return AdminResponse::Unavailable(e("unavailable", "nothing is priced yet: run `keys-ingest`"));
         };
         let now = state.clock.now();
-        let due = match state.commerce.quote(holder, &sku, offers, now).await {
-            Ok(q) => q.quote.amount_due,
-            Err(err) => return quote_error(err),
-        };
         match state
             .commerce
             .purchase(
@@ -621,7 +617,6 @@ impl CommerceApi {
                 UserId(buyer.0),
                 &sku,
                 offers,
-                due,
                 Channel::Manual,
                 Actor::Admin { user: UserId(admin.0) },
                 body.reason.trim(),

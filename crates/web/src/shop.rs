@@ -299,7 +299,7 @@ pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Respo
                 id: o.id.0,
                 sku: o.sku.to_string(),
                 status: o.status.as_str().replace('_', " "),
-                paid_at: o.paid_at.date_naive().to_string(),
+                paid_at: o.paid_at.unwrap_or(o.created_at).date_naive().to_string(),
                 cash_paid: o.cash_paid.to_string(),
                 credit_applied: o.credit_applied.to_string(),
                 refunded: o.refunded.to_string(),

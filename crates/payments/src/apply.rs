@@ -1,0 +1,433 @@
+//! What each event changes, decided here and carried out through [`PaymentTx`] — the storage
+//! adapter's view of ONE database transaction, which also marks the inbox row done, so an event
+//! and its effects commit together or not at all.
+//!
+//! **Duplicates** have the effect of one delivery: the inbox keys events by id, and every rule
+//! is idempotent besides (fulfilling a paid order changes nothing; renewing only moves a period
+//! end forward; revoking a revoked entitlement is skipped).
+//!
+//! **Order does not matter** (documented rule):
+//! * an event whose order is not known yet — an `invoice.paid` before its
+//!   `checkout.session.completed` — is *retried later* ([`ApplyError::Retry`]), never dropped;
+//! * period ends only move forward, so a stale `invoice.paid` never shortens access, and it does
+//!   not clear a later `past_due` (an invoice for a period already covered changes nothing);
+//! * an `invoice.payment_failed` for a period already paid is ignored;
+//! * revocation (refund, subscription deleted, grace expired) is final: later renewals of a
+//!   revoked grant are ignored.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use entitlements::ports::NewGrant;
+use entitlements::{Actor, AuditEntry, Entitlement, RevokeReason, Status, Term};
+use pricing::Money;
+use upgrades::ports::{Fulfilment, Order, OrderRef, OrderStatus, PaymentRefs};
+use upgrades::service::grants_for;
+use upgrades::{PurchaseId, Sku};
+
+use crate::events::Event;
+
+/// A storage failure inside the transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("payment storage failed: {0}")]
+pub struct TxError(pub String);
+
+/// The operations an event may need, all inside one transaction.
+#[async_trait]
+pub trait PaymentTx: Send + Sync {
+    /// An order by id or provider reference.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn order(&self, by: &OrderRef) -> Result<Option<Order>, TxError>;
+    /// Pending → paid with grants; `false` when it was not pending (nothing changed).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn fulfil(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
+    /// Merges provider references into an order.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), TxError>;
+    /// Cancels a pending order (releasing its credit reservation).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError>;
+    /// The entitlements an order granted.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn entitlements_of(&self, id: PurchaseId) -> Result<Vec<Entitlement>, TxError>;
+    /// Saves an entitlement's new state with its audit line.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn update(&self, e: &Entitlement, audit: &AuditEntry) -> Result<(), TxError>;
+    /// Grants for an order (linked to it).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn grant(&self, order: PurchaseId, g: &NewGrant) -> Result<Entitlement, TxError>;
+    /// Records an order's refunded total and status.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_refund(&self, id: PurchaseId, refunded: Money, status: OrderStatus) -> Result<(), TxError>;
+    /// Records a plan order's current SKU and period.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_plan(&self, id: PurchaseId, sku: &Sku, period: (DateTime<Utc>, DateTime<Utc>)) -> Result<(), TxError>;
+}
+
+/// Settings of the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long a past-due subscription keeps access.
+    pub grace: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            grace: Duration::days(7),
+        }
+    }
+}
+
+/// Why an event could not be applied now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// Its order is not known (yet): retry later.
+    #[error("retry later: {0}")]
+    Retry(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] TxError),
+}
+
+/// What an applied event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Changed something (a summary for the log).
+    Changed(String),
+    /// Nothing to do (a duplicate, a stale event, an unhandled type), and why.
+    Ignored(String),
+}
+
+fn ts(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
+}
+
+async fn order_or_retry(tx: &dyn PaymentTx, by: OrderRef, what: &str) -> Result<Order, ApplyError> {
+    tx.order(&by)
+        .await?
+        .ok_or_else(|| ApplyError::Retry(format!("no order for {what} yet")))
+}
+
+/// The time-bound (plan) entitlements an order granted that are not revoked.
+async fn live_plan_grants(tx: &dyn PaymentTx, order: &Order) -> Result<Vec<Entitlement>, ApplyError> {
+    Ok(tx
+        .entitlements_of(order.id)
+        .await?
+        .into_iter()
+        .filter(|e| matches!(e.term, Term::TimeBound { .. }) && !matches!(e.status, Status::Revoked { .. }))
+        .collect())
+}
+
+/// Applies one event.
+///
+/// # Errors
+/// [`ApplyError::Retry`] when its order is not known yet; [`ApplyError::Store`].
+#[allow(clippy::too_many_lines)]
+pub async fn apply(
+    event: &Event,
+    event_id: &str,
+    tx: &dyn PaymentTx,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Applied, ApplyError> {
+    let actor = Actor::Stripe {
+        event_id: event_id.to_owned(),
+    };
+    match event {
+        Event::Ignored => Ok(Applied::Ignored("event type not handled".into())),
+        Event::CheckoutCompleted {
+            session,
+            order,
+            paid,
+            payment_intent,
+            subscription,
+            customer,
+            amount_total,
+        } => {
+            let found = match tx.order(&OrderRef::CheckoutSession(session.clone())).await? {
+                Some(o) => Some(o),
+                None => match order {
+                    Some(id) => tx.order(&OrderRef::Id(PurchaseId(*id))).await?,
+                    None => None,
+                },
+            };
+            let o = found.ok_or_else(|| ApplyError::Retry(format!("no order for checkout session {session} yet")))?;
+            let refs = PaymentRefs {
+                checkout_session: Some(session.clone()),
+                payment_intent: payment_intent.clone(),
+                subscription: subscription.clone(),
+                customer: customer.clone(),
+            };
+            if !paid {
+                tx.set_refs(o.id, &refs).await?;
+                return Ok(Applied::Ignored(format!(
+                    "order {} awaits an asynchronous payment",
+                    o.id
+                )));
+            }
+            let cash = Money::from_minor(amount_total.unwrap_or(o.amount_due.minor()), o.amount_due.currency());
+            let period = match o.sku {
+                Sku::Plan { interval, .. } => Some((now, upgrades::service::period_end(now, interval))),
+                _ => None,
+            };
+            let free = o.amount_due.minor() == 0 && matches!(o.sku, Sku::Bundle(_));
+            let grants = grants_for(
+                &o.sku,
+                &o.allocations,
+                o.holder,
+                free,
+                period,
+                &actor,
+                "checkout.session.completed",
+                now,
+            );
+            let f = Fulfilment {
+                cash_paid: cash,
+                refs,
+                period,
+                at: now,
+            };
+            if tx.fulfil(o.id, &f, &grants).await? {
+                Ok(Applied::Changed(format!("order {} paid and fulfilled", o.id)))
+            } else {
+                Ok(Applied::Ignored(format!(
+                    "order {} was already {}",
+                    o.id,
+                    o.status.as_str()
+                )))
+            }
+        }
+        Event::CheckoutExpired { session, order } => {
+            let found = match tx.order(&OrderRef::CheckoutSession(session.clone())).await? {
+                Some(o) => Some(o),
+                None => match order {
+                    Some(id) => tx.order(&OrderRef::Id(PurchaseId(*id))).await?,
+                    None => None,
+                },
+            };
+            match found {
+                Some(o) if tx.cancel_pending(o.id).await? => Ok(Applied::Changed(format!("order {} cancelled", o.id))),
+                Some(o) => Ok(Applied::Ignored(format!("order {} is {}", o.id, o.status.as_str()))),
+                None => Ok(Applied::Ignored(format!("no order for expired session {session}"))),
+            }
+        }
+        Event::InvoicePaid {
+            subscription,
+            period_end,
+            ..
+        } => {
+            let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
+            if !o.was_paid() {
+                return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
+            }
+            let end = ts(*period_end);
+            let mut changed = 0;
+            for mut e in live_plan_grants(tx, &o).await? {
+                let Term::TimeBound { period_end: current } = e.term else {
+                    continue;
+                };
+                if end <= current {
+                    continue; // stale or the first invoice, already covered
+                }
+                if let Ok(audit) = e.renew(end, actor.clone(), "invoice.paid", now) {
+                    tx.update(&e, &audit).await?;
+                    changed += 1;
+                }
+            }
+            if let Some((start, old_end)) = o.period
+                && end > old_end
+            {
+                tx.set_plan(o.id, &o.sku, (start, end)).await?;
+            }
+            Ok(if changed > 0 {
+                Applied::Changed(format!("order {} renewed until {end}", o.id))
+            } else {
+                Applied::Ignored(format!("order {}: period already covered", o.id))
+            })
+        }
+        Event::InvoicePaymentFailed {
+            subscription,
+            period_end,
+        } => {
+            let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
+            if !o.was_paid() {
+                return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
+            }
+            let end = ts(*period_end);
+            let mut changed = 0;
+            for mut e in live_plan_grants(tx, &o).await? {
+                let Term::TimeBound { period_end: current } = e.term else {
+                    continue;
+                };
+                if current >= end {
+                    continue; // that period is already paid
+                }
+                if let Ok(audit) = e.mark_past_due(policy.grace, actor.clone(), "invoice.payment_failed", now) {
+                    tx.update(&e, &audit).await?;
+                    changed += 1;
+                }
+            }
+            Ok(if changed > 0 {
+                Applied::Changed(format!("order {} past due", o.id))
+            } else {
+                Applied::Ignored(format!("order {}: failed invoice already superseded", o.id))
+            })
+        }
+        Event::ChargeRefunded {
+            payment_intent,
+            amount,
+            amount_refunded,
+            refunded,
+        } => {
+            let o = order_or_retry(tx, OrderRef::PaymentIntent(payment_intent.clone()), payment_intent).await?;
+            if o.status == OrderStatus::Refunded {
+                return Ok(Applied::Ignored(format!("order {} already refunded", o.id)));
+            }
+            let full = *refunded || amount_refunded >= amount;
+            let value = o.cash_paid.checked_add(o.credit_applied).unwrap_or(o.cash_paid);
+            if full {
+                for mut e in tx.entitlements_of(o.id).await? {
+                    if let Ok(audit) = e.revoke(RevokeReason::Refund, actor.clone(), "charge.refunded", now) {
+                        tx.update(&e, &audit).await?;
+                    }
+                }
+                tx.set_refund(o.id, value, OrderStatus::Refunded).await?;
+                Ok(Applied::Changed(format!("order {} refunded, access revoked", o.id)))
+            } else {
+                // Partial refund: access stays; the order's credit shrinks by the cash refunded.
+                let refunded = Money::from_minor((*amount_refunded).min(value.minor()), value.currency());
+                if refunded.minor() <= o.refunded.minor() {
+                    return Ok(Applied::Ignored(format!("order {}: refund already recorded", o.id)));
+                }
+                tx.set_refund(o.id, refunded, OrderStatus::PartiallyRefunded).await?;
+                Ok(Applied::Changed(format!(
+                    "order {} partially refunded ({refunded})",
+                    o.id
+                )))
+            }
+        }
+        Event::SubscriptionDeleted { subscription } => {
+            let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
+            let mut changed = 0;
+            for mut e in live_plan_grants(tx, &o).await? {
+                if let Ok(audit) = e.revoke(
+                    RevokeReason::SubscriptionEnded,
+                    actor.clone(),
+                    "customer.subscription.deleted",
+                    now,
+                ) {
+                    tx.update(&e, &audit).await?;
+                    changed += 1;
+                }
+            }
+            Ok(if changed > 0 {
+                Applied::Changed(format!("order {}: subscription ended", o.id))
+            } else {
+                Applied::Ignored(format!("order {}: subscription already ended", o.id))
+            })
+        }
+        Event::SubscriptionUpdated {
+            subscription,
+            status,
+            period_end,
+            sku,
+        } => {
+            let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
+            if !o.was_paid() {
+                return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
+            }
+            let new_sku = sku.as_deref().and_then(|s| s.parse::<Sku>().ok());
+            let live = live_plan_grants(tx, &o).await?;
+            match (status.as_str(), new_sku) {
+                ("canceled" | "incomplete_expired" | "unpaid", _) => {
+                    for mut e in live {
+                        if let Ok(audit) = e.revoke(
+                            RevokeReason::SubscriptionEnded,
+                            actor.clone(),
+                            "customer.subscription.updated",
+                            now,
+                        ) {
+                            tx.update(&e, &audit).await?;
+                        }
+                    }
+                    Ok(Applied::Changed(format!("order {}: subscription {status}", o.id)))
+                }
+                (_, Some(new @ Sku::Plan { tier, .. })) if new != o.sku => {
+                    // Plan change: the old plan's grant ends, the new plan's starts, same period.
+                    let end = period_end.map_or_else(|| o.period.map_or(now, |p| p.1), |p| ts(p));
+                    for mut e in live {
+                        if let Ok(audit) = e.revoke(RevokeReason::SubscriptionEnded, actor.clone(), "plan changed", now)
+                        {
+                            tx.update(&e, &audit).await?;
+                        }
+                    }
+                    let grants = grants_for(
+                        &new,
+                        &[],
+                        o.holder,
+                        false,
+                        Some((now, end)),
+                        &actor,
+                        "plan changed",
+                        now,
+                    );
+                    for g in &grants {
+                        tx.grant(o.id, g).await?;
+                    }
+                    tx.set_plan(o.id, &new, (now, end)).await?;
+                    Ok(Applied::Changed(format!("order {}: plan changed to {tier}", o.id)))
+                }
+                ("past_due", _) => {
+                    for mut e in live {
+                        if let Ok(audit) =
+                            e.mark_past_due(policy.grace, actor.clone(), "customer.subscription.updated", now)
+                        {
+                            tx.update(&e, &audit).await?;
+                        }
+                    }
+                    Ok(Applied::Changed(format!("order {}: past due", o.id)))
+                }
+                _ => {
+                    let Some(end) = period_end.map(ts) else {
+                        return Ok(Applied::Ignored(format!("order {}: nothing to change", o.id)));
+                    };
+                    let mut changed = 0;
+                    for mut e in live {
+                        let Term::TimeBound { period_end: current } = e.term else {
+                            continue;
+                        };
+                        if end > current
+                            && let Ok(audit) = e.renew(end, actor.clone(), "customer.subscription.updated", now)
+                        {
+                            tx.update(&e, &audit).await?;
+                            changed += 1;
+                        }
+                    }
+                    Ok(if changed > 0 {
+                        Applied::Changed(format!("order {} renewed until {end}", o.id))
+                    } else {
+                        Applied::Ignored(format!("order {}: period already covered", o.id))
+                    })
+                }
+            }
+        }
+    }
+}
