@@ -50,6 +50,8 @@ pub struct Application {
     acceptor: poem::listener::BoxAcceptor,
     state: AppState,
     refresher: tokio::task::JoinHandle<()>,
+    worker: Option<tokio::task::JoinHandle<infra::worker::WorkerStats>>,
+    stop_worker: tokio::sync::watch::Sender<bool>,
     grace: Duration,
 }
 
@@ -110,6 +112,78 @@ impl Application {
             .await
             .map_err(|e| StartError::Accounts(format!("download signing key: {e}")))?;
         let bind = settings.bind_addr();
+        let acceptor = TcpListener::bind(bind)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(bind);
+
+        // Payments: Stripe when a key is configured, else the local payment mode.
+        let orders: Arc<dyn upgrades::ports::OrderRepository> =
+            Arc::new(storage_sql::SqlOrderRepository::new(infra.db.clone()));
+        let policy = payments::apply::Policy {
+            grace: chrono::Duration::days(settings.stripe.grace_days),
+        };
+        let inbox: Arc<dyn payments::ports::InboxRepository> = Arc::new(storage_sql::payments::SqlInbox::new(
+            infra.db.clone(),
+            policy,
+            settings.worker.max_attempts,
+        ));
+        let mut secrets = settings.stripe.secrets();
+        if secrets.is_empty() {
+            // Local mode without configured secrets: one generated secret shared by every
+            // instance through the database.
+            let fresh = format!("whsec_local_{}", accounts::SecretToken::generate("").digest());
+            let shared = storage_sql::downloads::shared_secret(&infra.db, "local_webhook_secret", &fresh)
+                .await
+                .map_err(|e| StartError::Accounts(format!("local webhook secret: {e}")))?;
+            secrets.push(shared);
+        }
+        let secrets = Arc::new(secrets);
+        let (gateway, local): (
+            Arc<dyn payments::ports::PaymentGateway>,
+            Option<Arc<web::checkout::LocalGateway>>,
+        ) = if let Some(key) = settings
+            .stripe
+            .secret_key
+            .as_ref()
+            .filter(|_| settings.stripe.is_stripe())
+        {
+            use secrecy::ExposeSecret as _;
+            let g = stripe_gateway::StripeGateway::new(key.expose_secret(), settings.stripe.api_base.as_deref())
+                .map_err(|e| StartError::Accounts(format!("Stripe client: {e}")))?;
+            (Arc::new(g), None)
+        } else {
+            let g = Arc::new(web::checkout::LocalGateway::new(
+                inbox.clone(),
+                orders.clone(),
+                secrets.clone(),
+                infra.clock.clone(),
+            ));
+            tracing::warn!("payments run in LOCAL TEST MODE (no Stripe key): no real money moves");
+            (g.clone(), Some(g))
+        };
+        let public_url = settings
+            .stripe
+            .public_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let run_worker = settings.worker.in_server.unwrap_or(local.is_some());
+        let (stop_worker, worker_rx) = tokio::sync::watch::channel(false);
+        let worker = run_worker.then(|| {
+            tokio::spawn(infra::worker::run_worker(
+                inbox.clone(),
+                infra.clock.clone(),
+                settings.worker.clone(),
+                worker_rx,
+            ))
+        });
+
         let state = AppState {
             repo: infra.catalog.clone(),
             catalog,
@@ -126,24 +200,22 @@ impl Application {
             link_key: Arc::new(link_key.into_bytes()),
             link_ttl: Duration::from_secs(settings.downloads.link_ttl_secs),
             commerce: upgrades::service::Commerce::new(
-                Arc::new(storage_sql::SqlOrderRepository::new(infra.db.clone())),
+                orders,
                 Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),
             ),
+            gateway,
+            local,
+            inbox,
+            webhook_secrets: secrets,
+            public_url: Arc::new(public_url),
         };
-        let acceptor = TcpListener::bind(bind)
-            .into_acceptor()
-            .await
-            .map_err(|source| StartError::Bind { addr: bind, source })?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(bind);
         Ok(Self {
             addr,
             acceptor: acceptor.boxed(),
             state,
             refresher,
+            worker,
+            stop_worker,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
     }
@@ -164,6 +236,10 @@ impl Application {
             .run_with_graceful_shutdown(web::app(self.state), shutdown, Some(self.grace))
             .await;
         self.refresher.abort();
+        let _ = self.stop_worker.send(true);
+        if let Some(w) = self.worker {
+            let _ = w.await;
+        }
         result
     }
 }

@@ -7,6 +7,7 @@
 //! * [`init_tracing`]: structured logs (text or JSON).
 
 mod settings;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use storage_sql::{ConnectError, SqlCatalogRepository};
 
 pub use settings::{
     AuthSettings, CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, S3Settings,
-    ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings,
+    ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings, StripeSettings, WorkerSettings,
 };
 
 /// The real clock.

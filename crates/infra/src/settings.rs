@@ -56,6 +56,61 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Downloads.
     pub downloads: DownloadSettings,
+    /// Payments.
+    pub stripe: StripeSettings,
+    /// The webhook worker.
+    pub worker: WorkerSettings,
+}
+
+/// Payments: Stripe, or the local payment mode when no secret key is set.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeSettings {
+    /// Secret API key (`sk_…` or a restricted `rk_…`). Unset: local payment mode (test mode,
+    /// no network).
+    pub secret_key: Option<SecretString>,
+    /// API base URL (tests point the client at a local fake). Default Stripe's.
+    pub api_base: Option<String>,
+    /// Webhook signing secrets, comma-separated, so secrets can rotate. Required with Stripe;
+    /// in local mode, unset means one shared secret generated in the database.
+    pub webhook_secrets: SecretString,
+    /// Days a past-due subscription keeps access.
+    pub grace_days: i64,
+    /// The public base URL buyers reach the shop at (success and cancel URLs). Default
+    /// `http://<server.bind>`.
+    pub public_url: Option<String>,
+}
+
+impl StripeSettings {
+    /// The configured webhook secrets.
+    #[must_use]
+    pub fn secrets(&self) -> Vec<String> {
+        self.webhook_secrets
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Whether payments go to Stripe (else the local payment mode).
+    #[must_use]
+    pub fn is_stripe(&self) -> bool {
+        self.secret_key.as_ref().is_some_and(|k| !k.expose_secret().is_empty())
+    }
+}
+
+/// The webhook worker.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// Run a worker inside keys-server (default: in local payment mode only).
+    pub in_server: Option<bool>,
+    /// Pause between polls when the inbox is empty, in milliseconds.
+    pub poll_ms: u64,
+    /// Failures before an event is parked as dead.
+    pub max_attempts: i32,
+    /// Seconds between grace-period sweeps.
+    pub sweep_secs: u64,
 }
 
 /// `[downloads]`.
@@ -231,6 +286,15 @@ admin_emails = ""
 [downloads]
 link_ttl_secs = 300
 
+[stripe]
+webhook_secrets = ""
+grace_days = 7
+
+[worker]
+poll_ms = 250
+max_attempts = 8
+sweep_secs = 60
+
 [log]
 format = "text"
 filter = "info,sqlx=warn,sea_orm=warn"
@@ -284,6 +348,48 @@ impl Settings {
                     "must start with postgres:// or sqlite: (or be empty for the embedded SQLite)",
                 ));
             }
+        }
+        if self.stripe.is_stripe() {
+            let key = self
+                .stripe
+                .secret_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned())
+                .unwrap_or_default();
+            if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+                return Err(invalid(
+                    "stripe.secret_key",
+                    "must be a Stripe secret key (sk_…) or restricted key (rk_…)",
+                ));
+            }
+            if self.stripe.secrets().is_empty() {
+                return Err(invalid(
+                    "stripe.webhook_secrets",
+                    "is required with a Stripe key: the endpoint's signing secret(s) (whsec_…), comma-separated",
+                ));
+            }
+        }
+        if let Some(base) = self.stripe.api_base.as_deref().filter(|b| !b.is_empty())
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(invalid(
+                "stripe.api_base",
+                format!("`{base}` must be an http:// or https:// URL"),
+            ));
+        }
+        if let Some(url) = self.stripe.public_url.as_deref().filter(|b| !b.is_empty())
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "stripe.public_url",
+                format!("`{url}` must be an http:// or https:// URL"),
+            ));
+        }
+        if !(0..=60).contains(&self.stripe.grace_days) {
+            return Err(invalid("stripe.grace_days", "must be between 0 and 60"));
+        }
+        if self.worker.max_attempts < 1 {
+            return Err(invalid("worker.max_attempts", "must be at least 1"));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));

@@ -157,3 +157,80 @@ pub trait PaymentGateway: Send + Sync {
     /// [`GatewayError`].
     async fn sync_catalog(&self, items: &[CatalogItem]) -> Result<SyncReport, GatewayError>;
 }
+
+/// Why the inbox failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("webhook inbox storage failed: {0}")]
+pub struct InboxError(pub String);
+
+/// What one processing step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    /// The event id.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// `Ok(summary)` when applied (or ignored), `Err(reason)` when it will be retried or is dead.
+    pub outcome: Result<String, String>,
+}
+
+/// An inbox row, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// Event id.
+    pub event_id: String,
+    /// Type.
+    pub event_type: String,
+    /// `pending`, `done`, `ignored`, `dead`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+/// The durable inbox of verified webhook events and the worker's operations on it.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait InboxRepository: Send + Sync {
+    /// Stores a verified event keyed by its id; `false` when it was already stored.
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn intake(
+        &self,
+        envelope: &crate::events::Envelope,
+        payload: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, InboxError>;
+
+    /// Claims and applies the next due event in one transaction (see the adapter).
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn process_next(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Option<Processed>, InboxError>;
+
+    /// Revokes past-due entitlements whose grace ran out; returns how many.
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, InboxError>;
+
+    /// Puts an event back to pending (operator replay); `false` when unknown or already done.
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn replay(&self, event_id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<bool, InboxError>;
+
+    /// Rows in a state, oldest first.
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn list(&self, state: &str, limit: u64) -> Result<Vec<InboxEntry>, InboxError>;
+
+    /// How many rows per state.
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn counts(&self) -> Result<Vec<(String, i64)>, InboxError>;
+}

@@ -99,7 +99,7 @@ fn source_str(s: Source) -> Result<String, EntitlementStoreError> {
     Ok(json(&s)?.trim_matches('"').to_owned())
 }
 
-fn from_row(r: &rows::Model) -> Result<Entitlement, EntitlementStoreError> {
+pub(crate) fn from_row(r: &rows::Model) -> Result<Entitlement, EntitlementStoreError> {
     Ok(Entitlement {
         id: EntitlementId(i64::from(r.id)),
         holder: holder_from(&r.holder_kind, r.holder_id)?,

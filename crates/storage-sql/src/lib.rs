@@ -14,6 +14,7 @@ pub mod downloads;
 mod entities;
 mod entitlement_repo;
 mod order_repo;
+pub mod payments;
 
 use std::time::Duration;
 

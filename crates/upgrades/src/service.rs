@@ -118,6 +118,9 @@ pub enum RefundOrderError {
     /// Already fully refunded.
     #[error("order {0} is already fully refunded")]
     AlreadyRefunded(PurchaseId),
+    /// Not paid (pending or cancelled): nothing to refund.
+    #[error("order {0} was never paid")]
+    NotPaid(PurchaseId),
     /// The amount is zero, negative, in another currency or more than was paid.
     #[error("refund amount {amount} is not between 0 and the {paid} paid")]
     BadAmount {
@@ -490,19 +493,18 @@ impl Commerce {
         &self.orders
     }
 
-    /// Refunds `amount` of an order (all of it when `None`). A full refund revokes what the
-    /// order granted; see the module's refund policy.
+    /// Checks that `amount` of an order (all of it when `None`) may be refunded, without
+    /// changing anything: the order exists, is not already refunded, the amount is positive and
+    /// at most the cash paid, and no later order still stands on credit carried from it.
+    /// Returns the order, its refunded total after the refund, and its value (cash + credit).
     ///
     /// # Errors
-    /// [`RefundOrderError`]; nothing changes then.
-    pub async fn refund(
+    /// [`RefundOrderError`].
+    pub async fn refundable(
         &self,
         id: PurchaseId,
         amount: Option<Money>,
-        actor: Actor,
-        cause: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Order, RefundOrderError> {
+    ) -> Result<(Order, Money, Money), RefundOrderError> {
         let order = self
             .orders
             .find(id)
@@ -512,11 +514,14 @@ impl Commerce {
         if order.status == OrderStatus::Refunded {
             return Err(RefundOrderError::AlreadyRefunded(id));
         }
+        if !order.was_paid() {
+            return Err(RefundOrderError::NotPaid(id));
+        }
         let value = order
             .cash_paid
             .checked_add(order.credit_applied)
             .map_err(|e| RefundOrderError::Store(e.to_string()))?;
-        // Cash refunded so far, in proportion: a full refund refunds the whole value.
+        // A full refund refunds the whole value (cash and the credit carried in).
         let bad = |a: Money| RefundOrderError::BadAmount {
             amount: a.to_string(),
             paid: order.cash_paid.to_string(),
@@ -540,6 +545,23 @@ impl Commerce {
             .map_err(|e| RefundOrderError::Store(e.to_string()))?;
         let mut ledger = ledger_of(&orders, &uses);
         let refunded = ledger.refund(id, ledger_amount)?;
+        Ok((order, refunded, value))
+    }
+
+    /// Refunds `amount` of an order (all of it when `None`). A full refund revokes what the
+    /// order granted; see the module's refund policy.
+    ///
+    /// # Errors
+    /// [`RefundOrderError`]; nothing changes then.
+    pub async fn refund(
+        &self,
+        id: PurchaseId,
+        amount: Option<Money>,
+        actor: Actor,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Order, RefundOrderError> {
+        let (order, refunded, value) = self.refundable(id, amount).await?;
         let full = refunded.minor() >= value.minor();
         let mut revocations = Vec::new();
         if full {

@@ -637,7 +637,9 @@ impl CommerceApi {
     }
 
     /// Refund an order (admins). A full refund revokes everything the order granted and
-    /// releases the credit it used; a partial refund keeps access.
+    /// releases the credit it used; a partial refund keeps access. An order paid through Stripe
+    /// (or the local payment mode) is refunded there: the answer is 202 and the
+    /// `charge.refunded` webhook applies the revocation.
     #[oai(path = "/admin/orders/:id/refund", method = "post", tag = "CommerceTags::Orders")]
     async fn refund(
         &self,
@@ -668,10 +670,44 @@ impl CommerceApi {
                 Err(err) => return AdminResponse::BadRequest(e("bad_request", format!("`amount`: {err}"))),
             },
         };
+        let order_id = upgrades::PurchaseId(id.0);
+        let refund_error = |err: RefundOrderError| match err {
+            err @ RefundOrderError::UnknownOrder(_) => AdminResponse::NotFound(e("not_found", err.to_string())),
+            err @ RefundOrderError::BadAmount { .. } => AdminResponse::BadRequest(e("bad_request", err.to_string())),
+            err @ (RefundOrderError::AlreadyRefunded(_)
+            | RefundOrderError::NotPaid(_)
+            | RefundOrderError::Ledger(_)) => AdminResponse::Conflict(e("conflict", err.to_string())),
+            err @ RefundOrderError::Store(_) => {
+                tracing::error!(error = %err, "refund failed");
+                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        };
+        // A payment taken through the payment provider is refunded there; its `charge.refunded`
+        // webhook then revokes access through the inbox like any other event.
+        let (order, _, _) = match state.commerce.refundable(order_id, amount).await {
+            Ok(x) => x,
+            Err(err) => return refund_error(err),
+        };
+        if order.channel != Channel::Manual
+            && let Some(pi) = order.refs.payment_intent.clone()
+        {
+            let key = format!(
+                "keys-refund-{}-{}",
+                order.id.0,
+                amount.map_or_else(|| "all".to_owned(), |a| a.minor().to_string())
+            );
+            return match state.gateway.refund(&pi, amount, &key).await {
+                Ok(()) => AdminResponse::Accepted(Json(order_info(&order))),
+                Err(err) => {
+                    tracing::error!(error = %err, "refund at the payment provider failed");
+                    AdminResponse::BadGateway(e("payment_provider", err.to_string()))
+                }
+            };
+        }
         match state
             .commerce
             .refund(
-                upgrades::PurchaseId(id.0),
+                order_id,
                 amount,
                 Actor::Admin { user: UserId(admin.0) },
                 body.reason.trim(),
@@ -680,17 +716,7 @@ impl CommerceApi {
             .await
         {
             Ok(order) => AdminResponse::Ok(Json(order_info(&order))),
-            Err(err @ RefundOrderError::UnknownOrder(_)) => AdminResponse::NotFound(e("not_found", err.to_string())),
-            Err(err @ RefundOrderError::BadAmount { .. }) => {
-                AdminResponse::BadRequest(e("bad_request", err.to_string()))
-            }
-            Err(err @ (RefundOrderError::AlreadyRefunded(_) | RefundOrderError::Ledger(_))) => {
-                AdminResponse::Conflict(e("conflict", err.to_string()))
-            }
-            Err(err @ RefundOrderError::Store(_)) => {
-                tracing::error!(error = %err, "refund failed");
-                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
-            }
+            Err(err) => refund_error(err),
         }
     }
 }

@@ -138,6 +138,9 @@ pub(crate) enum AdminResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// Created.
     #[oai(status = 201)]
     Created(Json<T>),
+    /// Accepted: the payment provider will confirm by webhook.
+    #[oai(status = 202)]
+    Accepted(Json<T>),
     /// A field is invalid.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -153,6 +156,9 @@ pub(crate) enum AdminResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// The change is not allowed in the entitlement's state.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The payment provider failed.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// Storage failed.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),

@@ -15,6 +15,7 @@
 mod api;
 pub mod auth;
 mod cache;
+pub mod checkout;
 mod commerce_api;
 mod downloads;
 mod entitlements_api;
@@ -70,6 +71,16 @@ pub struct AppState {
     pub link_ttl: std::time::Duration,
     /// Quotes, orders and refunds.
     pub commerce: upgrades::service::Commerce,
+    /// The payment provider (Stripe, or the local test-mode gateway).
+    pub gateway: Arc<dyn payments::ports::PaymentGateway>,
+    /// The local gateway, in local payment mode (it emits events).
+    pub local: Option<Arc<checkout::LocalGateway>>,
+    /// The webhook inbox.
+    pub inbox: Arc<dyn payments::ports::InboxRepository>,
+    /// Webhook signing secrets (any verifies: rotation).
+    pub webhook_secrets: Arc<Vec<String>>,
+    /// Base URL buyers reach the shop at (Stripe's success and cancel URLs).
+    pub public_url: Arc<String>,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -156,6 +167,7 @@ pub fn openapi_service() -> OpenApiService<
         entitlements_api::EntitlementsApi,
         orgs_api::OrgsApi,
         commerce_api::CommerceApi,
+        checkout::CheckoutApi,
     ),
     (),
 > {
@@ -167,6 +179,7 @@ pub fn openapi_service() -> OpenApiService<
             entitlements_api::EntitlementsApi,
             orgs_api::OrgsApi,
             commerce_api::CommerceApi,
+            checkout::CheckoutApi,
         ),
         "KEYS marketplace API",
         env!("CARGO_PKG_VERSION"),
@@ -252,6 +265,18 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/account/keys", get(library::account_keys))
         .at("/marketplace/:slug/download", poem::post(library::download_form))
         .at("/dl/:account/:slug/:version/:expires/:sig", get(downloads::serve))
+        .at("/webhooks/stripe", poem::post(checkout::webhook))
+        .at("/checkout", poem::post(checkout::buy_form))
+        .at("/checkout/return", get(checkout::return_page))
+        .at(
+            "/pay/local/portal",
+            get(checkout::local_portal).post(checkout::local_portal_post),
+        )
+        .at(
+            "/pay/local/:session",
+            get(checkout::local_pay_page).post(checkout::local_pay_post),
+        )
+        .at("/account/billing/portal", poem::post(checkout::billing_portal))
         .at("/static/app.css", get(stylesheet))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))

@@ -54,7 +54,9 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
-            return Access::Locked;
+            return Access::Locked {
+                csrf: session.csrf_token.clone(),
+            };
         }
     };
     let key_ref = KeyRef {
@@ -66,7 +68,9 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
             how: how(e, &org_names),
             csrf: session.csrf_token,
         },
-        None => Access::Locked,
+        None => Access::Locked {
+            csrf: session.csrf_token.clone(),
+        },
     }
 }
 

@@ -294,8 +294,8 @@ struct KeyPage {
 pub(crate) enum Access {
     /// Not signed in.
     Anonymous,
-    /// Signed in, no entitlement.
-    Locked,
+    /// Signed in, no entitlement; the CSRF token for the Buy form.
+    Locked { csrf: String },
     /// Entitled: how, and the CSRF token for the download forms.
     Owned { how: String, csrf: String },
 }

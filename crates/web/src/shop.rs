@@ -73,11 +73,13 @@ struct PricingPage {
     plans: Vec<PlanView>,
     singles: Vec<(String, String)>,
     currency: String,
+    csrf: Option<String>,
 }
 
 /// `/pricing`: the plans side by side, and single-KEY prices by tier.
 #[handler]
-pub(crate) fn pricing_page(state: Data<&AppState>) -> Response {
+pub(crate) async fn pricing_page(state: Data<&AppState>, req: &Request) -> Response {
+    let csrf = session_of(&state, req).await.map(|s| s.csrf_token);
     let offers = state.catalog.offers();
     let Some(offers) = offers.as_ref() else {
         return unpriced();
@@ -108,6 +110,7 @@ pub(crate) fn pricing_page(state: Data<&AppState>) -> Response {
         plans,
         singles,
         currency: offers.prices().currency().code().to_owned(),
+        csrf,
     })
 }
 
@@ -130,6 +133,7 @@ struct BundleView {
 struct BundlesPage {
     bundles: Vec<BundleView>,
     signed_in: bool,
+    csrf: String,
 }
 
 fn bundle_views(offers: &Offers, names: &dyn Fn(&catalog::Slug) -> String) -> Vec<BundleView> {
@@ -198,6 +202,7 @@ pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Respo
     render(&BundlesPage {
         bundles,
         signed_in: session.is_some(),
+        csrf: session.map(|s| s.csrf_token).unwrap_or_default(),
     })
 }
 
@@ -224,6 +229,8 @@ struct BillingPage {
     orders: Vec<OrderView>,
     subscription: Option<(String, String)>,
     offers: Vec<OfferView>,
+    csrf: String,
+    has_customer: bool,
 }
 
 /// `/account/billing`: the buyer's orders, subscription and upgrade offers with their quotes.
@@ -316,5 +323,14 @@ pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Respo
             )
         }),
         offers: offer_views,
+        has_customer: state
+            .commerce
+            .orders_port()
+            .customer(holder)
+            .await
+            .ok()
+            .flatten()
+            .is_some(),
+        csrf: session.csrf_token.clone(),
     })
 }
