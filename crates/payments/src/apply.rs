@@ -372,7 +372,7 @@ pub async fn apply(
                 }
                 (_, Some(new @ Sku::Plan { tier, .. })) if new != o.sku => {
                     // Plan change: the old plan's grant ends, the new plan's starts, same period.
-                    let end = period_end.map_or_else(|| o.period.map_or(now, |p| p.1), |p| ts(p));
+                    let end = period_end.map_or_else(|| o.period.map_or(now, |p| p.1), ts);
                     for mut e in live {
                         if let Ok(audit) = e.revoke(RevokeReason::SubscriptionEnded, actor.clone(), "plan changed", now)
                         {

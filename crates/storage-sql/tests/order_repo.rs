@@ -43,6 +43,7 @@ fn order(holder: Holder, sku: &str, cash: i64, credit: i64, alloc: &[(&str, i64)
         channel: Channel::Manual,
         period: None,
         at: at(1),
+        quote_id: None,
     }
 }
 

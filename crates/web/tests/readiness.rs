@@ -44,6 +44,11 @@ async fn readyz_is_503_when_the_database_is_down() {
             Arc::new(upgrades::ports::MockOrderRepository::new()),
             Arc::new(entitlements::ports::MockEntitlementRepository::new()),
         ),
+        gateway: Arc::new(payments::ports::MockPaymentGateway::new()),
+        local: None,
+        inbox: Arc::new(payments::ports::MockInboxRepository::new()),
+        webhook_secrets: Arc::new(vec!["whsec_test".into()]),
+        public_url: Arc::new("http://127.0.0.1".into()),
     });
     let client = TestClient::new(app);
 

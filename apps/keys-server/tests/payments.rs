@@ -1,0 +1,455 @@
+//! Payments over HTTP (SQLite and Postgres), in local payment mode with the worker driven by
+//! the test: checkout, Stripe-format webhooks signed exactly as Stripe signs them (each
+//! delivered five times, in shuffled orders), refunds, subscriptions, and deliveries that must
+//! be refused without storing anything.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{TestApp, send, sign_up};
+use payments::ports::InboxRepository;
+use serde_json::{Value, json};
+
+const SECRETS: &str = "whsec_test_old,whsec_test_new";
+
+async fn app_on(db: &test_support::TestDatabase) -> TestApp {
+    common::spawn_app_with(
+        db,
+        &test_support::repo_assets_dir(),
+        &[
+            ("stripe.webhook_secrets", SECRETS.into()),
+            ("worker.in_server", "false".into()),
+        ],
+    )
+    .await
+}
+
+async fn inbox(db: &test_support::TestDatabase) -> Arc<dyn InboxRepository> {
+    Arc::new(storage_sql::payments::SqlInbox::new(
+        storage_sql::connect(&db.url, 2).await.unwrap(),
+        payments::apply::Policy::default(),
+        3,
+    ))
+}
+
+/// Applies everything due; returns the outcomes.
+async fn drain(inbox: &dyn InboxRepository) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
+    while let Some(p) = inbox.process_next(chrono::Utc::now()).await.unwrap() {
+        out.push(p.outcome);
+        assert!(out.len() < 500, "the inbox does not drain");
+    }
+    out
+}
+
+fn event(id: &str, kind: &str, object: Value) -> String {
+    json!({"id": id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
+           "livemode": false, "data": {"object": object}})
+    .to_string()
+}
+
+async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> (u16, Value) {
+    let mut rb = app
+        .client
+        .post(app.url("/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(s) = signature {
+        rb = rb.header("stripe-signature", s);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn signed(body: &str, secret: &str) -> Option<String> {
+    Some(payments::signature::sign(
+        body.as_bytes(),
+        secret,
+        chrono::Utc::now().timestamp(),
+    ))
+}
+
+/// Delivers an event five times (secrets rotate: the old and the new one both verify).
+async fn deliver5(app: &TestApp, body: &str) {
+    for i in 0..5 {
+        let secret = if i % 2 == 0 { "whsec_test_new" } else { "whsec_test_old" };
+        let (s, r) = deliver(app, body, signed(body, secret)).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["duplicate"], i > 0, "{r}");
+    }
+}
+
+async fn checkout(app: &TestApp, cookie: &str, sku: &str) -> (i64, String) {
+    let (s, r) = send(app, "POST", "/api/v1/checkout", Some(cookie), Some(json!({"sku": sku}))).await;
+    assert_eq!(s, 200, "{r}");
+    (
+        r["order_id"].as_i64().unwrap(),
+        r["session_id"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+fn session_completed(session: &str, order: i64, amount: i64, pi: Option<&str>, sub: Option<&str>) -> Value {
+    json!({"id": session, "object": "checkout.session", "client_reference_id": order.to_string(),
+           "payment_status": "paid", "status": "complete", "amount_total": amount, "currency": "usd",
+           "payment_intent": pi, "subscription": sub, "customer": "cus_test",
+           "mode": if sub.is_some() { "subscription" } else { "payment" }})
+}
+
+async fn entitlements(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let (_, r) = send(app, "GET", "/api/v1/me/entitlements", Some(cookie), None).await;
+    r["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn order(app: &TestApp, cookie: &str, id: i64) -> Value {
+    let (_, r) = send(app, "GET", "/api/v1/me/orders", Some(cookie), None).await;
+    r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn refused_deliveries_store_nothing() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let body = event("evt_refused", "invoice.paid", json!({"id": "in_1"}));
+        let now = chrono::Utc::now().timestamp();
+        let cases = [
+            ("unsigned", None),
+            ("wrong secret", signed(&body, "whsec_other")),
+            (
+                "stale",
+                Some(payments::signature::sign(body.as_bytes(), "whsec_test_new", now - 301)),
+            ),
+            (
+                "from the future",
+                Some(payments::signature::sign(body.as_bytes(), "whsec_test_new", now + 400)),
+            ),
+            ("garbage header", Some("t=abc,v1=zz".into())),
+        ];
+        for (what, sig) in cases {
+            let (s, r) = deliver(&app, &body, sig).await;
+            assert_eq!(s, 400, "{db:?} {what}: {r}");
+        }
+        // Tampered: signed, then one byte changed.
+        let sig = signed(&body, "whsec_test_new");
+        let (s, _) = deliver(&app, &body.replace("in_1", "in_2"), sig).await;
+        assert_eq!(s, 400, "tampered body");
+        // Signed but not an event.
+        for bad in ["{not json", r#"{"id":"evt_x","type":"invoice.paid"}"#] {
+            let (s, r) = deliver(&app, bad, signed(bad, "whsec_test_new")).await;
+            assert_eq!(s, 400, "{bad}: {r}");
+        }
+        // Too large.
+        let big = "x".repeat(300 * 1024);
+        let (s, _) = deliver(&app, &big, signed(&big, "whsec_test_new")).await;
+        assert_eq!(s, 400);
+        assert!(inbox.counts().await.unwrap().is_empty(), "{db:?}: nothing stored");
+
+        // An unknown type is acknowledged and stored as ignored.
+        let other = event("evt_other", "customer.created", json!({"id": "cus_1"}));
+        let (s, _) = deliver(&app, &other, signed(&other, "whsec_test_old")).await;
+        assert_eq!(s, 200);
+        assert_eq!(inbox.counts().await.unwrap(), vec![("ignored".to_owned(), 1)]);
+        app.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn purchases_refunds_and_subscriptions_follow_the_events_exactly_once() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+
+        // --- A KEY: checkout, then its completion delivered 5 times.
+        let (key_order, key_session) = checkout(&app, &ada, "key:redis-memory-pressure").await;
+        assert!(key_session.starts_with("cs_local_"), "{key_session}");
+        assert_eq!(order(&app, &ada, key_order).await["status"], "pending");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/redis-memory-pressure/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 403, "{db:?}: not before payment");
+        let done = event(
+            "evt_key_paid",
+            "checkout.session.completed",
+            session_completed(&key_session, key_order, 4_900, Some("pi_key"), None),
+        );
+        deliver5(&app, &done).await;
+        let outcomes = drain(inbox.as_ref()).await;
+        assert_eq!(outcomes.len(), 1, "{db:?}: five deliveries, one event: {outcomes:?}");
+        assert_eq!(order(&app, &ada, key_order).await["status"], "paid");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/redis-memory-pressure/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: downloadable once paid");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "key:redis-memory-pressure"})),
+        )
+        .await;
+        assert_eq!(s, 409, "already owned");
+
+        // --- Upgrade to the bundle with credit: the checkout charges the credited amount.
+        let (bundle_order, bundle_session) = checkout(&app, &ada, "bundle:incident-response-essentials").await;
+        let pending = order(&app, &ada, bundle_order).await;
+        assert_eq!(pending["credit_applied"]["minor"], 4_900, "{pending}");
+        let due = 9_828 - 4_900;
+        // A charge.refunded for it arriving BEFORE its completion waits (retried), never dropped.
+        let refund = event(
+            "evt_bundle_refund",
+            "charge.refunded",
+            json!({"id": "ch_b", "object": "charge", "amount": due, "amount_refunded": due, "refunded": true,
+                   "payment_intent": "pi_bundle"}),
+        );
+        deliver5(&app, &refund).await;
+        let first = drain(inbox.as_ref()).await;
+        assert!(first.iter().all(Result::is_err), "{first:?}");
+        let paid = event(
+            "evt_bundle_paid",
+            "checkout.session.completed",
+            session_completed(&bundle_session, bundle_order, due, Some("pi_bundle"), None),
+        );
+        deliver5(&app, &paid).await;
+        // The completion is applied now; the refund when its backoff is due (2 s).
+        drain(inbox.as_ref()).await;
+        assert_eq!(order(&app, &ada, bundle_order).await["status"], "paid");
+        assert!(
+            entitlements(&app, &ada)
+                .await
+                .iter()
+                .any(|e| e["source"] == "bundle_purchase" && e["effective"] == true)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+        drain(inbox.as_ref()).await;
+        let refunded = order(&app, &ada, bundle_order).await;
+        assert_eq!(refunded["status"], "refunded", "{db:?}: {refunded}");
+        let ents = entitlements(&app, &ada).await;
+        assert!(
+            ents.iter()
+                .any(|e| e["source"] == "bundle_purchase" && e["effective"] == false),
+            "the bundle's grant is revoked: {ents:?}"
+        );
+        assert!(
+            ents.iter()
+                .any(|e| e["key"] == "redis-memory-pressure" && e["effective"] == true),
+            "the KEY bought before stays: {ents:?}"
+        );
+        let (_, q) = send(
+            &app,
+            "GET",
+            "/api/v1/quotes?sku=bundle:incident-response-essentials",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(
+            q["amount_due"]["minor"], due,
+            "the refunded upgrade released its credit: {q}"
+        );
+
+        // --- A plan: invoice.paid first, then checkout completion, then a failed renewal and
+        // the end of the subscription. Shuffled, duplicated: same final state.
+        let (plan_order, plan_session) = checkout(&app, &ada, "plan:operator:monthly").await;
+        let now = chrono::Utc::now().timestamp();
+        let renewed_until = now + 62 * 86_400;
+        let invoice = event(
+            "evt_inv_paid",
+            "invoice.paid",
+            json!({"id": "in_2", "object": "invoice", "subscription": "sub_ada", "amount_paid": 2_900,
+                   "lines": {"object": "list", "data": [{"period": {"start": now + 31 * 86_400, "end": renewed_until}}]}}),
+        );
+        let completed = event(
+            "evt_plan_paid",
+            "checkout.session.completed",
+            session_completed(&plan_session, plan_order, 2_900, None, Some("sub_ada")),
+        );
+        let stale_failure = event(
+            "evt_inv_failed_old",
+            "invoice.payment_failed",
+            json!({"id": "in_1", "object": "invoice", "subscription": "sub_ada",
+                   "lines": {"object": "list", "data": [{"period": {"start": now, "end": now + 31 * 86_400}}]}}),
+        );
+        deliver5(&app, &invoice).await;
+        deliver5(&app, &stale_failure).await;
+        drain(inbox.as_ref()).await; // both wait for their order
+        deliver5(&app, &completed).await;
+        drain(inbox.as_ref()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+        drain(inbox.as_ref()).await;
+        let plan = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .expect("plan granted");
+        assert_eq!(
+            plan["status"], "active",
+            "{db:?}: a failure for an already paid period changes nothing: {plan}"
+        );
+        let expires = chrono::DateTime::parse_from_rfc3339(plan["expires_at"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            expires.timestamp(),
+            renewed_until,
+            "renewed to the later invoice's period end"
+        );
+
+        // A failure for the next period: past due, still accessible during the grace period.
+        let failure = event(
+            "evt_inv_failed",
+            "invoice.payment_failed",
+            json!({"id": "in_3", "object": "invoice", "subscription": "sub_ada",
+                   "lines": {"object": "list", "data": [{"period": {"start": renewed_until, "end": renewed_until + 31 * 86_400}}]}}),
+        );
+        deliver5(&app, &failure).await;
+        drain(inbox.as_ref()).await;
+        let plan = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .unwrap();
+        assert_eq!(
+            (plan["status"].as_str(), plan["effective"].as_bool()),
+            (Some("past_due"), Some(true)),
+            "{plan}"
+        );
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/deploy-rollback-runbook/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "operator-tier KEY via the plan");
+
+        let deleted = event(
+            "evt_sub_deleted",
+            "customer.subscription.deleted",
+            json!({"id": "sub_ada", "object": "subscription", "status": "canceled"}),
+        );
+        deliver5(&app, &deleted).await;
+        drain(inbox.as_ref()).await;
+        let plan = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .unwrap();
+        assert_eq!(plan["effective"], false, "{plan}");
+        // A stale renewal after the end changes nothing.
+        let late = event(
+            "evt_inv_paid_late",
+            "invoice.paid",
+            json!({"id": "in_4", "object": "invoice", "subscription": "sub_ada", "amount_paid": 2_900,
+                   "lines": {"object": "list", "data": [{"period": {"start": renewed_until, "end": renewed_until + 90 * 86_400}}]}}),
+        );
+        deliver5(&app, &late).await;
+        drain(inbox.as_ref()).await;
+        let plan = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .unwrap();
+        assert_eq!(plan["effective"], false, "revocation is final: {plan}");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/deploy-rollback-runbook/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 403);
+        app.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn checkout_answers_name_the_problem_and_free_upgrades_skip_payment() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let admin = sign_up(&app, "admin@keys.test").await;
+        let bob = sign_up(&app, "bob@example.com").await;
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            None,
+            Some(json!({"sku": "key:on-call-handbook"})),
+        )
+        .await;
+        assert_eq!(s, 401, "{db:?}");
+        for (sku, status) in [
+            ("widget:x", 400),
+            ("key:nope-nope", 404),
+            ("plan:enterprise:monthly", 400),
+        ] {
+            let (s, r) = send(&app, "POST", "/api/v1/checkout", Some(&bob), Some(json!({"sku": sku}))).await;
+            assert_eq!(s, status, "{sku}: {r}");
+            assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+        }
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&bob),
+            Some(json!({"sku": "key:on-call-handbook", "org": 999})),
+        )
+        .await;
+        assert_eq!(s, 403, "not a member");
+        // Every member granted by support: the bundle is free and needs no payment at all.
+        for key in [
+            "on-call-handbook",
+            "deploy-rollback-runbook",
+            "disk-full-recovery",
+            "redis-memory-pressure",
+        ] {
+            let (s, _) = send(
+                &app,
+                "POST",
+                "/api/v1/admin/entitlements",
+                Some(&admin),
+                Some(json!({"email": "bob@example.com", "key": key, "reason": "prize"})),
+            )
+            .await;
+            assert_eq!(s, 201);
+        }
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&bob),
+            Some(json!({"sku": "bundle:incident-response-essentials"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["session_id"], Value::Null, "no payment session: {r}");
+        let id = r["order_id"].as_i64().unwrap();
+        assert_eq!(r["checkout_url"], format!("/checkout/return?order={id}"));
+        let o = order(&app, &bob, id).await;
+        assert_eq!(
+            (o["status"].as_str(), o["cash_paid"]["minor"].as_i64()),
+            (Some("paid"), Some(0)),
+            "{o}"
+        );
+        app.stop().await.unwrap();
+    }
+}
