@@ -394,3 +394,146 @@ async fn bundles_page_shows_the_personal_upgrade_price() {
     assert_eq!(c.find_all(Locator::Css("#orders tbody tr")).await.unwrap().len(), 2);
     c.close().await.unwrap();
 }
+
+/// Waits until `css` on the current page (reloaded each time) has text containing `want`.
+async fn wait_for_text(c: &Client, url: &str, css: &str, want: &str) {
+    let mut last = String::new();
+    for _ in 0..60 {
+        c.goto(url).await.unwrap();
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            last = el.text().await.unwrap_or_default();
+            if last.to_lowercase().contains(&want.to_lowercase()) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{url} {css}: wanted “{want}”, last saw “{last}”");
+}
+
+async fn downloaded_archives(driver: &Driver) -> usize {
+    std::fs::read_dir(driver.downloads.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "gz"))
+        .count()
+}
+
+/// Local payment mode, end to end in a browser: buy a KEY, pay on the test checkout, see the
+/// return page confirm it, download it; an admin refund (a signed `charge.refunded` through
+/// the inbox) locks it again; then upgrade to a bundle with credit for another member and pay
+/// exactly the credited amount.
+#[tokio::test]
+async fn buy_pay_download_refund_and_upgrade_with_credit() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("worker.poll_ms", "50".into())],
+    )
+    .await;
+    let c = connect(&driver).await;
+
+    c.goto(&app.url("/signup")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("ada@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+
+    // Buy the Redis runbook ($49.00) on the local test checkout.
+    let key_url = app.url("/marketplace/redis-memory-pressure");
+    c.goto(&key_url).await.unwrap();
+    assert_eq!(text(&c, "#buy-key").await, "Buy for $49.00");
+    click_and_wait(&c, "#buy-key").await;
+    assert!(text(&c, ".test-mode").await.contains("TEST MODE"));
+    assert_eq!(text(&c, "#amount-due").await, "$49.00");
+    click_and_wait(&c, "#pay").await;
+    assert!(c.current_url().await.unwrap().path().starts_with("/checkout/return"));
+    let return_url = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &return_url, "#order-state", "Paid").await;
+
+    // Unlocked: download it.
+    c.goto(&key_url).await.unwrap();
+    assert!(text(&c, "#access h2").await.eq_ignore_ascii_case("You own this KEY"));
+    assert!(text(&c, ".owned-how").await.starts_with("bought on"));
+    c.find(Locator::Css("#access button.download"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if downloaded_archives(&driver).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(downloaded_archives(&driver).await, 1, "the archive was downloaded");
+
+    // Support refunds it: the refund goes through the payment provider's event and locks it.
+    let admin = common::sign_up(&app, "admin@keys.test").await;
+    let (_, orders) = common::send(
+        &app,
+        "GET",
+        "/api/v1/admin/customers?email=ada@example.com",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert!(
+        orders["entitlements"].as_array().is_some_and(|a| a.len() == 1),
+        "{orders}"
+    );
+    let order_id: i64 = return_url.rsplit('=').next().unwrap().parse().unwrap();
+    let (s, r) = common::send(
+        &app,
+        "POST",
+        &format!("/api/v1/admin/orders/{order_id}/refund"),
+        Some(&admin),
+        Some(serde_json::json!({"reason": "bought by mistake"})),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    wait_for_text(&c, &key_url, "#access h2", "Get this KEY").await;
+
+    // Buy another member ($19.00), then upgrade to the bundle: $98.28 − $19.00 = $79.28.
+    c.goto(&app.url("/marketplace/disk-full-recovery")).await.unwrap();
+    click_and_wait(&c, "#buy-key").await;
+    click_and_wait(&c, "#pay").await;
+    let paid_url = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &paid_url, "#order-state", "Paid").await;
+    let bundles = app.url("/marketplace/bundles");
+    wait_for_text(
+        &c,
+        &bundles,
+        "#bundle-incident-response-essentials .offer",
+        "You own 1 of 4 — upgrade for $79.28",
+    )
+    .await;
+    click_and_wait(&c, "#bundle-incident-response-essentials .buy-bundle").await;
+    assert_eq!(
+        text(&c, "#amount-due").await,
+        "$79.28",
+        "the checkout charges the credited amount"
+    );
+    click_and_wait(&c, "#pay").await;
+    let upgraded = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &upgraded, "#order-state", "Paid").await;
+    c.goto(&key_url).await.unwrap();
+    assert!(
+        text(&c, "#access h2").await.eq_ignore_ascii_case("You own this KEY"),
+        "the bundle covers the refunded KEY again"
+    );
+    assert!(text(&c, ".owned-how").await.contains("incident-response-essentials"));
+    c.close().await.unwrap();
+}
