@@ -146,6 +146,10 @@ pub enum Status {
     PastDue {
         /// End of the grace period.
         grace_until: DateTime<Utc>,
+        /// End of the unpaid period that made it past due, when known: a renewal paying
+        /// through it clears past-due, an earlier (stale) one does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unpaid_until: Option<DateTime<Utc>>,
     },
     /// Ended.
     Revoked {
@@ -280,7 +284,7 @@ impl Entitlement {
     pub fn is_effective(&self, now: DateTime<Utc>) -> bool {
         match (&self.status, self.term) {
             (Status::Revoked { .. }, _) => false,
-            (Status::PastDue { grace_until }, _) => now < *grace_until,
+            (Status::PastDue { grace_until, .. }, _) => now < *grace_until,
             (Status::Active, Term::Perpetual) => true,
             (Status::Active, Term::TimeBound { period_end }) => now < period_end,
         }
@@ -291,7 +295,7 @@ impl Entitlement {
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         match (&self.status, self.term) {
             (Status::Revoked { at, .. }, _) => Some(*at),
-            (Status::PastDue { grace_until }, _) => Some(*grace_until),
+            (Status::PastDue { grace_until, .. }, _) => Some(*grace_until),
             (Status::Active, Term::Perpetual) => None,
             (Status::Active, Term::TimeBound { period_end }) => Some(period_end),
         }
@@ -362,12 +366,61 @@ impl Entitlement {
         };
         let grace_until = match &self.status {
             Status::Revoked { .. } => return Err(RuleError::AlreadyRevoked(self.id)),
-            Status::PastDue { grace_until } => *grace_until,
+            Status::PastDue { grace_until, .. } => *grace_until,
             Status::Active => period_end.max(now) + grace,
         };
-        self.status = Status::PastDue { grace_until };
+        let unpaid_until = match &self.status {
+            Status::PastDue { unpaid_until, .. } => *unpaid_until,
+            _ => None,
+        };
+        self.status = Status::PastDue {
+            grace_until,
+            unpaid_until,
+        };
         self.updated_at = now;
         Ok(self.audit(AuditAction::PastDue { grace_until }, actor, cause, now))
+    }
+
+    /// The invoice for the period ending `unpaid_until` failed. Nothing changes when the
+    /// entitlement is already paid through that period (a stale failure): `Ok(None)`. Otherwise
+    /// it is past due until `grace` after its period end (or now, if later), remembering the
+    /// unpaid period so a renewal for an earlier period does not clear it.
+    ///
+    /// # Errors
+    /// [`RuleError::NotTimeBound`] or [`RuleError::AlreadyRevoked`].
+    pub fn mark_unpaid(
+        &mut self,
+        unpaid_until: DateTime<Utc>,
+        grace: Duration,
+        actor: Actor,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AuditEntry>, RuleError> {
+        let Term::TimeBound { period_end } = self.term else {
+            return Err(RuleError::NotTimeBound(self.id));
+        };
+        if period_end >= unpaid_until {
+            return Ok(None);
+        }
+        let (grace_until, unpaid) = match &self.status {
+            Status::Revoked { .. } => return Err(RuleError::AlreadyRevoked(self.id)),
+            Status::PastDue {
+                grace_until,
+                unpaid_until: known,
+            } => (*grace_until, known.map_or(unpaid_until, |k| k.max(unpaid_until))),
+            Status::Active => (period_end.max(now) + grace, unpaid_until),
+        };
+        self.status = Status::PastDue {
+            grace_until,
+            unpaid_until: Some(unpaid),
+        };
+        self.updated_at = now;
+        Ok(Some(self.audit(
+            AuditAction::PastDue { grace_until },
+            actor,
+            cause,
+            now,
+        )))
     }
 
     /// Payment succeeded: the period end moves to `period_end` if later (never earlier, so a
@@ -388,10 +441,22 @@ impl Entitlement {
         if matches!(self.status, Status::Revoked { .. }) {
             return Err(RuleError::AlreadyRevoked(self.id));
         }
-        let period_end = current.max(period_end);
-        self.term = Term::TimeBound { period_end };
-        self.status = Status::Active;
+        let new_end = current.max(period_end);
+        self.term = Term::TimeBound { period_end: new_end };
+        self.status = match self.status {
+            // Paid through an earlier period than the one that failed: still past due, with the
+            // grace moved along with the period (so the order of events does not matter).
+            Status::PastDue {
+                grace_until,
+                unpaid_until: Some(unpaid),
+            } if new_end < unpaid => Status::PastDue {
+                grace_until: grace_until + (new_end - current),
+                unpaid_until: Some(unpaid),
+            },
+            _ => Status::Active,
+        };
         self.updated_at = now;
+        let period_end = new_end;
         Ok(self.audit(AuditAction::Renew { period_end }, actor, cause, now))
     }
 
@@ -401,7 +466,7 @@ impl Entitlement {
     /// [`RuleError::GraceNotOver`] when it is not past due or the grace has not run out.
     pub fn expire_grace(&mut self, now: DateTime<Utc>) -> Result<AuditEntry, RuleError> {
         match self.status {
-            Status::PastDue { grace_until } if now >= grace_until => {
+            Status::PastDue { grace_until, .. } if now >= grace_until => {
                 self.revoke(RevokeReason::GraceExpired, Actor::System, "grace period ran out", now)
             }
             _ => Err(RuleError::GraceNotOver(self.id)),
@@ -741,7 +806,13 @@ mod tests {
         );
         e.mark_past_due(Duration::days(7), Actor::System, "x", t(10)).unwrap();
         e.mark_past_due(Duration::days(7), Actor::System, "x", t(12)).unwrap();
-        assert_eq!(e.status, Status::PastDue { grace_until: t(17) });
+        assert_eq!(
+            e.status,
+            Status::PastDue {
+                grace_until: t(17),
+                unpaid_until: None
+            }
+        );
     }
 
     #[test]
@@ -848,5 +919,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A renewal and a failure for the following period end in the same state whichever is
+    /// applied first; a failure for a period already paid changes nothing.
+    #[test]
+    fn paid_and_failed_invoices_commute() {
+        let sub = |id| {
+            ent(
+                id,
+                Holder::User(UserId(1)),
+                Scope::Plan { tier: Tier::Operator },
+                Source::Subscription,
+                Term::TimeBound { period_end: t(10) },
+            )
+        };
+        let grace = Duration::days(3);
+        let a = || Actor::System;
+        let mut paid_first = sub(1);
+        paid_first.renew(t(20), a(), "paid", t(2)).unwrap();
+        paid_first
+            .mark_unpaid(t(28), grace, a(), "failed", t(3))
+            .unwrap()
+            .unwrap();
+        let mut failed_first = sub(1);
+        failed_first
+            .mark_unpaid(t(28), grace, a(), "failed", t(2))
+            .unwrap()
+            .unwrap();
+        failed_first.renew(t(20), a(), "paid", t(3)).unwrap();
+        assert_eq!(paid_first.term, failed_first.term);
+        assert_eq!(paid_first.status, failed_first.status);
+        assert_eq!(
+            paid_first.status,
+            Status::PastDue {
+                grace_until: t(23),
+                unpaid_until: Some(t(28))
+            }
+        );
+        // Paying the failed period clears it; a stale failure for a paid period is ignored.
+        failed_first.renew(t(28), a(), "paid", t(4)).unwrap();
+        assert_eq!(failed_first.status, Status::Active);
+        assert_eq!(
+            failed_first.mark_unpaid(t(20), grace, a(), "stale", t(5)).unwrap(),
+            None
+        );
+        assert_eq!(failed_first.status, Status::Active);
     }
 }

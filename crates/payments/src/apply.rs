@@ -274,13 +274,9 @@ pub async fn apply(
             let end = ts(*period_end);
             let mut changed = 0;
             for mut e in live_plan_grants(tx, &o).await? {
-                let Term::TimeBound { period_end: current } = e.term else {
-                    continue;
-                };
-                if current >= end {
-                    continue; // that period is already paid
-                }
-                if let Ok(audit) = e.mark_past_due(policy.grace, actor.clone(), "invoice.payment_failed", now) {
+                // A failure for a period already paid changes nothing (see `mark_unpaid`).
+                if let Ok(Some(audit)) = e.mark_unpaid(end, policy.grace, actor.clone(), "invoice.payment_failed", now)
+                {
                     tx.update(&e, &audit).await?;
                     changed += 1;
                 }

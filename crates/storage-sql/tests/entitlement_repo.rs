@@ -100,7 +100,10 @@ async fn grants_lookups_changes_and_audit_trail() {
         repo.update(&sub, &a1).await.unwrap();
         assert_eq!(
             repo.for_holder(Holder::Organisation(acme)).await.unwrap()[0].status,
-            Status::PastDue { grace_until: at(27) }
+            Status::PastDue {
+                grace_until: at(27),
+                unpaid_until: None
+            }
         );
         let a2 = sub
             .renew(

@@ -205,6 +205,8 @@ pub(crate) struct OrderInfo {
     channel: String,
     /// List price.
     list_price: Amount,
+    /// What the quote asked the buyer to pay.
+    amount_due: Amount,
     /// Credit carried in from earlier orders.
     credit_applied: Amount,
     /// Cash paid.
@@ -234,6 +236,7 @@ pub(crate) fn order_info(o: &Order) -> OrderInfo {
         status: o.status.as_str().to_owned(),
         channel: o.channel.as_str().to_owned(),
         list_price: amount(o.list_price),
+        amount_due: amount(o.amount_due),
         credit_applied: amount(o.credit_applied),
         cash_paid: amount(o.cash_paid),
         refunded: amount(o.refunded),

@@ -1,0 +1,302 @@
+//! Postgres: two keys-server instances receive a few thousand shuffled, duplicated webhook
+//! deliveries while two workers apply them; one worker is killed mid-run. The final orders and
+//! entitlements equal those of applying each distinct event once, in order.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestApp, send, sign_up};
+use payments::ports::InboxRepository;
+use serde_json::{Value, json};
+
+const SECRET: &str = "whsec_concurrency";
+const USERS: usize = 120;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Key,
+    Bundle,
+    Plan,
+}
+
+struct Buyer {
+    cookie: String,
+    kind: Kind,
+    order: i64,
+    session: String,
+    events: Vec<String>,
+    refunded: bool,
+    partial: bool,
+    failed: bool,
+    deleted: bool,
+}
+
+fn event(id: &str, kind: &str, object: Value) -> String {
+    json!({"id": id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
+           "livemode": false, "data": {"object": object}})
+    .to_string()
+}
+
+/// A small deterministic shuffle (xorshift), so failures reproduce.
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let j = (seed % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+async fn deliver(app: &TestApp, body: &str) -> u16 {
+    let sig = payments::signature::sign(body.as_bytes(), SECRET, chrono::Utc::now().timestamp());
+    app.client
+        .post(app.url("/webhooks/stripe"))
+        .header("stripe-signature", sig)
+        .body(body.to_owned())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[allow(clippy::too_many_lines)]
+async fn two_servers_two_workers_one_killed_apply_every_event_once() {
+    let Some(db) = test_support::postgres_database().await else {
+        assert!(!test_support::require_services(), "Postgres is required");
+        eprintln!("skipped: no Postgres (set KEYS_TEST_DATABASE_URL)");
+        return;
+    };
+    let extra = [
+        ("stripe.webhook_secrets", SECRET.to_owned()),
+        ("worker.in_server", "false".to_owned()),
+        ("database.max_connections", "8".to_owned()),
+    ];
+    let a = common::spawn_app_with(&db, &test_support::repo_assets_dir(), &extra).await;
+    let b = common::spawn_app_with(&db, &test_support::repo_assets_dir(), &extra).await;
+    let now = chrono::Utc::now().timestamp();
+    let renewed = now + 62 * 86_400;
+
+    // Buyers and their orders, alternating servers.
+    let mut buyers = Vec::new();
+    for i in 0..USERS {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let cookie = sign_up(app, &format!("buyer{i}@example.com")).await;
+        let kind = [Kind::Key, Kind::Bundle, Kind::Plan][i % 3];
+        let sku = match kind {
+            Kind::Key => "key:redis-memory-pressure",
+            Kind::Bundle => "bundle:database-reliability",
+            Kind::Plan => "plan:operator:monthly",
+        };
+        let (s, r) = send(
+            app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&cookie),
+            Some(json!({"sku": sku})),
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        let order = r["order_id"].as_i64().unwrap();
+        let session = r["session_id"].as_str().unwrap().to_owned();
+        let (pi, sub) = match kind {
+            Kind::Plan => (Value::Null, Value::from(format!("sub_{i}"))),
+            _ => (Value::from(format!("pi_{i}")), Value::Null),
+        };
+        let (_, o) = send(app, "GET", "/api/v1/me/orders", Some(&cookie), None).await;
+        let due = o["items"][0]["amount_due"]["minor"].as_i64().unwrap();
+        let mut events = vec![event(
+            &format!("evt_{i}_completed"),
+            "checkout.session.completed",
+            json!({"id": session, "object": "checkout.session", "client_reference_id": order.to_string(),
+                   "payment_status": "paid", "amount_total": due, "payment_intent": pi, "subscription": sub,
+                   "customer": format!("cus_{i}")}),
+        )];
+        let refunded = kind == Kind::Key && i % 2 == 0;
+        let partial = kind == Kind::Bundle && i % 4 == 1;
+        let failed = kind == Kind::Plan && i % 4 == 2;
+        let deleted = kind == Kind::Plan && i % 5 == 2;
+        if refunded || partial {
+            let amount_refunded = if partial { due / 3 } else { due };
+            events.push(event(
+                &format!("evt_{i}_refund"),
+                "charge.refunded",
+                json!({"id": format!("ch_{i}"), "object": "charge", "amount": due, "amount_refunded": amount_refunded,
+                       "refunded": !partial, "payment_intent": format!("pi_{i}")}),
+            ));
+        }
+        if kind == Kind::Plan {
+            events.push(event(
+                &format!("evt_{i}_renewal"),
+                "invoice.paid",
+                json!({"id": format!("in_{i}_2"), "object": "invoice", "subscription": format!("sub_{i}"), "amount_paid": due,
+                       "lines": {"object": "list", "data": [{"period": {"start": now + 31 * 86_400, "end": renewed}}]}}),
+            ));
+        }
+        if failed {
+            events.push(event(
+                &format!("evt_{i}_failed"),
+                "invoice.payment_failed",
+                json!({"id": format!("in_{i}_3"), "object": "invoice", "subscription": format!("sub_{i}"),
+                       "lines": {"object": "list", "data": [{"period": {"start": renewed, "end": renewed + 31 * 86_400}}]}}),
+            ));
+        }
+        if deleted {
+            events.push(event(
+                &format!("evt_{i}_deleted"),
+                "customer.subscription.deleted",
+                json!({"id": format!("sub_{i}"), "object": "subscription", "status": "canceled"}),
+            ));
+        }
+        events.push(event(
+            &format!("evt_{i}_noise"),
+            "customer.updated",
+            json!({"id": format!("cus_{i}")}),
+        ));
+        buyers.push(Buyer {
+            cookie,
+            kind,
+            order,
+            session,
+            events,
+            refunded,
+            partial,
+            failed,
+            deleted,
+        });
+    }
+
+    // Every distinct event five times, shuffled, delivered 16 at a time across both servers.
+    let mut deliveries: Vec<String> = buyers
+        .iter()
+        .flat_map(|b| b.events.iter().flat_map(|e| std::iter::repeat_n(e.clone(), 5)))
+        .collect();
+    shuffle(&mut deliveries, 0x5eed_1234);
+    let distinct: usize = buyers.iter().map(|b| b.events.len()).sum();
+    assert!(deliveries.len() >= 1_500, "{} deliveries", deliveries.len());
+
+    // Two workers; the first is killed once it has started working.
+    let connect = || async {
+        let inbox: Arc<dyn InboxRepository> = Arc::new(storage_sql::payments::SqlInbox::new(
+            storage_sql::connect(&db.url, 4).await.unwrap(),
+            payments::apply::Policy::default(),
+            12,
+        ));
+        inbox
+    };
+    let worker_settings = infra::WorkerSettings {
+        in_server: None,
+        poll_ms: 20,
+        max_attempts: 12,
+        sweep_secs: 3_600,
+    };
+    let clock: Arc<dyn catalog::Clock> = Arc::new(infra::SystemClock);
+    let (_stop_a, rx_a) = tokio::sync::watch::channel(false);
+    let (stop_b, rx_b) = tokio::sync::watch::channel(false);
+    let worker_a = tokio::spawn(infra::worker::run_worker(
+        connect().await,
+        clock.clone(),
+        worker_settings.clone(),
+        rx_a,
+    ));
+    let worker_b = tokio::spawn(infra::worker::run_worker(
+        connect().await,
+        clock.clone(),
+        worker_settings,
+        rx_b,
+    ));
+
+    let apps = Arc::new([a, b]);
+    let chunks: Vec<Vec<String>> = deliveries
+        .chunks(deliveries.len().div_ceil(16))
+        .map(<[String]>::to_vec)
+        .collect();
+    let mut senders = Vec::new();
+    for (n, chunk) in chunks.into_iter().enumerate() {
+        let apps = Arc::clone(&apps);
+        senders.push(tokio::spawn(async move {
+            for body in chunk {
+                let status = deliver(&apps[n % 2], &body).await;
+                assert_eq!(status, 200);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker_a.abort(); // killed mid-run: its open transaction rolls back
+    for s in senders {
+        s.await.unwrap();
+    }
+
+    // Wait until nothing is pending.
+    let inbox = connect().await;
+    let mut counts = Vec::new();
+    for _ in 0..600 {
+        counts = inbox.counts().await.unwrap();
+        if !counts.iter().any(|(s, _)| s == "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_b.send(true);
+    worker_b.await.unwrap();
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    assert_eq!(total as usize, distinct, "one inbox row per distinct event: {counts:?}");
+    assert!(!counts.iter().any(|(s, _)| s == "pending" || s == "dead"), "{counts:?}");
+
+    // The final state equals applying each distinct event once, in order.
+    for (i, buyer) in buyers.iter().enumerate() {
+        let app = &apps[i % 2];
+        let (_, orders) = send(app, "GET", "/api/v1/me/orders", Some(&buyer.cookie), None).await;
+        let order = orders["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == buyer.order)
+            .cloned()
+            .unwrap();
+        let want_status = if buyer.refunded {
+            "refunded"
+        } else if buyer.partial {
+            "partially_refunded"
+        } else {
+            "paid"
+        };
+        assert_eq!(
+            order["status"], want_status,
+            "buyer {i} ({:?}, {}): {order}",
+            buyer.kind, buyer.session
+        );
+        let (_, ents) = send(app, "GET", "/api/v1/me/entitlements", Some(&buyer.cookie), None).await;
+        let ents = ents["items"].as_array().unwrap();
+        assert_eq!(ents.len(), 1, "buyer {i}: exactly one grant, never two: {ents:?}");
+        let e = &ents[0];
+        match buyer.kind {
+            Kind::Key => assert_eq!(e["effective"], !buyer.refunded, "buyer {i}: {e}"),
+            Kind::Bundle => assert_eq!(e["effective"], true, "buyer {i}: {e}"),
+            Kind::Plan => {
+                if buyer.deleted {
+                    assert_eq!(e["effective"], false, "buyer {i}: {e}");
+                } else {
+                    assert_eq!(e["effective"], true, "buyer {i}: {e}");
+                    let want = if buyer.failed { "past_due" } else { "active" };
+                    assert_eq!(e["status"], want, "buyer {i}: {e}");
+                    let end = chrono::DateTime::parse_from_rfc3339(e["expires_at"].as_str().unwrap()).unwrap();
+                    if !buyer.failed {
+                        assert_eq!(
+                            end.timestamp(),
+                            renewed,
+                            "buyer {i}: renewed once, to the invoice's end: {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let apps = Arc::try_unwrap(apps).ok().unwrap();
+    for app in apps {
+        app.stop().await.unwrap();
+    }
+}
