@@ -58,6 +58,14 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Make Stripe's catalog match the shop: one Product and one active Price (lookup key = SKU)
+    /// per KEY, bundle and plan; a changed price gets a new Price and the old one is archived;
+    /// re-running changes nothing. Needs stripe.secret_key (KEYS__STRIPE__SECRET_KEY).
+    StripeSync {
+        /// The assets directory (prices and bundles are read from it).
+        #[arg(long, value_name = "DIR", default_value = "keys-assets")]
+        assets: PathBuf,
+    },
     /// Write a synthetic catalog for benchmarks (never for real use).
     Synth {
         /// Number of KEYS.
@@ -174,6 +182,43 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::StripeSync { assets }) => {
+            let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;
+            infra::init_tracing(&settings.log);
+            let Some(key) = settings
+                .stripe
+                .secret_key
+                .as_ref()
+                .filter(|_| settings.stripe.is_stripe())
+            else {
+                anyhow::bail!(
+                    "no Stripe key: set KEYS__STRIPE__SECRET_KEY (sk_…) to sync the catalog (local payment mode needs no sync)"
+                );
+            };
+            let (offers, names) = ingest::documents::offers_from_assets(&assets)
+                .with_context(|| format!("the offers in {} are invalid", assets.display()))?;
+            let items = payments::ports::catalog_items(&offers, &names);
+            use secrecy::ExposeSecret as _;
+            let gateway = stripe_gateway::StripeGateway::new(key.expose_secret(), settings.stripe.api_base.as_deref())
+                .context("cannot build the Stripe client")?;
+            use payments::ports::PaymentGateway as _;
+            let report = gateway
+                .sync_catalog(&items)
+                .await
+                .context("Stripe catalog sync failed")?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "{} SKUs: {} products created, {} prices created, {} prices archived, {} unchanged",
+                    items.len(),
+                    report.products_created,
+                    report.prices_created,
+                    report.prices_archived,
+                    report.unchanged
+                );
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Some(Command::Run(args)) => args,

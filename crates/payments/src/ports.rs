@@ -234,3 +234,47 @@ pub trait InboxRepository: Send + Sync {
     /// [`InboxError`].
     async fn counts(&self) -> Result<Vec<(String, i64)>, InboxError>;
 }
+
+/// Every SKU the shop sells, as the payment provider's catalog should have it: each KEY at its
+/// single price, each bundle at its bundle price, each plan monthly and annually. `names` gives
+/// KEY display names (slugs otherwise).
+#[must_use]
+pub fn catalog_items(
+    offers: &pricing::Offers,
+    names: &std::collections::BTreeMap<catalog::Slug, String>,
+) -> Vec<CatalogItem> {
+    let mut items = Vec::new();
+    for (slug, tier) in offers.keys() {
+        items.push(CatalogItem {
+            sku: format!("key:{slug}"),
+            name: names.get(slug).cloned().unwrap_or_else(|| slug.to_string()),
+            amount: offers.prices().single(slug, *tier),
+            interval: None,
+        });
+    }
+    for b in offers.bundles() {
+        if let Some(p) = offers.bundle_price(b) {
+            items.push(CatalogItem {
+                sku: format!("bundle:{}", b.slug),
+                name: format!("{} (bundle)", b.title),
+                amount: p.price,
+                interval: None,
+            });
+        }
+    }
+    for tier in catalog::Tier::ALL {
+        for interval in [Interval::Monthly, Interval::Annual] {
+            let word = match interval {
+                Interval::Monthly => "monthly",
+                Interval::Annual => "annual",
+            };
+            items.push(CatalogItem {
+                sku: format!("plan:{tier}:{word}"),
+                name: format!("KEYS {tier} plan ({word})"),
+                amount: offers.plan_price(*tier, interval),
+                interval: Some(interval),
+            });
+        }
+    }
+    items
+}

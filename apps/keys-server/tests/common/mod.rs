@@ -35,6 +35,17 @@ impl TestApp {
         (status, r.json().await.unwrap())
     }
 
+    pub async fn get_text_with_cookie(&self, path: &str, cookie: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let r = self.get(path).await;
         let status = r.status().as_u16();

@@ -1,0 +1,230 @@
+//! keys-server in Stripe mode against a local fake of the Stripe API (SQLite and Postgres): the
+//! catalog sync, an upgrade checkout whose credit is a one-off coupon so the buyer pays exactly
+//! the quote, the return page fulfilling from the session before the webhook, the webhook then
+//! changing nothing, and an admin refund sent to Stripe.
+
+mod common;
+
+#[path = "../../../crates/stripe-gateway/tests/fake_stripe/mod.rs"]
+#[allow(dead_code)]
+mod fake_stripe;
+
+use common::{send, sign_up};
+use fake_stripe::FakeStripe;
+use payments::ports::PaymentGateway;
+use serde_json::{Value, json};
+
+const SECRET: &str = "whsec_stripe_mode";
+
+fn field<'a>(r: &'a fake_stripe::Recorded, name: &str) -> &'a str {
+    r.form.get(name).map_or("", String::as_str)
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)]
+async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
+    for db in test_support::databases().await {
+        let fake = FakeStripe::start().await;
+        // The catalog sync (what `keys-ingest stripe-sync` runs).
+        let (offers, names) = ingest::documents::offers_from_assets(&test_support::repo_assets_dir()).unwrap();
+        let items = payments::ports::catalog_items(&offers, &names);
+        let gateway = stripe_gateway::StripeGateway::new("sk_test_fake", Some(&fake.base)).unwrap();
+        let first = gateway.sync_catalog(&items).await.unwrap();
+        assert_eq!(first.prices_created, items.len(), "{db:?}");
+        let again = gateway.sync_catalog(&items).await.unwrap();
+        assert_eq!(
+            (again.prices_created, again.unchanged),
+            (0, items.len()),
+            "re-running changes nothing"
+        );
+        fake.take_requests();
+
+        let app = common::spawn_app_with(
+            &db,
+            &test_support::repo_assets_dir(),
+            &[
+                ("stripe.secret_key", "sk_test_fake".into()),
+                ("stripe.api_base", fake.base.clone()),
+                ("stripe.webhook_secrets", SECRET.into()),
+                ("stripe.public_url", "https://shop.example".into()),
+                ("worker.in_server", "true".into()),
+                ("worker.poll_ms", "50".into()),
+            ],
+        )
+        .await;
+        let admin = sign_up(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        // Ada paid $49.00 for one member (recorded by support), then upgrades to the bundle.
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/admin/orders",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "sku": "key:deploy-rollback-runbook", "reason": "invoice 9"})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "bundle:incident-response-essentials"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: {r}");
+        let order_id = r["order_id"].as_i64().unwrap();
+        let session = r["session_id"].as_str().unwrap().to_owned();
+        assert!(r["checkout_url"].as_str().unwrap().starts_with("http"), "{r}");
+
+        let reqs = fake.take_requests();
+        let paths: Vec<String> = reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        assert_eq!(
+            paths,
+            [
+                "POST /v1/customers",
+                "GET /v1/prices",
+                "POST /v1/coupons",
+                "POST /v1/checkout/sessions"
+            ],
+            "{reqs:#?}"
+        );
+        assert_eq!(reqs[0].idempotency_key.as_deref(), Some("keys-customer-user:2"));
+        assert_eq!(field(&reqs[0], "email"), "ada@example.com");
+        let coupon = &reqs[2];
+        assert_eq!(
+            (
+                field(coupon, "amount_off"),
+                field(coupon, "currency"),
+                field(coupon, "duration"),
+                field(coupon, "max_redemptions")
+            ),
+            ("4900", "usd", "once", "1"),
+            "the credit becomes a one-off coupon: {coupon:?}"
+        );
+        let cs = &reqs[3];
+        assert_eq!(field(cs, "mode"), "payment");
+        assert_eq!(field(cs, "client_reference_id"), order_id.to_string());
+        assert_eq!(field(cs, "discounts[0][coupon]"), format!("keys-credit-{order_id}"));
+        assert_eq!(field(cs, "line_items[0][quantity]"), "1");
+        assert_eq!(field(cs, "metadata[sku]"), "bundle:incident-response-essentials");
+        assert_eq!(field(cs, "metadata[holder]"), "user:2");
+        assert!(field(cs, "metadata[quote_id]").starts_with("qt_"), "{cs:?}");
+        assert_eq!(
+            field(cs, "success_url"),
+            format!("https://shop.example/checkout/return?order={order_id}")
+        );
+        assert_eq!(
+            field(cs, "cancel_url"),
+            "https://shop.example/marketplace/bundles#bundle-incident-response-essentials"
+        );
+        assert_eq!(
+            cs.idempotency_key.as_deref(),
+            Some(format!("keys-checkout-{order_id}").as_str())
+        );
+
+        // The buyer comes back before the webhook: the return page reads the session and fulfils.
+        fake.seed_session(json!({"id": session, "payment_status": "paid", "status": "complete",
+            "client_reference_id": order_id.to_string(), "amount_total": 4_928, "payment_intent": "pi_bundle", "customer": "cus_ada"}));
+        let (s, page) = app
+            .get_text_with_cookie(&format!("/checkout/return?order={order_id}"), &ada)
+            .await;
+        assert_eq!(s, 200);
+        assert!(page.contains("Paid"), "{page}");
+        let (_, orders) = send(&app, "GET", "/api/v1/me/orders", Some(&ada), None).await;
+        let o = orders["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == order_id)
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (o["status"].as_str(), o["cash_paid"]["minor"].as_i64()),
+            (Some("paid"), Some(4_928)),
+            "{o}"
+        );
+
+        // Then the webhook arrives (twice): nothing is granted twice.
+        let body = json!({"id": "evt_cs_done", "object": "event", "type": "checkout.session.completed",
+            "created": chrono::Utc::now().timestamp(), "data": {"object": {"id": session, "object": "checkout.session",
+            "client_reference_id": order_id.to_string(), "payment_status": "paid", "amount_total": 4_928,
+            "payment_intent": "pi_bundle", "customer": "cus_ada"}}})
+        .to_string();
+        for _ in 0..2 {
+            let sig = payments::signature::sign(body.as_bytes(), SECRET, chrono::Utc::now().timestamp());
+            let r = app
+                .client
+                .post(app.url("/webhooks/stripe"))
+                .header("stripe-signature", sig)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let (_, ents) = send(&app, "GET", "/api/v1/me/entitlements", Some(&ada), None).await;
+        let bundles = ents["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["scope"] == "bundle")
+            .count();
+        assert_eq!(bundles, 1, "{db:?}: granted once: {ents}");
+
+        // An admin refund of a Stripe payment goes to Stripe; its webhook will revoke.
+        fake.take_requests();
+        let (s, r) = send(
+            &app,
+            "POST",
+            &format!("/api/v1/admin/orders/{order_id}/refund"),
+            Some(&admin),
+            Some(json!({"reason": "asked within 14 days"})),
+        )
+        .await;
+        assert_eq!(s, 202, "{r}");
+        let reqs = fake.take_requests();
+        assert_eq!(reqs.len(), 1, "{reqs:#?}");
+        assert_eq!(
+            (reqs[0].method.as_str(), reqs[0].path.as_str()),
+            ("POST", "/v1/refunds")
+        );
+        assert_eq!(field(&reqs[0], "payment_intent"), "pi_bundle");
+        assert_eq!(
+            reqs[0].idempotency_key.as_deref(),
+            Some(format!("keys-refund-{order_id}-all").as_str())
+        );
+        let refunded = json!({"id": "evt_refund", "object": "event", "type": "charge.refunded",
+            "created": chrono::Utc::now().timestamp(), "data": {"object": {"id": "ch_1", "object": "charge",
+            "amount": 4_928, "amount_refunded": 4_928, "refunded": true, "payment_intent": "pi_bundle"}}})
+        .to_string();
+        let sig = payments::signature::sign(refunded.as_bytes(), SECRET, chrono::Utc::now().timestamp());
+        let r = app
+            .client
+            .post(app.url("/webhooks/stripe"))
+            .header("stripe-signature", sig)
+            .body(refunded)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let mut status = Value::Null;
+        for _ in 0..40 {
+            let (_, orders) = send(&app, "GET", "/api/v1/me/orders", Some(&ada), None).await;
+            status = orders["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["id"] == order_id)
+                .unwrap()["status"]
+                .clone();
+            if status == "refunded" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "refunded", "{db:?}");
+        app.stop().await.unwrap();
+    }
+}
