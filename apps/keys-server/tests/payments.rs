@@ -453,3 +453,87 @@ async fn checkout_answers_name_the_problem_and_free_upgrades_skip_payment() {
         app.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn subscription_updates_change_plans_renew_and_end() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (order_id, session) = checkout(&app, &ada, "plan:starter:monthly").await;
+        let done = event(
+            "evt_starter_paid",
+            "checkout.session.completed",
+            session_completed(&session, order_id, 1_200, None, Some("sub_up")),
+        );
+        deliver5(&app, &done).await;
+        drain(inbox.as_ref()).await;
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/deploy-rollback-runbook/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 403, "{db:?}: operator KEY not in the starter plan");
+
+        // Upgraded in the billing portal: the subscription now carries the Operator price.
+        let end = chrono::Utc::now().timestamp() + 40 * 86_400;
+        let updated = event(
+            "evt_sub_upgraded",
+            "customer.subscription.updated",
+            json!({"id": "sub_up", "object": "subscription", "status": "active",
+                   "items": {"object": "list", "data": [{"current_period_end": end,
+                     "price": {"lookup_key": "plan:operator:monthly"}}]}}),
+        );
+        deliver5(&app, &updated).await;
+        drain(inbox.as_ref()).await;
+        let plans: Vec<Value> = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .filter(|e| e["scope"] == "plan")
+            .collect();
+        let live: Vec<&Value> = plans.iter().filter(|e| e["effective"] == true).collect();
+        assert_eq!(live.len(), 1, "{db:?}: one live plan: {plans:?}");
+        assert_eq!(live[0]["scope_ref"], "operator");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/deploy-rollback-runbook/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "operator KEY now included");
+        assert_eq!(order(&app, &ada, order_id).await["sku"], "plan:operator:monthly");
+
+        // Past due, then canceled by Stripe after the retries: access ends.
+        let past_due = event(
+            "evt_sub_past_due",
+            "customer.subscription.updated",
+            json!({"id": "sub_up", "object": "subscription", "status": "past_due",
+                   "items": {"object": "list", "data": [{"current_period_end": end, "price": {"lookup_key": "plan:operator:monthly"}}]}}),
+        );
+        deliver5(&app, &past_due).await;
+        drain(inbox.as_ref()).await;
+        let live = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan" && e["effective"] == true)
+            .unwrap();
+        assert_eq!(live["status"], "past_due", "{live}");
+        let canceled = event(
+            "evt_sub_canceled",
+            "customer.subscription.updated",
+            json!({"id": "sub_up", "object": "subscription", "status": "canceled"}),
+        );
+        deliver5(&app, &canceled).await;
+        drain(inbox.as_ref()).await;
+        assert!(
+            entitlements(&app, &ada).await.iter().all(|e| e["effective"] == false),
+            "{db:?}: subscription canceled"
+        );
+        app.stop().await.unwrap();
+    }
+}
