@@ -15,6 +15,7 @@ mod m20261126_000006_organisations;
 mod m20261126_000007_content_digest;
 mod m20261126_000008_commerce;
 mod m20261126_000009_payments;
+mod m20261126_000010_inbox_order;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_content_digest::Migration),
             Box::new(m20261126_000008_commerce::Migration),
             Box::new(m20261126_000009_payments::Migration),
+            Box::new(m20261126_000010_inbox_order::Migration),
         ]
     }
 }

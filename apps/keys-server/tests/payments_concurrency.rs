@@ -192,6 +192,7 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
         poll_ms: 20,
         max_attempts: 12,
         sweep_secs: 3_600,
+        batch: 8,
     };
     let clock: Arc<dyn catalog::Clock> = Arc::new(infra::SystemClock);
     let (_stop_a, rx_a) = tokio::sync::watch::channel(false);

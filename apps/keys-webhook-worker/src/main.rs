@@ -90,12 +90,20 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Run { drain: true } => {
             let mut applied = 0u64;
             let mut failed = 0u64;
-            while let Some(p) = inbox.process_next(infra.clock.now()).await? {
-                match p.outcome {
-                    Ok(_) => applied += 1,
-                    Err(reason) => {
-                        failed += 1;
-                        tracing::warn!(event = %p.event_id, "will retry: {reason}");
+            loop {
+                let batch = inbox
+                    .process_batch(infra.clock.now(), settings.worker.batch.max(1))
+                    .await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for p in batch {
+                    match p.outcome {
+                        Ok(_) => applied += 1,
+                        Err(reason) => {
+                            failed += 1;
+                            tracing::warn!(event = %p.event_id, "will retry: {reason}");
+                        }
                     }
                 }
             }

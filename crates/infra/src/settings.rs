@@ -111,6 +111,8 @@ pub struct WorkerSettings {
     pub max_attempts: i32,
     /// Seconds between grace-period sweeps.
     pub sweep_secs: u64,
+    /// Events applied per transaction (each in its own savepoint).
+    pub batch: usize,
 }
 
 /// `[downloads]`.
@@ -294,6 +296,7 @@ grace_days = 7
 poll_ms = 250
 max_attempts = 8
 sweep_secs = 60
+batch = 32
 
 [log]
 format = "text"

@@ -49,21 +49,23 @@ pub async fn run_worker(
                 Err(e) => tracing::warn!(error = %e, "grace sweep failed"),
             }
         }
-        let idle = match inbox.process_next(clock.now()).await {
-            Ok(Some(p)) => {
-                match &p.outcome {
-                    Ok(summary) => {
-                        stats.applied += 1;
-                        tracing::info!(event = %p.event_id, kind = %p.event_type, "{summary}");
-                    }
-                    Err(reason) => {
-                        stats.failed += 1;
-                        tracing::warn!(event = %p.event_id, kind = %p.event_type, "will retry: {reason}");
+        let idle = match inbox.process_batch(clock.now(), settings.batch.max(1)).await {
+            Ok(done) if done.is_empty() => true,
+            Ok(done) => {
+                for p in done {
+                    match &p.outcome {
+                        Ok(summary) => {
+                            stats.applied += 1;
+                            tracing::info!(event = %p.event_id, kind = %p.event_type, "{summary}");
+                        }
+                        Err(reason) => {
+                            stats.failed += 1;
+                            tracing::warn!(event = %p.event_id, kind = %p.event_type, "will retry: {reason}");
+                        }
                     }
                 }
                 false
             }
-            Ok(None) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "inbox unavailable; retrying");
                 true

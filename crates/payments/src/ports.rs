@@ -210,6 +210,15 @@ pub trait InboxRepository: Send + Sync {
     /// [`InboxError`].
     async fn process_next(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Option<Processed>, InboxError>;
 
+    /// Claims up to `max` due events and applies each in its own savepoint of one transaction
+    /// (its changes and its `done` mark commit together; a failing event rolls back alone and
+    /// is scheduled for retry). A worker killed mid-batch leaves every claimed event pending.
+    ///
+    /// # Errors
+    /// [`InboxError`].
+    async fn process_batch(&self, now: chrono::DateTime<chrono::Utc>, max: usize)
+    -> Result<Vec<Processed>, InboxError>;
+
     /// Revokes past-due entitlements whose grace ran out; returns how many.
     ///
     /// # Errors

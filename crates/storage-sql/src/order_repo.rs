@@ -290,36 +290,54 @@ pub(crate) async fn fulfil_in<C: ConnectionTrait>(
     f: &Fulfilment,
     grants: &[NewGrant],
 ) -> Result<(Order, bool), OrderStoreError> {
+    let changed = fulfil_fast(txn, id, f, grants).await?;
+    Ok((load(txn, id.0).await?, changed))
+}
+
+/// [`fulfil_in`] without reading the order back: one `UPDATE … WHERE status = 'pending'` that
+/// also records the references and period, then the grants. `false` when it was not pending
+/// (its references are still merged).
+pub(crate) async fn fulfil_fast<C: ConnectionTrait>(
+    txn: &C,
+    id: PurchaseId,
+    f: &Fulfilment,
+    grants: &[NewGrant],
+) -> Result<bool, OrderStoreError> {
+    let mut m = orders::ActiveModel {
+        status: Set(OrderStatus::Paid.as_str().to_owned()),
+        cash_paid_minor: Set(f.cash_paid.minor()),
+        paid_at: Set(Some(f.at)),
+        ..Default::default()
+    };
+    if let Some(v) = &f.refs.checkout_session {
+        m.checkout_session = Set(Some(v.clone()));
+    }
+    if let Some(v) = &f.refs.payment_intent {
+        m.payment_intent = Set(Some(v.clone()));
+    }
+    if let Some(v) = &f.refs.subscription {
+        m.subscription_ref = Set(Some(v.clone()));
+    }
+    if let Some(v) = &f.refs.customer {
+        m.customer_ref = Set(Some(v.clone()));
+    }
+    if let Some((start, end)) = f.period {
+        m.period_start = Set(Some(start));
+        m.period_end = Set(Some(end));
+    }
     let updated = orders::Entity::update_many()
-        .set(orders::ActiveModel {
-            status: Set(OrderStatus::Paid.as_str().to_owned()),
-            cash_paid_minor: Set(f.cash_paid.minor()),
-            paid_at: Set(Some(f.at)),
-            ..Default::default()
-        })
+        .set(m)
         .filter(orders::Column::Id.eq(id32(id)?))
         .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
         .exec(txn)
         .await
         .map_err(err)?;
-    set_refs_on(txn, id, &f.refs).await?;
     if updated.rows_affected == 0 {
-        return Ok((load(txn, id.0).await?, false));
-    }
-    if let Some((start, end)) = f.period {
-        orders::Entity::update_many()
-            .set(orders::ActiveModel {
-                period_start: Set(Some(start)),
-                period_end: Set(Some(end)),
-                ..Default::default()
-            })
-            .filter(orders::Column::Id.eq(id32(id)?))
-            .exec(txn)
-            .await
-            .map_err(err)?;
+        set_refs_on(txn, id, &f.refs).await?;
+        return Ok(false);
     }
     grant_for_order(txn, id.0, grants).await?;
-    Ok((load(txn, id.0).await?, true))
+    Ok(true)
 }
 
 #[async_trait]

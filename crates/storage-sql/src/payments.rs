@@ -27,7 +27,7 @@ use upgrades::{PurchaseId, Sku};
 
 use crate::entities::{entitlements as ent_rows, order_entitlements, orders, webhook_inbox as inbox};
 use crate::entitlement_repo::{from_row as ent_from_row, grant_in, update_in};
-use crate::order_repo::{find_by_ref_on, fulfil_in, set_refs_on};
+use crate::order_repo::{find_by_ref_on, fulfil_fast, set_refs_on};
 
 /// Inbox row states.
 pub mod status {
@@ -100,68 +100,80 @@ impl InboxRepository for SqlInbox {
     }
 
     async fn process_next(&self, now: DateTime<Utc>) -> Result<Option<Processed>, InboxError> {
+        Ok(self.process_batch(now, 1).await?.into_iter().next())
+    }
+
+    async fn process_batch(&self, now: DateTime<Utc>, max: usize) -> Result<Vec<Processed>, InboxError> {
         let txn = self.db.begin().await.map_err(err)?;
-        let Some(row) = claim(&txn, now).await? else {
+        let rows = claim(&txn, now, max.max(1)).await?;
+        if rows.is_empty() {
             txn.rollback().await.map_err(err)?;
-            return Ok(None);
-        };
-        let result = match payments::events::parse_envelope(row.payload.as_bytes()) {
-            Ok(env) => match interpret(&env) {
-                Ok(event) => apply(&event, &row.event_id, &TxPort { txn: &txn }, &self.policy, now).await,
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            // Each event in its own savepoint: its effects and its `done` mark commit together
+            // with the batch, or roll back alone when it fails.
+            let sp = txn.begin().await.map_err(err)?;
+            let result = match payments::events::parse_envelope(row.payload.as_bytes()) {
+                Ok(env) => match interpret(&env) {
+                    Ok(event) => apply(&event, &row.event_id, &TxPort { txn: &sp }, &self.policy, now).await,
+                    Err(e) => Err(ApplyError::Retry(format!("unreadable event: {e}"))),
+                },
                 Err(e) => Err(ApplyError::Retry(format!("unreadable event: {e}"))),
-            },
-            Err(e) => Err(ApplyError::Retry(format!("unreadable event: {e}"))),
-        };
-        match result {
-            Ok(applied) => {
-                let summary = match &applied {
-                    Applied::Changed(s) | Applied::Ignored(s) => s.clone(),
-                };
-                inbox::Entity::update_many()
-                    .set(inbox::ActiveModel {
-                        status: Set(status::DONE.to_owned()),
-                        attempts: Set(row.attempts + 1),
-                        last_error: Set(None),
-                        processed_at: Set(Some(now)),
-                        ..Default::default()
-                    })
-                    .filter(inbox::Column::EventId.eq(row.event_id.as_str()))
-                    .exec(&txn)
-                    .await
-                    .map_err(err)?;
-                txn.commit().await.map_err(err)?;
-                Ok(Some(Processed {
-                    event_id: row.event_id,
-                    event_type: row.event_type,
-                    outcome: Ok(summary),
-                }))
-            }
-            Err(e) => {
-                txn.rollback().await.map_err(err)?;
-                let attempts = row.attempts + 1;
-                let dead = attempts >= self.max_attempts;
-                // 1 s, 2 s, 4 s, … capped at one hour.
-                let backoff = Duration::seconds(1_i64 << attempts.clamp(0, 12)).min(Duration::hours(1));
-                inbox::Entity::update_many()
-                    .set(inbox::ActiveModel {
-                        status: Set(if dead { status::DEAD } else { status::PENDING }.to_owned()),
-                        attempts: Set(attempts),
-                        next_attempt_at: Set(now + backoff),
-                        last_error: Set(Some(e.to_string())),
-                        ..Default::default()
-                    })
-                    .filter(inbox::Column::EventId.eq(row.event_id.as_str()))
-                    .filter(inbox::Column::Status.eq(status::PENDING))
-                    .exec(&self.db)
-                    .await
-                    .map_err(err)?;
-                Ok(Some(Processed {
-                    event_id: row.event_id,
-                    event_type: row.event_type,
-                    outcome: Err(e.to_string()),
-                }))
+            };
+            match result {
+                Ok(applied) => {
+                    let summary = match &applied {
+                        Applied::Changed(s) | Applied::Ignored(s) => s.clone(),
+                    };
+                    inbox::Entity::update_many()
+                        .set(inbox::ActiveModel {
+                            status: Set(status::DONE.to_owned()),
+                            attempts: Set(row.attempts + 1),
+                            last_error: Set(None),
+                            processed_at: Set(Some(now)),
+                            ..Default::default()
+                        })
+                        .filter(inbox::Column::EventId.eq(row.event_id.as_str()))
+                        .exec(&sp)
+                        .await
+                        .map_err(err)?;
+                    sp.commit().await.map_err(err)?;
+                    out.push(Processed {
+                        event_id: row.event_id,
+                        event_type: row.event_type,
+                        outcome: Ok(summary),
+                    });
+                }
+                Err(e) => {
+                    sp.rollback().await.map_err(err)?;
+                    let attempts = row.attempts + 1;
+                    let dead = attempts >= self.max_attempts;
+                    // 2 s, 4 s, 8 s, … capped at one hour.
+                    let backoff = Duration::seconds(1_i64 << attempts.clamp(0, 12)).min(Duration::hours(1));
+                    inbox::Entity::update_many()
+                        .set(inbox::ActiveModel {
+                            status: Set(if dead { status::DEAD } else { status::PENDING }.to_owned()),
+                            attempts: Set(attempts),
+                            next_attempt_at: Set(now + backoff),
+                            last_error: Set(Some(e.to_string())),
+                            ..Default::default()
+                        })
+                        .filter(inbox::Column::EventId.eq(row.event_id.as_str()))
+                        .exec(&txn)
+                        .await
+                        .map_err(err)?;
+                    out.push(Processed {
+                        event_id: row.event_id,
+                        event_type: row.event_type,
+                        outcome: Err(e.to_string()),
+                    });
+                }
             }
         }
+        txn.commit().await.map_err(err)?;
+        Ok(out)
     }
 
     async fn replay(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, InboxError> {
@@ -241,23 +253,25 @@ fn object_created(env: &Envelope) -> i64 {
         .unwrap_or(env.created)
 }
 
-/// Claims the oldest due pending row inside `txn`.
-async fn claim(txn: &DatabaseTransaction, now: DateTime<Utc>) -> Result<Option<inbox::Model>, InboxError> {
+/// Claims up to `max` of the oldest due pending rows inside `txn` (Postgres: `FOR UPDATE SKIP
+/// LOCKED`, so concurrent workers take different rows; SQLite: the write lock is taken at once).
+async fn claim(txn: &DatabaseTransaction, now: DateTime<Utc>, max: usize) -> Result<Vec<inbox::Model>, InboxError> {
     let mut q = inbox::Entity::find()
         .filter(inbox::Column::Status.eq(status::PENDING))
         .filter(inbox::Column::NextAttemptAt.lte(now))
         .order_by_asc(inbox::Column::ObjectCreated)
         .order_by_asc(inbox::Column::ReceivedAt)
-        .limit(1);
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        .limit(max as u64);
+    let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
+    if postgres {
         q = q.lock_with_behavior(
             sea_orm::sea_query::LockType::Update,
             sea_orm::sea_query::LockBehavior::SkipLocked,
         );
     }
-    let row = q.one(txn).await.map_err(err)?;
-    if let Some(r) = &row
-        && txn.get_database_backend() != DatabaseBackend::Postgres
+    let rows = q.all(txn).await.map_err(err)?;
+    if let Some(r) = rows.first()
+        && !postgres
     {
         // SQLite: take the write lock now (one writer at a time).
         inbox::Entity::update_many()
@@ -270,7 +284,7 @@ async fn claim(txn: &DatabaseTransaction, now: DateTime<Utc>) -> Result<Option<i
             .await
             .map_err(err)?;
     }
-    Ok(row)
+    Ok(rows)
 }
 
 struct TxPort<'a> {
@@ -288,10 +302,7 @@ impl PaymentTx for TxPort<'_> {
     }
 
     async fn fulfil(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError> {
-        fulfil_in(self.txn, id, f, grants)
-            .await
-            .map(|(_, changed)| changed)
-            .map_err(tx_err)
+        fulfil_fast(self.txn, id, f, grants).await.map_err(tx_err)
     }
 
     async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), TxError> {
