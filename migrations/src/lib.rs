@@ -16,6 +16,7 @@ mod m20261126_000007_content_digest;
 mod m20261126_000008_commerce;
 mod m20261126_000009_payments;
 mod m20261126_000010_inbox_order;
+mod m20261126_000011_discovery;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_commerce::Migration),
             Box::new(m20261126_000009_payments::Migration),
             Box::new(m20261126_000010_inbox_order::Migration),
+            Box::new(m20261126_000011_discovery::Migration),
         ]
     }
 }

@@ -52,6 +52,7 @@ pub struct Application {
     refresher: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<infra::worker::WorkerStats>>,
     stop_worker: tokio::sync::watch::Sender<bool>,
+    purger: tokio::task::JoinHandle<()>,
     grace: Duration,
 }
 
@@ -184,6 +185,27 @@ impl Application {
             ))
         });
 
+        // Discovery signals, and their retention: every instance purges what is too old
+        // (idempotent, so several instances can).
+        let signals: Arc<dyn discovery::SignalRepository> =
+            Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone()));
+        let retention = chrono::Duration::days(settings.discovery.retention_days);
+        let purger = {
+            let signals = signals.clone();
+            let clock = infra.clock.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(3_600));
+                loop {
+                    tick.tick().await;
+                    match signals.purge(clock.now() - retention).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "old discovery signals deleted"),
+                        Err(e) => tracing::warn!(error = %e, "signal retention purge failed"),
+                    }
+                }
+            })
+        };
+
         let state = AppState {
             repo: infra.catalog.clone(),
             catalog,
@@ -208,6 +230,8 @@ impl Application {
             inbox,
             webhook_secrets: secrets,
             public_url: Arc::new(public_url),
+            signals: signals.clone(),
+            signal_retention_days: settings.discovery.retention_days,
         };
         Ok(Self {
             addr,
@@ -216,6 +240,7 @@ impl Application {
             refresher,
             worker,
             stop_worker,
+            purger,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
     }
@@ -236,6 +261,7 @@ impl Application {
             .run_with_graceful_shutdown(web::app(self.state), shutdown, Some(self.grace))
             .await;
         self.refresher.abort();
+        self.purger.abort();
         let _ = self.stop_worker.send(true);
         if let Some(w) = self.worker {
             let _ = w.await;

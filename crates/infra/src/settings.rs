@@ -60,6 +60,15 @@ pub struct Settings {
     pub stripe: StripeSettings,
     /// The webhook worker.
     pub worker: WorkerSettings,
+    /// Discovery.
+    pub discovery: DiscoverySettings,
+}
+
+/// Discovery.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscoverySettings {
+    /// Days signals (views, choices) are kept before they are deleted.
+    pub retention_days: i64,
 }
 
 /// Payments: Stripe, or the local payment mode when no secret key is set.
@@ -292,6 +301,9 @@ link_ttl_secs = 300
 webhook_secrets = ""
 grace_days = 7
 
+[discovery]
+retention_days = 180
+
 [worker]
 poll_ms = 250
 max_attempts = 8
@@ -390,6 +402,9 @@ impl Settings {
         }
         if !(0..=60).contains(&self.stripe.grace_days) {
             return Err(invalid("stripe.grace_days", "must be between 0 and 60"));
+        }
+        if !(1..=3650).contains(&self.discovery.retention_days) {
+            return Err(invalid("discovery.retention_days", "must be between 1 and 3650"));
         }
         if self.worker.max_attempts < 1 {
             return Err(invalid("worker.max_attempts", "must be at least 1"));

@@ -82,6 +82,21 @@ pub(crate) fn plan_documents(
         decide(PRICING_FILE.to_owned(), body, checked);
     }
 
+    let weights_path = assets.join(discovery::DISCOVERY_FILE);
+    if weights_path.is_file() {
+        let body = std::fs::read_to_string(&weights_path)?;
+        let checked = discovery::Weights::parse(&body, discovery::DISCOVERY_FILE)
+            .map(|_| ())
+            .map_err(|e| {
+                vec![PricingError {
+                    file: e.file,
+                    field: "(file)".into(),
+                    reason: e.reason,
+                }]
+            });
+        decide(discovery::DISCOVERY_FILE.to_owned(), body, checked);
+    }
+
     let dir = assets.join(BUNDLES_DIR);
     if dir.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(&dir)?

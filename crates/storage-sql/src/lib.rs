@@ -10,6 +10,7 @@
 
 mod account_repo;
 mod catalog_repo;
+mod discovery_repo;
 pub mod downloads;
 mod entities;
 mod entitlement_repo;
@@ -23,6 +24,7 @@ use sea_orm_migration::MigratorTrait;
 
 pub use account_repo::SqlAccountStore;
 pub use catalog_repo::SqlCatalogRepository;
+pub use discovery_repo::SqlSignalRepository;
 pub use entitlement_repo::SqlEntitlementRepository;
 pub use order_repo::SqlOrderRepository;
 

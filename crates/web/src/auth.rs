@@ -36,7 +36,7 @@ pub fn cookie(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
 }
@@ -168,13 +168,14 @@ pub struct AuthApi;
 impl AuthApi {
     /// Create an account and sign in.
     #[oai(path = "/auth/signup", method = "post", tag = "AuthTags::Auth")]
-    async fn signup(&self, state: Data<&AppState>, body: Json<Credentials>) -> SignUpResponse {
+    async fn signup(&self, state: Data<&AppState>, req: &Request, body: Json<Credentials>) -> SignUpResponse {
         match state
             .accounts
             .sign_up(&body.email, &body.password, state.clock.now())
             .await
         {
             Ok((account, session)) => {
+                crate::discover::merge_visitor(&state, req, account.id).await;
                 let max_age = (session.expires_at - state.clock.now()).num_seconds();
                 SignUpResponse::Created(
                     Json(AccountInfo {
@@ -215,6 +216,7 @@ impl AuthApi {
             .await
         {
             Ok(session) => {
+                crate::discover::merge_visitor(&state, req, session.account).await;
                 let max_age = (session.expires_at - state.clock.now()).num_seconds();
                 let email = body.email.trim().to_lowercase();
                 LoginResponse::Ok(
@@ -512,7 +514,10 @@ pub(crate) async fn signup_post(state: Data<&AppState>, req: &Request, Form(f): 
         return forbidden();
     }
     match state.accounts.sign_up(&f.email, &f.password, state.clock.now()).await {
-        Ok((_, session)) => signed_in(&state, &session),
+        Ok((account, session)) => {
+            crate::discover::merge_visitor(&state, req, account.id).await;
+            signed_in(&state, &session)
+        }
         Err(e @ (SignUpError::Email(_) | SignUpError::Password(_) | SignUpError::EmailTaken)) => {
             form_page(&state, true, &f.email, Some(e.to_string()), StatusCode::BAD_REQUEST)
         }
@@ -539,7 +544,10 @@ pub(crate) async fn login_post(state: Data<&AppState>, req: &Request, Form(f): F
         .sign_in(&f.email, &f.password, &client_address(req), state.clock.now())
         .await
     {
-        Ok(session) => signed_in(&state, &session),
+        Ok(session) => {
+            crate::discover::merge_visitor(&state, req, session.account).await;
+            signed_in(&state, &session)
+        }
         Err(e @ SignInError::InvalidCredentials) => {
             form_page(&state, false, &f.email, Some(e.to_string()), StatusCode::UNAUTHORIZED)
         }

@@ -14,7 +14,7 @@ use pricing::Offers;
 /// A reloadable [`CatalogIndex`] and the [`Offers`] (prices and bundles) that go with it.
 pub struct CatalogCache {
     repo: Arc<dyn CatalogRepository>,
-    current: RwLock<(Arc<CatalogIndex>, Arc<Option<Offers>>)>,
+    current: RwLock<(Arc<CatalogIndex>, Arc<Option<Offers>>, Arc<discovery::Weights>)>,
 }
 
 impl std::fmt::Debug for CatalogCache {
@@ -36,7 +36,10 @@ impl CatalogCache {
         })
     }
 
-    async fn build(repo: &dyn CatalogRepository) -> Result<(Arc<CatalogIndex>, Arc<Option<Offers>>), StorageError> {
+    #[allow(clippy::type_complexity)]
+    async fn build(
+        repo: &dyn CatalogRepository,
+    ) -> Result<(Arc<CatalogIndex>, Arc<Option<Offers>>, Arc<discovery::Weights>), StorageError> {
         // Read the revision first: a write landing in between only causes one extra reload.
         let revision = repo.revision().await?;
         let keys = repo.list_keys().await?;
@@ -49,13 +52,34 @@ impl CatalogCache {
         if offers.is_none() {
             tracing::warn!("no valid pricing file is stored: nothing is for sale until `keys-ingest` stores one");
         }
-        Ok((Arc::new(CatalogIndex::new(keys, revision)), Arc::new(offers)))
+        let weights = documents
+            .iter()
+            .find(|d| d.name == discovery::DISCOVERY_FILE)
+            .and_then(|d| match discovery::Weights::parse(&d.body, &d.name) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(problem = %e, "stored discovery weights skipped; using the defaults");
+                    None
+                }
+            })
+            .unwrap_or_default();
+        Ok((
+            Arc::new(CatalogIndex::new(keys, revision)),
+            Arc::new(offers),
+            Arc::new(weights),
+        ))
     }
 
     /// The current snapshot.
     #[must_use]
     pub fn snapshot(&self) -> Arc<CatalogIndex> {
         Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).0)
+    }
+
+    /// The recommendation weights (`discovery.toml`, else the defaults).
+    #[must_use]
+    pub fn weights(&self) -> discovery::Weights {
+        *self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).2
     }
 
     /// What is for sale, at the snapshot's revision (`None`: no valid pricing file stored).

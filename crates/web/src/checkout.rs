@@ -637,6 +637,14 @@ pub(crate) async fn return_page(state: Data<&AppState>, req: &Request, Query(q):
         }
     }
     let paid = order.was_paid() && order.status != OrderStatus::Refunded;
+    if paid && let Sku::Key(slug) = &order.sku {
+        crate::discover::record(
+            &state,
+            &discovery::Subject::User(session.account.0),
+            discovery::SignalKind::Purchase(slug.clone()),
+        )
+        .await;
+    }
     let page = ReturnPage {
         order_id: order.id.0,
         sku: order.sku.to_string(),

@@ -17,6 +17,7 @@ pub mod auth;
 mod cache;
 pub mod checkout;
 mod commerce_api;
+mod discover;
 mod downloads;
 mod entitlements_api;
 mod library;
@@ -81,6 +82,10 @@ pub struct AppState {
     pub webhook_secrets: Arc<Vec<String>>,
     /// Base URL buyers reach the shop at (Stripe's success and cancel URLs).
     pub public_url: Arc<String>,
+    /// Discovery profiles and signals.
+    pub signals: Arc<dyn discovery::SignalRepository>,
+    /// How long signals are kept, in days.
+    pub signal_retention_days: i64,
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -168,6 +173,7 @@ pub fn openapi_service() -> OpenApiService<
         orgs_api::OrgsApi,
         commerce_api::CommerceApi,
         checkout::CheckoutApi,
+        discover::DiscoveryApi,
     ),
     (),
 > {
@@ -180,6 +186,7 @@ pub fn openapi_service() -> OpenApiService<
             orgs_api::OrgsApi,
             commerce_api::CommerceApi,
             checkout::CheckoutApi,
+            discover::DiscoveryApi,
         ),
         "KEYS marketplace API",
         env!("CARGO_PKG_VERSION"),
@@ -257,6 +264,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/marketplace/bundles", get(shop::bundles_page))
         .at("/marketplace/:slug", get(pages::key_page))
         .at("/pricing", get(shop::pricing_page))
+        .at("/discover", get(discover::discover_page))
+        .at("/discover/clear", poem::post(discover::clear_form))
         .at("/account/billing", get(shop::billing_page))
         .at("/signup", get(auth::signup_page).post(auth::signup_post))
         .at("/login", get(auth::login_page).post(auth::login_post))

@@ -124,6 +124,7 @@ struct LibraryItem {
 struct LibraryPage {
     items: Vec<LibraryItem>,
     csrf: String,
+    next_steps: Vec<crate::discover::RecView>,
 }
 
 #[handler]
@@ -160,9 +161,11 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
             })
         })
         .collect();
+    let next = crate::discover::for_request(&state, req, None, 3).await;
     match (LibraryPage {
         items,
         csrf: session.csrf_token,
+        next_steps: crate::discover::views(&state, &next),
     })
     .render()
     {

@@ -135,6 +135,7 @@ struct MarketplacePage {
     next_url: Option<String>,
     filtered: bool,
     catalog_size: usize,
+    recommended: Vec<crate::discover::RecView>,
 }
 
 #[derive(Template)]
@@ -186,7 +187,7 @@ pub(crate) fn home() -> Redirect {
 }
 
 #[handler]
-pub(crate) fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
+pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
     let query = match parse_query(req) {
         Ok(q) => q,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "That search could not be run", &e.to_string()),
@@ -239,7 +240,17 @@ pub(crate) fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
             || query.intent.is_some()
             || query.category.is_some(),
         catalog_size: index.len(),
+        recommended: Vec::new(),
     };
+    let mut page = page;
+    // "Recommended for you": only for a known buyer (signed in, or a visitor who answered
+    // /discover); anonymous pages stay cacheable.
+    if req.headers().contains_key(poem::http::header::COOKIE)
+        || req.headers().contains_key(poem::http::header::AUTHORIZATION)
+    {
+        let recs = crate::discover::for_request(&state, req, None, 3).await;
+        page.recommended = crate::discover::views(&state, &recs);
+    }
     render(&page)
 }
 
@@ -288,6 +299,7 @@ struct KeyPage {
     price: Option<String>,
     in_bundles: Vec<(String, String, String, String)>,
     plan: Option<(String, String)>,
+    pairs: Vec<crate::discover::RecView>,
 }
 
 /// What the visitor may do with the KEY.
@@ -402,7 +414,15 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
         price,
         in_bundles,
         plan,
+        pairs: Vec::new(),
     };
+    let mut page = page;
+    let pairs = crate::discover::pairs_for(&state, req, &key, 4).await;
+    page.pairs = crate::discover::views(&state, &pairs);
+    let (_, subject) = crate::discover::subject_of(&state, req).await;
+    if let Some(s) = subject {
+        crate::discover::record(&state, &s, discovery::SignalKind::View(key.meta.slug.clone())).await;
+    }
     render(&page)
 }
 

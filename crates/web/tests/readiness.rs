@@ -49,6 +49,8 @@ async fn readyz_is_503_when_the_database_is_down() {
         inbox: Arc::new(payments::ports::MockInboxRepository::new()),
         webhook_secrets: Arc::new(vec!["whsec_test".into()]),
         public_url: Arc::new("http://127.0.0.1".into()),
+        signals: Arc::new(discovery::MockSignalRepository::new()),
+        signal_retention_days: 180,
     });
     let client = TestClient::new(app);
 

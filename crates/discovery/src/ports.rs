@@ -1,0 +1,100 @@
+//! Ports: durable profiles and signals. With the `mock` feature mockall generates
+//! `MockSignalRepository`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use catalog::Slug;
+use chrono::{DateTime, Utc};
+
+use crate::{Profile, Signal};
+
+/// Whose signals: an account, or an anonymous visitor (by the digest of their cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A signed-in account.
+    User(i64),
+    /// An anonymous visitor.
+    Visitor(String),
+}
+
+impl Subject {
+    /// Stored form: `user:<id>` or `visitor:<digest>`.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Subject::User(id) => format!("user:{id}"),
+            Subject::Visitor(d) => format!("visitor:{d}"),
+        }
+    }
+}
+
+/// A storage backend failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("discovery storage failed: {0}")]
+pub struct SignalStoreError(pub String);
+
+/// Profiles, signals and purchase statistics.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait SignalRepository: Send + Sync {
+    /// Records a signal.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError>;
+
+    /// A subject's signals since `since`, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn signals(
+        &self,
+        subject: &Subject,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Signal>, SignalStoreError>;
+
+    /// A subject's saved profile.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn profile(&self, subject: &Subject) -> Result<Option<Profile>, SignalStoreError>;
+
+    /// Saves a subject's profile.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn save_profile(
+        &self,
+        subject: &Subject,
+        profile: &Profile,
+        at: DateTime<Utc>,
+    ) -> Result<(), SignalStoreError>;
+
+    /// Moves a visitor's signals (and profile, unless the account has one) to an account, at
+    /// sign-in.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn merge(&self, from: &Subject, into: &Subject) -> Result<(), SignalStoreError>;
+
+    /// Deletes every signal and the profile of a subject.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn clear(&self, subject: &Subject) -> Result<(), SignalStoreError>;
+
+    /// Deletes signals older than `before` (retention). Returns how many.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, SignalStoreError>;
+
+    /// For each KEY not in `owned`, the KEYS in `owned` that other buyers also bought with it,
+    /// with how many buyers did.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn co_purchases(&self, owned: &[Slug]) -> Result<BTreeMap<Slug, Vec<(Slug, u32)>>, SignalStoreError>;
+}

@@ -1,0 +1,585 @@
+//! Profiles, signals, weights and the ranking rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use catalog::{Category, Intent, KeyMetadata, Role, Slug, Tier};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The weights file, relative to the assets directory.
+pub const DISCOVERY_FILE: &str = "discovery.toml";
+
+/// What a buyer said about themselves (the same vocabularies as the KEY manifests).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Their role.
+    pub role: Option<Role>,
+    /// What they want to do.
+    pub intents: Vec<Intent>,
+    /// Problems they want solved.
+    pub categories: Vec<Category>,
+}
+
+impl Profile {
+    /// Whether nothing is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none() && self.intents.is_empty() && self.categories.is_empty()
+    }
+}
+
+/// What a recorded signal says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum SignalKind {
+    /// Viewed a KEY page.
+    View(Slug),
+    /// Bought a KEY.
+    Purchase(Slug),
+    /// Chose a role.
+    Role(Role),
+    /// Chose an intent.
+    Intent(Intent),
+    /// Chose a problem category.
+    Category(Category),
+}
+
+/// A recorded signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signal {
+    /// What.
+    pub kind: SignalKind,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Points per rule, from `discovery.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// The KEY is for the buyer's role.
+    pub role_match: u32,
+    /// Per goal of the buyer the KEY serves (at most two count).
+    pub intent_match: u32,
+    /// Per problem the buyer named that the KEY solves (at most two count).
+    pub category_match: u32,
+    /// Per owned KEY other buyers also bought with it (at most two count).
+    pub co_purchase: u32,
+    /// Sold in a bundle with a KEY the buyer owns.
+    pub bundle_pair: u32,
+    /// Same kind, one tier above the highest owned of that kind.
+    pub next_tier: u32,
+    /// Viewed recently, not owned.
+    pub recently_viewed: u32,
+    /// What "recently" means, in days.
+    pub recent_view_days: u32,
+    /// Fewest co-buyers for the co-purchase rule to count.
+    pub co_purchase_min_buyers: u32,
+}
+
+/// A problem with the weights file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {reason}")]
+pub struct WeightsError {
+    /// The file.
+    pub file: String,
+    /// What is wrong (naming the field).
+    pub reason: String,
+}
+
+impl Weights {
+    /// Parses and checks the weights file: every weight present, between 0 and 1000, at least
+    /// one profile rule positive, `recent_view_days` between 1 and 365.
+    ///
+    /// # Errors
+    /// [`WeightsError`] naming the field.
+    pub fn parse(text: &str, file: &str) -> Result<Self, WeightsError> {
+        let err = |reason: String| WeightsError {
+            file: file.to_owned(),
+            reason,
+        };
+        let w: Weights = toml::from_str(text).map_err(|e| err(e.message().to_owned()))?;
+        for (name, v) in [
+            ("role_match", w.role_match),
+            ("intent_match", w.intent_match),
+            ("category_match", w.category_match),
+            ("co_purchase", w.co_purchase),
+            ("bundle_pair", w.bundle_pair),
+            ("next_tier", w.next_tier),
+            ("recently_viewed", w.recently_viewed),
+        ] {
+            if v > 1_000 {
+                return Err(err(format!("field `{name}`: {v} is above 1000")));
+            }
+        }
+        if w.role_match + w.intent_match + w.category_match == 0 {
+            return Err(err("role_match, intent_match and category_match cannot all be 0".into()));
+        }
+        if !(1..=365).contains(&w.recent_view_days) {
+            return Err(err("field `recent_view_days`: must be between 1 and 365".into()));
+        }
+        Ok(w)
+    }
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            role_match: 30,
+            intent_match: 25,
+            category_match: 20,
+            co_purchase: 15,
+            bundle_pair: 12,
+            next_tier: 10,
+            recently_viewed: 8,
+            recent_view_days: 14,
+            co_purchase_min_buyers: 1,
+        }
+    }
+}
+
+/// Everything the rules look at besides the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// What the buyer said.
+    pub profile: Profile,
+    /// KEYS the buyer can access now (never recommended).
+    pub owned: BTreeSet<Slug>,
+    /// The buyer's recent signals (views count for the recently-viewed rule).
+    pub signals: Vec<Signal>,
+    /// For candidate KEYS: owned KEYS other buyers bought with them, and how many buyers.
+    pub co_purchases: BTreeMap<Slug, Vec<(Slug, u32)>>,
+    /// Bundles: title and members.
+    pub bundles: Vec<(String, Vec<Slug>)>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// One recommended KEY.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recommendation {
+    /// The KEY.
+    pub slug: Slug,
+    /// Points from every rule that matched.
+    pub score: u32,
+    /// Why, in plain language (never empty).
+    pub reasons: Vec<String>,
+}
+
+/// A vocabulary value for people: `sre` → "SRE", `incident-response` → "incident response".
+#[must_use]
+pub fn human(value: &str) -> String {
+    value
+        .split('-')
+        .map(|w| match w {
+            "sre" | "ml" | "api" | "llm" | "saas" | "ab" => w.to_uppercase(),
+            "devops" => "DevOps".to_owned(),
+            _ => w.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn tier_rank(t: Tier) -> usize {
+    Tier::ALL.iter().position(|x| *x == t).unwrap_or(0)
+}
+
+fn name_of<'a>(keys: &'a [&KeyMetadata], slug: &'a Slug) -> &'a str {
+    keys.iter()
+        .find(|k| k.slug == *slug)
+        .map_or(slug.as_str(), |k| k.name.as_str())
+}
+
+/// Points and reasons of one candidate.
+fn score(key: &KeyMetadata, keys: &[&KeyMetadata], ctx: &Context, w: &Weights) -> (u32, Vec<String>) {
+    let mut points = 0;
+    let mut reasons = Vec::new();
+    let p = &ctx.profile;
+    if let Some(role) = p.role
+        && key.roles.contains(&role)
+        && w.role_match > 0
+    {
+        points += w.role_match;
+        reasons.push(format!("Matches your role: {}", human(role.as_str())));
+    }
+    let intents: Vec<&Intent> = key.intents.iter().filter(|i| p.intents.contains(i)).take(2).collect();
+    if !intents.is_empty() && w.intent_match > 0 {
+        points += w.intent_match * intents.len() as u32;
+        let list: Vec<String> = intents.iter().map(|i| human(i.as_str())).collect();
+        reasons.push(format!("Helps you: {}", list.join(", ")));
+    }
+    let cats: Vec<&Category> = key
+        .categories
+        .iter()
+        .filter(|c| p.categories.contains(c))
+        .take(2)
+        .collect();
+    if !cats.is_empty() && w.category_match > 0 {
+        points += w.category_match * cats.len() as u32;
+        let list: Vec<String> = cats.iter().map(|c| human(c.as_str())).collect();
+        reasons.push(format!("Solves: {}", list.join(", ")));
+    }
+    if w.co_purchase > 0
+        && let Some(with) = ctx.co_purchases.get(&key.slug)
+    {
+        let mut with: Vec<&(Slug, u32)> = with
+            .iter()
+            .filter(|(s, n)| ctx.owned.contains(s) && *n >= w.co_purchase_min_buyers)
+            .collect();
+        with.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (s, _) in with.into_iter().take(2) {
+            points += w.co_purchase;
+            reasons.push(format!("Often bought with {}, which you own", name_of(keys, s)));
+        }
+    }
+    if w.bundle_pair > 0
+        && let Some((title, owned)) = ctx.bundles.iter().find_map(|(title, members)| {
+            members
+                .contains(&key.slug)
+                .then(|| members.iter().find(|m| ctx.owned.contains(*m)).map(|o| (title, o)))?
+        })
+    {
+        points += w.bundle_pair;
+        reasons.push(format!("Pairs with {}, which you own ({title})", name_of(keys, owned)));
+    }
+    if w.next_tier > 0 {
+        let highest = keys
+            .iter()
+            .filter(|k| k.kind == key.kind && ctx.owned.contains(&k.slug))
+            .map(|k| tier_rank(k.tier))
+            .max();
+        if let Some(h) = highest
+            && tier_rank(key.tier) == h + 1
+        {
+            points += w.next_tier;
+            reasons.push(format!(
+                "Next step up from your {}-tier {} KEYS",
+                Tier::ALL[h].as_str(),
+                key.kind.as_str()
+            ));
+        }
+    }
+    if w.recently_viewed > 0 {
+        let since = ctx.now - Duration::days(i64::from(w.recent_view_days));
+        if let Some(s) = ctx
+            .signals
+            .iter()
+            .filter(|s| s.at >= since && matches!(&s.kind, SignalKind::View(v) if *v == key.slug))
+            .max_by_key(|s| s.at)
+        {
+            points += w.recently_viewed;
+            reasons.push(format!("You looked at it on {}", s.at.date_naive()));
+        }
+    }
+    (points, reasons)
+}
+
+fn rank(mut items: Vec<(Recommendation, Tier)>, limit: usize) -> Vec<Recommendation> {
+    items.sort_by(|(a, ta), (b, tb)| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| tier_rank(*ta).cmp(&tier_rank(*tb)))
+            .then_with(|| a.slug.cmp(&b.slug))
+    });
+    items.into_iter().take(limit).map(|(r, _)| r).collect()
+}
+
+/// Ranks the catalog for a buyer: every KEY not owned that scores above zero, best first.
+#[must_use]
+pub fn recommend(keys: &[&KeyMetadata], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
+    let items = keys
+        .iter()
+        .filter(|k| !ctx.owned.contains(&k.slug))
+        .filter_map(|k| {
+            let (score, reasons) = score(k, keys, ctx, w);
+            (score > 0 && !reasons.is_empty()).then(|| {
+                (
+                    Recommendation {
+                        slug: k.slug.clone(),
+                        score,
+                        reasons,
+                    },
+                    k.tier,
+                )
+            })
+        })
+        .collect();
+    rank(items, limit)
+}
+
+/// KEYS that go with `anchor` (its page's "Pairs well with"): the anchor's roles, goals and
+/// problems stand in for the profile, plus the buyer's own rules (ownership, bundles,
+/// co-purchases). Never the anchor itself or what the buyer owns.
+#[must_use]
+pub fn pairs_with(
+    anchor: &KeyMetadata,
+    keys: &[&KeyMetadata],
+    ctx: &Context,
+    w: &Weights,
+    limit: usize,
+) -> Vec<Recommendation> {
+    let mut with_anchor = ctx.clone();
+    with_anchor.profile = Profile {
+        role: ctx
+            .profile
+            .role
+            .filter(|r| anchor.roles.contains(r))
+            .or(anchor.roles.first().copied()),
+        intents: anchor.intents.clone(),
+        categories: anchor.categories.clone(),
+    };
+    with_anchor.bundles = ctx
+        .bundles
+        .iter()
+        .filter(|(_, m)| m.contains(&anchor.slug))
+        .cloned()
+        .collect();
+    let items = keys
+        .iter()
+        .filter(|k| k.slug != anchor.slug && !ctx.owned.contains(&k.slug))
+        .filter_map(|k| {
+            let (mut score, mut reasons) = score(k, keys, &with_anchor, w);
+            reasons.retain(|r| !r.starts_with("Pairs with"));
+            if w.bundle_pair > 0
+                && let Some((title, _)) = with_anchor.bundles.iter().find(|(_, m)| m.contains(&k.slug))
+            {
+                score += w.bundle_pair;
+                reasons.push(format!("Sold together in {title}"));
+            }
+            (score > 0 && !reasons.is_empty()).then(|| {
+                (
+                    Recommendation {
+                        slug: k.slug.clone(),
+                        score,
+                        reasons,
+                    },
+                    k.tier,
+                )
+            })
+        })
+        .collect();
+    rank(items, limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::Kind;
+    use chrono::TimeZone;
+
+    fn meta(slug: &str, kind: Kind, tier: Tier, roles: &[Role], intents: &[Intent], cats: &[Category]) -> KeyMetadata {
+        KeyMetadata {
+            slug: slug.parse().unwrap(),
+            name: format!("Name {slug}"),
+            kind,
+            tier,
+            summary: String::new(),
+            description: String::new(),
+            roles: roles.to_vec(),
+            intents: intents.to_vec(),
+            categories: cats.to_vec(),
+            tags: Vec::new(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+    }
+
+    fn catalog() -> Vec<KeyMetadata> {
+        vec![
+            meta(
+                "oncall-book",
+                Kind::Runbook,
+                Tier::Starter,
+                &[Role::Sre],
+                &[Intent::RespondToIncidents],
+                &[Category::IncidentResponse],
+            ),
+            meta(
+                "k8s-incidents",
+                Kind::Runbook,
+                Tier::Operator,
+                &[Role::Sre, Role::PlatformEngineer],
+                &[Intent::RespondToIncidents, Intent::MonitorSystems],
+                &[Category::IncidentResponse, Category::Observability],
+            ),
+            meta(
+                "pg-failover",
+                Kind::Runbook,
+                Tier::Scale,
+                &[Role::Sre],
+                &[Intent::RespondToIncidents],
+                &[Category::DatabaseOperations],
+            ),
+            meta(
+                "saas-kit",
+                Kind::NodeNext,
+                Tier::Enterprise,
+                &[Role::Founder],
+                &[Intent::BootstrapProject],
+                &[Category::SaasFoundations],
+            ),
+            meta(
+                "churn-nb",
+                Kind::Jupyter,
+                Tier::Operator,
+                &[Role::DataScientist],
+                &[Intent::AnalyzeData],
+                &[Category::DataAnalysis],
+            ),
+        ]
+    }
+
+    fn slugs(r: &[Recommendation]) -> Vec<&str> {
+        r.iter().map(|x| x.slug.as_str()).collect()
+    }
+
+    #[test]
+    fn each_rule_adds_its_points_and_its_reason() {
+        let cat = catalog();
+        let keys: Vec<&KeyMetadata> = cat.iter().collect();
+        let w = Weights::default();
+        let base = Context {
+            now: now(),
+            ..Context::default()
+        };
+        // Nothing known: nothing recommended (no reason, no item).
+        assert!(recommend(&keys, &base, &w, 10).is_empty());
+
+        // Role.
+        let mut ctx = base.clone();
+        ctx.profile.role = Some(Role::Sre);
+        let r = recommend(&keys, &ctx, &w, 10);
+        assert_eq!(
+            slugs(&r),
+            ["oncall-book", "k8s-incidents", "pg-failover"],
+            "ties: lower tier first"
+        );
+        assert_eq!(r[0].reasons, ["Matches your role: SRE"]);
+        assert_eq!(r[0].score, 30);
+
+        // Intents (two count) and categories.
+        ctx.profile.intents = vec![Intent::RespondToIncidents, Intent::MonitorSystems];
+        ctx.profile.categories = vec![Category::Observability];
+        let r = recommend(&keys, &ctx, &w, 10);
+        assert_eq!(r[0].slug.as_str(), "k8s-incidents");
+        assert_eq!(r[0].score, 30 + 2 * 25 + 20);
+        assert_eq!(
+            r[0].reasons,
+            [
+                "Matches your role: SRE",
+                "Helps you: respond to incidents, monitor systems",
+                "Solves: observability"
+            ]
+        );
+
+        // Owned KEYS are never recommended; they drive co-purchase, bundle and next-tier rules.
+        let mut ctx = base.clone();
+        ctx.owned.insert("oncall-book".parse().unwrap());
+        ctx.co_purchases.insert(
+            "pg-failover".parse().unwrap(),
+            vec![("oncall-book".parse().unwrap(), 3)],
+        );
+        ctx.bundles.push((
+            "Ops pack".into(),
+            vec!["oncall-book".parse().unwrap(), "pg-failover".parse().unwrap()],
+        ));
+        let r = recommend(&keys, &ctx, &w, 10);
+        assert!(!slugs(&r).contains(&"oncall-book"));
+        let pg = r.iter().find(|x| x.slug.as_str() == "pg-failover").unwrap();
+        assert_eq!(pg.score, 15 + 12);
+        assert_eq!(
+            pg.reasons,
+            [
+                "Often bought with Name oncall-book, which you own",
+                "Pairs with Name oncall-book, which you own (Ops pack)"
+            ]
+        );
+        let k8s = r.iter().find(|x| x.slug.as_str() == "k8s-incidents").unwrap();
+        assert_eq!(k8s.reasons, ["Next step up from your starter-tier runbook KEYS"]);
+        assert_eq!(k8s.score, 10);
+
+        // Recently viewed, within the window only.
+        let mut ctx = base.clone();
+        ctx.signals.push(Signal {
+            kind: SignalKind::View("churn-nb".parse().unwrap()),
+            at: now() - Duration::days(3),
+        });
+        ctx.signals.push(Signal {
+            kind: SignalKind::View("saas-kit".parse().unwrap()),
+            at: now() - Duration::days(30),
+        });
+        let r = recommend(&keys, &ctx, &w, 10);
+        assert_eq!(slugs(&r), ["churn-nb"]);
+        assert_eq!(r[0].reasons, ["You looked at it on 2026-11-17"]);
+    }
+
+    #[test]
+    fn every_item_has_a_reason_and_owned_keys_never_appear() {
+        let cat = catalog();
+        let keys: Vec<&KeyMetadata> = cat.iter().collect();
+        let w = Weights::default();
+        for role in Role::ALL {
+            for owned in [0usize, 1, 3] {
+                let mut ctx = Context {
+                    now: now(),
+                    ..Context::default()
+                };
+                ctx.profile.role = Some(*role);
+                ctx.profile.intents = Intent::ALL.to_vec();
+                ctx.owned = cat.iter().take(owned).map(|k| k.slug.clone()).collect();
+                for r in recommend(&keys, &ctx, &w, 10) {
+                    assert!(!r.reasons.is_empty() && r.score > 0);
+                    assert!(!ctx.owned.contains(&r.slug));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_with_uses_the_anchor_and_excludes_it_and_owned() {
+        let cat = catalog();
+        let keys: Vec<&KeyMetadata> = cat.iter().collect();
+        let mut ctx = Context {
+            now: now(),
+            ..Context::default()
+        };
+        ctx.owned.insert("pg-failover".parse().unwrap());
+        ctx.bundles.push((
+            "Ops pack".into(),
+            vec!["oncall-book".parse().unwrap(), "k8s-incidents".parse().unwrap()],
+        ));
+        let r = pairs_with(&cat[0], &keys, &ctx, &Weights::default(), 5);
+        assert_eq!(slugs(&r), ["k8s-incidents"]);
+        assert!(
+            r[0].reasons.contains(&"Sold together in Ops pack".to_owned()),
+            "{:?}",
+            r[0].reasons
+        );
+    }
+
+    #[test]
+    fn weights_file_is_checked() {
+        let ok = "role_match = 30\nintent_match = 25\ncategory_match = 20\nco_purchase = 15\nbundle_pair = 12\nnext_tier = 10\nrecently_viewed = 8\nrecent_view_days = 14\nco_purchase_min_buyers = 1\n";
+        assert_eq!(Weights::parse(ok, "discovery.toml").unwrap(), Weights::default());
+        assert!(
+            Weights::parse(&ok.replace("= 30", "= 3000"), "d")
+                .unwrap_err()
+                .reason
+                .contains("role_match")
+        );
+        assert!(Weights::parse(&ok.replace("recent_view_days = 14", "recent_view_days = 0"), "d").is_err());
+        assert!(
+            Weights::parse(&format!("{ok}extra = 1\n"), "d")
+                .unwrap_err()
+                .reason
+                .contains("extra")
+        );
+        let zero = ok.replace("= 30", "= 0").replace("= 25", "= 0").replace("= 20", "= 0");
+        assert!(Weights::parse(&zero, "d").is_err());
+        assert_eq!(human("sre"), "SRE");
+        assert_eq!(human("incident-response"), "incident response");
+        assert_eq!(human("ml-engineer"), "ML engineer");
+    }
+}

@@ -1,0 +1,209 @@
+//! [`SignalRepository`] on sea-orm: `discovery_signals`, `discovery_profiles`, and co-purchase
+//! counts from paid orders.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use catalog::Slug;
+use chrono::{DateTime, Utc};
+use discovery::{Profile, Signal, SignalRepository, SignalStoreError, Subject};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait,
+};
+
+use crate::entities::{discovery_profiles as profiles, discovery_signals as signals};
+
+/// Discovery storage.
+#[derive(Debug, Clone)]
+pub struct SqlSignalRepository {
+    db: DatabaseConnection,
+}
+
+impl SqlSignalRepository {
+    /// Wraps a connection returned by [`crate::connect`].
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> SignalStoreError {
+    SignalStoreError(e.to_string())
+}
+
+#[async_trait]
+impl SignalRepository for SqlSignalRepository {
+    async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError> {
+        signals::Entity::insert(signals::ActiveModel {
+            subject: Set(subject.key()),
+            signal: Set(serde_json::to_string(&signal.kind).map_err(err)?),
+            at: Set(signal.at),
+            ..Default::default()
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map(|_| ())
+        .map_err(err)
+    }
+
+    async fn signals(
+        &self,
+        subject: &Subject,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Signal>, SignalStoreError> {
+        let rows = signals::Entity::find()
+            .filter(signals::Column::Subject.eq(subject.key()))
+            .filter(signals::Column::At.gte(since))
+            .order_by_desc(signals::Column::At)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                serde_json::from_str(&r.signal)
+                    .ok()
+                    .map(|kind| Signal { kind, at: r.at })
+            })
+            .collect())
+    }
+
+    async fn profile(&self, subject: &Subject) -> Result<Option<Profile>, SignalStoreError> {
+        Ok(profiles::Entity::find_by_id(subject.key())
+            .one(&self.db)
+            .await
+            .map_err(err)?
+            .and_then(|r| serde_json::from_str(&r.profile).ok()))
+    }
+
+    async fn save_profile(
+        &self,
+        subject: &Subject,
+        profile: &Profile,
+        at: DateTime<Utc>,
+    ) -> Result<(), SignalStoreError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        profiles::Entity::delete_by_id(subject.key())
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        profiles::Entity::insert(profiles::ActiveModel {
+            subject: Set(subject.key()),
+            profile: Set(serde_json::to_string(profile).map_err(err)?),
+            updated_at: Set(at),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(err)?;
+        txn.commit().await.map_err(err)
+    }
+
+    async fn merge(&self, from: &Subject, into: &Subject) -> Result<(), SignalStoreError> {
+        if from == into {
+            return Ok(());
+        }
+        let txn = self.db.begin().await.map_err(err)?;
+        signals::Entity::update_many()
+            .col_expr(signals::Column::Subject, sea_orm::sea_query::Expr::value(into.key()))
+            .filter(signals::Column::Subject.eq(from.key()))
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        let has_own = profiles::Entity::find_by_id(into.key())
+            .one(&txn)
+            .await
+            .map_err(err)?
+            .is_some();
+        if let Some(visitor) = profiles::Entity::find_by_id(from.key()).one(&txn).await.map_err(err)? {
+            profiles::Entity::delete_by_id(from.key())
+                .exec(&txn)
+                .await
+                .map_err(err)?;
+            if !has_own {
+                profiles::Entity::insert(profiles::ActiveModel {
+                    subject: Set(into.key()),
+                    profile: Set(visitor.profile),
+                    updated_at: Set(visitor.updated_at),
+                })
+                .exec_without_returning(&txn)
+                .await
+                .map_err(err)?;
+            }
+        }
+        txn.commit().await.map_err(err)
+    }
+
+    async fn clear(&self, subject: &Subject) -> Result<(), SignalStoreError> {
+        let txn = self.db.begin().await.map_err(err)?;
+        signals::Entity::delete_many()
+            .filter(signals::Column::Subject.eq(subject.key()))
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        profiles::Entity::delete_by_id(subject.key())
+            .exec(&txn)
+            .await
+            .map_err(err)?;
+        txn.commit().await.map_err(err)
+    }
+
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, SignalStoreError> {
+        Ok(signals::Entity::delete_many()
+            .filter(signals::Column::At.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(err)?
+            .rows_affected)
+    }
+
+    async fn co_purchases(&self, owned: &[Slug]) -> Result<BTreeMap<Slug, Vec<(Slug, u32)>>, SignalStoreError> {
+        let mut out: BTreeMap<Slug, Vec<(Slug, u32)>> = BTreeMap::new();
+        if owned.is_empty() {
+            return Ok(out);
+        }
+        let backend = self.db.get_database_backend();
+        let skus: Vec<String> = owned.iter().map(|s| format!("key:{s}")).collect();
+        let placeholders: Vec<String> = (1..=skus.len())
+            .map(|i| {
+                if backend == sea_orm::DatabaseBackend::Postgres {
+                    format!("${i}")
+                } else {
+                    "?".to_owned()
+                }
+            })
+            .collect();
+        let sql = format!(
+            "SELECT a.sku AS mine, b.sku AS other, COUNT(DISTINCT b.holder_kind || ':' || b.holder_id) AS n \
+             FROM orders a JOIN orders b ON a.holder_kind = b.holder_kind AND a.holder_id = b.holder_id \
+             AND b.sku <> a.sku \
+             WHERE a.sku IN ({}) AND a.status IN ('paid', 'partially_refunded') \
+             AND b.status IN ('paid', 'partially_refunded') AND b.sku LIKE 'key:%' \
+             GROUP BY a.sku, b.sku",
+            placeholders.join(", ")
+        );
+        let values: Vec<sea_orm::Value> = skus.into_iter().map(Into::into).collect();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map_err(err)?;
+        for r in rows {
+            let mine: String = r.try_get("", "mine").map_err(err)?;
+            let other: String = r.try_get("", "other").map_err(err)?;
+            let n: i64 = r.try_get("", "n").map_err(err)?;
+            let (Some(mine), Some(other)) = (
+                mine.strip_prefix("key:").and_then(|s| s.parse::<Slug>().ok()),
+                other.strip_prefix("key:").and_then(|s| s.parse::<Slug>().ok()),
+            ) else {
+                continue;
+            };
+            out.entry(other)
+                .or_default()
+                .push((mine, u32::try_from(n).unwrap_or(u32::MAX)));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,555 @@
+//! Guided discovery: `/discover` (three questions, no JavaScript), the recommendation surfaces
+//! ("Recommended for you", "Pairs well with", "Next steps"), `GET /api/v1/recommendations`,
+//! `POST/DELETE /api/v1/signals`, and the signals they learn from. Every list comes from the
+//! `discovery` crate's rules, with reasons, and never shows a KEY the buyer can access.
+//!
+//! Anonymous visitors get a `keys_visitor` cookie when they answer the questions; their signals
+//! and profile move to their account when they sign in.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use accounts::SecretToken;
+use accounts::ports::AccountId;
+use askama::Template;
+use catalog::{Category, Intent, Key, KeyMetadata, Role};
+use discovery::{Context, Profile, Recommendation, Signal, SignalKind, Subject, human, pairs_with, recommend};
+use entitlements::{KeyRef, can_access};
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response, handler};
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use crate::AppState;
+use crate::auth::{account_of, cookie, session_of, set_cookie};
+use crate::entitlements_api::{ErrorBody, Holdings, e, holdings};
+use crate::pages::{error_page, render};
+
+/// The anonymous visitor cookie.
+pub const VISITOR_COOKIE: &str = "keys_visitor";
+const VISITOR_MAX_AGE: i64 = 365 * 86_400;
+
+/// The visitor subject of a request's cookie, if any.
+fn visitor_of(req: &Request) -> Option<Subject> {
+    cookie(req, VISITOR_COOKIE)
+        .filter(|c| !c.is_empty())
+        .map(|c| Subject::Visitor(SecretToken::from_client(&c).digest()))
+}
+
+/// Moves the visitor's signals and profile to the account that just signed in.
+pub(crate) async fn merge_visitor(state: &AppState, req: &Request, account: AccountId) {
+    if let Some(visitor) = visitor_of(req)
+        && let Err(err) = state.signals.merge(&visitor, &Subject::User(account.0)).await
+    {
+        tracing::warn!(error = %err, "could not merge visitor signals");
+    }
+}
+
+/// Records a signal, logging (not failing) when storage is down.
+pub(crate) async fn record(state: &AppState, subject: &Subject, kind: SignalKind) {
+    let signal = Signal {
+        kind,
+        at: state.clock.now(),
+    };
+    if let Err(err) = state.signals.record(subject, &signal).await {
+        tracing::warn!(error = %err, "signal not recorded");
+    }
+}
+
+/// The subject of a request: the signed-in account, else the visitor cookie.
+pub(crate) async fn subject_of(state: &AppState, req: &Request) -> (Option<AccountId>, Option<Subject>) {
+    match account_of(state, req).await {
+        Some(a) => (Some(a), Some(Subject::User(a.0))),
+        None => (None, visitor_of(req)),
+    }
+}
+
+/// KEYS the account can access now (own, organisations', plans).
+async fn accessible(state: &AppState, account: Option<AccountId>) -> BTreeSet<catalog::Slug> {
+    let Some(account) = account else { return BTreeSet::new() };
+    let Ok(Holdings {
+        principal,
+        entitlements: list,
+        ..
+    }) = holdings(state, account).await
+    else {
+        return BTreeSet::new();
+    };
+    let now = state.clock.now();
+    state
+        .catalog
+        .snapshot()
+        .iter()
+        .filter(|k| {
+            let r = KeyRef {
+                slug: k.meta.slug.clone(),
+                tier: k.meta.tier,
+            };
+            can_access(&principal, &list, &r, now).is_some()
+        })
+        .map(|k| k.meta.slug.clone())
+        .collect()
+}
+
+/// Builds the rules' context for a request: the saved profile overridden by `asked`, what the
+/// buyer owns, their recent signals, co-purchases, bundles.
+pub(crate) async fn context(
+    state: &AppState,
+    account: Option<AccountId>,
+    subject: Option<&Subject>,
+    asked: Option<Profile>,
+) -> Context {
+    let now = state.clock.now();
+    let mut profile = match subject {
+        Some(s) => state.signals.profile(s).await.ok().flatten().unwrap_or_default(),
+        None => Profile::default(),
+    };
+    if let Some(a) = asked {
+        if a.role.is_some() {
+            profile.role = a.role;
+        }
+        if !a.intents.is_empty() {
+            profile.intents = a.intents;
+        }
+        if !a.categories.is_empty() {
+            profile.categories = a.categories;
+        }
+    }
+    let owned = accessible(state, account).await;
+    let signals = match subject {
+        Some(s) => state
+            .signals
+            .signals(s, now - chrono::Duration::days(state.signal_retention_days), 1_000)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
+    let co_purchases = if owned_list.is_empty() {
+        std::collections::BTreeMap::new()
+    } else {
+        state.signals.co_purchases(&owned_list).await.unwrap_or_default()
+    };
+    let bundles = state
+        .catalog
+        .offers()
+        .as_ref()
+        .as_ref()
+        .map(|o| o.bundles().iter().map(|b| (b.title.clone(), b.keys.clone())).collect())
+        .unwrap_or_default();
+    Context {
+        profile,
+        owned,
+        signals,
+        co_purchases,
+        bundles,
+        now,
+    }
+}
+
+/// One recommendation for a page.
+pub(crate) struct RecView {
+    pub(crate) slug: String,
+    pub(crate) name: String,
+    pub(crate) summary: String,
+    pub(crate) score: u32,
+    pub(crate) reasons: Vec<String>,
+}
+
+pub(crate) fn views(state: &AppState, recs: &[Recommendation]) -> Vec<RecView> {
+    let index = state.catalog.snapshot();
+    recs.iter()
+        .filter_map(|r| {
+            index.get(r.slug.as_str()).map(|k: std::sync::Arc<Key>| RecView {
+                slug: r.slug.to_string(),
+                name: k.meta.name.clone(),
+                summary: k.meta.summary.clone(),
+                score: r.score,
+                reasons: r.reasons.clone(),
+            })
+        })
+        .collect()
+}
+
+fn metas(state: &AppState) -> Vec<std::sync::Arc<Key>> {
+    state.catalog.snapshot().iter().cloned().collect()
+}
+
+/// Recommendations for a request (profile from storage, optionally overridden).
+pub(crate) async fn for_request(
+    state: &AppState,
+    req: &Request,
+    asked: Option<Profile>,
+    limit: usize,
+) -> Vec<Recommendation> {
+    let (account, subject) = subject_of(state, req).await;
+    let ctx = context(state, account, subject.as_ref(), asked).await;
+    let keys = metas(state);
+    let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
+    recommend(&refs, &ctx, &state.catalog.weights(), limit)
+}
+
+/// "Pairs well with" a KEY, for a request.
+pub(crate) async fn pairs_for(state: &AppState, req: &Request, anchor: &Key, limit: usize) -> Vec<Recommendation> {
+    let (account, subject) = subject_of(state, req).await;
+    let ctx = context(state, account, subject.as_ref(), None).await;
+    let keys = metas(state);
+    let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
+    pairs_with(&anchor.meta, &refs, &ctx, &state.catalog.weights(), limit)
+}
+
+/// Parses a vocabulary parameter (`role=sre`), naming the parameter when it is unknown.
+fn parse_one<T: FromStr<Err = catalog::VocabError>>(name: &str, value: Option<&str>) -> Result<Option<T>, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<T>().map(Some).map_err(|e| format!("`{name}`: {e}")),
+    }
+}
+
+fn parse_many<T: FromStr<Err = catalog::VocabError>>(name: &str, value: Option<&str>) -> Result<Vec<T>, String> {
+    let mut out = Vec::new();
+    for v in value.unwrap_or("").split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        out.push(v.parse::<T>().map_err(|e| format!("`{name}`: {e}"))?);
+    }
+    Ok(out)
+}
+
+fn asked_profile(role: Option<&str>, intent: Option<&str>, category: Option<&str>) -> Result<Profile, String> {
+    Ok(Profile {
+        role: parse_one::<Role>("role", role)?,
+        intents: parse_many::<Intent>("intent", intent)?,
+        categories: parse_many::<Category>("category", category)?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// /discover
+// ---------------------------------------------------------------------------------------------
+
+struct Choice {
+    value: &'static str,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "discover.html")]
+struct DiscoverPage {
+    roles: Vec<Choice>,
+    intents: Vec<Choice>,
+    categories: Vec<Choice>,
+    answered: bool,
+    results: Vec<RecView>,
+    clear_token: Option<String>,
+}
+
+fn choices<T: Copy + PartialEq>(all: &[T], chosen: &[T], text: impl Fn(T) -> &'static str) -> Vec<Choice> {
+    all.iter()
+        .map(|v| Choice {
+            value: text(*v),
+            label: {
+                let h = human(text(*v));
+                let mut c = h.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            },
+            selected: chosen.contains(v),
+        })
+        .collect()
+}
+
+/// The `/discover` query.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct DiscoverQuery {
+    role: Option<String>,
+    intent: Option<String>,
+    category: Option<String>,
+}
+
+/// `GET /discover`: three questions; answering saves them in the profile (an anonymous visitor
+/// gets a visitor cookie) and shows recommendations with their reasons.
+#[handler]
+pub(crate) async fn discover_page(
+    state: Data<&AppState>,
+    req: &Request,
+    poem::web::Query(q): poem::web::Query<DiscoverQuery>,
+) -> Response {
+    let asked = match asked_profile(q.role.as_deref(), q.intent.as_deref(), q.category.as_deref()) {
+        Ok(p) => p,
+        Err(msg) => return error_page(StatusCode::BAD_REQUEST, "That answer is not one we know", &msg),
+    };
+    let (account, mut subject) = subject_of(&state, req).await;
+    let mut new_cookie = None;
+    if !asked.is_empty() {
+        if subject.is_none() {
+            let token = SecretToken::generate("keys_v_");
+            subject = Some(Subject::Visitor(token.digest()));
+            new_cookie = Some(set_cookie(&state, VISITOR_COOKIE, token.expose(), VISITOR_MAX_AGE));
+        }
+        if let Some(s) = &subject {
+            let now = state.clock.now();
+            if let Err(err) = state.signals.save_profile(s, &asked, now).await {
+                tracing::warn!(error = %err, "profile not saved");
+            }
+            if let Some(r) = asked.role {
+                record(&state, s, SignalKind::Role(r)).await;
+            }
+            for i in &asked.intents {
+                record(&state, s, SignalKind::Intent(*i)).await;
+            }
+            for c in &asked.categories {
+                record(&state, s, SignalKind::Category(*c)).await;
+            }
+        }
+    }
+    let ctx = context(&state, account, subject.as_ref(), Some(asked.clone())).await;
+    let keys = metas(&state);
+    let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
+    let recs = recommend(&refs, &ctx, &state.catalog.weights(), 9);
+    let p = &ctx.profile;
+    let page = DiscoverPage {
+        roles: choices(Role::ALL, &p.role.into_iter().collect::<Vec<_>>(), Role::as_str),
+        intents: choices(Intent::ALL, &p.intents, Intent::as_str),
+        categories: choices(Category::ALL, &p.categories, Category::as_str),
+        answered: !p.is_empty(),
+        results: views(&state, &recs),
+        clear_token: match &new_cookie {
+            // A visitor cookie set by this very response: derive its token from the cookie value.
+            Some(c) => c
+                .split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+                .map(|(_, v)| SecretToken::from_client(&format!("clear:{v}")).digest()),
+            None => clear_token(&state, req).await,
+        },
+    };
+    let mut resp = render(&page);
+    if let Some(c) = new_cookie
+        && let Ok(v) = c.parse()
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// API
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Tags)]
+enum DiscoveryTags {
+    /// Explainable recommendations.
+    Discovery,
+}
+
+/// A recommended KEY.
+#[derive(Object)]
+pub(crate) struct RecommendationItem {
+    /// KEY slug.
+    slug: String,
+    /// KEY name.
+    name: String,
+    /// Points from every rule that matched.
+    score: u32,
+    /// Why, in plain language (at least one).
+    reasons: Vec<String>,
+}
+
+/// Recommendations.
+#[derive(Object)]
+pub(crate) struct RecommendationList {
+    /// Best first (score, then lower tier, then slug).
+    items: Vec<RecommendationItem>,
+}
+
+/// A signal to record.
+#[derive(Object)]
+pub(crate) struct SignalBody {
+    /// `view`, `purchase`, `role`, `intent` or `category`.
+    kind: String,
+    /// A KEY slug (view, purchase) or a vocabulary value.
+    value: String,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum RecResponse {
+    /// Recommendations.
+    #[oai(status = 200)]
+    Ok(Json<RecommendationList>),
+    /// A parameter is not a known value (the message lists the accepted ones).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum SignalResponse {
+    /// Recorded (or cleared).
+    #[oai(status = 204)]
+    Done,
+    /// Bad kind or value.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Neither signed in nor a visitor (answer `/discover` first).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+/// Discovery endpoints.
+pub struct DiscoveryApi;
+
+#[OpenApi]
+impl DiscoveryApi {
+    /// Recommended KEYS with their score and reasons. `role`, `intent` and `category` (comma
+    /// separated) override the saved profile; KEYS the caller can access are never listed.
+    #[oai(path = "/recommendations", method = "get", tag = "DiscoveryTags::Discovery")]
+    async fn recommendations(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        role: Query<Option<String>>,
+        intent: Query<Option<String>>,
+        category: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> RecResponse {
+        let asked = match asked_profile(role.0.as_deref(), intent.0.as_deref(), category.0.as_deref()) {
+            Ok(p) => p,
+            Err(msg) => return RecResponse::BadRequest(e("bad_request", msg)),
+        };
+        let limit = limit.0.unwrap_or(10).clamp(1, 50) as usize;
+        let recs = for_request(&state, req, Some(asked), limit).await;
+        let index = state.catalog.snapshot();
+        RecResponse::Ok(Json(RecommendationList {
+            items: recs
+                .into_iter()
+                .map(|r| RecommendationItem {
+                    name: index
+                        .get(r.slug.as_str())
+                        .map_or_else(String::new, |k| k.meta.name.clone()),
+                    slug: r.slug.to_string(),
+                    score: r.score,
+                    reasons: r.reasons,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Record a signal for the signed-in account (or the visitor cookie).
+    #[oai(path = "/signals", method = "post", tag = "DiscoveryTags::Discovery")]
+    async fn post_signal(&self, state: Data<&AppState>, req: &Request, body: Json<SignalBody>) -> SignalResponse {
+        let (_, subject) = subject_of(&state, req).await;
+        let Some(subject) = subject else {
+            return SignalResponse::Unauthorized(e("unauthorized", "sign in (or answer /discover) first"));
+        };
+        let v = body.value.trim();
+        let kind = match body.kind.as_str() {
+            "view" | "purchase" => match v.parse::<catalog::Slug>() {
+                Ok(slug) if state.catalog.snapshot().get(slug.as_str()).is_some() => {
+                    if body.kind == "view" {
+                        SignalKind::View(slug)
+                    } else {
+                        SignalKind::Purchase(slug)
+                    }
+                }
+                _ => {
+                    return SignalResponse::BadRequest(e("bad_request", format!("`value`: no KEY has the slug `{v}`")));
+                }
+            },
+            "role" => match v.parse() {
+                Ok(r) => SignalKind::Role(r),
+                Err(err) => return SignalResponse::BadRequest(e("bad_request", format!("`value`: {err}"))),
+            },
+            "intent" => match v.parse() {
+                Ok(i) => SignalKind::Intent(i),
+                Err(err) => return SignalResponse::BadRequest(e("bad_request", format!("`value`: {err}"))),
+            },
+            "category" => match v.parse() {
+                Ok(c) => SignalKind::Category(c),
+                Err(err) => return SignalResponse::BadRequest(e("bad_request", format!("`value`: {err}"))),
+            },
+            other => {
+                return SignalResponse::BadRequest(e(
+                    "bad_request",
+                    format!("`kind`: unknown `{other}`; accepted: view, purchase, role, intent, category"),
+                ));
+            }
+        };
+        let signal = Signal {
+            kind,
+            at: state.clock.now(),
+        };
+        match state.signals.record(&subject, &signal).await {
+            Ok(()) => SignalResponse::Done,
+            Err(err) => {
+                tracing::error!(error = %err, "signal not recorded");
+                SignalResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+
+    /// Delete every signal and the saved profile of the caller.
+    #[oai(path = "/signals", method = "delete", tag = "DiscoveryTags::Discovery")]
+    async fn clear_signals(&self, state: Data<&AppState>, req: &Request) -> SignalResponse {
+        let (_, subject) = subject_of(&state, req).await;
+        let Some(subject) = subject else {
+            return SignalResponse::Unauthorized(e("unauthorized", "sign in (or answer /discover) first"));
+        };
+        match state.signals.clear(&subject).await {
+            Ok(()) => SignalResponse::Done,
+            Err(err) => {
+                tracing::error!(error = %err, "signals not cleared");
+                SignalResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+}
+
+/// The token the "forget me" form must echo: the session's CSRF token when signed in, else a
+/// digest only the visitor's own cookie yields.
+async fn clear_token(state: &AppState, req: &Request) -> Option<String> {
+    if let Some(session) = session_of(state, req).await {
+        return Some(session.csrf_token);
+    }
+    cookie(req, VISITOR_COOKIE)
+        .filter(|c| !c.is_empty())
+        .map(|c| SecretToken::from_client(&format!("clear:{c}")).digest())
+}
+
+/// The "forget me" form.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ClearForm {
+    csrf: String,
+}
+
+/// `POST /discover/clear`: deletes the caller's signals and profile (CSRF-checked).
+#[handler]
+pub(crate) async fn clear_form(
+    state: Data<&AppState>,
+    req: &Request,
+    poem::web::Form(f): poem::web::Form<ClearForm>,
+) -> Response {
+    let expected = clear_token(&state, req).await.unwrap_or_default();
+    if expected.is_empty()
+        || expected.len() != f.csrf.len()
+        || expected.bytes().zip(f.csrf.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "The form expired. Reload the page and try again.",
+        )
+            .into_response();
+    }
+    let (_, subject) = subject_of(&state, req).await;
+    if let Some(s) = subject
+        && let Err(err) = state.signals.clear(&s).await
+    {
+        tracing::error!(error = %err, "signals not cleared");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    poem::web::Redirect::see_other("/discover").into_response()
+}
