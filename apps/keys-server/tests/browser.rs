@@ -537,3 +537,76 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
     assert!(text(&c, ".owned-how").await.contains("incident-response-essentials"));
     c.close().await.unwrap();
 }
+
+/// `/discover` without JavaScript: answer the three questions, get recommendations with their
+/// reasons; a KEY page then shows "Pairs well with"; signing up keeps the answers.
+#[tokio::test]
+async fn discover_answers_give_recommendations_with_reasons() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+    let c = connect(&driver).await;
+    c.goto(&app.url("/discover")).await.unwrap();
+    for (id, value) in [
+        ("d-role", "sre"),
+        ("d-intent", "respond-to-incidents"),
+        ("d-category", "incident-response"),
+    ] {
+        c.find(Locator::Css(&format!("#{id} option[value='{value}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click_and_wait(&c, "#discover-submit").await;
+    let items = c.find_all(Locator::Css("#recommendations > li")).await.unwrap();
+    assert!(items.len() >= 3, "recommendations shown");
+    for item in &items {
+        let reasons = item.find_all(Locator::Css(".reasons li")).await.unwrap();
+        assert!(!reasons.is_empty(), "every item has a reason");
+    }
+    let first = text(&c, "#recommendations > li:first-child .reasons").await;
+    assert!(first.contains("Matches your role: SRE"), "{first}");
+    assert!(first.contains("Solves: incident response"), "{first}");
+
+    // The answers stay (a visitor cookie): the marketplace recommends, KEY pages pair.
+    c.goto(&app.url("/marketplace")).await.unwrap();
+    assert!(text(&c, "#recommended").await.contains("Matches your role: SRE"));
+    c.goto(&app.url("/marketplace/on-call-handbook")).await.unwrap();
+    assert!(text(&c, "#pairs").await.to_lowercase().contains("pairs well with"));
+
+    // Signing up keeps them.
+    c.goto(&app.url("/signup")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("sre@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+    c.goto(&app.url("/discover")).await.unwrap();
+    assert!(
+        text(&c, "#recommendations").await.contains("Matches your role: SRE"),
+        "merged at sign-up"
+    );
+    c.find(Locator::Css("#forget-me")).await.unwrap().click().await.unwrap();
+    let mut forgotten = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if c.find(Locator::Css("#recommendations")).await.is_err()
+            && c.find(Locator::Css("#discover-form")).await.is_ok()
+        {
+            forgotten = true;
+            break;
+        }
+    }
+    assert!(forgotten, "answers and history forgotten");
+    c.close().await.unwrap();
+}

@@ -1,0 +1,84 @@
+//! Discovery storage on SQLite and Postgres: signals and profiles by subject, the visitor →
+//! account merge, clearing, retention, and co-purchase counts from paid orders.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use discovery::{Profile, Signal, SignalKind, SignalRepository, Subject};
+use storage_sql::{SqlSignalRepository, connect};
+
+fn at(d: i64) -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc() + Duration::days(d)
+}
+
+fn view(slug: &str, day: i64) -> Signal {
+    Signal {
+        kind: SignalKind::View(slug.parse().unwrap()),
+        at: at(day),
+    }
+}
+
+#[tokio::test]
+async fn signals_profiles_merge_clear_retention_and_co_purchases() {
+    for db in test_support::databases().await {
+        let conn = connect(&db.url, 2).await.unwrap();
+        let repo = SqlSignalRepository::new(conn.clone());
+        let visitor = Subject::Visitor("abc".into());
+        let ada = Subject::User(1);
+        repo.record(&visitor, &view("kit-one", 1)).await.unwrap();
+        repo.record(&visitor, &view("kit-two", 2)).await.unwrap();
+        repo.record(&ada, &view("kit-three", 3)).await.unwrap();
+        let p = Profile {
+            role: Some(catalog::Role::Sre),
+            ..Profile::default()
+        };
+        repo.save_profile(&visitor, &p, at(2)).await.unwrap();
+        let got = repo.signals(&visitor, at(0), 10).await.unwrap();
+        assert_eq!(got, vec![view("kit-two", 2), view("kit-one", 1)], "{db:?}: newest first");
+        assert_eq!(repo.signals(&visitor, at(2), 10).await.unwrap().len(), 1, "since");
+        assert_eq!(repo.signals(&visitor, at(0), 1).await.unwrap().len(), 1, "limit");
+
+        // Sign-in: the visitor's signals and profile become the account's.
+        repo.merge(&visitor, &ada).await.unwrap();
+        assert_eq!(repo.signals(&ada, at(0), 10).await.unwrap().len(), 3);
+        assert!(repo.signals(&visitor, at(0), 10).await.unwrap().is_empty());
+        assert_eq!(repo.profile(&ada).await.unwrap(), Some(p.clone()));
+        assert_eq!(repo.profile(&visitor).await.unwrap(), None);
+        // An account's own profile wins over a later visitor's.
+        let other = Subject::Visitor("def".into());
+        repo.save_profile(&other, &Profile::default(), at(4)).await.unwrap();
+        repo.merge(&other, &ada).await.unwrap();
+        assert_eq!(repo.profile(&ada).await.unwrap(), Some(p));
+
+        // Retention and clearing.
+        assert_eq!(repo.purge(at(2)).await.unwrap(), 1);
+        assert_eq!(repo.signals(&ada, at(0), 10).await.unwrap().len(), 2);
+        repo.clear(&ada).await.unwrap();
+        assert!(repo.signals(&ada, at(0), 10).await.unwrap().is_empty());
+        assert_eq!(repo.profile(&ada).await.unwrap(), None);
+
+        // Co-purchases: holders who bought kit-one also bought kit-two (twice) and kit-three.
+        use sea_orm::ConnectionTrait;
+        for (holder, sku, status) in [
+            (10, "key:kit-one", "paid"),
+            (10, "key:kit-two", "paid"),
+            (11, "key:kit-one", "paid"),
+            (11, "key:kit-two", "paid"),
+            (11, "key:kit-three", "refunded"),
+            (12, "key:kit-one", "paid"),
+            (12, "key:kit-three", "paid"),
+            (13, "key:kit-two", "paid"),
+        ] {
+            conn.execute_unprepared(&format!(
+                "INSERT INTO orders (holder_kind, holder_id, buyer_id, sku, status, currency, list_minor, due_minor, \
+                 cash_paid_minor, credit_applied_minor, refunded_minor, allocations, quote, channel, created_at) \
+                 VALUES ('user', {holder}, {holder}, '{sku}', '{status}', 'USD', 100, 100, 100, 0, 0, '[]', '', 'manual', '2026-11-01T00:00:00Z')"
+            ))
+            .await
+            .unwrap();
+        }
+        let co = repo.co_purchases(&["kit-one".parse().unwrap()]).await.unwrap();
+        let get = |s: &str| co.get(&s.parse::<catalog::Slug>().unwrap()).cloned().unwrap_or_default();
+        assert_eq!(get("kit-two"), vec![("kit-one".parse().unwrap(), 2)], "{db:?}: {co:?}");
+        assert_eq!(get("kit-three"), vec![("kit-one".parse().unwrap(), 1)], "refunded orders do not count");
+        assert!(repo.co_purchases(&[]).await.unwrap().is_empty());
+    }
+}
