@@ -184,14 +184,70 @@ fn tier_rank(t: Tier) -> usize {
     Tier::ALL.iter().position(|x| *x == t).unwrap_or(0)
 }
 
-fn name_of<'a>(keys: &'a [&KeyMetadata], slug: &'a Slug) -> &'a str {
-    keys.iter()
-        .find(|k| k.slug == *slug)
-        .map_or(slug.as_str(), |k| k.name.as_str())
+/// What the rules look up for every candidate, computed once per ranking (so ranking is
+/// linear in the catalog, not quadratic).
+struct Prep<'a> {
+    /// The catalog (names for reasons), and whether it is ordered by slug.
+    keys: &'a [&'a KeyMetadata],
+    sorted: bool,
+    /// Highest owned tier per kind.
+    highest: BTreeMap<catalog::Kind, usize>,
+    /// Latest recent view per KEY.
+    viewed: BTreeMap<&'a Slug, DateTime<Utc>>,
+    /// For each KEY in a bundle with an owned KEY: the bundle's title and that owned KEY.
+    bundle_pair: BTreeMap<&'a Slug, (&'a str, &'a Slug)>,
+}
+
+fn prepare<'a>(keys: &'a [&'a KeyMetadata], ctx: &'a Context, w: &Weights) -> Prep<'a> {
+    let sorted = keys.windows(2).all(|p| p[0].slug <= p[1].slug);
+    let mut highest = BTreeMap::new();
+    let owned_keys: Vec<&KeyMetadata> = if sorted {
+        ctx.owned
+            .iter()
+            .filter_map(|s| keys.binary_search_by(|k| k.slug.cmp(s)).ok().map(|i| keys[i]))
+            .collect()
+    } else {
+        keys.iter().filter(|k| ctx.owned.contains(&k.slug)).copied().collect()
+    };
+    for k in owned_keys {
+        let e = highest.entry(k.kind).or_insert(0);
+        *e = (*e).max(tier_rank(k.tier));
+    }
+    let since = ctx.now - Duration::days(i64::from(w.recent_view_days));
+    let mut viewed: BTreeMap<&Slug, DateTime<Utc>> = BTreeMap::new();
+    for s in ctx.signals.iter().filter(|s| s.at >= since) {
+        if let SignalKind::View(v) = &s.kind {
+            let e = viewed.entry(v).or_insert(s.at);
+            *e = (*e).max(s.at);
+        }
+    }
+    let mut bundle_pair = BTreeMap::new();
+    for (title, members) in &ctx.bundles {
+        if let Some(owned) = members.iter().find(|m| ctx.owned.contains(*m)) {
+            for m in members {
+                bundle_pair.entry(m).or_insert((title.as_str(), owned));
+            }
+        }
+    }
+    Prep {
+        keys,
+        sorted,
+        highest,
+        viewed,
+        bundle_pair,
+    }
 }
 
 /// Points and reasons of one candidate.
-fn score(key: &KeyMetadata, keys: &[&KeyMetadata], ctx: &Context, w: &Weights) -> (u32, Vec<String>) {
+fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain: bool) -> (u32, Vec<String>) {
+    let name_of = |s: &Slug| {
+        let found = if prep.sorted {
+            prep.keys.binary_search_by(|k| k.slug.cmp(s)).ok().map(|i| prep.keys[i])
+        } else {
+            prep.keys.iter().find(|k| k.slug == *s).copied()
+        };
+        found.map_or_else(|| s.to_string(), |k| k.name.clone())
+    };
     let mut points = 0;
     let mut reasons = Vec::new();
     let p = &ctx.profile;
@@ -200,13 +256,17 @@ fn score(key: &KeyMetadata, keys: &[&KeyMetadata], ctx: &Context, w: &Weights) -
         && w.role_match > 0
     {
         points += w.role_match;
-        reasons.push(format!("Matches your role: {}", human(role.as_str())));
+        if explain {
+            reasons.push(format!("Matches your role: {}", human(role.as_str())));
+        }
     }
     let intents: Vec<&Intent> = key.intents.iter().filter(|i| p.intents.contains(i)).take(2).collect();
     if !intents.is_empty() && w.intent_match > 0 {
         points += w.intent_match * intents.len() as u32;
-        let list: Vec<String> = intents.iter().map(|i| human(i.as_str())).collect();
-        reasons.push(format!("Helps you: {}", list.join(", ")));
+        if explain {
+            let list: Vec<String> = intents.iter().map(|i| human(i.as_str())).collect();
+            reasons.push(format!("Helps you: {}", list.join(", ")));
+        }
     }
     let cats: Vec<&Category> = key
         .categories
@@ -216,8 +276,10 @@ fn score(key: &KeyMetadata, keys: &[&KeyMetadata], ctx: &Context, w: &Weights) -
         .collect();
     if !cats.is_empty() && w.category_match > 0 {
         points += w.category_match * cats.len() as u32;
-        let list: Vec<String> = cats.iter().map(|c| human(c.as_str())).collect();
-        reasons.push(format!("Solves: {}", list.join(", ")));
+        if explain {
+            let list: Vec<String> = cats.iter().map(|c| human(c.as_str())).collect();
+            reasons.push(format!("Solves: {}", list.join(", ")));
+        }
     }
     if w.co_purchase > 0
         && let Some(with) = ctx.co_purchases.get(&key.slug)
@@ -229,29 +291,25 @@ fn score(key: &KeyMetadata, keys: &[&KeyMetadata], ctx: &Context, w: &Weights) -
         with.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         for (s, _) in with.into_iter().take(2) {
             points += w.co_purchase;
-            reasons.push(format!("Often bought with {}, which you own", name_of(keys, s)));
+            if explain {
+                reasons.push(format!("Often bought with {}, which you own", name_of(s)));
+            }
         }
     }
     if w.bundle_pair > 0
-        && let Some((title, owned)) = ctx.bundles.iter().find_map(|(title, members)| {
-            members
-                .contains(&key.slug)
-                .then(|| members.iter().find(|m| ctx.owned.contains(*m)).map(|o| (title, o)))?
-        })
+        && let Some((title, owned)) = prep.bundle_pair.get(&key.slug)
     {
         points += w.bundle_pair;
-        reasons.push(format!("Pairs with {}, which you own ({title})", name_of(keys, owned)));
+        if explain {
+            reasons.push(format!("Pairs with {}, which you own ({title})", name_of(owned)));
+        }
     }
-    if w.next_tier > 0 {
-        let highest = keys
-            .iter()
-            .filter(|k| k.kind == key.kind && ctx.owned.contains(&k.slug))
-            .map(|k| tier_rank(k.tier))
-            .max();
-        if let Some(h) = highest
-            && tier_rank(key.tier) == h + 1
-        {
-            points += w.next_tier;
+    if w.next_tier > 0
+        && let Some(h) = prep.highest.get(&key.kind).copied()
+        && tier_rank(key.tier) == h + 1
+    {
+        points += w.next_tier;
+        if explain {
             reasons.push(format!(
                 "Next step up from your {}-tier {} KEYS",
                 Tier::ALL[h].as_str(),
@@ -259,52 +317,124 @@ fn score(key: &KeyMetadata, keys: &[&KeyMetadata], ctx: &Context, w: &Weights) -
             ));
         }
     }
-    if w.recently_viewed > 0 {
-        let since = ctx.now - Duration::days(i64::from(w.recent_view_days));
-        if let Some(s) = ctx
-            .signals
-            .iter()
-            .filter(|s| s.at >= since && matches!(&s.kind, SignalKind::View(v) if *v == key.slug))
-            .max_by_key(|s| s.at)
-        {
-            points += w.recently_viewed;
-            reasons.push(format!("You looked at it on {}", s.at.date_naive()));
+    if w.recently_viewed > 0
+        && let Some(at) = prep.viewed.get(&key.slug)
+    {
+        points += w.recently_viewed;
+        if explain {
+            reasons.push(format!("You looked at it on {}", at.date_naive()));
         }
     }
     (points, reasons)
 }
 
-fn rank(mut items: Vec<(Recommendation, Tier)>, limit: usize) -> Vec<Recommendation> {
-    items.sort_by(|(a, ta), (b, tb)| {
-        b.score
-            .cmp(&a.score)
-            .then_with(|| tier_rank(*ta).cmp(&tier_rank(*tb)))
-            .then_with(|| a.slug.cmp(&b.slug))
-    });
-    items.into_iter().take(limit).map(|(r, _)| r).collect()
+/// The best `limit` of `scored` (index, score), by score, then lower tier, then slug.
+fn top(keys: &[&KeyMetadata], mut scored: Vec<(usize, u32)>, limit: usize) -> Vec<(usize, u32)> {
+    // In a slug-ordered catalog the index order is the slug order: no string comparisons.
+    let sorted = keys.windows(2).all(|p| p[0].slug <= p[1].slug);
+    let order = |a: &(usize, u32), b: &(usize, u32)| {
+        b.1.cmp(&a.1)
+            .then_with(|| (keys[a.0].tier as u8).cmp(&(keys[b.0].tier as u8)))
+            .then_with(|| {
+                if sorted {
+                    a.0.cmp(&b.0)
+                } else {
+                    keys[a.0].slug.cmp(&keys[b.0].slug)
+                }
+            })
+    };
+    if scored.len() > limit && limit > 0 {
+        scored.select_nth_unstable_by(limit - 1, order);
+        scored.truncate(limit);
+    }
+    scored.sort_by(order);
+    scored.truncate(limit);
+    scored
 }
 
 /// Ranks the catalog for a buyer: every KEY not owned that scores above zero, best first.
+///
+/// Fast path (the catalog is small enough to rank per request): the profile rules are scored
+/// for every KEY without allocating; the rules driven by the buyer's own data (co-purchases,
+/// bundles, recent views, ownership) walk that data and find each KEY by binary search in the
+/// slug-ordered catalog; only the `limit` kept are explained in sentences.
 #[must_use]
 pub fn recommend(keys: &[&KeyMetadata], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
-    let items = keys
+    let prep = prepare(keys, ctx, w);
+    let sorted = prep.sorted;
+    let index: Option<std::collections::HashMap<&Slug, usize>> =
+        (!sorted).then(|| keys.iter().enumerate().map(|(i, k)| (&k.slug, i)).collect());
+    let find = |slug: &Slug| -> Option<usize> {
+        match &index {
+            None => keys.binary_search_by(|k| k.slug.cmp(slug)).ok(),
+            Some(map) => map.get(slug).copied(),
+        }
+    };
+    let p = &ctx.profile;
+    let mut scores: Vec<u32> = keys
         .iter()
-        .filter(|k| !ctx.owned.contains(&k.slug))
-        .filter_map(|k| {
-            let (score, reasons) = score(k, keys, ctx, w);
-            (score > 0 && !reasons.is_empty()).then(|| {
-                (
-                    Recommendation {
-                        slug: k.slug.clone(),
-                        score,
-                        reasons,
-                    },
-                    k.tier,
-                )
-            })
+        .map(|k| {
+            let mut points = 0;
+            if let Some(role) = p.role
+                && k.roles.contains(&role)
+            {
+                points += w.role_match;
+            }
+            let intents = k.intents.iter().filter(|i| p.intents.contains(i)).take(2).count() as u32;
+            let cats = k.categories.iter().filter(|c| p.categories.contains(c)).take(2).count() as u32;
+            points += w.intent_match * intents + w.category_match * cats;
+            if let Some(h) = prep.highest.get(&k.kind).copied()
+                && tier_rank(k.tier) == h + 1
+            {
+                points += w.next_tier;
+            }
+            points
         })
         .collect();
-    rank(items, limit)
+    if w.co_purchase > 0 {
+        for (slug, with) in &ctx.co_purchases {
+            if let Some(i) = find(slug) {
+                let n = with
+                    .iter()
+                    .filter(|(s, n)| ctx.owned.contains(s) && *n >= w.co_purchase_min_buyers)
+                    .take(2)
+                    .count() as u32;
+                scores[i] += w.co_purchase * n;
+            }
+        }
+    }
+    if w.bundle_pair > 0 {
+        for slug in prep.bundle_pair.keys() {
+            if let Some(i) = find(slug) {
+                scores[i] += w.bundle_pair;
+            }
+        }
+    }
+    if w.recently_viewed > 0 {
+        for slug in prep.viewed.keys() {
+            if let Some(i) = find(slug) {
+                scores[i] += w.recently_viewed;
+            }
+        }
+    }
+    for slug in &ctx.owned {
+        if let Some(i) = find(slug) {
+            scores[i] = 0;
+        }
+    }
+    let scored: Vec<(usize, u32)> = scores.into_iter().enumerate().filter(|(_, s)| *s > 0).collect();
+    top(keys, scored, limit)
+        .into_iter()
+        .map(|(i, s)| {
+            let (explained, reasons) = score(keys[i], &prep, ctx, w, true);
+            debug_assert_eq!(explained, s, "fast and explained scores agree for {}", keys[i].slug);
+            Recommendation {
+                slug: keys[i].slug.clone(),
+                score: explained,
+                reasons,
+            }
+        })
+        .collect()
 }
 
 /// KEYS that go with `anchor` (its page's "Pairs well with"): the anchor's roles, goals and
@@ -334,31 +464,42 @@ pub fn pairs_with(
         .filter(|(_, m)| m.contains(&anchor.slug))
         .cloned()
         .collect();
-    let items = keys
+    let together = std::mem::take(&mut with_anchor.bundles);
+    let prep = prepare(keys, &with_anchor, w);
+    let sold_with = |k: &KeyMetadata| together.iter().find(|(_, m)| m.contains(&k.slug)).map(|(t, _)| t);
+    let total = |k: &KeyMetadata| {
+        let (s, _) = score(k, &prep, &with_anchor, w, false);
+        s + if w.bundle_pair > 0 && sold_with(k).is_some() {
+            w.bundle_pair
+        } else {
+            0
+        }
+    };
+    let scored: Vec<(usize, u32)> = keys
         .iter()
-        .filter(|k| k.slug != anchor.slug && !ctx.owned.contains(&k.slug))
-        .filter_map(|k| {
-            let (mut score, mut reasons) = score(k, keys, &with_anchor, w);
-            reasons.retain(|r| !r.starts_with("Pairs with"));
-            if w.bundle_pair > 0
-                && let Some((title, _)) = with_anchor.bundles.iter().find(|(_, m)| m.contains(&k.slug))
-            {
-                score += w.bundle_pair;
-                reasons.push(format!("Sold together in {title}"));
-            }
-            (score > 0 && !reasons.is_empty()).then(|| {
-                (
-                    Recommendation {
-                        slug: k.slug.clone(),
-                        score,
-                        reasons,
-                    },
-                    k.tier,
-                )
-            })
+        .enumerate()
+        .filter(|(_, k)| k.slug != anchor.slug && !ctx.owned.contains(&k.slug))
+        .filter_map(|(i, k)| {
+            let s = total(k);
+            (s > 0).then_some((i, s))
         })
         .collect();
-    rank(items, limit)
+    top(keys, scored, limit)
+        .into_iter()
+        .map(|(i, s)| {
+            let (_, mut reasons) = score(keys[i], &prep, &with_anchor, w, true);
+            if w.bundle_pair > 0
+                && let Some(title) = sold_with(keys[i])
+            {
+                reasons.push(format!("Sold together in {title}"));
+            }
+            Recommendation {
+                slug: keys[i].slug.clone(),
+                score: s,
+                reasons,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
