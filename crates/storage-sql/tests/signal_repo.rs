@@ -6,7 +6,12 @@ use discovery::{Profile, Signal, SignalKind, SignalRepository, Subject};
 use storage_sql::{SqlSignalRepository, connect};
 
 fn at(d: i64) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc() + Duration::days(d)
+    NaiveDate::from_ymd_opt(2026, 11, 1)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        + Duration::days(d)
 }
 
 fn view(slug: &str, day: i64) -> Signal {
@@ -32,7 +37,11 @@ async fn signals_profiles_merge_clear_retention_and_co_purchases() {
         };
         repo.save_profile(&visitor, &p, at(2)).await.unwrap();
         let got = repo.signals(&visitor, at(0), 10).await.unwrap();
-        assert_eq!(got, vec![view("kit-two", 2), view("kit-one", 1)], "{db:?}: newest first");
+        assert_eq!(
+            got,
+            vec![view("kit-two", 2), view("kit-one", 1)],
+            "{db:?}: newest first"
+        );
         assert_eq!(repo.signals(&visitor, at(2), 10).await.unwrap().len(), 1, "since");
         assert_eq!(repo.signals(&visitor, at(0), 1).await.unwrap().len(), 1, "limit");
 
@@ -76,9 +85,17 @@ async fn signals_profiles_merge_clear_retention_and_co_purchases() {
             .unwrap();
         }
         let co = repo.co_purchases(&["kit-one".parse().unwrap()]).await.unwrap();
-        let get = |s: &str| co.get(&s.parse::<catalog::Slug>().unwrap()).cloned().unwrap_or_default();
+        let get = |s: &str| {
+            co.get(&s.parse::<catalog::Slug>().unwrap())
+                .cloned()
+                .unwrap_or_default()
+        };
         assert_eq!(get("kit-two"), vec![("kit-one".parse().unwrap(), 2)], "{db:?}: {co:?}");
-        assert_eq!(get("kit-three"), vec![("kit-one".parse().unwrap(), 1)], "refunded orders do not count");
+        assert_eq!(
+            get("kit-three"),
+            vec![("kit-one".parse().unwrap(), 1)],
+            "refunded orders do not count"
+        );
         assert!(repo.co_purchases(&[]).await.unwrap().is_empty());
     }
 }
