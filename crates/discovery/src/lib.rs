@@ -29,6 +29,6 @@ mod rules;
 pub use ports::MockSignalRepository;
 pub use ports::{SignalRepository, SignalStoreError, Subject};
 pub use rules::{
-    Context, DISCOVERY_FILE, Profile, Recommendation, Signal, SignalKind, Weights, WeightsError, human, pairs_with,
-    recommend,
+    Context, DISCOVERY_FILE, Positions, Profile, Recommendation, Signal, SignalKind, Weights, WeightsError, human,
+    pairs_with, recommend, recommend_with,
 };

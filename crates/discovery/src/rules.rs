@@ -184,54 +184,77 @@ fn tier_rank(t: Tier) -> usize {
     Tier::ALL.iter().position(|x| *x == t).unwrap_or(0)
 }
 
+/// Where each KEY sits in a catalog slice: build it once per catalog revision (with the slice
+/// in the order it will be passed) and rank with [`recommend_with`]; lookups then cost a hash,
+/// not a string comparison per step of a search.
+#[derive(Debug, Clone, Default)]
+pub struct Positions {
+    map: std::collections::HashMap<Slug, usize>,
+    sorted: bool,
+}
+
+impl Positions {
+    /// Indexes `keys` (in this order).
+    #[must_use]
+    pub fn new(keys: &[&KeyMetadata]) -> Self {
+        Self {
+            map: keys.iter().enumerate().map(|(i, k)| (k.slug.clone(), i)).collect(),
+            sorted: keys.windows(2).all(|p| p[0].slug <= p[1].slug),
+        }
+    }
+
+    fn get(&self, slug: &Slug) -> Option<usize> {
+        self.map.get(slug).copied()
+    }
+}
+
 /// What the rules look up for every candidate, computed once per ranking (so ranking is
 /// linear in the catalog, not quadratic).
 struct Prep<'a> {
-    /// The catalog (names for reasons), and whether it is ordered by slug.
+    /// The catalog (names for reasons) and its positions.
     keys: &'a [&'a KeyMetadata],
-    sorted: bool,
+    positions: &'a Positions,
     /// Highest owned tier per kind.
     highest: BTreeMap<catalog::Kind, usize>,
     /// Latest recent view per KEY.
-    viewed: BTreeMap<&'a Slug, DateTime<Utc>>,
+    viewed: std::collections::HashMap<usize, DateTime<Utc>>,
     /// For each KEY in a bundle with an owned KEY: the bundle's title and that owned KEY.
-    bundle_pair: BTreeMap<&'a Slug, (&'a str, &'a Slug)>,
+    bundle_pair: std::collections::HashMap<usize, (&'a str, &'a Slug)>,
 }
 
-fn prepare<'a>(keys: &'a [&'a KeyMetadata], ctx: &'a Context, w: &Weights) -> Prep<'a> {
-    let sorted = keys.windows(2).all(|p| p[0].slug <= p[1].slug);
+fn prepare<'a>(keys: &'a [&'a KeyMetadata], positions: &'a Positions, ctx: &'a Context, w: &Weights) -> Prep<'a> {
     let mut highest = BTreeMap::new();
-    let owned_keys: Vec<&KeyMetadata> = if sorted {
-        ctx.owned
-            .iter()
-            .filter_map(|s| keys.binary_search_by(|k| k.slug.cmp(s)).ok().map(|i| keys[i]))
-            .collect()
-    } else {
-        keys.iter().filter(|k| ctx.owned.contains(&k.slug)).copied().collect()
-    };
+    let owned_keys: Vec<&KeyMetadata> = ctx
+        .owned
+        .iter()
+        .filter_map(|s| positions.get(s).map(|i| keys[i]))
+        .collect();
     for k in owned_keys {
         let e = highest.entry(k.kind).or_insert(0);
         *e = (*e).max(tier_rank(k.tier));
     }
     let since = ctx.now - Duration::days(i64::from(w.recent_view_days));
-    let mut viewed: BTreeMap<&Slug, DateTime<Utc>> = BTreeMap::new();
+    let mut viewed: std::collections::HashMap<usize, DateTime<Utc>> = std::collections::HashMap::new();
     for s in ctx.signals.iter().filter(|s| s.at >= since) {
         if let SignalKind::View(v) = &s.kind {
-            let e = viewed.entry(v).or_insert(s.at);
+            let Some(i) = positions.get(v) else { continue };
+            let e = viewed.entry(i).or_insert(s.at);
             *e = (*e).max(s.at);
         }
     }
-    let mut bundle_pair = BTreeMap::new();
+    let mut bundle_pair = std::collections::HashMap::new();
     for (title, members) in &ctx.bundles {
         if let Some(owned) = members.iter().find(|m| ctx.owned.contains(*m)) {
             for m in members {
-                bundle_pair.entry(m).or_insert((title.as_str(), owned));
+                if let Some(i) = positions.get(m) {
+                    bundle_pair.entry(i).or_insert((title.as_str(), owned));
+                }
             }
         }
     }
     Prep {
         keys,
-        sorted,
+        positions,
         highest,
         viewed,
         bundle_pair,
@@ -241,12 +264,9 @@ fn prepare<'a>(keys: &'a [&'a KeyMetadata], ctx: &'a Context, w: &Weights) -> Pr
 /// Points and reasons of one candidate.
 fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain: bool) -> (u32, Vec<String>) {
     let name_of = |s: &Slug| {
-        let found = if prep.sorted {
-            prep.keys.binary_search_by(|k| k.slug.cmp(s)).ok().map(|i| prep.keys[i])
-        } else {
-            prep.keys.iter().find(|k| k.slug == *s).copied()
-        };
-        found.map_or_else(|| s.to_string(), |k| k.name.clone())
+        prep.positions
+            .get(s)
+            .map_or_else(|| s.to_string(), |i| prep.keys[i].name.clone())
     };
     let mut points = 0;
     let mut reasons = Vec::new();
@@ -297,7 +317,7 @@ fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain
         }
     }
     if w.bundle_pair > 0
-        && let Some((title, owned)) = prep.bundle_pair.get(&key.slug)
+        && let Some((title, owned)) = prep.positions.get(&key.slug).and_then(|i| prep.bundle_pair.get(&i))
     {
         points += w.bundle_pair;
         if explain {
@@ -318,7 +338,7 @@ fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain
         }
     }
     if w.recently_viewed > 0
-        && let Some(at) = prep.viewed.get(&key.slug)
+        && let Some(at) = prep.positions.get(&key.slug).and_then(|i| prep.viewed.get(&i))
     {
         points += w.recently_viewed;
         if explain {
@@ -329,9 +349,8 @@ fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain
 }
 
 /// The best `limit` of `scored` (index, score), by score, then lower tier, then slug.
-fn top(keys: &[&KeyMetadata], mut scored: Vec<(usize, u32)>, limit: usize) -> Vec<(usize, u32)> {
+fn top(keys: &[&KeyMetadata], sorted: bool, mut scored: Vec<(usize, u32)>, limit: usize) -> Vec<(usize, u32)> {
     // In a slug-ordered catalog the index order is the slug order: no string comparisons.
-    let sorted = keys.windows(2).all(|p| p[0].slug <= p[1].slug);
     let order = |a: &(usize, u32), b: &(usize, u32)| {
         b.1.cmp(&a.1)
             .then_with(|| (keys[a.0].tier as u8).cmp(&(keys[b.0].tier as u8)))
@@ -360,16 +379,20 @@ fn top(keys: &[&KeyMetadata], mut scored: Vec<(usize, u32)>, limit: usize) -> Ve
 /// slug-ordered catalog; only the `limit` kept are explained in sentences.
 #[must_use]
 pub fn recommend(keys: &[&KeyMetadata], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
-    let prep = prepare(keys, ctx, w);
-    let sorted = prep.sorted;
-    let index: Option<std::collections::HashMap<&Slug, usize>> =
-        (!sorted).then(|| keys.iter().enumerate().map(|(i, k)| (&k.slug, i)).collect());
-    let find = |slug: &Slug| -> Option<usize> {
-        match &index {
-            None => keys.binary_search_by(|k| k.slug.cmp(slug)).ok(),
-            Some(map) => map.get(slug).copied(),
-        }
-    };
+    recommend_with(keys, &Positions::new(keys), ctx, w, limit)
+}
+
+/// [`recommend`] with the catalog's [`Positions`] built beforehand (once per revision).
+#[must_use]
+pub fn recommend_with(
+    keys: &[&KeyMetadata],
+    positions: &Positions,
+    ctx: &Context,
+    w: &Weights,
+    limit: usize,
+) -> Vec<Recommendation> {
+    let prep = prepare(keys, positions, ctx, w);
+    let find = |slug: &Slug| positions.get(slug);
     let p = &ctx.profile;
     let mut scores: Vec<u32> = keys
         .iter()
@@ -404,17 +427,13 @@ pub fn recommend(keys: &[&KeyMetadata], ctx: &Context, w: &Weights, limit: usize
         }
     }
     if w.bundle_pair > 0 {
-        for slug in prep.bundle_pair.keys() {
-            if let Some(i) = find(slug) {
-                scores[i] += w.bundle_pair;
-            }
+        for i in prep.bundle_pair.keys() {
+            scores[*i] += w.bundle_pair;
         }
     }
     if w.recently_viewed > 0 {
-        for slug in prep.viewed.keys() {
-            if let Some(i) = find(slug) {
-                scores[i] += w.recently_viewed;
-            }
+        for i in prep.viewed.keys() {
+            scores[*i] += w.recently_viewed;
         }
     }
     for slug in &ctx.owned {
@@ -423,7 +442,7 @@ pub fn recommend(keys: &[&KeyMetadata], ctx: &Context, w: &Weights, limit: usize
         }
     }
     let scored: Vec<(usize, u32)> = scores.into_iter().enumerate().filter(|(_, s)| *s > 0).collect();
-    top(keys, scored, limit)
+    top(keys, positions.sorted, scored, limit)
         .into_iter()
         .map(|(i, s)| {
             let (explained, reasons) = score(keys[i], &prep, ctx, w, true);
@@ -465,7 +484,8 @@ pub fn pairs_with(
         .cloned()
         .collect();
     let together = std::mem::take(&mut with_anchor.bundles);
-    let prep = prepare(keys, &with_anchor, w);
+    let positions = Positions::new(keys);
+    let prep = prepare(keys, &positions, &with_anchor, w);
     let sold_with = |k: &KeyMetadata| together.iter().find(|(_, m)| m.contains(&k.slug)).map(|(t, _)| t);
     let total = |k: &KeyMetadata| {
         let (s, _) = score(k, &prep, &with_anchor, w, false);
@@ -484,7 +504,7 @@ pub fn pairs_with(
             (s > 0).then_some((i, s))
         })
         .collect();
-    top(keys, scored, limit)
+    top(keys, positions.sorted, scored, limit)
         .into_iter()
         .map(|(i, s)| {
             let (_, mut reasons) = score(keys[i], &prep, &with_anchor, w, true);

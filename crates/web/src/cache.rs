@@ -14,7 +14,12 @@ use pricing::Offers;
 /// A reloadable [`CatalogIndex`] and the [`Offers`] (prices and bundles) that go with it.
 pub struct CatalogCache {
     repo: Arc<dyn CatalogRepository>,
-    current: RwLock<(Arc<CatalogIndex>, Arc<Option<Offers>>, Arc<discovery::Weights>)>,
+    current: RwLock<(
+        Arc<CatalogIndex>,
+        Arc<Option<Offers>>,
+        Arc<discovery::Weights>,
+        Arc<discovery::Positions>,
+    )>,
 }
 
 impl std::fmt::Debug for CatalogCache {
@@ -39,7 +44,15 @@ impl CatalogCache {
     #[allow(clippy::type_complexity)]
     async fn build(
         repo: &dyn CatalogRepository,
-    ) -> Result<(Arc<CatalogIndex>, Arc<Option<Offers>>, Arc<discovery::Weights>), StorageError> {
+    ) -> Result<
+        (
+            Arc<CatalogIndex>,
+            Arc<Option<Offers>>,
+            Arc<discovery::Weights>,
+            Arc<discovery::Positions>,
+        ),
+        StorageError,
+    > {
         // Read the revision first: a write landing in between only causes one extra reload.
         let revision = repo.revision().await?;
         let keys = repo.list_keys().await?;
@@ -63,11 +76,10 @@ impl CatalogCache {
                 }
             })
             .unwrap_or_default();
-        Ok((
-            Arc::new(CatalogIndex::new(keys, revision)),
-            Arc::new(offers),
-            Arc::new(weights),
-        ))
+        let index = Arc::new(CatalogIndex::new(keys, revision));
+        let metas: Vec<&catalog::KeyMetadata> = index.iter().map(|k| &k.meta).collect();
+        let positions = Arc::new(discovery::Positions::new(&metas));
+        Ok((index, Arc::new(offers), Arc::new(weights), positions))
     }
 
     /// The current snapshot.
@@ -80,6 +92,14 @@ impl CatalogCache {
     #[must_use]
     pub fn weights(&self) -> discovery::Weights {
         *self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).2
+    }
+
+    /// The snapshot and where each of its KEYS sits in its iteration order (for ranking), read
+    /// together so they always match.
+    #[must_use]
+    pub fn snapshot_with_positions(&self) -> (Arc<CatalogIndex>, Arc<discovery::Positions>) {
+        let current = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (Arc::clone(&current.0), Arc::clone(&current.3))
     }
 
     /// What is for sale, at the snapshot's revision (`None`: no valid pricing file stored).

@@ -13,7 +13,7 @@ use accounts::SecretToken;
 use accounts::ports::AccountId;
 use askama::Template;
 use catalog::{Category, Intent, Key, KeyMetadata, Role};
-use discovery::{Context, Profile, Recommendation, Signal, SignalKind, Subject, human, pairs_with, recommend};
+use discovery::{Context, Profile, Recommendation, Signal, SignalKind, Subject, human, pairs_with, recommend_with};
 use entitlements::{KeyRef, can_access};
 use poem::http::{StatusCode, header};
 use poem::web::Data;
@@ -177,6 +177,12 @@ fn metas(state: &AppState) -> Vec<std::sync::Arc<Key>> {
     state.catalog.snapshot().iter().cloned().collect()
 }
 
+/// The catalog in snapshot order with its positions (built once per catalog revision).
+fn metas_and_positions(state: &AppState) -> (Vec<std::sync::Arc<Key>>, std::sync::Arc<discovery::Positions>) {
+    let (snapshot, positions) = state.catalog.snapshot_with_positions();
+    (snapshot.iter().cloned().collect(), positions)
+}
+
 /// Recommendations for a request (profile from storage, optionally overridden).
 pub(crate) async fn for_request(
     state: &AppState,
@@ -186,9 +192,9 @@ pub(crate) async fn for_request(
 ) -> Vec<Recommendation> {
     let (account, subject) = subject_of(state, req).await;
     let ctx = context(state, account, subject.as_ref(), asked).await;
-    let keys = metas(state);
+    let (keys, positions) = metas_and_positions(state);
     let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
-    recommend(&refs, &ctx, &state.catalog.weights(), limit)
+    recommend_with(&refs, &positions, &ctx, &state.catalog.weights(), limit)
 }
 
 /// "Pairs well with" a KEY, for a request.
@@ -306,9 +312,9 @@ pub(crate) async fn discover_page(
         }
     }
     let ctx = context(&state, account, subject.as_ref(), Some(asked.clone())).await;
-    let keys = metas(&state);
+    let (keys, positions) = metas_and_positions(&state);
     let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
-    let recs = recommend(&refs, &ctx, &state.catalog.weights(), 9);
+    let recs = recommend_with(&refs, &positions, &ctx, &state.catalog.weights(), 9);
     let p = &ctx.profile;
     let page = DiscoverPage {
         roles: choices(Role::ALL, &p.role.into_iter().collect::<Vec<_>>(), Role::as_str),
