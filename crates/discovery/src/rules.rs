@@ -191,6 +191,16 @@ fn tier_rank(t: Tier) -> usize {
 pub struct Positions {
     map: std::collections::HashMap<Slug, usize>,
     sorted: bool,
+    /// Per KEY: its roles, intents and categories as bit sets (bit = position in `ALL`).
+    masks: Vec<(u64, u64, u64)>,
+}
+
+fn bit<T: PartialEq>(all: &[T], v: &T) -> u64 {
+    all.iter().position(|x| x == v).map_or(0, |i| 1u64 << (i % 64))
+}
+
+fn mask<T: PartialEq>(all: &[T], values: &[T]) -> u64 {
+    values.iter().fold(0, |m, v| m | bit(all, v))
 }
 
 impl Positions {
@@ -200,6 +210,16 @@ impl Positions {
         Self {
             map: keys.iter().enumerate().map(|(i, k)| (k.slug.clone(), i)).collect(),
             sorted: keys.windows(2).all(|p| p[0].slug <= p[1].slug),
+            masks: keys
+                .iter()
+                .map(|k| {
+                    (
+                        mask(Role::ALL, &k.roles),
+                        mask(Intent::ALL, &k.intents),
+                        mask(Category::ALL, &k.categories),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -394,18 +414,29 @@ pub fn recommend_with(
     let prep = prepare(keys, positions, ctx, w);
     let find = |slug: &Slug| positions.get(slug);
     let p = &ctx.profile;
+    let role_bit = p.role.map_or(0, |r| bit(Role::ALL, &r));
+    let intent_bits = mask(Intent::ALL, &p.intents);
+    let category_bits = mask(Category::ALL, &p.categories);
+    let fast = positions.masks.len() == keys.len();
     let mut scores: Vec<u32> = keys
         .iter()
-        .map(|k| {
+        .enumerate()
+        .map(|(i, k)| {
             let mut points = 0;
-            if let Some(role) = p.role
-                && k.roles.contains(&role)
-            {
+            let (roles, intents, cats) = if fast {
+                positions.masks[i]
+            } else {
+                (
+                    mask(Role::ALL, &k.roles),
+                    mask(Intent::ALL, &k.intents),
+                    mask(Category::ALL, &k.categories),
+                )
+            };
+            if roles & role_bit != 0 {
                 points += w.role_match;
             }
-            let intents = k.intents.iter().filter(|i| p.intents.contains(i)).take(2).count() as u32;
-            let cats = k.categories.iter().filter(|c| p.categories.contains(c)).take(2).count() as u32;
-            points += w.intent_match * intents + w.category_match * cats;
+            points += w.intent_match * (intents & intent_bits).count_ones().min(2);
+            points += w.category_match * (cats & category_bits).count_ones().min(2);
             if let Some(h) = prep.highest.get(&k.kind).copied()
                 && tier_rank(k.tier) == h + 1
             {
