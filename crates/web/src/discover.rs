@@ -14,7 +14,6 @@ use accounts::ports::AccountId;
 use askama::Template;
 use catalog::{Category, Intent, Key, KeyMetadata, Role};
 use discovery::{Context, Profile, Recommendation, Signal, SignalKind, Subject, human, pairs_with, recommend_with};
-use entitlements::{KeyRef, can_access};
 use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{IntoResponse, Request, Response, handler};
@@ -66,31 +65,36 @@ pub(crate) async fn subject_of(state: &AppState, req: &Request) -> (Option<Accou
     }
 }
 
-/// KEYS the account can access now (own, organisations', plans).
+/// KEYS the account can access now (own, organisations', plans), resolved from the scopes of
+/// the entitlements in force — not by asking `can_access` for every KEY of the catalog.
 async fn accessible(state: &AppState, account: Option<AccountId>) -> BTreeSet<catalog::Slug> {
     let Some(account) = account else { return BTreeSet::new() };
-    let Ok(Holdings {
-        principal,
-        entitlements: list,
-        ..
-    }) = holdings(state, account).await
-    else {
+    let Ok(Holdings { entitlements: list, .. }) = holdings(state, account).await else {
         return BTreeSet::new();
     };
     let now = state.clock.now();
-    state
-        .catalog
-        .snapshot()
-        .iter()
-        .filter(|k| {
-            let r = KeyRef {
-                slug: k.meta.slug.clone(),
-                tier: k.meta.tier,
-            };
-            can_access(&principal, &list, &r, now).is_some()
-        })
-        .map(|k| k.meta.slug.clone())
-        .collect()
+    let mut owned = BTreeSet::new();
+    let mut plan_tier: Option<catalog::Tier> = None;
+    for e in list.iter().filter(|e| e.is_effective(now)) {
+        match &e.scope {
+            entitlements::Scope::Key(s) => {
+                owned.insert(s.clone());
+            }
+            entitlements::Scope::Bundle { keys, .. } => owned.extend(keys.iter().cloned()),
+            entitlements::Scope::Plan { tier } => plan_tier = plan_tier.max(Some(*tier)),
+        }
+    }
+    if let Some(tier) = plan_tier {
+        owned.extend(
+            state
+                .catalog
+                .snapshot()
+                .iter()
+                .filter(|k| k.meta.tier <= tier)
+                .map(|k| k.meta.slug.clone()),
+        );
+    }
+    owned
 }
 
 /// Builds the rules' context for a request: the saved profile overridden by `asked`, what the
