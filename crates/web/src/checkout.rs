@@ -523,7 +523,7 @@ pub(crate) struct BuyForm {
 }
 
 fn csrf_ok(expected: &str, got: &str) -> bool {
-    expected.len() == got.len() && expected.bytes().zip(got.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+    crate::auth::constant_time_eq(expected.as_bytes(), got.as_bytes())
 }
 
 fn form_expired() -> Response {

@@ -18,7 +18,7 @@ use upgrades::{CreditSource, Ledger, Quote, QuoteContext, QuoteError, Sku, inter
 
 use crate::AppState;
 use crate::auth::account_of;
-use crate::entitlements_api::{AdminResponse, Caller, ErrorBody, caller, e};
+use crate::entitlements_api::{AdminResponse, Caller, ErrorBody, caller, e, require_admin};
 
 #[derive(Tags)]
 enum CommerceTags {
@@ -574,12 +574,7 @@ impl CommerceApi {
         req: &Request,
         body: Json<RecordOrderRequest>,
     ) -> AdminResponse<OrderInfo> {
-        let admin = match caller(&state, req).await {
-            Caller::Admin(id) => id,
-            Caller::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
-            Caller::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
-            Caller::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
-        };
+        let admin = require_admin!(&state, req);
         if body.reason.trim().is_empty() {
             return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the order is recorded"));
         }
@@ -651,12 +646,7 @@ impl CommerceApi {
         id: Path<i64>,
         body: Json<RefundRequest>,
     ) -> AdminResponse<OrderInfo> {
-        let admin = match caller(&state, req).await {
-            Caller::Admin(id) => id,
-            Caller::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
-            Caller::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
-            Caller::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
-        };
+        let admin = require_admin!(&state, req);
         if body.reason.trim().is_empty() {
             return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the order is refunded"));
         }

@@ -544,10 +544,7 @@ pub(crate) async fn clear_form(
     poem::web::Form(f): poem::web::Form<ClearForm>,
 ) -> Response {
     let expected = clear_token(&state, req).await.unwrap_or_default();
-    if expected.is_empty()
-        || expected.len() != f.csrf.len()
-        || expected.bytes().zip(f.csrf.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0
-    {
+    if expected.is_empty() || !crate::auth::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
         return (
             StatusCode::FORBIDDEN,
             "The form expired. Reload the page and try again.",

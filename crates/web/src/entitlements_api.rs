@@ -249,6 +249,7 @@ macro_rules! require_admin {
         }
     };
 }
+pub(crate) use require_admin;
 
 /// Entitlement endpoints.
 pub struct EntitlementsApi;

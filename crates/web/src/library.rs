@@ -91,14 +91,7 @@ pub(crate) async fn download_form(
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
-    if session.csrf_token.len() != f.csrf.len()
-        || session
-            .csrf_token
-            .bytes()
-            .zip(f.csrf.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            != 0
-    {
+    if !crate::auth::constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
         return (
             StatusCode::FORBIDDEN,
             "The form expired. Reload the page and try again.",
