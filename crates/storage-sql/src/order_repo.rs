@@ -340,6 +340,45 @@ pub(crate) async fn fulfil_fast<C: ConnectionTrait>(
     Ok(true)
 }
 
+/// Pending → cancelled (releasing its credit reservation); `false` when it was not pending.
+pub(crate) async fn cancel_pending_on<C: ConnectionTrait>(c: &C, id: PurchaseId) -> Result<bool, OrderStoreError> {
+    let done = orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            status: Set(OrderStatus::Cancelled.as_str().to_owned()),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id32(id)?))
+        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .exec(c)
+        .await
+        .map_err(err)?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Records an order's refunded total and status.
+pub(crate) async fn set_refund_on<C: ConnectionTrait>(
+    c: &C,
+    id: PurchaseId,
+    refunded: Money,
+    status: OrderStatus,
+) -> Result<(), OrderStoreError> {
+    let updated = orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            refunded_minor: Set(refunded.minor()),
+            status: Set(status.as_str().to_owned()),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id32(id)?))
+        .exec(c)
+        .await
+        .map_err(err)?;
+    if updated.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(OrderStoreError(format!("no order {id}")))
+    }
+}
+
 #[async_trait]
 impl OrderRepository for SqlOrderRepository {
     async fn history(&self, holder: Holder) -> Result<(Vec<Order>, Vec<CreditUse>), OrderStoreError> {
@@ -384,17 +423,7 @@ impl OrderRepository for SqlOrderRepository {
     }
 
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError> {
-        let done = orders::Entity::update_many()
-            .set(orders::ActiveModel {
-                status: Set(OrderStatus::Cancelled.as_str().to_owned()),
-                ..Default::default()
-            })
-            .filter(orders::Column::Id.eq(id32(id)?))
-            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected == 1)
+        cancel_pending_on(&self.db, id).await
     }
 
     async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError> {
@@ -467,19 +496,7 @@ impl OrderRepository for SqlOrderRepository {
         revocations: &[(Entitlement, AuditEntry)],
     ) -> Result<(), OrderStoreError> {
         let txn = self.db.begin().await.map_err(err)?;
-        let updated = orders::Entity::update_many()
-            .set(orders::ActiveModel {
-                refunded_minor: Set(refunded.minor()),
-                status: Set(status.as_str().to_owned()),
-                ..Default::default()
-            })
-            .filter(orders::Column::Id.eq(id32(id)?))
-            .exec(&txn)
-            .await
-            .map_err(err)?;
-        if updated.rows_affected != 1 {
-            return Err(OrderStoreError(format!("no order {id}")));
-        }
+        set_refund_on(&txn, id, refunded, status).await?;
         for (e, audit) in revocations {
             update_in(&txn, e, audit).await.map_err(err)?;
         }

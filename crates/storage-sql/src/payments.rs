@@ -27,7 +27,7 @@ use upgrades::{PurchaseId, Sku};
 
 use crate::entities::{entitlements as ent_rows, order_entitlements, orders, webhook_inbox as inbox};
 use crate::entitlement_repo::{from_row as ent_from_row, grant_in, update_in};
-use crate::order_repo::{find_by_ref_on, fulfil_fast, set_refs_on};
+use crate::order_repo::{cancel_pending_on, find_by_ref_on, fulfil_fast, set_refs_on, set_refund_on};
 
 /// Inbox row states.
 pub mod status {
@@ -310,17 +310,7 @@ impl PaymentTx for TxPort<'_> {
     }
 
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError> {
-        let done = orders::Entity::update_many()
-            .set(orders::ActiveModel {
-                status: Set(OrderStatus::Cancelled.as_str().to_owned()),
-                ..Default::default()
-            })
-            .filter(orders::Column::Id.eq(id32(id)?))
-            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
-            .exec(self.txn)
-            .await
-            .map_err(tx_err)?;
-        Ok(done.rows_affected == 1)
+        cancel_pending_on(self.txn, id).await.map_err(tx_err)
     }
 
     async fn entitlements_of(&self, id: PurchaseId) -> Result<Vec<Entitlement>, TxError> {
@@ -364,17 +354,7 @@ impl PaymentTx for TxPort<'_> {
     }
 
     async fn set_refund(&self, id: PurchaseId, refunded: Money, status: OrderStatus) -> Result<(), TxError> {
-        orders::Entity::update_many()
-            .set(orders::ActiveModel {
-                refunded_minor: Set(refunded.minor()),
-                status: Set(status.as_str().to_owned()),
-                ..Default::default()
-            })
-            .filter(orders::Column::Id.eq(id32(id)?))
-            .exec(self.txn)
-            .await
-            .map(|_| ())
-            .map_err(tx_err)
+        set_refund_on(self.txn, id, refunded, status).await.map_err(tx_err)
     }
 
     async fn set_plan(&self, id: PurchaseId, sku: &Sku, period: (DateTime<Utc>, DateTime<Utc>)) -> Result<(), TxError> {
