@@ -494,6 +494,7 @@ pub fn recommend_with(
 pub fn pairs_with(
     anchor: &KeyMetadata,
     keys: &[&KeyMetadata],
+    positions: &Positions,
     ctx: &Context,
     w: &Weights,
     limit: usize,
@@ -515,8 +516,7 @@ pub fn pairs_with(
         .cloned()
         .collect();
     let together = std::mem::take(&mut with_anchor.bundles);
-    let positions = Positions::new(keys);
-    let prep = prepare(keys, &positions, &with_anchor, w);
+    let prep = prepare(keys, positions, &with_anchor, w);
     let sold_with = |k: &KeyMetadata| together.iter().find(|(_, m)| m.contains(&k.slug)).map(|(t, _)| t);
     let total = |k: &KeyMetadata| {
         let (s, _) = score(k, &prep, &with_anchor, w, false);
@@ -742,7 +742,7 @@ mod tests {
             "Ops pack".into(),
             vec!["oncall-book".parse().unwrap(), "k8s-incidents".parse().unwrap()],
         ));
-        let r = pairs_with(&cat[0], &keys, &ctx, &Weights::default(), 5);
+        let r = pairs_with(&cat[0], &keys, &Positions::new(&keys), &ctx, &Weights::default(), 5);
         assert_eq!(slugs(&r), ["k8s-incidents"]);
         assert!(
             r[0].reasons.contains(&"Sold together in Ops pack".to_owned()),

@@ -177,10 +177,6 @@ pub(crate) fn views(state: &AppState, recs: &[Recommendation]) -> Vec<RecView> {
         .collect()
 }
 
-fn metas(state: &AppState) -> Vec<std::sync::Arc<Key>> {
-    state.catalog.snapshot().iter().cloned().collect()
-}
-
 /// The catalog in snapshot order with its positions (built once per catalog revision).
 fn metas_and_positions(state: &AppState) -> (Vec<std::sync::Arc<Key>>, std::sync::Arc<discovery::Positions>) {
     let (snapshot, positions) = state.catalog.snapshot_with_positions();
@@ -195,6 +191,9 @@ pub(crate) async fn for_request(
     limit: usize,
 ) -> Vec<Recommendation> {
     let (account, subject) = subject_of(state, req).await;
+    if subject.is_none() && asked.as_ref().is_none_or(Profile::is_empty) {
+        return Vec::new(); // nothing known about the visitor: no rule can match
+    }
     let ctx = context(state, account, subject.as_ref(), asked).await;
     let (keys, positions) = metas_and_positions(state);
     let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
@@ -205,9 +204,9 @@ pub(crate) async fn for_request(
 pub(crate) async fn pairs_for(state: &AppState, req: &Request, anchor: &Key, limit: usize) -> Vec<Recommendation> {
     let (account, subject) = subject_of(state, req).await;
     let ctx = context(state, account, subject.as_ref(), None).await;
-    let keys = metas(state);
+    let (keys, positions) = metas_and_positions(state);
     let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
-    pairs_with(&anchor.meta, &refs, &ctx, &state.catalog.weights(), limit)
+    pairs_with(&anchor.meta, &refs, &positions, &ctx, &state.catalog.weights(), limit)
 }
 
 /// Parses a vocabulary parameter (`role=sre`), naming the parameter when it is unknown.

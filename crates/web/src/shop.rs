@@ -183,14 +183,22 @@ pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Respo
         let holder = Holder::User(UserId(session.account.0));
         let now = state.clock.now();
         let skus: Vec<Sku> = offers.bundles().iter().map(|b| Sku::Bundle(b.slug.clone())).collect();
-        let owned = state.commerce.owned(holder, now).await;
-        let quotes = state.commerce.quote_many(holder, &skus, offers, now).await;
-        let (Ok(owned), Ok(quotes)) = (owned, quotes) else {
+        // One read of the buyer's orders and entitlements for every bundle; each quote says
+        // which members the buyer owns.
+        let Ok(quotes) = state.commerce.quote_many(holder, &skus, offers, now).await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         };
         for (view, (_, q)) in bundles.iter_mut().zip(quotes) {
+            let all_owned = matches!(
+                q,
+                Err(upgrades::service::QuoteRequestError::Quote(
+                    upgrades::QuoteError::AlreadyOwned { .. }
+                ))
+            );
             for m in &mut view.members {
-                m.3 = m.0.parse().is_ok_and(|s| owned.contains(&s));
+                m.3 = all_owned
+                    || q.as_ref()
+                        .is_ok_and(|q| q.owned_members.iter().any(|o| o.as_str() == m.0));
             }
             view.owned = view.members.iter().filter(|m| m.3).count();
             match q {
