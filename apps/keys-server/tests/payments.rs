@@ -537,3 +537,64 @@ async fn subscription_updates_change_plans_renew_and_end() {
         app.stop().await.unwrap();
     }
 }
+
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+/// The billing portal from `/account/billing`: in local payment mode it lists the subscription
+/// and cancelling there emits `customer.subscription.deleted`, which ends access.
+#[tokio::test]
+async fn billing_portal_cancels_the_subscription_through_an_event() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (order_id, session) = checkout(&app, &ada, "plan:operator:monthly").await;
+        // Pay on the local checkout page, as the browser would.
+        let (_, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), &ada).await;
+        let r = app
+            .client
+            .post(app.url(&format!("/pay/local/{session}")))
+            .header("cookie", &ada)
+            .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{db:?}");
+        drain(inbox.as_ref()).await;
+        assert_eq!(order(&app, &ada, order_id).await["status"], "paid");
+
+        let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
+        assert!(billing.contains("plan:operator:monthly"), "{billing}");
+        let post = |path: &str, csrf: String| {
+            app.client
+                .post(app.url(path))
+                .header("cookie", &ada)
+                .form(&[("csrf", csrf)])
+                .send()
+        };
+        let r = post("/account/billing/portal", "wrong".into()).await.unwrap();
+        assert_eq!(r.status(), 403, "CSRF-checked");
+        let r = post("/account/billing/portal", csrf_in(&billing)).await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/pay/local/portal");
+        let (_, portal) = app.get_text_with_cookie("/pay/local/portal", &ada).await;
+        assert!(
+            portal.contains("TEST MODE") && portal.contains("plan:operator:monthly"),
+            "{portal}"
+        );
+        let r = post("/pay/local/portal", csrf_in(&portal)).await.unwrap();
+        assert_eq!(r.status(), 303);
+        let applied = drain(inbox.as_ref()).await;
+        assert_eq!(applied.len(), 1, "{applied:?}");
+        let plan = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .unwrap();
+        assert_eq!(plan["effective"], false, "{db:?}: cancelled in the portal: {plan}");
+        app.stop().await.unwrap();
+    }
+}
