@@ -17,6 +17,7 @@ mod m20261126_000008_commerce;
 mod m20261126_000009_payments;
 mod m20261126_000010_inbox_order;
 mod m20261126_000011_discovery;
+mod m20261126_000012_signal_columns;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_payments::Migration),
             Box::new(m20261126_000010_inbox_order::Migration),
             Box::new(m20261126_000011_discovery::Migration),
+            Box::new(m20261126_000012_signal_columns::Migration),
         ]
     }
 }

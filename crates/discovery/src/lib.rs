@@ -27,8 +27,8 @@ mod rules;
 
 #[cfg(feature = "mock")]
 pub use ports::MockSignalRepository;
-pub use ports::{SignalRepository, SignalStoreError, Subject};
+pub use ports::{Recall, SignalRepository, SignalStoreError, Subject};
 pub use rules::{
-    Context, DISCOVERY_FILE, Positions, Profile, Recommendation, Signal, SignalKind, Weights, WeightsError, human,
-    pairs_with, recommend, recommend_with,
+    AsMetadata, Context, DISCOVERY_FILE, Positions, Profile, Recommendation, Signal, SignalKind, Weights, WeightsError,
+    human, pairs_with, recommend, recommend_with,
 };

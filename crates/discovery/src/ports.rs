@@ -9,6 +9,16 @@ use chrono::{DateTime, Utc};
 
 use crate::{Profile, Signal};
 
+/// What ranking needs to know of a subject, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recall {
+    /// The saved profile, if any.
+    pub profile: Option<Profile>,
+    /// The KEYS viewed since the cut-off: the latest view of each KEY, newest first, as
+    /// [`crate::SignalKind::View`] signals.
+    pub views: Vec<Signal>,
+}
+
 /// Whose signals: an account, or an anonymous visitor (by the digest of their cookie).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Subject {
@@ -54,6 +64,18 @@ pub trait SignalRepository: Send + Sync {
         since: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<Signal>, SignalStoreError>;
+
+    /// A subject's saved profile and recent views ([`Recall`]) in one read: the latest view of
+    /// each KEY viewed since `views_since`, newest first, at most `limit` KEYS.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`].
+    async fn recall(
+        &self,
+        subject: &Subject,
+        views_since: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Recall, SignalStoreError>;
 
     /// A subject's saved profile.
     ///

@@ -44,6 +44,21 @@ pub enum SignalKind {
     Category(Category),
 }
 
+impl SignalKind {
+    /// Its kind as stored (`view`, `purchase`, `role`, `intent`, `category`) and its value
+    /// (a KEY slug or a vocabulary value) — the same spelling as its JSON form.
+    #[must_use]
+    pub fn parts(&self) -> (&'static str, &str) {
+        match self {
+            SignalKind::View(s) => ("view", s.as_str()),
+            SignalKind::Purchase(s) => ("purchase", s.as_str()),
+            SignalKind::Role(r) => ("role", r.as_str()),
+            SignalKind::Intent(i) => ("intent", i.as_str()),
+            SignalKind::Category(c) => ("category", c.as_str()),
+        }
+    }
+}
+
 /// A recorded signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signal {
@@ -181,18 +196,72 @@ pub fn human(value: &str) -> String {
 }
 
 fn tier_rank(t: Tier) -> usize {
-    Tier::ALL.iter().position(|x| *x == t).unwrap_or(0)
+    t as usize
 }
+
+fn kind_rank(k: catalog::Kind) -> usize {
+    k as usize
+}
+
+// `Prep::highest` has a slot per kind.
+const _: () = assert!(catalog::Kind::ALL.len() <= 8);
+
+/// Where the rules read a KEY's metadata from: a `&KeyMetadata`, or a server's cached
+/// `Arc<Key>`s (so a request ranks the snapshot as it is, without copying it).
+pub trait AsMetadata {
+    /// The KEY's metadata.
+    fn metadata(&self) -> &KeyMetadata;
+}
+
+impl AsMetadata for KeyMetadata {
+    fn metadata(&self) -> &KeyMetadata {
+        self
+    }
+}
+
+impl AsMetadata for catalog::Key {
+    fn metadata(&self) -> &KeyMetadata {
+        &self.meta
+    }
+}
+
+impl<T: AsMetadata + ?Sized> AsMetadata for &T {
+    fn metadata(&self) -> &KeyMetadata {
+        (**self).metadata()
+    }
+}
+
+impl<T: AsMetadata + ?Sized> AsMetadata for std::sync::Arc<T> {
+    fn metadata(&self) -> &KeyMetadata {
+        (**self).metadata()
+    }
+}
+
+/// A hash map with a fast non-cryptographic hasher: keys are slugs and positions of our own
+/// catalog, not attacker-chosen in bulk.
+type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// Where each KEY sits in a catalog slice: build it once per catalog revision (with the slice
 /// in the order it will be passed) and rank with [`recommend_with`]; lookups then cost a hash,
 /// not a string comparison per step of a search.
 #[derive(Debug, Clone, Default)]
 pub struct Positions {
-    map: std::collections::HashMap<Slug, usize>,
+    map: FastMap<Slug, usize>,
     sorted: bool,
-    /// Per KEY: its roles, intents and categories as bit sets (bit = position in `ALL`).
-    masks: Vec<(u64, u64, u64)>,
+    /// Per KEY, in one contiguous array (the scoring loop never follows a pointer).
+    facts: Vec<Facts>,
+}
+
+/// What the profile rules look at of a KEY.
+#[derive(Debug, Clone, Copy, Default)]
+struct Facts {
+    /// Roles, intents and categories as bit sets (bit = position in `ALL`).
+    roles: u64,
+    intents: u64,
+    categories: u64,
+    /// Position of its kind in `Kind::ALL`, of its tier in `Tier::ALL`.
+    kind: u8,
+    tier: u8,
 }
 
 fn bit<T: PartialEq>(all: &[T], v: &T) -> u64 {
@@ -206,18 +275,25 @@ fn mask<T: PartialEq>(all: &[T], values: &[T]) -> u64 {
 impl Positions {
     /// Indexes `keys` (in this order).
     #[must_use]
-    pub fn new(keys: &[&KeyMetadata]) -> Self {
+    pub fn new<K: AsMetadata>(keys: &[K]) -> Self {
         Self {
-            map: keys.iter().enumerate().map(|(i, k)| (k.slug.clone(), i)).collect(),
-            sorted: keys.windows(2).all(|p| p[0].slug <= p[1].slug),
-            masks: keys
+            map: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.metadata().slug.clone(), i))
+                .collect(),
+            sorted: keys.windows(2).all(|p| p[0].metadata().slug <= p[1].metadata().slug),
+            facts: keys
                 .iter()
                 .map(|k| {
-                    (
-                        mask(Role::ALL, &k.roles),
-                        mask(Intent::ALL, &k.intents),
-                        mask(Category::ALL, &k.categories),
-                    )
+                    let k = k.metadata();
+                    Facts {
+                        roles: mask(Role::ALL, &k.roles),
+                        intents: mask(Intent::ALL, &k.intents),
+                        categories: mask(Category::ALL, &k.categories),
+                        kind: k.kind as u8,
+                        tier: k.tier as u8,
+                    }
                 })
                 .collect(),
         }
@@ -230,31 +306,34 @@ impl Positions {
 
 /// What the rules look up for every candidate, computed once per ranking (so ranking is
 /// linear in the catalog, not quadratic).
-struct Prep<'a> {
+struct Prep<'a, K> {
     /// The catalog (names for reasons) and its positions.
-    keys: &'a [&'a KeyMetadata],
+    keys: &'a [K],
     positions: &'a Positions,
-    /// Highest owned tier per kind.
-    highest: BTreeMap<catalog::Kind, usize>,
+    /// Highest owned tier per kind (index: the kind's position in `Kind::ALL`).
+    highest: [Option<usize>; 8],
     /// Latest recent view per KEY.
-    viewed: std::collections::HashMap<usize, DateTime<Utc>>,
+    viewed: FastMap<usize, DateTime<Utc>>,
     /// For each KEY in a bundle with an owned KEY: the bundle's title and that owned KEY.
-    bundle_pair: std::collections::HashMap<usize, (&'a str, &'a Slug)>,
+    bundle_pair: FastMap<usize, (&'a str, &'a Slug)>,
 }
 
-fn prepare<'a>(keys: &'a [&'a KeyMetadata], positions: &'a Positions, ctx: &'a Context, w: &Weights) -> Prep<'a> {
-    let mut highest = BTreeMap::new();
-    let owned_keys: Vec<&KeyMetadata> = ctx
-        .owned
-        .iter()
-        .filter_map(|s| positions.get(s).map(|i| keys[i]))
-        .collect();
-    for k in owned_keys {
-        let e = highest.entry(k.kind).or_insert(0);
-        *e = (*e).max(tier_rank(k.tier));
+impl<K> Prep<'_, K> {
+    fn highest_of(&self, kind: catalog::Kind) -> Option<usize> {
+        self.highest.get(kind_rank(kind)).copied().flatten()
+    }
+}
+
+fn prepare<'a, K: AsMetadata>(keys: &'a [K], positions: &'a Positions, ctx: &'a Context, w: &Weights) -> Prep<'a, K> {
+    let mut highest = [None; 8];
+    for i in ctx.owned.iter().filter_map(|s| positions.get(s)) {
+        let k = keys[i].metadata();
+        if let Some(slot) = highest.get_mut(kind_rank(k.kind)) {
+            *slot = Some(slot.map_or(tier_rank(k.tier), |h: usize| h.max(tier_rank(k.tier))));
+        }
     }
     let since = ctx.now - Duration::days(i64::from(w.recent_view_days));
-    let mut viewed: std::collections::HashMap<usize, DateTime<Utc>> = std::collections::HashMap::new();
+    let mut viewed: FastMap<usize, DateTime<Utc>> = FastMap::default();
     for s in ctx.signals.iter().filter(|s| s.at >= since) {
         if let SignalKind::View(v) = &s.kind {
             let Some(i) = positions.get(v) else { continue };
@@ -262,7 +341,7 @@ fn prepare<'a>(keys: &'a [&'a KeyMetadata], positions: &'a Positions, ctx: &'a C
             *e = (*e).max(s.at);
         }
     }
-    let mut bundle_pair = std::collections::HashMap::new();
+    let mut bundle_pair = FastMap::default();
     for (title, members) in &ctx.bundles {
         if let Some(owned) = members.iter().find(|m| ctx.owned.contains(*m)) {
             for m in members {
@@ -282,11 +361,17 @@ fn prepare<'a>(keys: &'a [&'a KeyMetadata], positions: &'a Positions, ctx: &'a C
 }
 
 /// Points and reasons of one candidate.
-fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain: bool) -> (u32, Vec<String>) {
+fn score<K: AsMetadata>(
+    key: &KeyMetadata,
+    prep: &Prep<'_, K>,
+    ctx: &Context,
+    w: &Weights,
+    explain: bool,
+) -> (u32, Vec<String>) {
     let name_of = |s: &Slug| {
         prep.positions
             .get(s)
-            .map_or_else(|| s.to_string(), |i| prep.keys[i].name.clone())
+            .map_or_else(|| s.to_string(), |i| prep.keys[i].metadata().name.clone())
     };
     let mut points = 0;
     let mut reasons = Vec::new();
@@ -345,7 +430,7 @@ fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain
         }
     }
     if w.next_tier > 0
-        && let Some(h) = prep.highest.get(&key.kind).copied()
+        && let Some(h) = prep.highest_of(key.kind)
         && tier_rank(key.tier) == h + 1
     {
         points += w.next_tier;
@@ -369,16 +454,22 @@ fn score(key: &KeyMetadata, prep: &Prep<'_>, ctx: &Context, w: &Weights, explain
 }
 
 /// The best `limit` of `scored` (index, score), by score, then lower tier, then slug.
-fn top(keys: &[&KeyMetadata], sorted: bool, mut scored: Vec<(usize, u32)>, limit: usize) -> Vec<(usize, u32)> {
+fn top<K: AsMetadata>(
+    keys: &[K],
+    positions: &Positions,
+    mut scored: Vec<(usize, u32)>,
+    limit: usize,
+) -> Vec<(usize, u32)> {
     // In a slug-ordered catalog the index order is the slug order: no string comparisons.
+    let facts = &positions.facts;
     let order = |a: &(usize, u32), b: &(usize, u32)| {
         b.1.cmp(&a.1)
-            .then_with(|| (keys[a.0].tier as u8).cmp(&(keys[b.0].tier as u8)))
+            .then_with(|| facts[a.0].tier.cmp(&facts[b.0].tier))
             .then_with(|| {
-                if sorted {
+                if positions.sorted {
                     a.0.cmp(&b.0)
                 } else {
-                    keys[a.0].slug.cmp(&keys[b.0].slug)
+                    keys[a.0].metadata().slug.cmp(&keys[b.0].metadata().slug)
                 }
             })
     };
@@ -395,51 +486,54 @@ fn top(keys: &[&KeyMetadata], sorted: bool, mut scored: Vec<(usize, u32)>, limit
 ///
 /// Fast path (the catalog is small enough to rank per request): the profile rules are scored
 /// for every KEY without allocating; the rules driven by the buyer's own data (co-purchases,
-/// bundles, recent views, ownership) walk that data and find each KEY by binary search in the
-/// slug-ordered catalog; only the `limit` kept are explained in sentences.
+/// bundles, recent views, ownership) walk that data and find each KEY by its position in the
+/// catalog; only the `limit` kept are explained in sentences.
 #[must_use]
-pub fn recommend(keys: &[&KeyMetadata], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
+pub fn recommend<K: AsMetadata>(keys: &[K], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
     recommend_with(keys, &Positions::new(keys), ctx, w, limit)
 }
 
 /// [`recommend`] with the catalog's [`Positions`] built beforehand (once per revision).
 #[must_use]
-pub fn recommend_with(
-    keys: &[&KeyMetadata],
+pub fn recommend_with<K: AsMetadata>(
+    keys: &[K],
     positions: &Positions,
     ctx: &Context,
     w: &Weights,
     limit: usize,
 ) -> Vec<Recommendation> {
+    // Positions built for another slice would misplace every KEY: index this one instead.
+    let local;
+    let positions = if positions.facts.len() == keys.len() {
+        positions
+    } else {
+        local = Positions::new(keys);
+        &local
+    };
     let prep = prepare(keys, positions, ctx, w);
     let find = |slug: &Slug| positions.get(slug);
     let p = &ctx.profile;
     let role_bit = p.role.map_or(0, |r| bit(Role::ALL, &r));
     let intent_bits = mask(Intent::ALL, &p.intents);
     let category_bits = mask(Category::ALL, &p.categories);
-    let fast = positions.masks.len() == keys.len();
-    let mut scores: Vec<u32> = keys
+    // Per kind: the tier that earns the next-tier points (none: no KEY of that kind owned).
+    let mut next_tier = [u8::MAX; 8];
+    for (slot, h) in next_tier.iter_mut().zip(prep.highest) {
+        if let Some(h) = h {
+            *slot = u8::try_from(h + 1).unwrap_or(u8::MAX);
+        }
+    }
+    let mut scores: Vec<u32> = positions
+        .facts
         .iter()
-        .enumerate()
-        .map(|(i, k)| {
+        .map(|f| {
             let mut points = 0;
-            let (roles, intents, cats) = if fast {
-                positions.masks[i]
-            } else {
-                (
-                    mask(Role::ALL, &k.roles),
-                    mask(Intent::ALL, &k.intents),
-                    mask(Category::ALL, &k.categories),
-                )
-            };
-            if roles & role_bit != 0 {
+            if f.roles & role_bit != 0 {
                 points += w.role_match;
             }
-            points += w.intent_match * (intents & intent_bits).count_ones().min(2);
-            points += w.category_match * (cats & category_bits).count_ones().min(2);
-            if let Some(h) = prep.highest.get(&k.kind).copied()
-                && tier_rank(k.tier) == h + 1
-            {
+            points += w.intent_match * (f.intents & intent_bits).count_ones().min(2);
+            points += w.category_match * (f.categories & category_bits).count_ones().min(2);
+            if next_tier[usize::from(f.kind) % 8] == f.tier {
                 points += w.next_tier;
             }
             points
@@ -473,13 +567,14 @@ pub fn recommend_with(
         }
     }
     let scored: Vec<(usize, u32)> = scores.into_iter().enumerate().filter(|(_, s)| *s > 0).collect();
-    top(keys, positions.sorted, scored, limit)
+    top(keys, positions, scored, limit)
         .into_iter()
         .map(|(i, s)| {
-            let (explained, reasons) = score(keys[i], &prep, ctx, w, true);
-            debug_assert_eq!(explained, s, "fast and explained scores agree for {}", keys[i].slug);
+            let key = keys[i].metadata();
+            let (explained, reasons) = score(key, &prep, ctx, w, true);
+            debug_assert_eq!(explained, s, "fast and explained scores agree for {}", key.slug);
             Recommendation {
-                slug: keys[i].slug.clone(),
+                slug: key.slug.clone(),
                 score: explained,
                 reasons,
             }
@@ -491,9 +586,9 @@ pub fn recommend_with(
 /// problems stand in for the profile, plus the buyer's own rules (ownership, bundles,
 /// co-purchases). Never the anchor itself or what the buyer owns.
 #[must_use]
-pub fn pairs_with(
+pub fn pairs_with<K: AsMetadata>(
     anchor: &KeyMetadata,
-    keys: &[&KeyMetadata],
+    keys: &[K],
     positions: &Positions,
     ctx: &Context,
     w: &Weights,
@@ -516,6 +611,13 @@ pub fn pairs_with(
         .cloned()
         .collect();
     let together = std::mem::take(&mut with_anchor.bundles);
+    let local;
+    let positions = if positions.facts.len() == keys.len() {
+        positions
+    } else {
+        local = Positions::new(keys);
+        &local
+    };
     let prep = prepare(keys, positions, &with_anchor, w);
     let sold_with = |k: &KeyMetadata| together.iter().find(|(_, m)| m.contains(&k.slug)).map(|(t, _)| t);
     let total = |k: &KeyMetadata| {
@@ -528,6 +630,7 @@ pub fn pairs_with(
     };
     let scored: Vec<(usize, u32)> = keys
         .iter()
+        .map(AsMetadata::metadata)
         .enumerate()
         .filter(|(_, k)| k.slug != anchor.slug && !ctx.owned.contains(&k.slug))
         .filter_map(|(i, k)| {
@@ -535,17 +638,18 @@ pub fn pairs_with(
             (s > 0).then_some((i, s))
         })
         .collect();
-    top(keys, positions.sorted, scored, limit)
+    top(keys, positions, scored, limit)
         .into_iter()
         .map(|(i, s)| {
-            let (_, mut reasons) = score(keys[i], &prep, &with_anchor, w, true);
+            let key = keys[i].metadata();
+            let (_, mut reasons) = score(key, &prep, &with_anchor, w, true);
             if w.bundle_pair > 0
-                && let Some(title) = sold_with(keys[i])
+                && let Some(title) = sold_with(key)
             {
                 reasons.push(format!("Sold together in {title}"));
             }
             Recommendation {
-                slug: keys[i].slug.clone(),
+                slug: key.slug.clone(),
                 score: s,
                 reasons,
             }
@@ -571,6 +675,16 @@ mod tests {
             intents: intents.to_vec(),
             categories: cats.to_vec(),
             tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn tier_and_kind_ranks_are_their_positions_in_all() {
+        for (i, t) in Tier::ALL.iter().enumerate() {
+            assert_eq!(tier_rank(*t), i, "{t}");
+        }
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            assert_eq!(kind_rank(*k), i, "{k}");
         }
     }
 
@@ -727,6 +841,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ranking_reads_any_slice_shape_and_repairs_foreign_positions() {
+        let cat = catalog();
+        let refs: Vec<&KeyMetadata> = cat.iter().collect();
+        let arcs: Vec<std::sync::Arc<catalog::Key>> = cat
+            .iter()
+            .map(|m| {
+                std::sync::Arc::new(catalog::Key {
+                    meta: m.clone(),
+                    versions: Vec::new(),
+                    updated_at: now(),
+                })
+            })
+            .collect();
+        let mut ctx = Context {
+            now: now(),
+            ..Context::default()
+        };
+        ctx.profile.role = Some(Role::Sre);
+        ctx.owned.insert("oncall-book".parse().unwrap());
+        let w = Weights::default();
+        let expected = recommend(&refs, &ctx, &w, 10);
+        assert!(!expected.is_empty());
+        assert_eq!(recommend_with(&arcs, &Positions::new(&arcs), &ctx, &w, 10), expected);
+        assert_eq!(recommend(&cat, &ctx, &w, 10), expected);
+        // Positions of another slice (here: none) are rebuilt, not trusted.
+        assert_eq!(recommend_with(&refs, &Positions::default(), &ctx, &w, 10), expected);
+        assert_eq!(
+            pairs_with(&cat[1], &refs, &Positions::default(), &ctx, &w, 10),
+            pairs_with(&cat[1], &refs, &Positions::new(&refs), &ctx, &w, 10)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use catalog::Slug;
 use chrono::{DateTime, Utc};
-use discovery::{Profile, Signal, SignalRepository, SignalStoreError, Subject};
+use discovery::{Profile, Recall, Signal, SignalKind, SignalRepository, SignalStoreError, Subject};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement, TransactionTrait,
@@ -35,10 +35,13 @@ fn err(e: impl std::fmt::Display) -> SignalStoreError {
 #[async_trait]
 impl SignalRepository for SqlSignalRepository {
     async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError> {
+        let (kind, target) = signal.kind.parts();
         signals::Entity::insert(signals::ActiveModel {
             subject: Set(subject.key()),
             signal: Set(serde_json::to_string(&signal.kind).map_err(err)?),
             at: Set(signal.at),
+            kind: Set(kind.to_owned()),
+            target: Set(target.to_owned()),
             ..Default::default()
         })
         .exec_without_returning(&self.db)
@@ -69,6 +72,67 @@ impl SignalRepository for SqlSignalRepository {
                     .map(|kind| Signal { kind, at: r.at })
             })
             .collect())
+    }
+
+    async fn recall(
+        &self,
+        subject: &Subject,
+        views_since: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Recall, SignalStoreError> {
+        let backend = self.db.get_database_backend();
+        let p = |i: usize| {
+            if backend == sea_orm::DatabaseBackend::Postgres {
+                format!("${i}")
+            } else {
+                "?".to_owned()
+            }
+        };
+        // One round trip: the profile row, then the latest view per KEY (the index on
+        // `(subject, kind, at)` bounds the scan to this subject's views in the window).
+        let sql = format!(
+            "SELECT 'p' AS part, profile AS v, updated_at AS at FROM discovery_profiles WHERE subject = {} \
+             UNION ALL \
+             SELECT part, v, at FROM (SELECT 'v' AS part, target AS v, MAX(at) AS at FROM discovery_signals \
+             WHERE subject = {} AND kind = 'view' AND at >= {} GROUP BY target \
+             ORDER BY MAX(at) DESC, target LIMIT {}) AS recent",
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        );
+        let key = subject.key();
+        let values: Vec<sea_orm::Value> = vec![
+            key.clone().into(),
+            key.into(),
+            views_since.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ];
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map_err(err)?;
+        let mut recall = Recall {
+            profile: None,
+            views: Vec::with_capacity(rows.len()),
+        };
+        for r in rows {
+            let part: String = r.try_get("", "part").map_err(err)?;
+            let v: String = r.try_get("", "v").map_err(err)?;
+            if part == "p" {
+                recall.profile = serde_json::from_str(&v).ok();
+            } else if let Ok(slug) = v.parse::<Slug>() {
+                let at: DateTime<Utc> = r.try_get("", "at").map_err(err)?;
+                recall.views.push(Signal {
+                    kind: SignalKind::View(slug),
+                    at,
+                });
+            }
+        }
+        // The union's order is not guaranteed: keep the views newest first.
+        recall.views.sort_by_key(|s| std::cmp::Reverse(s.at));
+        Ok(recall)
     }
 
     async fn profile(&self, subject: &Subject) -> Result<Option<Profile>, SignalStoreError> {

@@ -412,6 +412,10 @@ pub mod discovery_signals {
         pub subject: String,
         pub signal: String,
         pub at: DateTimeUtc,
+        /// The signal's kind (`view`, `purchase`, `role`, …), copied out of `signal`.
+        pub kind: String,
+        /// Its value (a KEY slug or a vocabulary value), copied out of `signal`.
+        pub target: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

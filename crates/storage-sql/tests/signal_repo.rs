@@ -99,3 +99,90 @@ async fn signals_profiles_merge_clear_retention_and_co_purchases() {
         assert!(repo.co_purchases(&[]).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn recall_reads_the_profile_and_the_latest_view_per_key_in_one_go() {
+    for db in test_support::databases().await {
+        let conn = connect(&db.url, 2).await.unwrap();
+        let repo = SqlSignalRepository::new(conn);
+        let ada = Subject::User(7);
+        let nobody = Subject::Visitor("none".into());
+        assert_eq!(
+            repo.recall(&nobody, at(0), 10).await.unwrap(),
+            discovery::Recall::default()
+        );
+
+        // Only views count; each KEY once, at its latest view; newest first.
+        for s in [
+            view("kit-one", 1),
+            view("kit-two", 2),
+            view("kit-one", 3),
+            view("kit-old", -5),
+            Signal {
+                kind: SignalKind::Purchase("kit-three".parse().unwrap()),
+                at: at(4),
+            },
+            Signal {
+                kind: SignalKind::Role(catalog::Role::Sre),
+                at: at(4),
+            },
+        ] {
+            repo.record(&ada, &s).await.unwrap();
+        }
+        repo.record(&Subject::User(8), &view("kit-four", 4)).await.unwrap();
+        let got = repo.recall(&ada, at(0), 10).await.unwrap();
+        assert_eq!(got.profile, None, "{db:?}");
+        assert_eq!(got.views, vec![view("kit-one", 3), view("kit-two", 2)], "{db:?}");
+        assert_eq!(
+            repo.recall(&ada, at(0), 1).await.unwrap().views,
+            vec![view("kit-one", 3)],
+            "limit"
+        );
+        assert_eq!(
+            repo.recall(&ada, at(3), 10).await.unwrap().views,
+            vec![view("kit-one", 3)],
+            "since"
+        );
+
+        let p = Profile {
+            role: Some(catalog::Role::Sre),
+            intents: vec![catalog::Intent::RespondToIncidents],
+            categories: vec![],
+        };
+        repo.save_profile(&ada, &p, at(5)).await.unwrap();
+        let got = repo.recall(&ada, at(0), 10).await.unwrap();
+        assert_eq!(got.profile, Some(p), "{db:?}");
+        assert_eq!(got.views.len(), 2);
+
+        // Merged visitor views are recalled under the account.
+        let visitor = Subject::Visitor("v".into());
+        repo.record(&visitor, &view("kit-five", 6)).await.unwrap();
+        repo.merge(&visitor, &ada).await.unwrap();
+        assert_eq!(
+            repo.recall(&ada, at(0), 10).await.unwrap().views[0],
+            view("kit-five", 6)
+        );
+    }
+}
+
+/// Signals stored before their kind and target had columns are filled in by the migration.
+#[tokio::test]
+async fn the_signal_columns_migration_fills_in_existing_rows() {
+    use sea_orm::ConnectionTrait;
+    use sea_orm_migration::MigratorTrait;
+    for db in test_support::databases().await {
+        let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+        migrations::Migrator::up(&conn, Some(11)).await.unwrap();
+        conn.execute_unprepared(
+            "INSERT INTO discovery_signals (subject, signal, at) VALUES \
+             ('user:1', '{\"kind\":\"view\",\"value\":\"kit-one\"}', '2026-11-02T12:00:00+00:00'), \
+             ('user:1', '{\"kind\":\"role\",\"value\":\"sre\"}', '2026-11-02T12:00:00+00:00')",
+        )
+        .await
+        .unwrap();
+        migrations::Migrator::up(&conn, None).await.unwrap();
+        let repo = SqlSignalRepository::new(conn);
+        let got = repo.recall(&Subject::User(1), at(0), 10).await.unwrap();
+        assert_eq!(got.views, vec![view("kit-one", 1)], "{db:?}");
+    }
+}

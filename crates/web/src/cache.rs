@@ -8,8 +8,18 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use catalog::{CatalogIndex, CatalogRepository, StorageError};
+use catalog::{CatalogIndex, CatalogRepository, Key, StorageError};
 use pricing::Offers;
+
+/// The catalog as the recommendation rules rank it, built once per revision: the snapshot's
+/// KEYS in iteration order and where each sits (so a request ranks without copying them).
+#[derive(Debug, Default)]
+pub struct Ranking {
+    /// The KEYS, in the snapshot's iteration order.
+    pub keys: Vec<Arc<Key>>,
+    /// Slug → position, and each KEY's vocabulary bit sets.
+    pub positions: discovery::Positions,
+}
 
 /// A reloadable [`CatalogIndex`] and the [`Offers`] (prices and bundles) that go with it.
 pub struct CatalogCache {
@@ -18,7 +28,7 @@ pub struct CatalogCache {
         Arc<CatalogIndex>,
         Arc<Option<Offers>>,
         Arc<discovery::Weights>,
-        Arc<discovery::Positions>,
+        Arc<Ranking>,
     )>,
 }
 
@@ -49,7 +59,7 @@ impl CatalogCache {
             Arc<CatalogIndex>,
             Arc<Option<Offers>>,
             Arc<discovery::Weights>,
-            Arc<discovery::Positions>,
+            Arc<Ranking>,
         ),
         StorageError,
     > {
@@ -77,9 +87,10 @@ impl CatalogCache {
             })
             .unwrap_or_default();
         let index = Arc::new(CatalogIndex::new(keys, revision));
-        let metas: Vec<&catalog::KeyMetadata> = index.iter().map(|k| &k.meta).collect();
-        let positions = Arc::new(discovery::Positions::new(&metas));
-        Ok((index, Arc::new(offers), Arc::new(weights), positions))
+        let keys: Vec<Arc<Key>> = index.iter().cloned().collect();
+        let positions = discovery::Positions::new(&keys);
+        let ranking = Arc::new(Ranking { keys, positions });
+        Ok((index, Arc::new(offers), Arc::new(weights), ranking))
     }
 
     /// The current snapshot.
@@ -94,12 +105,10 @@ impl CatalogCache {
         *self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).2
     }
 
-    /// The snapshot and where each of its KEYS sits in its iteration order (for ranking), read
-    /// together so they always match.
+    /// The catalog as the recommendation rules rank it, at the snapshot's revision.
     #[must_use]
-    pub fn snapshot_with_positions(&self) -> (Arc<CatalogIndex>, Arc<discovery::Positions>) {
-        let current = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (Arc::clone(&current.0), Arc::clone(&current.3))
+    pub fn ranking(&self) -> Arc<Ranking> {
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).3)
     }
 
     /// What is for sale, at the snapshot's revision (`None`: no valid pricing file stored).

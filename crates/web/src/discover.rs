@@ -12,7 +12,7 @@ use std::str::FromStr;
 use accounts::SecretToken;
 use accounts::ports::AccountId;
 use askama::Template;
-use catalog::{Category, Intent, Key, KeyMetadata, Role};
+use catalog::{Category, Intent, Key, Role};
 use discovery::{Context, Profile, Recommendation, Signal, SignalKind, Subject, human, pairs_with, recommend_with};
 use poem::http::{StatusCode, header};
 use poem::web::Data;
@@ -23,7 +23,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
 use crate::auth::{account_of, cookie, session_of, set_cookie};
-use crate::entitlements_api::{ErrorBody, Holdings, e, holdings};
+use crate::entitlements_api::{ErrorBody, e};
 use crate::pages::{error_page, render};
 
 /// The anonymous visitor cookie.
@@ -65,17 +65,42 @@ pub(crate) async fn subject_of(state: &AppState, req: &Request) -> (Option<Accou
     }
 }
 
-/// KEYS the account can access now (own, organisations', plans), resolved from the scopes of
+/// Who is asking for recommendations, read in one database round trip: the account behind the
+/// session cookie or API token with every entitlement it holds now (its own and its
+/// organisations'), else the visitor cookie.
+pub(crate) struct Asker {
+    subject: Option<Subject>,
+    entitlements: Vec<entitlements::Entitlement>,
+}
+
+impl Asker {
+    /// The subject their signals are recorded under.
+    pub(crate) fn subject(&self) -> Option<&Subject> {
+        self.subject.as_ref()
+    }
+}
+
+/// Reads the [`Asker`] of a request (a storage failure counts as anonymous, and is logged).
+pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
+    match crate::downloads::access_of(state, req).await {
+        Ok(Some((principal, entitlements))) => Asker {
+            subject: Some(Subject::User(principal.user.0)),
+            entitlements,
+        },
+        Ok(None) | Err(()) => Asker {
+            subject: visitor_of(req),
+            entitlements: Vec::new(),
+        },
+    }
+}
+
+/// KEYS the asker can access now (own, organisations', plans), resolved from the scopes of
 /// the entitlements in force — not by asking `can_access` for every KEY of the catalog.
-async fn accessible(state: &AppState, account: Option<AccountId>) -> BTreeSet<catalog::Slug> {
-    let Some(account) = account else { return BTreeSet::new() };
-    let Ok(Holdings { entitlements: list, .. }) = holdings(state, account).await else {
-        return BTreeSet::new();
-    };
+fn accessible(state: &AppState, asker: &Asker) -> BTreeSet<catalog::Slug> {
     let now = state.clock.now();
     let mut owned = BTreeSet::new();
     let mut plan_tier: Option<catalog::Tier> = None;
-    for e in list.iter().filter(|e| e.is_effective(now)) {
+    for e in asker.entitlements.iter().filter(|e| e.is_effective(now)) {
         match &e.scope {
             entitlements::Scope::Key(s) => {
                 owned.insert(s.clone());
@@ -98,18 +123,36 @@ async fn accessible(state: &AppState, account: Option<AccountId>) -> BTreeSet<ca
 }
 
 /// Builds the rules' context for a request: the saved profile overridden by `asked`, what the
-/// buyer owns, their recent signals, co-purchases, bundles.
-pub(crate) async fn context(
-    state: &AppState,
-    account: Option<AccountId>,
-    subject: Option<&Subject>,
-    asked: Option<Profile>,
-) -> Context {
+/// buyer owns, their recent views, co-purchases, bundles. The profile and the views come in
+/// one read, concurrently with the co-purchase statistics (when the buyer owns anything).
+pub(crate) async fn context(state: &AppState, asker: &Asker, asked: Option<Profile>) -> Context {
     let now = state.clock.now();
-    let mut profile = match subject {
-        Some(s) => state.signals.profile(s).await.ok().flatten().unwrap_or_default(),
-        None => Profile::default(),
+    let weights = state.catalog.weights();
+    let window = i64::from(weights.recent_view_days).min(state.signal_retention_days);
+    let owned = accessible(state, asker);
+    let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
+    let recall = async {
+        match &asker.subject {
+            Some(s) => state
+                .signals
+                .recall(s, now - chrono::Duration::days(window), RECENT_VIEWS)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = %err, "signals unavailable; recommending from the question answers only");
+                    discovery::Recall::default()
+                }),
+            None => discovery::Recall::default(),
+        }
     };
+    let co_purchases = async {
+        if owned_list.is_empty() {
+            std::collections::BTreeMap::new()
+        } else {
+            state.signals.co_purchases(&owned_list).await.unwrap_or_default()
+        }
+    };
+    let (recall, co_purchases) = tokio::join!(recall, co_purchases);
+    let mut profile = recall.profile.unwrap_or_default();
     if let Some(a) = asked {
         if a.role.is_some() {
             profile.role = a.role;
@@ -121,21 +164,6 @@ pub(crate) async fn context(
             profile.categories = a.categories;
         }
     }
-    let owned = accessible(state, account).await;
-    let signals = match subject {
-        Some(s) => state
-            .signals
-            .signals(s, now - chrono::Duration::days(state.signal_retention_days), 1_000)
-            .await
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
-    let co_purchases = if owned_list.is_empty() {
-        std::collections::BTreeMap::new()
-    } else {
-        state.signals.co_purchases(&owned_list).await.unwrap_or_default()
-    };
     let bundles = state
         .catalog
         .offers()
@@ -146,12 +174,15 @@ pub(crate) async fn context(
     Context {
         profile,
         owned,
-        signals,
+        signals: recall.views,
         co_purchases,
         bundles,
         now,
     }
 }
+
+/// The most recently viewed KEYS the recently-viewed rule looks at.
+const RECENT_VIEWS: u64 = 1_000;
 
 /// One recommendation for a page.
 pub(crate) struct RecView {
@@ -177,12 +208,6 @@ pub(crate) fn views(state: &AppState, recs: &[Recommendation]) -> Vec<RecView> {
         .collect()
 }
 
-/// The catalog in snapshot order with its positions (built once per catalog revision).
-fn metas_and_positions(state: &AppState) -> (Vec<std::sync::Arc<Key>>, std::sync::Arc<discovery::Positions>) {
-    let (snapshot, positions) = state.catalog.snapshot_with_positions();
-    (snapshot.iter().cloned().collect(), positions)
-}
-
 /// Recommendations for a request (profile from storage, optionally overridden).
 pub(crate) async fn for_request(
     state: &AppState,
@@ -190,23 +215,27 @@ pub(crate) async fn for_request(
     asked: Option<Profile>,
     limit: usize,
 ) -> Vec<Recommendation> {
-    let (account, subject) = subject_of(state, req).await;
-    if subject.is_none() && asked.as_ref().is_none_or(Profile::is_empty) {
+    let who = asker(state, req).await;
+    if who.subject.is_none() && asked.as_ref().is_none_or(Profile::is_empty) {
         return Vec::new(); // nothing known about the visitor: no rule can match
     }
-    let ctx = context(state, account, subject.as_ref(), asked).await;
-    let (keys, positions) = metas_and_positions(state);
-    let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
-    recommend_with(&refs, &positions, &ctx, &state.catalog.weights(), limit)
+    let ctx = context(state, &who, asked).await;
+    let ranking = state.catalog.ranking();
+    recommend_with(&ranking.keys, &ranking.positions, &ctx, &state.catalog.weights(), limit)
 }
 
 /// "Pairs well with" a KEY, for a request.
-pub(crate) async fn pairs_for(state: &AppState, req: &Request, anchor: &Key, limit: usize) -> Vec<Recommendation> {
-    let (account, subject) = subject_of(state, req).await;
-    let ctx = context(state, account, subject.as_ref(), None).await;
-    let (keys, positions) = metas_and_positions(state);
-    let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
-    pairs_with(&anchor.meta, &refs, &positions, &ctx, &state.catalog.weights(), limit)
+pub(crate) async fn pairs_for(state: &AppState, who: &Asker, anchor: &Key, limit: usize) -> Vec<Recommendation> {
+    let ctx = context(state, who, None).await;
+    let ranking = state.catalog.ranking();
+    pairs_with(
+        &anchor.meta,
+        &ranking.keys,
+        &ranking.positions,
+        &ctx,
+        &state.catalog.weights(),
+        limit,
+    )
 }
 
 /// Parses a vocabulary parameter (`role=sre`), naming the parameter when it is unknown.
@@ -290,15 +319,15 @@ pub(crate) async fn discover_page(
         Ok(p) => p,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, "That answer is not one we know", &msg),
     };
-    let (account, mut subject) = subject_of(&state, req).await;
+    let mut who = asker(&state, req).await;
     let mut new_cookie = None;
     if !asked.is_empty() {
-        if subject.is_none() {
+        if who.subject.is_none() {
             let token = SecretToken::generate("keys_v_");
-            subject = Some(Subject::Visitor(token.digest()));
+            who.subject = Some(Subject::Visitor(token.digest()));
             new_cookie = Some(set_cookie(&state, VISITOR_COOKIE, token.expose(), VISITOR_MAX_AGE));
         }
-        if let Some(s) = &subject {
+        if let Some(s) = &who.subject {
             let now = state.clock.now();
             if let Err(err) = state.signals.save_profile(s, &asked, now).await {
                 tracing::warn!(error = %err, "profile not saved");
@@ -314,10 +343,9 @@ pub(crate) async fn discover_page(
             }
         }
     }
-    let ctx = context(&state, account, subject.as_ref(), Some(asked.clone())).await;
-    let (keys, positions) = metas_and_positions(&state);
-    let refs: Vec<&KeyMetadata> = keys.iter().map(|k| &k.meta).collect();
-    let recs = recommend_with(&refs, &positions, &ctx, &state.catalog.weights(), 9);
+    let ctx = context(&state, &who, Some(asked.clone())).await;
+    let ranking = state.catalog.ranking();
+    let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &state.catalog.weights(), 9);
     let p = &ctx.profile;
     let page = DiscoverPage {
         roles: choices(Role::ALL, &p.role.into_iter().collect::<Vec<_>>(), Role::as_str),

@@ -114,7 +114,7 @@ fn unavailable() -> Response {
 
 /// The caller's principal and entitlements, from their session cookie or API token, in one
 /// database read. `Ok(None)`: no valid credential; `Err`: storage failed (logged).
-async fn access_of(state: &AppState, req: &Request) -> Result<Option<(Principal, Vec<Entitlement>)>, ()> {
+pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<(Principal, Vec<Entitlement>)>, ()> {
     let digest;
     let credential = if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {

@@ -417,11 +417,11 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
         pairs: Vec::new(),
     };
     let mut page = page;
-    let pairs = crate::discover::pairs_for(&state, req, &key, 4).await;
+    let who = crate::discover::asker(&state, req).await;
+    let pairs = crate::discover::pairs_for(&state, &who, &key, 4).await;
     page.pairs = crate::discover::views(&state, &pairs);
-    let (_, subject) = crate::discover::subject_of(&state, req).await;
-    if let Some(s) = subject {
-        crate::discover::record(&state, &s, discovery::SignalKind::View(key.meta.slug.clone())).await;
+    if let Some(s) = who.subject() {
+        crate::discover::record(&state, s, discovery::SignalKind::View(key.meta.slug.clone())).await;
     }
     render(&page)
 }
