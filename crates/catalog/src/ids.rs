@@ -62,9 +62,14 @@ impl FromStr for Slug {
         if !(3..=64).contains(&s.len()) {
             return Err(SlugError::Length(s.to_owned()));
         }
-        let ok = s
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        // Lowercase ASCII words of letters and digits joined by single hyphens (one pass: slugs
+        // are parsed per stored signal on hot paths).
+        let b = s.as_bytes();
+        let ok = b.first() != Some(&b'-')
+            && b.last() != Some(&b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && !b.windows(2).any(|w| w == b"--");
         if ok {
             Ok(Slug(s.to_owned()))
         } else {
@@ -234,6 +239,15 @@ mod tests {
     }
 
     proptest! {
+        /// The one-pass check accepts exactly "words of [a-z0-9] joined by single hyphens".
+        #[test]
+        fn slug_rule_is_words_joined_by_hyphens(s in "[a-c0-9_A-]{3,12}") {
+            let words = s
+                .split('-')
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            prop_assert_eq!(s.parse::<Slug>().is_ok(), words, "{}", s);
+        }
+
         #[test]
         fn sort_key_orders_like_semver(a in (0u64..1000, 0u64..1000, 0u64..1000), b in (0u64..1000, 0u64..1000, 0u64..1000)) {
             let va = Version::new(a.0, a.1, a.2);

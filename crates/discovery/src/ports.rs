@@ -14,8 +14,8 @@ use crate::{Profile, Signal};
 pub struct Recall {
     /// The saved profile, if any.
     pub profile: Option<Profile>,
-    /// The KEYS viewed since the cut-off: the latest view of each KEY, newest first, as
-    /// [`crate::SignalKind::View`] signals.
+    /// The most recent views since the cut-off, newest first, as [`crate::SignalKind::View`]
+    /// signals (a KEY viewed twice appears twice; the rules count its latest view).
     pub views: Vec<Signal>,
 }
 
@@ -65,8 +65,8 @@ pub trait SignalRepository: Send + Sync {
         limit: u64,
     ) -> Result<Vec<Signal>, SignalStoreError>;
 
-    /// A subject's saved profile and recent views ([`Recall`]) in one read: the latest view of
-    /// each KEY viewed since `views_since`, newest first, at most `limit` KEYS.
+    /// A subject's saved profile and recent views ([`Recall`]) in one read: the `limit` most
+    /// recent views since `views_since`, newest first.
     ///
     /// # Errors
     /// [`SignalStoreError`].

@@ -482,6 +482,39 @@ fn top<K: AsMetadata>(
     scored
 }
 
+/// Largest catalog [`top_packed`] handles (positions fit in 24 bits).
+const PACKED_INDEX: usize = 0xFF_FFFF;
+
+/// [`top`] for a slug-ordered catalog, comparing one integer per candidate: score (high 32
+/// bits), then lower tier (inverted, 8 bits), then lower position = slug (inverted, 24 bits).
+fn top_packed(scores: &[u32], facts: &[Facts], limit: usize) -> Vec<(usize, u32)> {
+    use std::cmp::Reverse;
+    let index_bits = PACKED_INDEX as u64;
+    if limit == 0 {
+        return Vec::new();
+    }
+    // One pass keeping the best `limit` in a min-heap: a candidate costs one integer
+    // comparison with the worst kept.
+    let mut kept: std::collections::BinaryHeap<Reverse<u64>> = std::collections::BinaryHeap::with_capacity(limit + 1);
+    for (i, (s, f)) in scores.iter().zip(facts).enumerate() {
+        if *s == 0 {
+            continue;
+        }
+        let packed = (u64::from(*s) << 32) | (u64::from(u8::MAX - f.tier) << 24) | (index_bits - i as u64);
+        if kept.len() < limit {
+            kept.push(Reverse(packed));
+        } else if kept.peek().is_some_and(|worst| packed > worst.0) {
+            kept.pop();
+            kept.push(Reverse(packed));
+        }
+    }
+    // Ascending by `Reverse` = best first.
+    kept.into_sorted_vec()
+        .into_iter()
+        .map(|Reverse(p)| ((index_bits - (p & index_bits)) as usize, (p >> 32) as u32))
+        .collect()
+}
+
 /// Ranks the catalog for a buyer: every KEY not owned that scores above zero, best first.
 ///
 /// Fast path (the catalog is small enough to rank per request): the profile rules are scored
@@ -566,9 +599,13 @@ pub fn recommend_with<K: AsMetadata>(
             scores[i] = 0;
         }
     }
-    let scored: Vec<(usize, u32)> = scores.into_iter().enumerate().filter(|(_, s)| *s > 0).collect();
-    top(keys, positions, scored, limit)
-        .into_iter()
+    let best = if positions.sorted && keys.len() <= PACKED_INDEX {
+        top_packed(&scores, &positions.facts, limit)
+    } else {
+        let scored: Vec<(usize, u32)> = scores.into_iter().enumerate().filter(|(_, s)| *s > 0).collect();
+        top(keys, positions, scored, limit)
+    };
+    best.into_iter()
         .map(|(i, s)| {
             let key = keys[i].metadata();
             let (explained, reasons) = score(key, &prep, ctx, w, true);
@@ -874,6 +911,29 @@ mod tests {
             pairs_with(&cat[1], &refs, &Positions::default(), &ctx, &w, 10),
             pairs_with(&cat[1], &refs, &Positions::new(&refs), &ctx, &w, 10)
         );
+    }
+
+    proptest::proptest! {
+        /// The packed selection picks and orders exactly like the comparator one.
+        #[test]
+        fn packed_top_agrees_with_the_comparator(
+            picks in proptest::collection::vec((0u32..6, 0usize..4), 0..300),
+            limit in 0usize..20,
+        ) {
+            let keys: Vec<KeyMetadata> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, (_, tier))| meta(&format!("key-{i:04}"), Kind::Runbook, Tier::ALL[*tier], &[], &[], &[]))
+                .collect();
+            let positions = Positions::new(&keys);
+            proptest::prop_assert!(positions.sorted);
+            let scores: Vec<u32> = picks.iter().map(|(s, _)| *s * 7).collect();
+            let scored: Vec<(usize, u32)> = scores.iter().copied().enumerate().filter(|(_, s)| *s > 0).collect();
+            proptest::prop_assert_eq!(
+                top_packed(&scores, &positions.facts, limit),
+                top(&keys, &positions, scored, limit)
+            );
+        }
     }
 
     #[test]

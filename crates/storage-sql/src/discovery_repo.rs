@@ -32,6 +32,25 @@ fn err(e: impl std::fmt::Display) -> SignalStoreError {
     SignalStoreError(e.to_string())
 }
 
+/// Parses `slug micros,slug micros,…` into views, newest first (a KEY viewed more than once
+/// appears more than once; the rules keep its latest). Malformed entries are skipped.
+fn parse_views(folded: &str) -> Vec<Signal> {
+    let mut views: Vec<Signal> = folded
+        .split(',')
+        .filter_map(|entry| {
+            let (slug, micros) = entry.rsplit_once(' ')?;
+            Some(Signal {
+                kind: SignalKind::View(slug.parse().ok()?),
+                at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            })
+        })
+        .collect();
+    // Usually already in order (the fold reads the index newest first): a stable sort is a
+    // single pass then.
+    views.sort_by_key(|s| std::cmp::Reverse(s.at));
+    views
+}
+
 #[async_trait]
 impl SignalRepository for SqlSignalRepository {
     async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError> {
@@ -88,14 +107,21 @@ impl SignalRepository for SqlSignalRepository {
                 "?".to_owned()
             }
         };
-        // One round trip: the profile row, then the latest view per KEY (the index on
-        // `(subject, kind, at)` bounds the scan to this subject's views in the window).
+        // One round trip, at most two rows: the profile, then this subject's views in the
+        // window (read backwards off the `(subject, kind, at)` index: no sort) folded into one
+        // `slug micros,slug micros,…` string, so the driver decodes one value instead of a row
+        // per view. Columns are read by position: part, value.
+        let postgres = backend == sea_orm::DatabaseBackend::Postgres;
+        let (micros, fold) = if postgres {
+            ("(extract(epoch FROM at) * 1000000)::bigint::text", "string_agg")
+        } else {
+            ("CAST(unixepoch(at, 'subsec') * 1000000 AS INTEGER)", "group_concat")
+        };
         let sql = format!(
-            "SELECT 'p' AS part, profile AS v, updated_at AS at FROM discovery_profiles WHERE subject = {} \
+            "SELECT 'p' AS part, profile AS v FROM discovery_profiles WHERE subject = {} \
              UNION ALL \
-             SELECT part, v, at FROM (SELECT 'v' AS part, target AS v, MAX(at) AS at FROM discovery_signals \
-             WHERE subject = {} AND kind = 'view' AND at >= {} GROUP BY target \
-             ORDER BY MAX(at) DESC, target LIMIT {}) AS recent",
+             SELECT 'v', {fold}(target || ' ' || {micros}, ',') FROM (SELECT target, at FROM discovery_signals \
+             WHERE subject = {} AND kind = 'view' AND at >= {} ORDER BY at DESC LIMIT {}) AS recent",
             p(1),
             p(2),
             p(3),
@@ -113,25 +139,18 @@ impl SignalRepository for SqlSignalRepository {
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map_err(err)?;
-        let mut recall = Recall {
-            profile: None,
-            views: Vec::with_capacity(rows.len()),
-        };
+        let mut recall = Recall::default();
         for r in rows {
-            let part: String = r.try_get("", "part").map_err(err)?;
-            let v: String = r.try_get("", "v").map_err(err)?;
+            let part: String = r.try_get_by_index(0).map_err(err)?;
+            let Some(v) = r.try_get_by_index::<Option<String>>(1).map_err(err)? else {
+                continue; // no views
+            };
             if part == "p" {
                 recall.profile = serde_json::from_str(&v).ok();
-            } else if let Ok(slug) = v.parse::<Slug>() {
-                let at: DateTime<Utc> = r.try_get("", "at").map_err(err)?;
-                recall.views.push(Signal {
-                    kind: SignalKind::View(slug),
-                    at,
-                });
+            } else {
+                recall.views = parse_views(&v);
             }
         }
-        // The union's order is not guaranteed: keep the views newest first.
-        recall.views.sort_by_key(|s| std::cmp::Reverse(s.at));
         Ok(recall)
     }
 
@@ -269,5 +288,30 @@ impl SignalRepository for SqlSignalRepository {
                 .push((mine, u32::try_from(n).unwrap_or(u32::MAX)));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_views_parse_newest_first_skipping_malformed_entries() {
+        let got = parse_views("kit-a 2000000,kit-b 3000000,kit-a 5000000,bad,kit-c x,Not A Slug 9000000,kit-d 3000000");
+        let got: Vec<(String, i64)> = got
+            .iter()
+            .map(|s| match &s.kind {
+                SignalKind::View(slug) => (slug.to_string(), s.at.timestamp()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let want: Vec<(String, i64)> = vec![
+            ("kit-a".into(), 5),
+            ("kit-b".into(), 3),
+            ("kit-d".into(), 3),
+            ("kit-a".into(), 2),
+        ];
+        assert_eq!(got, want);
+        assert!(parse_views("").is_empty());
     }
 }
