@@ -52,6 +52,15 @@ async fn recommendations_explain_themselves_and_exclude_what_you_own() {
                 .iter()
                 .any(|x| x == "Matches your role: SRE")
         );
+        // The ranking's own time, for load tests and browser dev tools.
+        let timed = app.get("/api/v1/recommendations?role=sre").await;
+        let timing = timed.headers()["server-timing"].to_str().unwrap().to_owned();
+        let ms = timing.strip_prefix("rank;dur=").expect(&timing);
+        let (whole, frac) = ms.split_once('.').expect(ms);
+        assert!(
+            whole.parse::<u64>().is_ok() && frac.len() == 3 && frac.parse::<u64>().is_ok(),
+            "{timing}"
+        );
 
         // What the buyer owns is never recommended.
         let admin = sign_up(&app, "admin@keys.test").await;
