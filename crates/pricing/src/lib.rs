@@ -15,7 +15,7 @@
 //! let discount = total.percent(BasisPoints::new(2_250).unwrap()); // 22.5 %
 //! assert_eq!(discount.to_string(), "$29.03"); // 29.025 rounds half away from zero
 //! assert_eq!(total.checked_sub(discount).unwrap().to_string(), "$99.97");
-//! assert_eq!(Money::parse("1500", Currency::Jpy).unwrap().to_string(), "¥1500");
+//! assert_eq!(Money::parse("1500", Currency::Jpy).unwrap().to_string(), "¥1,500");
 //! ```
 
 use std::fmt;
@@ -259,20 +259,35 @@ impl Money {
     }
 }
 
+/// `1234567` → `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// For people: symbol, thousands separated by commas, the currency's minor digits
+/// (`$1,990.00`, `-€5.25`, `¥1,200`).
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.minor < 0 { "-" } else { "" };
         let abs = self.minor.unsigned_abs();
         let exp = self.currency.exponent();
         if exp == 0 {
-            return write!(f, "{sign}{}{abs}", self.currency.symbol());
+            return write!(f, "{sign}{}{}", self.currency.symbol(), grouped(abs));
         }
         let unit = 10_u64.pow(exp);
         write!(
             f,
             "{sign}{}{}.{:0width$}",
             self.currency.symbol(),
-            abs / unit,
+            grouped(abs / unit),
             abs % unit,
             width = exp as usize
         )
@@ -309,8 +324,11 @@ mod tests {
         }
         assert!(Money::parse("1.5", Currency::Jpy).is_err(), "yen has no decimals");
         assert_eq!(usd(5).to_string(), "$0.05");
-        assert_eq!(usd(-123_456).to_string(), "-$1234.56");
-        assert_eq!(Money::from_minor(1500, Currency::Jpy).to_string(), "¥1500");
+        assert_eq!(usd(-123_456).to_string(), "-$1,234.56");
+        assert_eq!(usd(99_999).to_string(), "$999.99");
+        assert_eq!(usd(123_456_789_00).to_string(), "$123,456,789.00");
+        assert_eq!(Money::from_minor(1500, Currency::Jpy).to_string(), "¥1,500");
+        assert_eq!(Money::from_minor(150, Currency::Jpy).to_string(), "¥150");
     }
 
     #[test]
@@ -354,7 +372,7 @@ mod tests {
         #[test]
         fn display_parses_back(minor in -1_000_000_000i64..1_000_000_000) {
             let m = usd(minor);
-            let text = m.to_string().replace('$', "");
+            let text = m.to_string().replace(['$', ','], "");
             prop_assert_eq!(Money::parse(&text, Currency::Usd).unwrap(), m);
         }
 

@@ -455,7 +455,7 @@ fn enterprise_plans_need_an_organisation() {
     let q = quote(&enterprise, &c).unwrap();
     assert_eq!(
         q.explanation,
-        "Enterprise plan, billed annually: $1990.00. You pay $1990.00."
+        "Enterprise plan, billed annually: $1,990.00. You pay $1,990.00."
     );
 }
 
