@@ -113,6 +113,22 @@ pub struct VersionManifest {
     pub changelog: String,
 }
 
+/// Slugs no KEY may take: they are the addresses of marketplace pages (`/marketplace/bundles`).
+pub const RESERVED_SLUGS: &[&str] = &["bundles"];
+
+/// The error for a KEY that takes a [reserved slug](RESERVED_SLUGS).
+fn reserved(file: &str, slug: &Slug) -> Option<ManifestError> {
+    RESERVED_SLUGS.contains(&slug.as_str()).then(|| {
+        ManifestError::new(
+            file,
+            Some("slug"),
+            format!(
+                "slug `{slug}` is reserved (`/marketplace/{slug}` is a marketplace page); choose another, e.g. `{slug}-kit`"
+            ),
+        )
+    })
+}
+
 /// One `## <slug>` section of `JUPYTER_KEYS_LIBRARY.md`, as the JSON object it is read into.
 ///
 /// Lists are comma-separated in the markdown (`- roles: data-scientist, analyst`); the
@@ -297,7 +313,7 @@ pub fn parse_key_manifest(
         })?,
         Err(e) => return Err(vec![toml_syntax_error(file, text, &e)]),
     };
-    let mut errors = Vec::new();
+    let mut errors: Vec<ManifestError> = reserved(file, &manifest.slug).into_iter().collect();
     if manifest.slug.as_str() != folder_slug {
         errors.push(ManifestError::new(
             file,
@@ -656,6 +672,9 @@ fn parse_jupyter_section(
             .or(Some(heading_line));
         vec![e]
     })?;
+    if let Some(e) = reserved(file, &section.slug) {
+        return Err(vec![e.at_line(Some(heading_line))]);
+    }
     let draft = KeyDraft {
         meta: KeyMetadata {
             slug: section.slug,
@@ -900,6 +919,32 @@ changelog = "First."
 Shows the format.\n\nSecond paragraph.\n\n### 1.0.0\n\n- released_at: 2026-01-02\n\
 - files: 1.0.0/intro.ipynb, 1.0.0/data/x.csv\n- preview: 1.0.0/intro.ipynb\n- changelog: First.\n\n\
 ### 1.1.0\n\n- released_at: 2026-02-02\n- files: 1.1.0/intro.ipynb\n- preview: 1.1.0/intro.ipynb\n- changelog: Second.\n";
+
+    #[test]
+    fn reserved_slugs_are_refused_with_the_reason() {
+        let text = GOOD.replace("slug = \"demo-kit\"", "slug = \"bundles\"");
+        let errs = parse_key_manifest(
+            &text,
+            "runbook-keys/bundles/key.toml",
+            "bundles",
+            Kind::Runbook,
+            today(),
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field.as_deref(), Some("slug"));
+        assert!(
+            errs[0].reason.contains("reserved") && errs[0].reason.contains("/marketplace/bundles"),
+            "{errs:?}"
+        );
+
+        let lib = LIB.replace("## demo-pack", "## bundles");
+        let s = parse_jupyter_library(&lib, "lib.md", today());
+        let errs = s[0].draft.as_ref().unwrap_err();
+        assert_eq!(errs[0].field.as_deref(), Some("slug"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(5));
+        assert!(errs[0].reason.contains("reserved"));
+    }
 
     #[test]
     fn jupyter_library_parses() {
