@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(usd(5).to_string(), "$0.05");
         assert_eq!(usd(-123_456).to_string(), "-$1,234.56");
         assert_eq!(usd(99_999).to_string(), "$999.99");
-        assert_eq!(usd(123_456_789_00).to_string(), "$123,456,789.00");
+        assert_eq!(usd(12_345_678_900).to_string(), "$123,456,789.00");
         assert_eq!(Money::from_minor(1500, Currency::Jpy).to_string(), "¥1,500");
         assert_eq!(Money::from_minor(150, Currency::Jpy).to_string(), "¥150");
     }
