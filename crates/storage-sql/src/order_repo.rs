@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use entitlements::ports::NewGrant;
 use entitlements::{AuditEntry, Entitlement, EntitlementId, Holder};
 use pricing::{Currency, Money};
@@ -424,6 +425,21 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError> {
         cancel_pending_on(&self.db, id).await
+    }
+
+    async fn expire_pending(&self, channel: Channel, created_before: DateTime<Utc>) -> Result<u64, OrderStoreError> {
+        Ok(orders::Entity::update_many()
+            .set(orders::ActiveModel {
+                status: Set(OrderStatus::Cancelled.as_str().to_owned()),
+                ..Default::default()
+            })
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .filter(orders::Column::Channel.eq(channel.as_str()))
+            .filter(orders::Column::CreatedAt.lt(created_before))
+            .exec(&self.db)
+            .await
+            .map_err(err)?
+            .rows_affected)
     }
 
     async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError> {

@@ -139,3 +139,60 @@ async fn orders_read_back_and_racing_upgrades_never_share_a_credit() {
         );
     }
 }
+
+/// Abandoned local checkouts expire: only pending orders of that channel created before the
+/// cut-off are cancelled, and the credit they reserved is free again.
+#[tokio::test]
+async fn abandoned_pending_orders_expire_and_release_their_credit() {
+    for db in test_support::databases().await {
+        let conn = connect(&db.url, 2).await.unwrap();
+        let orders = SqlOrderRepository::new(conn);
+        let ada = Holder::User(UserId(1));
+        let (paid, _) = orders
+            .record_paid(
+                &order(ada, "key:deploy-rollback-runbook", 4_900, 0, &[("deploy-rollback-runbook", 4_900)]),
+                &[],
+                &[grant(ada, "deploy-rollback-runbook")],
+            )
+            .await
+            .unwrap();
+        let uses = vec![PlannedUse {
+            from: paid.id,
+            slug: "deploy-rollback-runbook".parse().unwrap(),
+            amount: usd(4_900),
+        }];
+        let upgrade = |channel: Channel, hour: u32| NewOrder {
+            channel,
+            at: at(hour),
+            ..order(
+                ada,
+                "bundle:incident-response-essentials",
+                4_928,
+                4_900,
+                &[("deploy-rollback-runbook", 4_900), ("disk-full-recovery", 4_928)],
+            )
+        };
+        let old_local = orders.create_pending(&upgrade(Channel::Local, 1), &uses).await.unwrap();
+        // The credit is reserved by the pending order.
+        assert!(matches!(
+            orders.create_pending(&upgrade(Channel::Local, 2), &uses).await,
+            Err(RecordOrderError::CreditTaken)
+        ));
+        let stripe = orders.create_pending(&upgrade(Channel::Stripe, 1), &[]).await.unwrap();
+        let new_local = orders.create_pending(&upgrade(Channel::Local, 5), &[]).await.unwrap();
+
+        assert_eq!(orders.expire_pending(Channel::Local, at(3)).await.unwrap(), 1, "{db:?}");
+        assert_eq!(orders.expire_pending(Channel::Local, at(3)).await.unwrap(), 0, "idempotent");
+        let status = |o: &upgrades::ports::Order| o.id;
+        for (id, want) in [
+            (status(&old_local), OrderStatus::Cancelled),
+            (status(&stripe), OrderStatus::Pending),
+            (status(&new_local), OrderStatus::Pending),
+            (paid.id, OrderStatus::Paid),
+        ] {
+            assert_eq!(orders.find(id).await.unwrap().unwrap().status, want, "{db:?}: order {id:?}");
+        }
+        // The released credit can be used again.
+        orders.create_pending(&upgrade(Channel::Local, 6), &uses).await.unwrap();
+    }
+}

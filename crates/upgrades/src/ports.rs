@@ -327,6 +327,14 @@ pub trait OrderRepository: Send + Sync {
     /// [`OrderStoreError`] when the backend fails.
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError>;
 
+    /// Cancels every pending order of `channel` created before `created_before` (a checkout
+    /// that was never finished), releasing their credit reservations, as
+    /// [`OrderRepository::cancel_pending`] does. Returns how many. Idempotent.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn expire_pending(&self, channel: Channel, created_before: DateTime<Utc>) -> Result<u64, OrderStoreError>;
+
     /// Finds an order by our id or one of the provider's references.
     ///
     /// # Errors
