@@ -14,6 +14,10 @@ use ingest::{IngestOptions, NoProgress};
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use web::{AppState, CatalogCache, ResponseCache};
 
+/// How long a local-mode checkout may stay unfinished before it is cancelled (as Stripe does
+/// with its Checkout Sessions).
+const LOCAL_CHECKOUT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -185,14 +189,17 @@ impl Application {
             ))
         });
 
-        // Discovery signals, and their retention: every instance purges what is too old
-        // (idempotent, so several instances can).
+        // Hourly housekeeping, idempotent so every instance can run it: discovery signals past
+        // their retention are deleted, and in local payment mode checkouts left unfinished for
+        // a day are cancelled, releasing the credit they reserved (Stripe expires its own
+        // Checkout Sessions after 24 hours and tells us with `checkout.session.expired`).
         let signals: Arc<dyn discovery::SignalRepository> =
             Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone()));
         let retention = chrono::Duration::days(settings.discovery.retention_days);
         let purger = {
             let signals = signals.clone();
             let clock = infra.clock.clone();
+            let local_orders = local.as_ref().map(|_| orders.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(3_600));
                 loop {
@@ -201,6 +208,14 @@ impl Application {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "old discovery signals deleted"),
                         Err(e) => tracing::warn!(error = %e, "signal retention purge failed"),
+                    }
+                    if let Some(orders) = &local_orders {
+                        let cutoff = clock.now() - LOCAL_CHECKOUT_LIFETIME;
+                        match orders.expire_pending(upgrades::ports::Channel::Local, cutoff).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(cancelled = n, "unfinished local checkouts expired"),
+                            Err(e) => tracing::warn!(error = %e, "expiring unfinished local checkouts failed"),
+                        }
                     }
                 }
             })

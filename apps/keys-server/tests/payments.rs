@@ -565,6 +565,19 @@ async fn billing_portal_cancels_the_subscription_through_an_event() {
         assert_eq!(r.status(), 303, "{db:?}");
         drain(inbox.as_ref()).await;
         assert_eq!(order(&app, &ada, order_id).await["status"], "paid");
+        // A paid checkout cannot be paid again.
+        let (s, again) = app.get_text_with_cookie(&format!("/pay/local/{session}"), &ada).await;
+        assert_eq!(s, 410, "{db:?}");
+        assert!(again.contains("already paid"), "{again}");
+        let r = app
+            .client
+            .post(app.url(&format!("/pay/local/{session}")))
+            .header("cookie", &ada)
+            .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 410, "{db:?}");
 
         let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
         assert!(billing.contains("plan:operator:monthly"), "{billing}");
@@ -595,6 +608,64 @@ async fn billing_portal_cancels_the_subscription_through_an_event() {
             .find(|e| e["scope"] == "plan")
             .unwrap();
         assert_eq!(plan["effective"], false, "{db:?}: cancelled in the portal: {plan}");
+        app.stop().await.unwrap();
+    }
+}
+
+/// In local payment mode the server's housekeeping cancels checkouts left unfinished for a day
+/// (Stripe expires its own sessions), and leaves fresh ones and other channels alone.
+#[tokio::test]
+async fn unfinished_local_checkouts_expire_after_a_day() {
+    use upgrades::ports::{Channel, NewOrder, OrderRepository, OrderStatus};
+    for db in test_support::databases().await {
+        let orders = storage_sql::SqlOrderRepository::new(storage_sql::connect(&db.url, 2).await.unwrap());
+        let now = chrono::Utc::now();
+        let usd = |m: i64| pricing::Money::from_minor(m, pricing::Currency::Usd);
+        let pending = |channel: Channel, age: chrono::TimeDelta| NewOrder {
+            holder: entitlements::Holder::User(entitlements::UserId(1)),
+            buyer: entitlements::UserId(1),
+            sku: "key:deploy-rollback-runbook".parse().unwrap(),
+            list_price: usd(4_900),
+            amount_due: usd(4_900),
+            cash_paid: usd(4_900),
+            credit_applied: usd(0),
+            allocations: Vec::new(),
+            explanation: "test".into(),
+            channel,
+            period: None,
+            at: now - age,
+            quote_id: None,
+        };
+        let stale = orders
+            .create_pending(&pending(Channel::Local, chrono::TimeDelta::hours(25)), &[])
+            .await
+            .unwrap();
+        let fresh = orders
+            .create_pending(&pending(Channel::Local, chrono::TimeDelta::hours(1)), &[])
+            .await
+            .unwrap();
+        let stripe = orders
+            .create_pending(&pending(Channel::Stripe, chrono::TimeDelta::hours(25)), &[])
+            .await
+            .unwrap();
+        // Local mode (no Stripe key): the first housekeeping round runs at start.
+        let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
+        let mut status = OrderStatus::Pending;
+        for _ in 0..100 {
+            status = orders.find(stale.id).await.unwrap().unwrap().status;
+            if status != OrderStatus::Pending {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, OrderStatus::Cancelled, "{db:?}");
+        for o in [&fresh, &stripe] {
+            assert_eq!(
+                orders.find(o.id).await.unwrap().unwrap().status,
+                OrderStatus::Pending,
+                "{db:?}"
+            );
+        }
         app.stop().await.unwrap();
     }
 }

@@ -150,7 +150,13 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
         let ada = Holder::User(UserId(1));
         let (paid, _) = orders
             .record_paid(
-                &order(ada, "key:deploy-rollback-runbook", 4_900, 0, &[("deploy-rollback-runbook", 4_900)]),
+                &order(
+                    ada,
+                    "key:deploy-rollback-runbook",
+                    4_900,
+                    0,
+                    &[("deploy-rollback-runbook", 4_900)],
+                ),
                 &[],
                 &[grant(ada, "deploy-rollback-runbook")],
             )
@@ -182,7 +188,11 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
         let new_local = orders.create_pending(&upgrade(Channel::Local, 5), &[]).await.unwrap();
 
         assert_eq!(orders.expire_pending(Channel::Local, at(3)).await.unwrap(), 1, "{db:?}");
-        assert_eq!(orders.expire_pending(Channel::Local, at(3)).await.unwrap(), 0, "idempotent");
+        assert_eq!(
+            orders.expire_pending(Channel::Local, at(3)).await.unwrap(),
+            0,
+            "idempotent"
+        );
         let status = |o: &upgrades::ports::Order| o.id;
         for (id, want) in [
             (status(&old_local), OrderStatus::Cancelled),
@@ -190,7 +200,11 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
             (status(&new_local), OrderStatus::Pending),
             (paid.id, OrderStatus::Paid),
         ] {
-            assert_eq!(orders.find(id).await.unwrap().unwrap().status, want, "{db:?}: order {id:?}");
+            assert_eq!(
+                orders.find(id).await.unwrap().unwrap().status,
+                want,
+                "{db:?}: order {id:?}"
+            );
         }
         // The released credit can be used again.
         orders.create_pending(&upgrade(Channel::Local, 6), &uses).await.unwrap();

@@ -703,7 +703,19 @@ async fn local_order(state: &AppState, account: accounts::ports::AccountId, id: 
         .find_by_ref(&OrderRef::CheckoutSession(id.to_owned()))
         .await
     {
-        Ok(Some(o)) if may_see(state, account, &o).await => Ok(o),
+        Ok(Some(o)) if may_see(state, account, &o).await => match o.status {
+            upgrades::ports::OrderStatus::Pending => Ok(o),
+            upgrades::ports::OrderStatus::Cancelled => Err(error_page(
+                StatusCode::GONE,
+                "This checkout has closed",
+                "It was cancelled, or left unfinished for a day. Start again from the KEY's page: the price and any credit are worked out afresh.",
+            )),
+            _ => Err(error_page(
+                StatusCode::GONE,
+                "This checkout is already paid",
+                "Find what you bought under Your KEYS (/account/keys).",
+            )),
+        },
         Ok(_) => Err(error_page(
             StatusCode::NOT_FOUND,
             "No such checkout",
