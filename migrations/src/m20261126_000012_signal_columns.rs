@@ -1,6 +1,8 @@
 //! Discovery signals get their kind and target as columns (besides the JSON `signal`), so the
-//! recently-viewed read is one indexed `GROUP BY` in the database — the latest view per KEY —
-//! instead of decoding every stored signal. Existing rows are filled from their JSON.
+//! recent-views read is one backwards scan of a `(subject, kind, at, target)` index that the
+//! index alone can answer, instead of decoding every stored signal. Existing rows are filled
+//! from their JSON; a row whose JSON is not a signal gets empty columns instead of failing the
+//! migration.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
@@ -31,14 +33,18 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        // Signals are written as `{"kind":"…","value":"…"}`; anything else is left empty.
         let backfill = match manager.get_database_backend() {
+            // Pattern matching, not a `::jsonb` cast, which would abort on one malformed row.
             DatabaseBackend::Postgres => {
-                "UPDATE discovery_signals SET kind = COALESCE(signal::jsonb->>'kind', ''), \
-                 target = COALESCE(signal::jsonb->>'value', '')"
+                "UPDATE discovery_signals SET \
+                 kind = COALESCE(substring(signal from '^\\{\"kind\":\"([a-z_]+)\"'), ''), \
+                 target = COALESCE(substring(signal from '\"value\":\"([^\"]*)\"\\}$'), '')"
             }
             _ => {
-                "UPDATE discovery_signals SET kind = COALESCE(json_extract(signal, '$.kind'), ''), \
-                 target = COALESCE(json_extract(signal, '$.value'), '')"
+                "UPDATE discovery_signals SET \
+                 kind = CASE WHEN json_valid(signal) THEN COALESCE(json_extract(signal, '$.kind'), '') ELSE '' END, \
+                 target = CASE WHEN json_valid(signal) THEN COALESCE(json_extract(signal, '$.value'), '') ELSE '' END"
             }
         };
         manager.get_connection().execute_unprepared(backfill).await?;
@@ -50,6 +56,7 @@ impl MigrationTrait for Migration {
                     .col(DiscoverySignals::Subject)
                     .col(DiscoverySignals::Kind)
                     .col(DiscoverySignals::At)
+                    .col(DiscoverySignals::Target)
                     .to_owned(),
             )
             .await

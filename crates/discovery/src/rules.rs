@@ -302,6 +302,13 @@ impl Positions {
     fn get(&self, slug: &Slug) -> Option<usize> {
         self.map.get(slug).copied()
     }
+
+    /// Whether the indexed slice was in slug order: then ties between equal scores and tiers
+    /// are broken by position (an integer), the fast path; otherwise by comparing slugs.
+    #[must_use]
+    pub fn is_slug_ordered(&self) -> bool {
+        self.sorted
+    }
 }
 
 /// What the rules look up for every candidate, computed once per ranking (so ranking is
@@ -495,7 +502,8 @@ fn top_packed(scores: &[u32], facts: &[Facts], limit: usize) -> Vec<(usize, u32)
     }
     // One pass keeping the best `limit` in a min-heap: a candidate costs one integer
     // comparison with the worst kept.
-    let mut kept: std::collections::BinaryHeap<Reverse<u64>> = std::collections::BinaryHeap::with_capacity(limit + 1);
+    let mut kept: std::collections::BinaryHeap<Reverse<u64>> =
+        std::collections::BinaryHeap::with_capacity(limit.min(scores.len()) + 1);
     for (i, (s, f)) in scores.iter().zip(facts).enumerate() {
         if *s == 0 {
             continue;
@@ -535,7 +543,8 @@ pub fn recommend_with<K: AsMetadata>(
     w: &Weights,
     limit: usize,
 ) -> Vec<Recommendation> {
-    // Positions built for another slice would misplace every KEY: index this one instead.
+    // Positions must be built from this very slice (the caller's contract); a length mismatch
+    // is the one sign of misuse we can see cheaply, and then this slice is indexed here.
     let local;
     let positions = if positions.facts.len() == keys.len() {
         positions

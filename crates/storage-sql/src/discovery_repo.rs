@@ -32,16 +32,24 @@ fn err(e: impl std::fmt::Display) -> SignalStoreError {
     SignalStoreError(e.to_string())
 }
 
-/// Parses `slug micros,slug micros,…` into views, newest first (a KEY viewed more than once
-/// appears more than once; the rules keep its latest). Malformed entries are skipped.
+/// Parses `slug|time,slug|time,…` (time: epoch microseconds, or RFC 3339 text) into views,
+/// newest first (a KEY viewed more than once appears more than once; the rules keep its latest).
+/// Malformed entries are skipped.
 fn parse_views(folded: &str) -> Vec<Signal> {
     let mut views: Vec<Signal> = folded
         .split(',')
         .filter_map(|entry| {
-            let (slug, micros) = entry.rsplit_once(' ')?;
+            let (slug, time) = entry.split_once('|')?;
+            let at = match time.parse::<i64>() {
+                Ok(micros) => DateTime::from_timestamp_micros(micros)?,
+                Err(_) => DateTime::parse_from_rfc3339(time)
+                    .or_else(|_| DateTime::parse_from_str(time, "%Y-%m-%d %H:%M:%S%.f%:z"))
+                    .ok()?
+                    .with_timezone(&Utc),
+            };
             Some(Signal {
                 kind: SignalKind::View(slug.parse().ok()?),
-                at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                at,
             })
         })
         .collect();
@@ -107,20 +115,20 @@ impl SignalRepository for SqlSignalRepository {
                 "?".to_owned()
             }
         };
-        // One round trip, at most two rows: the profile, then this subject's views in the
-        // window (read backwards off the `(subject, kind, at)` index: no sort) folded into one
-        // `slug micros,slug micros,…` string, so the driver decodes one value instead of a row
-        // per view. Columns are read by position: part, value.
-        let postgres = backend == sea_orm::DatabaseBackend::Postgres;
-        let (micros, fold) = if postgres {
-            ("(extract(epoch FROM at) * 1000000)::bigint::text", "string_agg")
+        // One round trip, at most two rows: the profile, then this subject's most recent views
+        // in the window (read backwards off the `(subject, kind, at, target)` index: no sort)
+        // folded into one `slug|time,slug|time,…` value, so the driver decodes one value instead
+        // of a row per view. The time is epoch microseconds on Postgres and the stored RFC 3339
+        // text on SQLite. Columns are read by position: part, value.
+        let fold = if backend == sea_orm::DatabaseBackend::Postgres {
+            "string_agg(target || '|' || (date_part('epoch', at) * 1000000)::bigint::text, ',')"
         } else {
-            ("CAST(unixepoch(at, 'subsec') * 1000000 AS INTEGER)", "group_concat")
+            "group_concat(target || '|' || at, ',')"
         };
         let sql = format!(
             "SELECT 'p' AS part, profile AS v FROM discovery_profiles WHERE subject = {} \
              UNION ALL \
-             SELECT 'v', {fold}(target || ' ' || {micros}, ',') FROM (SELECT target, at FROM discovery_signals \
+             SELECT 'v', {fold} FROM (SELECT target, at FROM discovery_signals \
              WHERE subject = {} AND kind = 'view' AND at >= {} ORDER BY at DESC LIMIT {}) AS recent",
             p(1),
             p(2),
@@ -297,19 +305,23 @@ mod tests {
 
     #[test]
     fn folded_views_parse_newest_first_skipping_malformed_entries() {
-        let got = parse_views("kit-a 2000000,kit-b 3000000,kit-a 5000000,bad,kit-c x,Not A Slug 9000000,kit-d 3000000");
+        let got = parse_views(
+            "kit-a|2000000,kit-b|1970-01-01T00:00:03+00:00,kit-a|5000000,bad,kit-c|x,Not A Slug|9000000,\
+             kit-d|1970-01-01 00:00:03.000000+00:00,kit-e|1970-01-01T00:00:01.5Z",
+        );
         let got: Vec<(String, i64)> = got
             .iter()
             .map(|s| match &s.kind {
-                SignalKind::View(slug) => (slug.to_string(), s.at.timestamp()),
+                SignalKind::View(slug) => (slug.to_string(), s.at.timestamp_millis()),
                 other => panic!("{other:?}"),
             })
             .collect();
         let want: Vec<(String, i64)> = vec![
-            ("kit-a".into(), 5),
-            ("kit-b".into(), 3),
-            ("kit-d".into(), 3),
-            ("kit-a".into(), 2),
+            ("kit-a".into(), 5_000),
+            ("kit-b".into(), 3_000),
+            ("kit-d".into(), 3_000),
+            ("kit-a".into(), 2_000),
+            ("kit-e".into(), 1_500),
         ];
         assert_eq!(got, want);
         assert!(parse_views("").is_empty());

@@ -101,7 +101,7 @@ async fn signals_profiles_merge_clear_retention_and_co_purchases() {
 }
 
 #[tokio::test]
-async fn recall_reads_the_profile_and_the_latest_view_per_key_in_one_go() {
+async fn recall_reads_the_profile_and_the_most_recent_views_in_one_go() {
     for db in test_support::databases().await {
         let conn = connect(&db.url, 2).await.unwrap();
         let repo = SqlSignalRepository::new(conn);
@@ -169,7 +169,8 @@ async fn recall_reads_the_profile_and_the_latest_view_per_key_in_one_go() {
     }
 }
 
-/// Signals stored before their kind and target had columns are filled in by the migration.
+/// Signals stored before their kind and target had columns are filled in by the migration; a
+/// malformed one does not stop it.
 #[tokio::test]
 async fn the_signal_columns_migration_fills_in_existing_rows() {
     use sea_orm::ConnectionTrait;
@@ -180,7 +181,8 @@ async fn the_signal_columns_migration_fills_in_existing_rows() {
         conn.execute_unprepared(
             "INSERT INTO discovery_signals (subject, signal, at) VALUES \
              ('user:1', '{\"kind\":\"view\",\"value\":\"kit-one\"}', '2026-11-02T12:00:00+00:00'), \
-             ('user:1', '{\"kind\":\"role\",\"value\":\"sre\"}', '2026-11-02T12:00:00+00:00')",
+             ('user:1', '{\"kind\":\"role\",\"value\":\"sre\"}', '2026-11-02T12:00:00+00:00'), \
+             ('user:1', 'not json at all', '2026-11-02T12:00:00+00:00')",
         )
         .await
         .unwrap();

@@ -12,13 +12,25 @@ use catalog::{CatalogIndex, CatalogRepository, Key, StorageError};
 use pricing::Offers;
 
 /// The catalog as the recommendation rules rank it, built once per revision: the snapshot's
-/// KEYS in iteration order and where each sits (so a request ranks without copying them).
+/// KEYS in slug order and where each sits (so a request ranks without copying them, and ties
+/// are broken by position instead of by comparing slugs).
 #[derive(Debug, Default)]
 pub struct Ranking {
-    /// The KEYS, in the snapshot's iteration order.
+    /// The KEYS, in slug order.
     pub keys: Vec<Arc<Key>>,
-    /// Slug → position, and each KEY's vocabulary bit sets.
+    /// Slug → position, and each KEY's vocabulary bit sets, kind and tier.
     pub positions: discovery::Positions,
+}
+
+impl Ranking {
+    /// Indexes a snapshot's KEYS in slug order.
+    #[must_use]
+    pub fn new(index: &CatalogIndex) -> Self {
+        let mut keys: Vec<Arc<Key>> = index.iter().cloned().collect();
+        keys.sort_by(|a, b| a.meta.slug.cmp(&b.meta.slug));
+        let positions = discovery::Positions::new(&keys);
+        Self { keys, positions }
+    }
 }
 
 /// A reloadable [`CatalogIndex`] and the [`Offers`] (prices and bundles) that go with it.
@@ -87,9 +99,7 @@ impl CatalogCache {
             })
             .unwrap_or_default();
         let index = Arc::new(CatalogIndex::new(keys, revision));
-        let keys: Vec<Arc<Key>> = index.iter().cloned().collect();
-        let positions = discovery::Positions::new(&keys);
-        let ranking = Arc::new(Ranking { keys, positions });
+        let ranking = Arc::new(Ranking::new(&index));
         Ok((index, Arc::new(offers), Arc::new(weights), ranking))
     }
 
@@ -148,5 +158,39 @@ impl CatalogCache {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ranking_is_in_slug_order_whatever_the_names() {
+        let key = |slug: &str, name: &str| Key {
+            meta: catalog::KeyMetadata {
+                slug: slug.parse().unwrap(),
+                name: name.into(),
+                kind: catalog::Kind::Runbook,
+                tier: catalog::Tier::Starter,
+                summary: String::new(),
+                description: String::new(),
+                roles: Vec::new(),
+                intents: Vec::new(),
+                categories: Vec::new(),
+                tags: Vec::new(),
+            },
+            versions: Vec::new(),
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        // Name order ("kit 12" < "kit 5") differs from slug order.
+        let index = CatalogIndex::new(
+            vec![key("kit-05", "Kit 5"), key("kit-12", "Kit 12"), key("kit-01", "Zed")],
+            1,
+        );
+        let ranking = Ranking::new(&index);
+        let slugs: Vec<&str> = ranking.keys.iter().map(|k| k.meta.slug.as_str()).collect();
+        assert_eq!(slugs, ["kit-01", "kit-05", "kit-12"]);
+        assert!(ranking.positions.is_slug_ordered());
     }
 }

@@ -71,6 +71,9 @@ pub(crate) async fn subject_of(state: &AppState, req: &Request) -> (Option<Accou
 pub(crate) struct Asker {
     subject: Option<Subject>,
     entitlements: Vec<entitlements::Entitlement>,
+    /// The entitlements could not be read: what the buyer owns is unknown, so nothing may be
+    /// recommended (it could be something they own).
+    ownership_unknown: bool,
 }
 
 impl Asker {
@@ -80,16 +83,24 @@ impl Asker {
     }
 }
 
-/// Reads the [`Asker`] of a request (a storage failure counts as anonymous, and is logged).
+/// Reads the [`Asker`] of a request. When the entitlements cannot be read (logged), a signed-in
+/// buyer stays themselves (their signals are still theirs) and nothing is recommended.
 pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
     match crate::downloads::access_of(state, req).await {
         Ok(Some((principal, entitlements))) => Asker {
             subject: Some(Subject::User(principal.user.0)),
             entitlements,
+            ownership_unknown: false,
         },
-        Ok(None) | Err(()) => Asker {
+        Ok(None) => Asker {
             subject: visitor_of(req),
             entitlements: Vec::new(),
+            ownership_unknown: false,
+        },
+        Err(()) => Asker {
+            subject: subject_of(state, req).await.1,
+            entitlements: Vec::new(),
+            ownership_unknown: true,
         },
     }
 }
@@ -215,27 +226,34 @@ pub(crate) async fn for_request(
     asked: Option<Profile>,
     limit: usize,
 ) -> Vec<Recommendation> {
-    timed_for_request(state, req, asked, limit).await.0
+    timed_for_request(state, req, asked, limit)
+        .await
+        .map(|r| r.0)
+        .unwrap_or_default()
 }
 
-/// [`for_request`], with how long the ranking itself took (not the storage reads).
+/// [`for_request`], with how long the ranking itself took (not the storage reads); `None`
+/// when what the buyer owns cannot be read.
 async fn timed_for_request(
     state: &AppState,
     req: &Request,
     asked: Option<Profile>,
     limit: usize,
-) -> (Vec<Recommendation>, std::time::Duration) {
+) -> Option<(Vec<Recommendation>, std::time::Duration)> {
     let who = asker(state, req).await;
+    if who.ownership_unknown {
+        return None;
+    }
     if who.subject.is_none() && asked.as_ref().is_none_or(Profile::is_empty) {
         // Nothing known about the visitor: no rule can match.
-        return (Vec::new(), std::time::Duration::ZERO);
+        return Some((Vec::new(), std::time::Duration::ZERO));
     }
     let ctx = context(state, &who, asked).await;
     let ranking = state.catalog.ranking();
     let weights = state.catalog.weights();
     let started = std::time::Instant::now();
     let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &weights, limit);
-    (recs, started.elapsed())
+    Some((recs, started.elapsed()))
 }
 
 /// A `Server-Timing` entry (`rank;dur=0.183`: milliseconds with microsecond precision).
@@ -246,6 +264,9 @@ fn server_timing(name: &str, took: std::time::Duration) -> String {
 
 /// "Pairs well with" a KEY, for a request.
 pub(crate) async fn pairs_for(state: &AppState, who: &Asker, anchor: &Key, limit: usize) -> Vec<Recommendation> {
+    if who.ownership_unknown {
+        return Vec::new();
+    }
     let ctx = context(state, who, None).await;
     let ranking = state.catalog.ranking();
     pairs_with(
@@ -365,7 +386,11 @@ pub(crate) async fn discover_page(
     }
     let ctx = context(&state, &who, Some(asked.clone())).await;
     let ranking = state.catalog.ranking();
-    let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &state.catalog.weights(), 9);
+    let recs = if who.ownership_unknown {
+        Vec::new()
+    } else {
+        recommend_with(&ranking.keys, &ranking.positions, &ctx, &state.catalog.weights(), 9)
+    };
     let p = &ctx.profile;
     let page = DiscoverPage {
         roles: choices(Role::ALL, &p.role.into_iter().collect::<Vec<_>>(), Role::as_str),
@@ -440,6 +465,9 @@ pub(crate) enum RecResponse {
     /// A parameter is not a known value (the message lists the accepted ones).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// What the caller owns cannot be read right now, so nothing is recommended; try again.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
 }
 
 #[derive(ApiResponse)]
@@ -480,7 +508,9 @@ impl DiscoveryApi {
             Err(msg) => return RecResponse::BadRequest(e("bad_request", msg)),
         };
         let limit = limit.0.unwrap_or(10).clamp(1, 50) as usize;
-        let (recs, took) = timed_for_request(&state, req, Some(asked), limit).await;
+        let Some((recs, took)) = timed_for_request(&state, req, Some(asked), limit).await else {
+            return RecResponse::Unavailable(e("unavailable", "try again shortly"));
+        };
         let index = state.catalog.snapshot();
         RecResponse::Ok(
             Json(RecommendationList {
