@@ -14,10 +14,6 @@ use ingest::{IngestOptions, NoProgress};
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use web::{AppState, CatalogCache, ResponseCache};
 
-/// How long a local-mode checkout may stay unfinished before it is cancelled (as Stripe does
-/// with its Checkout Sessions).
-const LOCAL_CHECKOUT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
-
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -190,8 +186,8 @@ impl Application {
         });
 
         // Hourly housekeeping, idempotent so every instance can run it: discovery signals past
-        // their retention are deleted, and in local payment mode checkouts left unfinished for
-        // a day are cancelled, releasing the credit they reserved (Stripe expires its own
+        // their retention are deleted, and local-mode checkouts left unfinished for a day are
+        // cancelled, releasing the credit they reserved (Stripe expires its own
         // Checkout Sessions after 24 hours and tells us with `checkout.session.expired`).
         let signals: Arc<dyn discovery::SignalRepository> =
             Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone()));
@@ -199,7 +195,9 @@ impl Application {
         let purger = {
             let signals = signals.clone();
             let clock = infra.clock.clone();
-            let local_orders = local.as_ref().map(|_| orders.clone());
+            // Local checkouts expire in Stripe mode too: after a switch to Stripe they can no
+            // longer be paid, and they must not keep their credit reserved.
+            let orders = orders.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(3_600));
                 loop {
@@ -209,13 +207,11 @@ impl Application {
                         Ok(n) => tracing::info!(deleted = n, "old discovery signals deleted"),
                         Err(e) => tracing::warn!(error = %e, "signal retention purge failed"),
                     }
-                    if let Some(orders) = &local_orders {
-                        let cutoff = clock.now() - LOCAL_CHECKOUT_LIFETIME;
-                        match orders.expire_pending(upgrades::ports::Channel::Local, cutoff).await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(cancelled = n, "unfinished local checkouts expired"),
-                            Err(e) => tracing::warn!(error = %e, "expiring unfinished local checkouts failed"),
-                        }
+                    let cutoff = clock.now() - web::checkout::LOCAL_CHECKOUT_LIFETIME;
+                    match orders.expire_pending(upgrades::ports::Channel::Local, cutoff).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(cancelled = n, "unfinished local checkouts expired"),
+                        Err(e) => tracing::warn!(error = %e, "expiring unfinished local checkouts failed"),
                     }
                 }
             })

@@ -436,6 +436,8 @@ impl OrderRepository for SqlOrderRepository {
             .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
             .filter(orders::Column::Channel.eq(channel.as_str()))
             .filter(orders::Column::CreatedAt.lt(created_before))
+            .filter(orders::Column::PaymentIntent.is_null())
+            .filter(orders::Column::SubscriptionRef.is_null())
             .exec(&self.db)
             .await
             .map_err(err)?

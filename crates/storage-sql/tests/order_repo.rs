@@ -141,7 +141,7 @@ async fn orders_read_back_and_racing_upgrades_never_share_a_credit() {
 }
 
 /// Abandoned local checkouts expire: only pending orders of that channel created before the
-/// cut-off are cancelled, and the credit they reserved is free again.
+/// cut-off, with no payment started, are cancelled, and the credit they reserved is free again.
 #[tokio::test]
 async fn abandoned_pending_orders_expire_and_release_their_credit() {
     for db in test_support::databases().await {
@@ -186,6 +186,18 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
         ));
         let stripe = orders.create_pending(&upgrade(Channel::Stripe, 1), &[]).await.unwrap();
         let new_local = orders.create_pending(&upgrade(Channel::Local, 5), &[]).await.unwrap();
+        // A payment started (its intent recorded) on an old checkout: never expired under it.
+        let started = orders.create_pending(&upgrade(Channel::Local, 1), &[]).await.unwrap();
+        orders
+            .set_refs(
+                started.id,
+                &upgrades::ports::PaymentRefs {
+                    payment_intent: Some("pi_local_started".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
 
         assert_eq!(orders.expire_pending(Channel::Local, at(3)).await.unwrap(), 1, "{db:?}");
         assert_eq!(
@@ -198,6 +210,7 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
             (status(&old_local), OrderStatus::Cancelled),
             (status(&stripe), OrderStatus::Pending),
             (status(&new_local), OrderStatus::Pending),
+            (status(&started), OrderStatus::Pending),
             (paid.id, OrderStatus::Paid),
         ] {
             assert_eq!(

@@ -327,9 +327,10 @@ pub trait OrderRepository: Send + Sync {
     /// [`OrderStoreError`] when the backend fails.
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError>;
 
-    /// Cancels every pending order of `channel` created before `created_before` (a checkout
-    /// that was never finished), releasing their credit reservations, as
-    /// [`OrderRepository::cancel_pending`] does. Returns how many. Idempotent.
+    /// Cancels every pending order of `channel` created before `created_before` whose payment
+    /// never started (no payment intent or subscription recorded): a checkout that was never
+    /// finished. Releases their credit reservations, as [`OrderRepository::cancel_pending`]
+    /// does. Returns how many. Idempotent.
     ///
     /// # Errors
     /// [`OrderStoreError`] when the backend fails.

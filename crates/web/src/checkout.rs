@@ -704,8 +704,8 @@ async fn local_order(state: &AppState, account: accounts::ports::AccountId, id: 
         .await
     {
         Ok(Some(o)) if may_see(state, account, &o).await => match o.status {
-            upgrades::ports::OrderStatus::Pending => Ok(o),
-            upgrades::ports::OrderStatus::Cancelled => Err(error_page(
+            upgrades::ports::OrderStatus::Pending if o.created_at > state.clock.now() - LOCAL_CHECKOUT_PAYABLE => Ok(o),
+            upgrades::ports::OrderStatus::Pending | upgrades::ports::OrderStatus::Cancelled => Err(error_page(
                 StatusCode::GONE,
                 "This checkout has closed",
                 "It was cancelled, or left unfinished for a day. Start again from the KEY's page: the price and any credit are worked out afresh.",
@@ -727,6 +727,15 @@ async fn local_order(state: &AppState, account: accounts::ports::AccountId, id: 
         }
     }
 }
+
+/// How long a local-mode checkout may stay unfinished before the housekeeping cancels it (as
+/// Stripe expires its Checkout Sessions after 24 hours).
+pub const LOCAL_CHECKOUT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// How long a local-mode checkout can be paid: an hour less than its lifetime, so a payment
+/// started at the last moment is recorded (its references set) long before the housekeeping
+/// looks at the order, which skips orders with a payment started.
+const LOCAL_CHECKOUT_PAYABLE: chrono::TimeDelta = chrono::TimeDelta::hours(23);
 
 /// The local checkout page's form.
 #[derive(Debug, Deserialize)]
@@ -786,12 +795,20 @@ pub(crate) async fn local_pay_post(
         o["payment_status"] = "paid".into();
         o["amount_total"] = order.amount_due.minor().into();
         o["mode"] = if plan { "subscription" } else { "payment" }.into();
-        o["payment_intent"] = if plan {
-            serde_json::Value::Null
-        } else {
-            rand_id("pi_local_").into()
-        };
+        let payment_intent = (!plan).then(|| rand_id("pi_local_"));
         let subscription = plan.then(|| rand_id("sub_local_"));
+        // Recorded before the event: the housekeeping never expires an order whose payment has
+        // started, however long the worker takes to apply the event.
+        let refs = upgrades::ports::PaymentRefs {
+            payment_intent: payment_intent.clone(),
+            subscription: subscription.clone(),
+            ..Default::default()
+        };
+        if let Err(err) = state.commerce.orders_port().set_refs(order.id, &refs).await {
+            tracing::error!(error = %err, "local payment not started");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        o["payment_intent"] = payment_intent.map_or(serde_json::Value::Null, Into::into);
         o["subscription"] = subscription.clone().map_or(serde_json::Value::Null, Into::into);
         let r = local.emit("checkout.session.completed", o).await;
         if let (Ok(_), Some(sub), Sku::Plan { interval, .. }) = (&r, subscription, &order.sku) {

@@ -107,7 +107,7 @@ pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
 
 /// KEYS the asker can access now (own, organisations', plans), resolved from the scopes of
 /// the entitlements in force — not by asking `can_access` for every KEY of the catalog.
-fn accessible(state: &AppState, asker: &Asker) -> BTreeSet<catalog::Slug> {
+fn accessible(state: &AppState, asker: &Asker, ranking: &crate::cache::Ranking) -> BTreeSet<catalog::Slug> {
     let now = state.clock.now();
     let mut owned = BTreeSet::new();
     let mut plan_tier: Option<catalog::Tier> = None;
@@ -122,9 +122,8 @@ fn accessible(state: &AppState, asker: &Asker) -> BTreeSet<catalog::Slug> {
     }
     if let Some(tier) = plan_tier {
         owned.extend(
-            state
-                .catalog
-                .snapshot()
+            ranking
+                .keys
                 .iter()
                 .filter(|k| k.meta.tier <= tier)
                 .map(|k| k.meta.slug.clone()),
@@ -136,11 +135,19 @@ fn accessible(state: &AppState, asker: &Asker) -> BTreeSet<catalog::Slug> {
 /// Builds the rules' context for a request: the saved profile overridden by `asked`, what the
 /// buyer owns, their recent views, co-purchases, bundles. The profile and the views come in
 /// one read, concurrently with the co-purchase statistics (when the buyer owns anything).
-pub(crate) async fn context(state: &AppState, asker: &Asker, asked: Option<Profile>) -> Context {
+///
+/// `ranking` is the catalog the caller ranks with: plan coverage is resolved against the same
+/// KEYS, so a catalog reload in between cannot let a covered KEY through.
+pub(crate) async fn context(
+    state: &AppState,
+    asker: &Asker,
+    asked: Option<Profile>,
+    ranking: &crate::cache::Ranking,
+) -> Context {
     let now = state.clock.now();
     let weights = state.catalog.weights();
     let window = i64::from(weights.recent_view_days).min(state.signal_retention_days);
-    let owned = accessible(state, asker);
+    let owned = accessible(state, asker, ranking);
     let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
     let recall = async {
         match &asker.subject {
@@ -248,8 +255,8 @@ async fn timed_for_request(
         // Nothing known about the visitor: no rule can match.
         return Some((Vec::new(), std::time::Duration::ZERO));
     }
-    let ctx = context(state, &who, asked).await;
     let ranking = state.catalog.ranking();
+    let ctx = context(state, &who, asked, &ranking).await;
     let weights = state.catalog.weights();
     let started = std::time::Instant::now();
     let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &weights, limit);
@@ -267,8 +274,8 @@ pub(crate) async fn pairs_for(state: &AppState, who: &Asker, anchor: &Key, limit
     if who.ownership_unknown {
         return Vec::new();
     }
-    let ctx = context(state, who, None).await;
     let ranking = state.catalog.ranking();
+    let ctx = context(state, who, None, &ranking).await;
     pairs_with(
         &anchor.meta,
         &ranking.keys,
@@ -384,8 +391,8 @@ pub(crate) async fn discover_page(
             }
         }
     }
-    let ctx = context(&state, &who, Some(asked.clone())).await;
     let ranking = state.catalog.ranking();
+    let ctx = context(&state, &who, Some(asked.clone()), &ranking).await;
     let recs = if who.ownership_unknown {
         Vec::new()
     } else {
