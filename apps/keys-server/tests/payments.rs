@@ -666,6 +666,47 @@ async fn unfinished_local_checkouts_expire_after_a_day() {
                 "{db:?}"
             );
         }
+
+        // The pay page stops taking payment an hour before the housekeeping may expire an order.
+        let r = app
+            .client
+            .post(app.url("/api/v1/auth/signup"))
+            .json(&json!({"email": "late@example.com", "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("keys_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let me = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        for (session, age, want) in [("cs_local_late", 23 * 60 + 30, 410), ("cs_local_fresh", 60, 200)] {
+            let mut o = pending(Channel::Local, chrono::TimeDelta::minutes(age));
+            o.holder = entitlements::Holder::User(entitlements::UserId(me));
+            o.buyer = entitlements::UserId(me);
+            let o = orders.create_pending(&o, &[]).await.unwrap();
+            orders
+                .set_refs(
+                    o.id,
+                    &upgrades::ports::PaymentRefs {
+                        checkout_session: Some(session.into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let (s, page) = app
+                .get_text_with_cookie(&format!("/pay/local/{session}"), &cookie)
+                .await;
+            assert_eq!(s, want, "{db:?}: {session}: {page}");
+        }
         app.stop().await.unwrap();
     }
 }
