@@ -343,3 +343,62 @@ async fn persona_check_top3_hit_rate() {
     );
     app.stop().await.unwrap();
 }
+
+/// The recommendation list inside the HTML section with `id`: each item's slug and whether it
+/// has at least one reason. `None` when the section is absent.
+fn section_items(html: &str, id: &str) -> Option<Vec<(String, bool)>> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let section = &html[start..start + html[start..].find("</section>").unwrap()];
+    Some(
+        section
+            .split("<li class=\"recommendation\" data-slug=\"")
+            .skip(1)
+            .map(|item| {
+                let slug = item[..item.find('"').unwrap()].to_owned();
+                (slug, item.contains("<ul class=\"reasons\"><li>"))
+            })
+            .collect(),
+    )
+}
+
+/// Every page surface — "Recommended for you" on `/marketplace`, "Pairs well with" on a KEY
+/// page, "Next steps" on `/account/keys` — lists explained KEYS and never one the buyer owns.
+#[tokio::test]
+async fn every_page_surface_explains_and_excludes_what_you_own() {
+    for (db, app) in common::spawn_apps().await {
+        let admin = sign_up(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let owned = "on-call-handbook";
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/admin/entitlements",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "key": owned, "reason": "test"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{db:?}");
+        let (s, _) = app
+            .get_text_with_cookie(
+                "/discover?role=sre&intent=respond-to-incidents&category=incident-response",
+                &ada,
+            )
+            .await;
+        assert_eq!(s, 200);
+        for (path, id, anchor) in [
+            ("/marketplace", "recommended", None),
+            ("/marketplace/disk-full-recovery", "pairs", Some("disk-full-recovery")),
+            ("/account/keys", "next-steps", None),
+        ] {
+            let (s, html) = app.get_text_with_cookie(path, &ada).await;
+            assert_eq!(s, 200, "{db:?}: {path}");
+            let items = section_items(&html, id).unwrap_or_else(|| panic!("{db:?}: {path} has no #{id}"));
+            assert!(!items.is_empty(), "{db:?}: {path}: #{id} lists KEYS");
+            for (slug, explained) in &items {
+                assert!(*explained, "{db:?}: {path}: {slug} has a reason");
+                assert_ne!(slug, owned, "{db:?}: {path}: owned KEY recommended");
+                assert_ne!(Some(slug.as_str()), anchor, "{db:?}: {path}: a KEY paired with itself");
+            }
+        }
+    }
+}
