@@ -92,6 +92,20 @@ fn main() {
         "| ranking 10 000 KEYS, profile rules only (500 runs) | p50 {} µs |",
         base[250]
     );
+    // "Pairs well with" on a KEY page: the same buyer data, anchored on one KEY.
+    let anchor = refs[4_242];
+    let mut pairs: Vec<u128> = (0..500)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(discovery::pairs_with(anchor, &refs, &positions, &ctx, &w, 4));
+            t.elapsed().as_micros()
+        })
+        .collect();
+    pairs.sort_unstable();
+    println!(
+        "| pairs with one KEY, 10 000 KEYS, 1 000 signals, 50 owned (500 runs) | p50 {} µs, p99 {} µs |",
+        pairs[250], pairs[495]
+    );
     // Percentile by integer arithmetic: `per_mille` of the sorted runs.
     let p = |per_mille: usize| times[(times.len() * per_mille / 1_000).min(times.len() - 1)];
     println!(

@@ -331,7 +331,13 @@ impl<K> Prep<'_, K> {
     }
 }
 
-fn prepare<'a, K: AsMetadata>(keys: &'a [K], positions: &'a Positions, ctx: &'a Context, w: &Weights) -> Prep<'a, K> {
+fn prepare<'a, K: AsMetadata>(
+    keys: &'a [K],
+    positions: &'a Positions,
+    ctx: &'a Context,
+    bundles: &'a [(String, Vec<Slug>)],
+    w: &Weights,
+) -> Prep<'a, K> {
     let mut highest = [None; 8];
     for i in ctx.owned.iter().filter_map(|s| positions.get(s)) {
         let k = keys[i].metadata();
@@ -349,7 +355,7 @@ fn prepare<'a, K: AsMetadata>(keys: &'a [K], positions: &'a Positions, ctx: &'a 
         }
     }
     let mut bundle_pair = FastMap::default();
-    for (title, members) in &ctx.bundles {
+    for (title, members) in bundles {
         if let Some(owned) = members.iter().find(|m| ctx.owned.contains(*m)) {
             for m in members {
                 if let Some(i) = positions.get(m) {
@@ -372,6 +378,7 @@ fn score<K: AsMetadata>(
     key: &KeyMetadata,
     prep: &Prep<'_, K>,
     ctx: &Context,
+    profile: &Profile,
     w: &Weights,
     explain: bool,
 ) -> (u32, Vec<String>) {
@@ -382,7 +389,7 @@ fn score<K: AsMetadata>(
     };
     let mut points = 0;
     let mut reasons = Vec::new();
-    let p = &ctx.profile;
+    let p = profile;
     if let Some(role) = p.role
         && key.roles.contains(&role)
         && w.role_match > 0
@@ -523,41 +530,20 @@ fn top_packed(scores: &[u32], facts: &[Facts], limit: usize) -> Vec<(usize, u32)
         .collect()
 }
 
-/// Ranks the catalog for a buyer: every KEY not owned that scores above zero, best first.
-///
-/// Fast path (the catalog is small enough to rank per request): the profile rules are scored
-/// for every KEY without allocating; the rules driven by the buyer's own data (co-purchases,
-/// bundles, recent views, ownership) walk that data and find each KEY by its position in the
-/// catalog; only the `limit` kept are explained in sentences.
-#[must_use]
-pub fn recommend<K: AsMetadata>(keys: &[K], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
-    recommend_with(keys, &Positions::new(keys), ctx, w, limit)
-}
-
-/// [`recommend`] with the catalog's [`Positions`] built beforehand (once per revision).
-#[must_use]
-pub fn recommend_with<K: AsMetadata>(
-    keys: &[K],
+/// Every KEY's points without sentences: the profile rules as bit operations over
+/// `positions`' contiguous facts, then the buyer's own data (co-purchases, bundles, recent
+/// views) by position; owned KEYS get 0.
+fn fast_scores<K: AsMetadata>(
     positions: &Positions,
+    prep: &Prep<'_, K>,
     ctx: &Context,
+    profile: &Profile,
     w: &Weights,
-    limit: usize,
-) -> Vec<Recommendation> {
-    // Positions must be built from this very slice (the caller's contract); a length mismatch
-    // is the one sign of misuse we can see cheaply, and then this slice is indexed here.
-    let local;
-    let positions = if positions.facts.len() == keys.len() {
-        positions
-    } else {
-        local = Positions::new(keys);
-        &local
-    };
-    let prep = prepare(keys, positions, ctx, w);
+) -> Vec<u32> {
     let find = |slug: &Slug| positions.get(slug);
-    let p = &ctx.profile;
-    let role_bit = p.role.map_or(0, |r| bit(Role::ALL, &r));
-    let intent_bits = mask(Intent::ALL, &p.intents);
-    let category_bits = mask(Category::ALL, &p.categories);
+    let role_bit = profile.role.map_or(0, |r| bit(Role::ALL, &r));
+    let intent_bits = mask(Intent::ALL, &profile.intents);
+    let category_bits = mask(Category::ALL, &profile.categories);
     // Per kind: the tier that earns the next-tier points (none: no KEY of that kind owned).
     let mut next_tier = [u8::MAX; 8];
     for (slot, h) in next_tier.iter_mut().zip(prep.highest) {
@@ -608,16 +594,56 @@ pub fn recommend_with<K: AsMetadata>(
             scores[i] = 0;
         }
     }
-    let best = if positions.sorted && keys.len() <= PACKED_INDEX {
+    scores
+}
+
+/// The best `limit` positions with a score above zero, best first (packed when the catalog is
+/// slug-ordered).
+fn select<K: AsMetadata>(keys: &[K], positions: &Positions, scores: Vec<u32>, limit: usize) -> Vec<(usize, u32)> {
+    if positions.sorted && keys.len() <= PACKED_INDEX {
         top_packed(&scores, &positions.facts, limit)
     } else {
         let scored: Vec<(usize, u32)> = scores.into_iter().enumerate().filter(|(_, s)| *s > 0).collect();
         top(keys, positions, scored, limit)
+    }
+}
+
+/// Ranks the catalog for a buyer: every KEY not owned that scores above zero, best first.
+///
+/// Fast path (the catalog is small enough to rank per request): the profile rules are scored
+/// for every KEY without allocating; the rules driven by the buyer's own data (co-purchases,
+/// bundles, recent views, ownership) walk that data and find each KEY by its position in the
+/// catalog; only the `limit` kept are explained in sentences.
+#[must_use]
+pub fn recommend<K: AsMetadata>(keys: &[K], ctx: &Context, w: &Weights, limit: usize) -> Vec<Recommendation> {
+    recommend_with(keys, &Positions::new(keys), ctx, w, limit)
+}
+
+/// [`recommend`] with the catalog's [`Positions`] built beforehand (once per revision).
+#[must_use]
+pub fn recommend_with<K: AsMetadata>(
+    keys: &[K],
+    positions: &Positions,
+    ctx: &Context,
+    w: &Weights,
+    limit: usize,
+) -> Vec<Recommendation> {
+    // Positions must be built from this very slice (the caller's contract); a length mismatch
+    // is the one sign of misuse we can see cheaply, and then this slice is indexed here.
+    let local;
+    let positions = if positions.facts.len() == keys.len() {
+        positions
+    } else {
+        local = Positions::new(keys);
+        &local
     };
+    let prep = prepare(keys, positions, ctx, &ctx.bundles, w);
+    let scores = fast_scores(positions, &prep, ctx, &ctx.profile, w);
+    let best = select(keys, positions, scores, limit);
     best.into_iter()
         .map(|(i, s)| {
             let key = keys[i].metadata();
-            let (explained, reasons) = score(key, &prep, ctx, w, true);
+            let (explained, reasons) = score(key, &prep, ctx, &ctx.profile, w, true);
             debug_assert_eq!(explained, s, "fast and explained scores agree for {}", key.slug);
             Recommendation {
                 slug: key.slug.clone(),
@@ -640,8 +666,7 @@ pub fn pairs_with<K: AsMetadata>(
     w: &Weights,
     limit: usize,
 ) -> Vec<Recommendation> {
-    let mut with_anchor = ctx.clone();
-    with_anchor.profile = Profile {
+    let profile = Profile {
         role: ctx
             .profile
             .role
@@ -650,13 +675,8 @@ pub fn pairs_with<K: AsMetadata>(
         intents: anchor.intents.clone(),
         categories: anchor.categories.clone(),
     };
-    with_anchor.bundles = ctx
-        .bundles
-        .iter()
-        .filter(|(_, m)| m.contains(&anchor.slug))
-        .cloned()
-        .collect();
-    let together = std::mem::take(&mut with_anchor.bundles);
+    // Bundles with the anchor earn "sold together"; the buyer's bundle rule does not apply here.
+    let together: Vec<&(String, Vec<Slug>)> = ctx.bundles.iter().filter(|(_, m)| m.contains(&anchor.slug)).collect();
     let local;
     let positions = if positions.facts.len() == keys.len() {
         positions
@@ -664,36 +684,45 @@ pub fn pairs_with<K: AsMetadata>(
         local = Positions::new(keys);
         &local
     };
-    let prep = prepare(keys, positions, &with_anchor, w);
-    let sold_with = |k: &KeyMetadata| together.iter().find(|(_, m)| m.contains(&k.slug)).map(|(t, _)| t);
-    let total = |k: &KeyMetadata| {
-        let (s, _) = score(k, &prep, &with_anchor, w, false);
-        s + if w.bundle_pair > 0 && sold_with(k).is_some() {
-            w.bundle_pair
-        } else {
-            0
+    let prep = prepare(keys, positions, ctx, &[], w);
+    let mut scores = fast_scores(positions, &prep, ctx, &profile, w);
+    if w.bundle_pair > 0 {
+        let mut sold: FastMap<usize, ()> = FastMap::default();
+        for (_, members) in &together {
+            for m in members.iter().filter(|m| !ctx.owned.contains(*m)) {
+                if let Some(i) = positions.get(m)
+                    && sold.insert(i, ()).is_none()
+                {
+                    scores[i] += w.bundle_pair;
+                }
+            }
         }
-    };
-    let scored: Vec<(usize, u32)> = keys
-        .iter()
-        .map(AsMetadata::metadata)
-        .enumerate()
-        .filter(|(_, k)| k.slug != anchor.slug && !ctx.owned.contains(&k.slug))
-        .filter_map(|(i, k)| {
-            let s = total(k);
-            (s > 0).then_some((i, s))
-        })
-        .collect();
-    top(keys, positions, scored, limit)
+    }
+    if let Some(i) = positions.get(&anchor.slug) {
+        scores[i] = 0;
+    }
+    let sold_with = |k: &KeyMetadata| together.iter().find(|(_, m)| m.contains(&k.slug)).map(|(t, _)| t);
+    select(keys, positions, scores, limit)
         .into_iter()
         .map(|(i, s)| {
             let key = keys[i].metadata();
-            let (_, mut reasons) = score(key, &prep, &with_anchor, w, true);
+            let (explained, mut reasons) = score(key, &prep, ctx, &profile, w, true);
             if w.bundle_pair > 0
                 && let Some(title) = sold_with(key)
             {
                 reasons.push(format!("Sold together in {title}"));
             }
+            debug_assert_eq!(
+                explained
+                    + if w.bundle_pair > 0 && sold_with(key).is_some() {
+                        w.bundle_pair
+                    } else {
+                        0
+                    },
+                s,
+                "fast and explained pair scores agree for {}",
+                key.slug
+            );
             Recommendation {
                 slug: key.slug.clone(),
                 score: s,
@@ -923,6 +952,68 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// "Pairs well with" (fast scoring) agrees with its plain definition: every other KEY not
+        /// owned, scored by the explained rules with the anchor's profile, plus the
+        /// sold-together points, best first by score, then lower tier, then slug.
+        #[test]
+        fn pairs_with_matches_its_plain_definition(
+            owned_mask in 0u32..32,
+            bundle_a in 0u32..32,
+            bundle_b in 0u32..32,
+            viewed_mask in 0u32..32,
+            anchor in 0usize..5,
+            limit in 1usize..6,
+        ) {
+            let cat = catalog();
+            let keys: Vec<&KeyMetadata> = cat.iter().collect();
+            let pick = |m: u32| -> Vec<Slug> {
+                (0..cat.len()).filter(|i| m >> i & 1 == 1).map(|i| cat[i].slug.clone()).collect()
+            };
+            let mut ctx = Context {
+                now: now(),
+                ..Context::default()
+            };
+            ctx.profile.role = Some(Role::Sre);
+            ctx.owned = pick(owned_mask).into_iter().collect();
+            ctx.bundles = vec![("Bundle A".into(), pick(bundle_a)), ("Bundle B".into(), pick(bundle_b))];
+            ctx.signals = pick(viewed_mask)
+                .into_iter()
+                .map(|s| Signal { kind: SignalKind::View(s), at: now() })
+                .collect();
+            for (i, k) in cat.iter().enumerate() {
+                ctx.co_purchases.insert(k.slug.clone(), vec![(cat[(i + 1) % cat.len()].slug.clone(), 2)]);
+            }
+            let w = Weights::default();
+            let positions = Positions::new(&keys);
+            let got: Vec<(String, u32)> = pairs_with(&cat[anchor], &keys, &positions, &ctx, &w, limit)
+                .into_iter()
+                .map(|r| (r.slug.to_string(), r.score))
+                .collect();
+
+            let a = &cat[anchor];
+            let profile = Profile {
+                role: ctx.profile.role.filter(|r| a.roles.contains(r)).or(a.roles.first().copied()),
+                intents: a.intents.clone(),
+                categories: a.categories.clone(),
+            };
+            let prep = prepare(&keys, &positions, &ctx, &[], &w);
+            let together = |k: &KeyMetadata| {
+                ctx.bundles.iter().any(|(_, m)| m.contains(&a.slug) && m.contains(&k.slug))
+            };
+            let mut want: Vec<(u32, u8, String)> = cat
+                .iter()
+                .filter(|k| k.slug != a.slug && !ctx.owned.contains(&k.slug))
+                .map(|k| {
+                    let (s, _) = score(k, &prep, &ctx, &profile, &w, false);
+                    (s + if together(k) { w.bundle_pair } else { 0 }, k.tier as u8, k.slug.to_string())
+                })
+                .filter(|(s, _, _)| *s > 0)
+                .collect();
+            want.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+            let want: Vec<(String, u32)> = want.into_iter().take(limit).map(|(s, _, slug)| (slug, s)).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+
         /// The packed selection picks and orders exactly like the comparator one.
         #[test]
         fn packed_top_agrees_with_the_comparator(
