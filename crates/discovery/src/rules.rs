@@ -706,26 +706,17 @@ pub fn pairs_with<K: AsMetadata>(
         .into_iter()
         .map(|(i, s)| {
             let key = keys[i].metadata();
-            let (explained, mut reasons) = score(key, &prep, ctx, &profile, w, true);
+            let (mut explained, mut reasons) = score(key, &prep, ctx, &profile, w, true);
             if w.bundle_pair > 0
                 && let Some(title) = sold_with(key)
             {
+                explained += w.bundle_pair;
                 reasons.push(format!("Sold together in {title}"));
             }
-            debug_assert_eq!(
-                explained
-                    + if w.bundle_pair > 0 && sold_with(key).is_some() {
-                        w.bundle_pair
-                    } else {
-                        0
-                    },
-                s,
-                "fast and explained pair scores agree for {}",
-                key.slug
-            );
+            debug_assert_eq!(explained, s, "fast and explained pair scores agree for {}", key.slug);
             Recommendation {
                 slug: key.slug.clone(),
-                score: s,
+                score: explained,
                 reasons,
             }
         })
@@ -963,8 +954,16 @@ mod tests {
             viewed_mask in 0u32..32,
             anchor in 0usize..5,
             limit in 1usize..6,
+            bundle_pair in proptest::sample::select(vec![0u32, 12]),
+            role_match in proptest::sample::select(vec![0u32, 30]),
+            slug_ordered in proptest::bool::ANY,
         ) {
-            let cat = catalog();
+            let mut cat = catalog();
+            if slug_ordered {
+                // The order the server ranks in (the packed selection); the fixture's own order
+                // takes the comparator path.
+                cat.sort_by(|a, b| a.slug.cmp(&b.slug));
+            }
             let keys: Vec<&KeyMetadata> = cat.iter().collect();
             let pick = |m: u32| -> Vec<Slug> {
                 (0..cat.len()).filter(|i| m >> i & 1 == 1).map(|i| cat[i].slug.clone()).collect()
@@ -983,8 +982,15 @@ mod tests {
             for (i, k) in cat.iter().enumerate() {
                 ctx.co_purchases.insert(k.slug.clone(), vec![(cat[(i + 1) % cat.len()].slug.clone(), 2)]);
             }
-            let w = Weights::default();
+            let w = Weights {
+                bundle_pair,
+                role_match,
+                ..Weights::default()
+            };
             let positions = Positions::new(&keys);
+            if slug_ordered {
+                proptest::prop_assert!(positions.sorted);
+            }
             let got: Vec<(String, u32)> = pairs_with(&cat[anchor], &keys, &positions, &ctx, &w, limit)
                 .into_iter()
                 .map(|r| (r.slug.to_string(), r.score))
@@ -998,7 +1004,7 @@ mod tests {
             };
             let prep = prepare(&keys, &positions, &ctx, &[], &w);
             let together = |k: &KeyMetadata| {
-                ctx.bundles.iter().any(|(_, m)| m.contains(&a.slug) && m.contains(&k.slug))
+                w.bundle_pair > 0 && ctx.bundles.iter().any(|(_, m)| m.contains(&a.slug) && m.contains(&k.slug))
             };
             let mut want: Vec<(u32, u8, String)> = cat
                 .iter()
