@@ -54,17 +54,6 @@ pub trait SignalRepository: Send + Sync {
     /// [`SignalStoreError`].
     async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError>;
 
-    /// A subject's signals since `since`, newest first, at most `limit`.
-    ///
-    /// # Errors
-    /// [`SignalStoreError`].
-    async fn signals(
-        &self,
-        subject: &Subject,
-        since: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<Signal>, SignalStoreError>;
-
     /// A subject's saved profile and recent views ([`Recall`]) in one read: the `limit` most
     /// recent views since `views_since`, newest first.
     ///
@@ -76,12 +65,6 @@ pub trait SignalRepository: Send + Sync {
         views_since: DateTime<Utc>,
         limit: u64,
     ) -> Result<Recall, SignalStoreError>;
-
-    /// A subject's saved profile.
-    ///
-    /// # Errors
-    /// [`SignalStoreError`].
-    async fn profile(&self, subject: &Subject) -> Result<Option<Profile>, SignalStoreError>;
 
     /// Saves a subject's profile.
     ///

@@ -8,8 +8,8 @@ use catalog::Slug;
 use chrono::{DateTime, Utc};
 use discovery::{Profile, Recall, Signal, SignalKind, SignalRepository, SignalStoreError, Subject};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
 };
 
 use crate::entities::{discovery_profiles as profiles, discovery_signals as signals};
@@ -77,30 +77,6 @@ impl SignalRepository for SqlSignalRepository {
         .map_err(err)
     }
 
-    async fn signals(
-        &self,
-        subject: &Subject,
-        since: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<Signal>, SignalStoreError> {
-        let rows = signals::Entity::find()
-            .filter(signals::Column::Subject.eq(subject.key()))
-            .filter(signals::Column::At.gte(since))
-            .order_by_desc(signals::Column::At)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                serde_json::from_str(&r.signal)
-                    .ok()
-                    .map(|kind| Signal { kind, at: r.at })
-            })
-            .collect())
-    }
-
     async fn recall(
         &self,
         subject: &Subject,
@@ -160,14 +136,6 @@ impl SignalRepository for SqlSignalRepository {
             }
         }
         Ok(recall)
-    }
-
-    async fn profile(&self, subject: &Subject) -> Result<Option<Profile>, SignalStoreError> {
-        Ok(profiles::Entity::find_by_id(subject.key())
-            .one(&self.db)
-            .await
-            .map_err(err)?
-            .and_then(|r| serde_json::from_str(&r.profile).ok()))
     }
 
     async fn save_profile(

@@ -21,6 +21,16 @@ fn view(slug: &str, day: i64) -> Signal {
     }
 }
 
+/// A subject's recent views since `since`, through `recall`.
+async fn views(repo: &SqlSignalRepository, subject: &Subject, since: i64, limit: u64) -> Vec<Signal> {
+    repo.recall(subject, at(since), limit).await.unwrap().views
+}
+
+/// A subject's saved profile, through `recall`.
+async fn profile(repo: &SqlSignalRepository, subject: &Subject) -> Option<Profile> {
+    repo.recall(subject, at(0), 10).await.unwrap().profile
+}
+
 #[tokio::test]
 async fn signals_profiles_merge_clear_retention_and_co_purchases() {
     for db in test_support::databases().await {
@@ -36,33 +46,32 @@ async fn signals_profiles_merge_clear_retention_and_co_purchases() {
             ..Profile::default()
         };
         repo.save_profile(&visitor, &p, at(2)).await.unwrap();
-        let got = repo.signals(&visitor, at(0), 10).await.unwrap();
         assert_eq!(
-            got,
+            views(&repo, &visitor, 0, 10).await,
             vec![view("kit-two", 2), view("kit-one", 1)],
             "{db:?}: newest first"
         );
-        assert_eq!(repo.signals(&visitor, at(2), 10).await.unwrap().len(), 1, "since");
-        assert_eq!(repo.signals(&visitor, at(0), 1).await.unwrap().len(), 1, "limit");
+        assert_eq!(views(&repo, &visitor, 2, 10).await.len(), 1, "since");
+        assert_eq!(views(&repo, &visitor, 0, 1).await.len(), 1, "limit");
 
         // Sign-in: the visitor's signals and profile become the account's.
         repo.merge(&visitor, &ada).await.unwrap();
-        assert_eq!(repo.signals(&ada, at(0), 10).await.unwrap().len(), 3);
-        assert!(repo.signals(&visitor, at(0), 10).await.unwrap().is_empty());
-        assert_eq!(repo.profile(&ada).await.unwrap(), Some(p.clone()));
-        assert_eq!(repo.profile(&visitor).await.unwrap(), None);
+        assert_eq!(views(&repo, &ada, 0, 10).await.len(), 3);
+        assert!(views(&repo, &visitor, 0, 10).await.is_empty());
+        assert_eq!(profile(&repo, &ada).await, Some(p.clone()));
+        assert_eq!(profile(&repo, &visitor).await, None);
         // An account's own profile wins over a later visitor's.
         let other = Subject::Visitor("def".into());
         repo.save_profile(&other, &Profile::default(), at(4)).await.unwrap();
         repo.merge(&other, &ada).await.unwrap();
-        assert_eq!(repo.profile(&ada).await.unwrap(), Some(p));
+        assert_eq!(profile(&repo, &ada).await, Some(p));
 
         // Retention and clearing.
         assert_eq!(repo.purge(at(2)).await.unwrap(), 1);
-        assert_eq!(repo.signals(&ada, at(0), 10).await.unwrap().len(), 2);
+        assert_eq!(views(&repo, &ada, 0, 10).await.len(), 2);
         repo.clear(&ada).await.unwrap();
-        assert!(repo.signals(&ada, at(0), 10).await.unwrap().is_empty());
-        assert_eq!(repo.profile(&ada).await.unwrap(), None);
+        assert!(views(&repo, &ada, 0, 10).await.is_empty());
+        assert_eq!(profile(&repo, &ada).await, None);
 
         // Co-purchases: holders who bought kit-one also bought kit-two (twice) and kit-three.
         use sea_orm::ConnectionTrait;
