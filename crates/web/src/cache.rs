@@ -11,37 +11,45 @@ use std::time::Duration;
 use catalog::{CatalogIndex, CatalogRepository, Key, StorageError};
 use pricing::Offers;
 
-/// The catalog as the recommendation rules rank it, built once per revision: the snapshot's
-/// KEYS in slug order and where each sits (so a request ranks without copying them, and ties
-/// are broken by position instead of by comparing slugs).
+/// Everything the recommendation rules read from the catalog, built once per revision so one
+/// request sees one revision: the snapshot's KEYS in slug order and where each sits (a request
+/// ranks without copying them, and ties are broken by position instead of by comparing slugs),
+/// the weights and the bundles.
 #[derive(Debug, Default)]
 pub struct Ranking {
     /// The KEYS, in slug order.
     pub keys: Vec<Arc<Key>>,
     /// Slug → position, and each KEY's vocabulary bit sets, kind and tier.
     pub positions: discovery::Positions,
+    /// `discovery.toml`, else the defaults.
+    pub weights: discovery::Weights,
+    /// Each bundle's title and members.
+    pub bundles: Vec<(String, Vec<catalog::Slug>)>,
 }
 
 impl Ranking {
-    /// Indexes a snapshot's KEYS in slug order.
+    /// Indexes a snapshot's KEYS in slug order, with the weights and bundles of its revision.
     #[must_use]
-    pub fn new(index: &CatalogIndex) -> Self {
+    pub fn new(index: &CatalogIndex, offers: Option<&Offers>, weights: discovery::Weights) -> Self {
         let mut keys: Vec<Arc<Key>> = index.iter().cloned().collect();
         keys.sort_by(|a, b| a.meta.slug.cmp(&b.meta.slug));
         let positions = discovery::Positions::new(&keys);
-        Self { keys, positions }
+        let bundles = offers
+            .map(|o| o.bundles().iter().map(|b| (b.title.clone(), b.keys.clone())).collect())
+            .unwrap_or_default();
+        Self {
+            keys,
+            positions,
+            weights,
+            bundles,
+        }
     }
 }
 
 /// A reloadable [`CatalogIndex`] and the [`Offers`] (prices and bundles) that go with it.
 pub struct CatalogCache {
     repo: Arc<dyn CatalogRepository>,
-    current: RwLock<(
-        Arc<CatalogIndex>,
-        Arc<Option<Offers>>,
-        Arc<discovery::Weights>,
-        Arc<Ranking>,
-    )>,
+    current: RwLock<(Arc<CatalogIndex>, Arc<Option<Offers>>, Arc<Ranking>)>,
 }
 
 impl std::fmt::Debug for CatalogCache {
@@ -66,15 +74,7 @@ impl CatalogCache {
     #[allow(clippy::type_complexity)]
     async fn build(
         repo: &dyn CatalogRepository,
-    ) -> Result<
-        (
-            Arc<CatalogIndex>,
-            Arc<Option<Offers>>,
-            Arc<discovery::Weights>,
-            Arc<Ranking>,
-        ),
-        StorageError,
-    > {
+    ) -> Result<(Arc<CatalogIndex>, Arc<Option<Offers>>, Arc<Ranking>), StorageError> {
         // Read the revision first: a write landing in between only causes one extra reload.
         let revision = repo.revision().await?;
         let keys = repo.list_keys().await?;
@@ -99,8 +99,8 @@ impl CatalogCache {
             })
             .unwrap_or_default();
         let index = Arc::new(CatalogIndex::new(keys, revision));
-        let ranking = Arc::new(Ranking::new(&index));
-        Ok((index, Arc::new(offers), Arc::new(weights), ranking))
+        let ranking = Arc::new(Ranking::new(&index, offers.as_ref(), weights));
+        Ok((index, Arc::new(offers), ranking))
     }
 
     /// The current snapshot.
@@ -109,16 +109,10 @@ impl CatalogCache {
         Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).0)
     }
 
-    /// The recommendation weights (`discovery.toml`, else the defaults).
-    #[must_use]
-    pub fn weights(&self) -> discovery::Weights {
-        *self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).2
-    }
-
     /// The catalog as the recommendation rules rank it, at the snapshot's revision.
     #[must_use]
     pub fn ranking(&self) -> Arc<Ranking> {
-        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).3)
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).2)
     }
 
     /// What is for sale, at the snapshot's revision (`None`: no valid pricing file stored).
@@ -188,7 +182,7 @@ mod tests {
             vec![key("kit-05", "Kit 5"), key("kit-12", "Kit 12"), key("kit-01", "Zed")],
             1,
         );
-        let ranking = Ranking::new(&index);
+        let ranking = Ranking::new(&index, None, discovery::Weights::default());
         let slugs: Vec<&str> = ranking.keys.iter().map(|k| k.meta.slug.as_str()).collect();
         assert_eq!(slugs, ["kit-01", "kit-05", "kit-12"]);
         assert!(ranking.positions.is_slug_ordered());

@@ -145,8 +145,7 @@ pub(crate) async fn context(
     ranking: &crate::cache::Ranking,
 ) -> Context {
     let now = state.clock.now();
-    let weights = state.catalog.weights();
-    let window = i64::from(weights.recent_view_days).min(state.signal_retention_days);
+    let window = i64::from(ranking.weights.recent_view_days).min(state.signal_retention_days);
     let owned = accessible(state, asker, ranking);
     let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
     let recall = async {
@@ -182,19 +181,12 @@ pub(crate) async fn context(
             profile.categories = a.categories;
         }
     }
-    let bundles = state
-        .catalog
-        .offers()
-        .as_ref()
-        .as_ref()
-        .map(|o| o.bundles().iter().map(|b| (b.title.clone(), b.keys.clone())).collect())
-        .unwrap_or_default();
     Context {
         profile,
         owned,
         signals: recall.views,
         co_purchases,
-        bundles,
+        bundles: ranking.bundles.clone(),
         now,
     }
 }
@@ -257,9 +249,8 @@ async fn timed_for_request(
     }
     let ranking = state.catalog.ranking();
     let ctx = context(state, &who, asked, &ranking).await;
-    let weights = state.catalog.weights();
     let started = std::time::Instant::now();
-    let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &weights, limit);
+    let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &ranking.weights, limit);
     Some((recs, started.elapsed()))
 }
 
@@ -281,7 +272,7 @@ pub(crate) async fn pairs_for(state: &AppState, who: &Asker, anchor: &Key, limit
         &ranking.keys,
         &ranking.positions,
         &ctx,
-        &state.catalog.weights(),
+        &ranking.weights,
         limit,
     )
 }
@@ -396,7 +387,7 @@ pub(crate) async fn discover_page(
     let recs = if who.ownership_unknown {
         Vec::new()
     } else {
-        recommend_with(&ranking.keys, &ranking.positions, &ctx, &state.catalog.weights(), 9)
+        recommend_with(&ranking.keys, &ranking.positions, &ctx, &ranking.weights, 9)
     };
     let p = &ctx.profile;
     let page = DiscoverPage {
