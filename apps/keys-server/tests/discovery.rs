@@ -66,15 +66,7 @@ async fn recommendations_explain_themselves_and_exclude_what_you_own() {
         let admin = sign_up(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         let top = slugs(&r)[0].clone();
-        let (s, _) = send(
-            &app,
-            "POST",
-            "/api/v1/admin/entitlements",
-            Some(&admin),
-            Some(json!({"email": "ada@example.com", "key": top, "reason": "test"})),
-        )
-        .await;
-        assert_eq!(s, 201);
+        common::grant_key(&app, &admin, "ada@example.com", &top).await;
         let (_, mine) = recs(
             &app,
             "role=sre&intent=respond-to-incidents&category=incident-response&limit=50",
@@ -189,17 +181,7 @@ async fn an_anonymous_visitors_answers_follow_them_into_their_account() {
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
-        let session = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("keys_session="))
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let session = common::session_cookie_of(&r).unwrap();
         let (_, r) = recs(&app, "", Some(&session)).await;
         let items = r["items"].as_array().unwrap();
         assert!(!items.is_empty(), "{db:?}: the profile moved to the account");
@@ -369,15 +351,7 @@ async fn every_page_surface_explains_and_excludes_what_you_own() {
         let admin = sign_up(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         let owned = "on-call-handbook";
-        let (s, _) = send(
-            &app,
-            "POST",
-            "/api/v1/admin/entitlements",
-            Some(&admin),
-            Some(json!({"email": "ada@example.com", "key": owned, "reason": "test"})),
-        )
-        .await;
-        assert_eq!(s, 201, "{db:?}");
+        common::grant_key(&app, &admin, "ada@example.com", owned).await;
         let (s, _) = app
             .get_text_with_cookie(
                 "/discover?role=sre&intent=respond-to-incidents&category=incident-response",

@@ -34,15 +34,7 @@ async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> reqwest
 
 /// Grants KEY to `email` as the admin; returns the entitlement id.
 async fn grant(app: &common::TestApp, admin: &str, email: &str) -> i64 {
-    let (s, ent) = post(
-        app,
-        "/api/v1/admin/entitlements",
-        Some(admin),
-        Some(json!({"email": email, "key": KEY, "reason": "test"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{ent}");
-    ent["id"].as_i64().unwrap()
+    common::grant_key(app, admin, email, KEY).await
 }
 
 fn replace_segment(url: &str, index: usize, value: &str) -> String {

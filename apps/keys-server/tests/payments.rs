@@ -422,15 +422,7 @@ async fn checkout_answers_name_the_problem_and_free_upgrades_skip_payment() {
             "disk-full-recovery",
             "redis-memory-pressure",
         ] {
-            let (s, _) = send(
-                &app,
-                "POST",
-                "/api/v1/admin/entitlements",
-                Some(&admin),
-                Some(json!({"email": "bob@example.com", "key": key, "reason": "prize"})),
-            )
-            .await;
-            assert_eq!(s, 201);
+            common::grant_key(&app, &admin, "bob@example.com", key).await;
         }
         let (s, r) = send(
             &app,
@@ -668,25 +660,7 @@ async fn unfinished_local_checkouts_expire_after_a_day() {
         }
 
         // The pay page stops taking payment an hour before the housekeeping may expire an order.
-        let r = app
-            .client
-            .post(app.url("/api/v1/auth/signup"))
-            .json(&json!({"email": "late@example.com", "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap();
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("keys_session="))
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let me = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let (cookie, me) = common::sign_up_account(&app, "late@example.com").await;
         for (session, age, want) in [("cs_local_late", 23 * 60 + 30, 410), ("cs_local_fresh", 60, 200)] {
             let mut o = pending(Channel::Local, chrono::TimeDelta::minutes(age));
             o.holder = entitlements::Holder::User(entitlements::UserId(me));

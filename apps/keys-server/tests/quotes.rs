@@ -198,15 +198,7 @@ async fn quotes_credit_what_was_paid_and_never_charge_twice() {
             "disk-full-recovery",
             "redis-memory-pressure",
         ] {
-            let (s, _) = send(
-                &app,
-                "POST",
-                "/api/v1/admin/entitlements",
-                Some(&admin),
-                Some(json!({"email": "bob@example.com", "key": key, "reason": "conference prize"})),
-            )
-            .await;
-            assert_eq!(s, 201);
+            common::grant_key(&app, &admin, "bob@example.com", key).await;
         }
         let (s, q) = quote(&app, BUNDLE, Some(&bob)).await;
         assert_eq!(

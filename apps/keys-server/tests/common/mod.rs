@@ -129,8 +129,20 @@ pub async fn spawn_apps() -> Vec<(TestDatabase, TestApp)> {
     out
 }
 
-/// Signs up through the JSON API and returns the session cookie (`keys_session=…`).
-pub async fn sign_up(app: &TestApp, email: &str) -> String {
+/// The `keys_session=…` pair a response sets, if any.
+pub fn session_cookie_of(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("keys_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+}
+
+/// Signs up through the JSON API; returns the session cookie (`keys_session=…`) and the
+/// account id.
+pub async fn sign_up_account(app: &TestApp, email: &str) -> (String, i64) {
     let r = app
         .client
         .post(app.url("/api/v1/auth/signup"))
@@ -139,15 +151,29 @@ pub async fn sign_up(app: &TestApp, email: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "sign-up of {email}");
-    let set = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("keys_session="))
-        .expect("session cookie")
-        .to_owned();
-    set.split(';').next().unwrap().to_owned()
+    let cookie = session_cookie_of(&r).expect("session cookie");
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    (cookie, id)
+}
+
+/// Signs up through the JSON API and returns the session cookie (`keys_session=…`).
+pub async fn sign_up(app: &TestApp, email: &str) -> String {
+    sign_up_account(app, email).await.0
+}
+
+/// Grants KEY `key` to the account `email` as the admin (`admin` is their session cookie);
+/// returns the entitlement id.
+pub async fn grant_key(app: &TestApp, admin: &str, email: &str, key: &str) -> i64 {
+    let (s, ent) = send(
+        app,
+        "POST",
+        "/api/v1/admin/entitlements",
+        Some(admin),
+        Some(serde_json::json!({"email": email, "key": key, "reason": "test"})),
+    )
+    .await;
+    assert_eq!(s, 201, "grant {key} to {email}: {ent}");
+    ent["id"].as_i64().unwrap()
 }
 
 /// Sends a JSON request with an optional session cookie; answers status and JSON body (`Null`
