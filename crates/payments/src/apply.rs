@@ -136,6 +136,23 @@ async fn live_plan_grants(tx: &dyn PaymentTx, order: &Order) -> Result<Vec<Entit
         .collect())
 }
 
+/// Applies `change` to each entitlement and stores those it changed (it answers the audit entry
+/// of a change, `None` for no change). Returns how many changed.
+async fn change_each(
+    tx: &dyn PaymentTx,
+    list: Vec<Entitlement>,
+    mut change: impl FnMut(&mut Entitlement) -> Option<AuditEntry>,
+) -> Result<usize, ApplyError> {
+    let mut changed = 0;
+    for mut e in list {
+        if let Some(audit) = change(&mut e) {
+            tx.update(&e, &audit).await?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 /// Applies one event.
 ///
 /// # Errors
@@ -239,19 +256,14 @@ pub async fn apply(
                 return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
             }
             let end = ts(*period_end);
-            let mut changed = 0;
-            for mut e in live_plan_grants(tx, &o).await? {
-                let Term::TimeBound { period_end: current } = e.term else {
-                    continue;
-                };
-                if end <= current {
-                    continue; // stale or the first invoice, already covered
+            // A stale invoice, or the first one, is already covered.
+            let changed = change_each(tx, live_plan_grants(tx, &o).await?, |e| match e.term {
+                Term::TimeBound { period_end: current } if end > current => {
+                    e.renew(end, actor.clone(), "invoice.paid", now).ok()
                 }
-                if let Ok(audit) = e.renew(end, actor.clone(), "invoice.paid", now) {
-                    tx.update(&e, &audit).await?;
-                    changed += 1;
-                }
-            }
+                _ => None,
+            })
+            .await?;
             if let Some((start, old_end)) = o.period
                 && end > old_end
             {
@@ -272,15 +284,13 @@ pub async fn apply(
                 return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
             }
             let end = ts(*period_end);
-            let mut changed = 0;
-            for mut e in live_plan_grants(tx, &o).await? {
-                // A failure for a period already paid changes nothing (see `mark_unpaid`).
-                if let Ok(Some(audit)) = e.mark_unpaid(end, policy.grace, actor.clone(), "invoice.payment_failed", now)
-                {
-                    tx.update(&e, &audit).await?;
-                    changed += 1;
-                }
-            }
+            // A failure for a period already paid changes nothing (see `mark_unpaid`).
+            let changed = change_each(tx, live_plan_grants(tx, &o).await?, |e| {
+                e.mark_unpaid(end, policy.grace, actor.clone(), "invoice.payment_failed", now)
+                    .ok()
+                    .flatten()
+            })
+            .await?;
             Ok(if changed > 0 {
                 Applied::Changed(format!("order {} past due", o.id))
             } else {
@@ -300,11 +310,11 @@ pub async fn apply(
             let full = *refunded || amount_refunded >= amount;
             let value = o.cash_paid.checked_add(o.credit_applied).unwrap_or(o.cash_paid);
             if full {
-                for mut e in tx.entitlements_of(o.id).await? {
-                    if let Ok(audit) = e.revoke(RevokeReason::Refund, actor.clone(), "charge.refunded", now) {
-                        tx.update(&e, &audit).await?;
-                    }
-                }
+                change_each(tx, tx.entitlements_of(o.id).await?, |e| {
+                    e.revoke(RevokeReason::Refund, actor.clone(), "charge.refunded", now)
+                        .ok()
+                })
+                .await?;
                 tx.set_refund(o.id, value, OrderStatus::Refunded).await?;
                 Ok(Applied::Changed(format!("order {} refunded, access revoked", o.id)))
             } else {
@@ -322,18 +332,16 @@ pub async fn apply(
         }
         Event::SubscriptionDeleted { subscription } => {
             let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
-            let mut changed = 0;
-            for mut e in live_plan_grants(tx, &o).await? {
-                if let Ok(audit) = e.revoke(
+            let changed = change_each(tx, live_plan_grants(tx, &o).await?, |e| {
+                e.revoke(
                     RevokeReason::SubscriptionEnded,
                     actor.clone(),
                     "customer.subscription.deleted",
                     now,
-                ) {
-                    tx.update(&e, &audit).await?;
-                    changed += 1;
-                }
-            }
+                )
+                .ok()
+            })
+            .await?;
             Ok(if changed > 0 {
                 Applied::Changed(format!("order {}: subscription ended", o.id))
             } else {
@@ -354,27 +362,26 @@ pub async fn apply(
             let live = live_plan_grants(tx, &o).await?;
             match (status.as_str(), new_sku) {
                 ("canceled" | "incomplete_expired" | "unpaid", _) => {
-                    for mut e in live {
-                        if let Ok(audit) = e.revoke(
+                    change_each(tx, live, |e| {
+                        e.revoke(
                             RevokeReason::SubscriptionEnded,
                             actor.clone(),
                             "customer.subscription.updated",
                             now,
-                        ) {
-                            tx.update(&e, &audit).await?;
-                        }
-                    }
+                        )
+                        .ok()
+                    })
+                    .await?;
                     Ok(Applied::Changed(format!("order {}: subscription {status}", o.id)))
                 }
                 (_, Some(new @ Sku::Plan { tier, .. })) if new != o.sku => {
                     // Plan change: the old plan's grant ends, the new plan's starts, same period.
                     let end = period_end.map_or_else(|| o.period.map_or(now, |p| p.1), ts);
-                    for mut e in live {
-                        if let Ok(audit) = e.revoke(RevokeReason::SubscriptionEnded, actor.clone(), "plan changed", now)
-                        {
-                            tx.update(&e, &audit).await?;
-                        }
-                    }
+                    change_each(tx, live, |e| {
+                        e.revoke(RevokeReason::SubscriptionEnded, actor.clone(), "plan changed", now)
+                            .ok()
+                    })
+                    .await?;
                     let grants = grants_for(
                         &new,
                         &[],
@@ -392,31 +399,24 @@ pub async fn apply(
                     Ok(Applied::Changed(format!("order {}: plan changed to {tier}", o.id)))
                 }
                 ("past_due", _) => {
-                    for mut e in live {
-                        if let Ok(audit) =
-                            e.mark_past_due(policy.grace, actor.clone(), "customer.subscription.updated", now)
-                        {
-                            tx.update(&e, &audit).await?;
-                        }
-                    }
+                    change_each(tx, live, |e| {
+                        e.mark_past_due(policy.grace, actor.clone(), "customer.subscription.updated", now)
+                            .ok()
+                    })
+                    .await?;
                     Ok(Applied::Changed(format!("order {}: past due", o.id)))
                 }
                 _ => {
                     let Some(end) = period_end.map(ts) else {
                         return Ok(Applied::Ignored(format!("order {}: nothing to change", o.id)));
                     };
-                    let mut changed = 0;
-                    for mut e in live {
-                        let Term::TimeBound { period_end: current } = e.term else {
-                            continue;
-                        };
-                        if end > current
-                            && let Ok(audit) = e.renew(end, actor.clone(), "customer.subscription.updated", now)
-                        {
-                            tx.update(&e, &audit).await?;
-                            changed += 1;
+                    let changed = change_each(tx, live, |e| match e.term {
+                        Term::TimeBound { period_end: current } if end > current => {
+                            e.renew(end, actor.clone(), "customer.subscription.updated", now).ok()
                         }
-                    }
+                        _ => None,
+                    })
+                    .await?;
                     Ok(if changed > 0 {
                         Applied::Changed(format!("order {} renewed until {end}", o.id))
                     } else {
