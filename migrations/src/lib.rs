@@ -18,6 +18,7 @@ mod m20261126_000009_payments;
 mod m20261126_000010_inbox_order;
 mod m20261126_000011_discovery;
 mod m20261126_000012_signal_columns;
+mod m20261203_000013_security;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_inbox_order::Migration),
             Box::new(m20261126_000011_discovery::Migration),
             Box::new(m20261126_000012_signal_columns::Migration),
+            Box::new(m20261203_000013_security::Migration),
         ]
     }
 }

@@ -104,10 +104,15 @@ impl Application {
         let responses = Arc::new(ResponseCache::new(settings.catalog.response_cache_entries));
         let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
         let tokens: Arc<dyn accounts::ports::TokenRepository> = store.clone();
-        let orgs: Arc<dyn accounts::ports::OrgRepository> = store.clone();
-        let accounts =
-            accounts::AccountService::new(store.clone(), store.clone(), store, accounts::AccountPolicy::default())
-                .map_err(|e| StartError::Accounts(e.to_string()))?;
+        let orgs = accounts::OrgService::new(store.clone());
+        let accounts = accounts::AccountService::new(
+            store.clone(),
+            store.clone(),
+            store,
+            Arc::new(settings.auth.hasher()),
+            settings.auth.policy(),
+        )
+        .map_err(|e| StartError::Accounts(e.to_string()))?;
         let fresh = accounts::SecretToken::generate("").expose().to_owned();
         let link_key = storage_sql::downloads::shared_secret(&infra.db, "download_link_key", &fresh)
             .await
@@ -123,7 +128,8 @@ impl Application {
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(bind);
 
-        // Payments: Stripe when a key is configured, else the local payment mode.
+        // Payments: Stripe, or the local payment mode (an explicit choice off loopback; the
+        // settings refuse to start otherwise).
         let orders: Arc<dyn upgrades::ports::OrderRepository> =
             Arc::new(storage_sql::SqlOrderRepository::new(infra.db.clone()));
         let policy = payments::apply::Policy {
@@ -145,35 +151,29 @@ impl Application {
             secrets.push(shared);
         }
         let secrets = Arc::new(secrets);
-        let (gateway, local): (
+        let (gateway, local, redirect_origins): (
             Arc<dyn payments::ports::PaymentGateway>,
             Option<Arc<web::checkout::LocalGateway>>,
-        ) = if let Some(key) = settings
-            .stripe
-            .secret_key
-            .as_ref()
-            .filter(|_| settings.stripe.is_stripe())
-        {
-            use secrecy::ExposeSecret as _;
-            let g = stripe_gateway::StripeGateway::new(key.expose_secret(), settings.stripe.api_base.as_deref())
-                .map_err(|e| StartError::Accounts(format!("Stripe client: {e}")))?;
-            (Arc::new(g), None)
-        } else {
-            let g = Arc::new(web::checkout::LocalGateway::new(
-                inbox.clone(),
-                orders.clone(),
-                secrets.clone(),
-                infra.clock.clone(),
-            ));
-            tracing::warn!("payments run in LOCAL TEST MODE (no Stripe key): no real money moves");
-            (g.clone(), Some(g))
+            Vec<String>,
+        ) = match (settings.payments_mode(), settings.stripe.secret_key.as_ref()) {
+            (infra::PaymentsMode::Stripe, Some(key)) => {
+                use secrecy::ExposeSecret as _;
+                let g = stripe_gateway::StripeGateway::new(key.expose_secret(), settings.stripe.api_base.as_deref())
+                    .map_err(|e| StartError::Accounts(format!("Stripe client: {e}")))?;
+                (Arc::new(g), None, settings.stripe.redirect_origins())
+            }
+            _ => {
+                let g = Arc::new(web::checkout::LocalGateway::new(
+                    inbox.clone(),
+                    orders.clone(),
+                    secrets.clone(),
+                    infra.clock.clone(),
+                ));
+                tracing::warn!("payments run in LOCAL TEST MODE: no real money moves");
+                (g.clone(), Some(g), Vec::new())
+            }
         };
-        let public_url = settings
-            .stripe
-            .public_url
-            .clone()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = settings.public_url(addr);
         let run_worker = settings.worker.in_server.unwrap_or(local.is_some());
         let (stop_worker, worker_rx) = tokio::sync::watch::channel(false);
         let worker = run_worker.then(|| {
@@ -185,38 +185,22 @@ impl Application {
             ))
         });
 
-        // Hourly housekeeping, idempotent so every instance can run it: discovery signals past
-        // their retention are deleted, and local-mode checkouts left unfinished for a day are
-        // cancelled, releasing the credit they reserved (Stripe expires its own
-        // Checkout Sessions after 24 hours and tells us with `checkout.session.expired`).
         let signals: Arc<dyn discovery::SignalRepository> =
             Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone()));
-        let retention = chrono::Duration::days(settings.discovery.retention_days);
-        let purger = {
-            let signals = signals.clone();
-            let clock = infra.clock.clone();
-            // Local checkouts expire in Stripe mode too: after a switch to Stripe they can no
-            // longer be paid, and they must not keep their credit reserved.
-            let orders = orders.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(3_600));
-                loop {
-                    tick.tick().await;
-                    match signals.purge(clock.now() - retention).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "old discovery signals deleted"),
-                        Err(e) => tracing::warn!(error = %e, "signal retention purge failed"),
-                    }
-                    let cutoff = clock.now() - web::checkout::LOCAL_CHECKOUT_LIFETIME;
-                    match orders.expire_pending(upgrades::ports::Channel::Local, cutoff).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(cancelled = n, "unfinished local checkouts expired"),
-                        Err(e) => tracing::warn!(error = %e, "expiring unfinished local checkouts failed"),
-                    }
-                }
-            })
-        };
+        let purger = infra::housekeeping::Housekeeping {
+            accounts: accounts.clone(),
+            signals: signals.clone(),
+            orders: orders.clone(),
+            retention_days: settings.discovery.retention_days,
+        }
+        .spawn(infra.clock.clone(), Duration::from_secs(3_600));
 
+        let entitlements: Arc<dyn entitlements::ports::EntitlementRepository> =
+            Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone()));
+        let commerce = upgrades::service::Commerce::new(orders.clone(), entitlements.clone());
+        let trusted = settings
+            .trusted_proxies()
+            .map_err(|e| StartError::Accounts(format!("server.trusted_proxies: {e}")))?;
         let state = AppState {
             repo: infra.catalog.clone(),
             catalog,
@@ -225,23 +209,18 @@ impl Application {
             tokens,
             orgs,
             clock: infra.clock.clone(),
-            secure_cookies: settings.server.secure_cookies.unwrap_or(!bind.ip().is_loopback()),
-            entitlements: Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),
-            admin_emails: Arc::new(settings.auth.admins()),
+            http: web::HttpPolicy::new(&public_url, settings.secure_cookies(addr), trusted, &redirect_origins),
+            entitlements,
             archives: infra.archives.clone(),
             downloads: Arc::new(storage_sql::downloads::SqlDownloadLog::new(infra.db.clone())),
             link_key: Arc::new(link_key.into_bytes()),
             link_ttl: Duration::from_secs(settings.downloads.link_ttl_secs),
-            commerce: upgrades::service::Commerce::new(
-                orders,
-                Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone())),
-            ),
-            gateway,
+            checkout: payments::checkout::CheckoutService::new(commerce.clone(), orders, gateway, &public_url),
+            commerce,
             local,
             inbox,
             webhook_secrets: secrets,
-            public_url: Arc::new(public_url),
-            signals: signals.clone(),
+            signals,
             signal_retention_days: settings.discovery.retention_days,
         };
         Ok(Self {
@@ -302,4 +281,109 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The operator's admin-role commands (`keys-server admin grant|revoke|list`).
+pub mod admin {
+    use std::sync::Arc;
+
+    use accounts::ports::AdminChange;
+    use infra::{Infra, Settings};
+
+    /// What to do.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum AdminCommand {
+        /// Give an existing account the admin role.
+        Grant(String),
+        /// Take it away.
+        Revoke(String),
+        /// List the admins.
+        List,
+    }
+
+    /// Why an admin command failed.
+    #[derive(Debug, thiserror::Error)]
+    pub enum AdminError {
+        /// The database could not be opened.
+        #[error(transparent)]
+        Infra(#[from] infra::InfraError),
+        /// The account service could not start.
+        #[error("accounts could not start: {0}")]
+        Accounts(#[from] accounts::HashError),
+        /// Bad email or no such account.
+        #[error(transparent)]
+        Role(#[from] accounts::AdminRoleError),
+        /// Storage failed.
+        #[error(transparent)]
+        Store(#[from] accounts::ports::AccountStoreError),
+    }
+
+    /// Who runs the command: `$SUDO_USER`, else `$USER`, else `operator`.
+    #[must_use]
+    pub fn operator() -> String {
+        ["SUDO_USER", "USER"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "operator".to_owned())
+    }
+
+    /// Runs an admin command against the configured database (migrating it first); returns
+    /// the lines to print. Every change writes an operator audit line in the database, and the
+    /// returned text (and the log) says it too.
+    ///
+    /// # Errors
+    /// [`AdminError`] saying what failed.
+    pub async fn run(settings: &Settings, command: &AdminCommand, actor: &str) -> Result<Vec<String>, AdminError> {
+        let infra = Infra::connect(settings).await?;
+        let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
+        let accounts = accounts::AccountService::new(
+            store.clone(),
+            store.clone(),
+            store,
+            Arc::new(accounts::InlineHasher),
+            accounts::AccountPolicy::default(),
+        )?;
+        let now = infra.clock.now();
+        let change = |grant: bool, email: &str| {
+            let accounts = accounts.clone();
+            let email = email.to_owned();
+            async move { accounts.set_admin(&email, grant, actor, now).await }
+        };
+        let lines = match command {
+            AdminCommand::Grant(email) | AdminCommand::Revoke(email) => {
+                let grant = matches!(command, AdminCommand::Grant(_));
+                let action = if grant { "admin_grant" } else { "admin_revoke" };
+                match change(grant, email).await? {
+                    AdminChange::Changed(a) => {
+                        tracing::info!(action, account = a.id.0, email = %a.email, actor, "operator audit");
+                        vec![format!(
+                            "audit: {action} {} (account {}) by {actor} at {}",
+                            a.email,
+                            a.id.0,
+                            now.to_rfc3339()
+                        )]
+                    }
+                    AdminChange::Unchanged(a) => vec![format!(
+                        "unchanged: {} (account {}) {} an admin",
+                        a.email,
+                        a.id.0,
+                        if a.admin { "is already" } else { "is not" }
+                    )],
+                    AdminChange::NoSuchAccount => Vec::new(),
+                }
+            }
+            AdminCommand::List => {
+                let admins = accounts.admins().await?;
+                if admins.is_empty() {
+                    vec!["no admins: grant one with `keys-server admin grant EMAIL`".to_owned()]
+                } else {
+                    admins
+                        .iter()
+                        .map(|a| format!("{}\taccount {}", a.email, a.id.0))
+                        .collect()
+                }
+            }
+        };
+        Ok(lines)
+    }
 }

@@ -1,10 +1,12 @@
-//! `keys-server`: the KEYS marketplace HTTP server.
+//! `keys-server`: the KEYS marketplace HTTP server, and the operator's admin-role commands.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use infra::Settings;
+use keys_server::admin::{AdminCommand, run as run_admin};
 use keys_server::{Application, shutdown_signal};
 
 /// The KEYS marketplace server.
@@ -13,17 +15,20 @@ use keys_server::{Application, shutdown_signal};
 /// in the data directory, and ingests keys-assets/ on start. Settings come from built-in
 /// defaults, then --config FILE, then KEYS__SECTION__KEY environment variables (for example
 /// KEYS__DATABASE__URL=postgres://…), then these flags.
+///
+/// Admins are accounts with the admin role, granted and revoked only here:
+/// `keys-server admin grant EMAIL`, `keys-server admin revoke EMAIL`, `keys-server admin list`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
     /// TOML settings file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Listen address (server.bind), e.g. 127.0.0.1:8080; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     bind: Option<String>,
     /// Data directory for the embedded SQLite database and local objects (data_dir).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// The keys-assets directory to ingest on start (ingest.assets_dir).
     #[arg(long, value_name = "DIR")]
@@ -31,10 +36,50 @@ struct Cli {
     /// Do not ingest on start (ingest.on_start = false).
     #[arg(long)]
     no_ingest: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the marketplace (the default).
+    Serve,
+    /// Grant, revoke or list the admin role (each change writes an audit line).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Give an existing account (by email) the admin role.
+    Grant {
+        /// The account's email.
+        email: String,
+    },
+    /// Take the admin role away.
+    Revoke {
+        /// The account's email.
+        email: String,
+    },
+    /// List the accounts holding the admin role.
+    List,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let mut overrides = Vec::new();
     if let Some(b) = cli.bind {
@@ -51,15 +96,26 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;
     infra::init_tracing(&settings.log);
+    if let Some(Command::Admin { action }) = cli.command {
+        let command = match action {
+            AdminAction::Grant { email } => AdminCommand::Grant(email),
+            AdminAction::Revoke { email } => AdminCommand::Revoke(email),
+            AdminAction::List => AdminCommand::List,
+        };
+        for line in run_admin(&settings, &command, &keys_server::admin::operator())
+            .await
+            .context("the admin command failed")?
+        {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let app = Application::build(&settings)
         .await
         .context("keys-server could not start")?;
     let url = format!("http://{}/marketplace", app.addr());
     tracing::info!(%url, "listening");
-    #[allow(clippy::print_stdout)]
-    {
-        println!("KEYS marketplace running at {url}  (Ctrl-C to stop)");
-    }
+    println!("KEYS marketplace running at {url}  (Ctrl-C to stop)");
     app.run_until(shutdown_signal()).await.context("server failed")?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -94,6 +94,7 @@ async fn json_signup_login_logout() {
         let r = c
             .post(app.url("/api/v1/auth/logout"))
             .header("cookie", &login_cookie)
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap();
@@ -120,7 +121,8 @@ async fn failed_sign_ins_are_throttled() {
         .send()
         .await
         .unwrap();
-    for _ in 0..5 {
+    // Three free guesses from one address, then that address must wait (2 s, 4 s, …).
+    for _ in 0..3 {
         let r = c
             .post(app.url("/api/v1/auth/login"))
             .json(&json!({"email": "ada@example.com", "password": "wrong wrong wrong"}))
@@ -135,7 +137,13 @@ async fn failed_sign_ins_are_throttled() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 429, "locked even with the right password");
+    assert_eq!(
+        r.status(),
+        429,
+        "slowed down even with the right password, from the guessing address"
+    );
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "throttled");
 }
 
@@ -343,6 +351,7 @@ async fn personal_api_tokens() {
         let r = c
             .delete(app.url(&format!("/api/v1/tokens/{id}")))
             .header("cookie", &bob)
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap();
@@ -364,7 +373,8 @@ async fn personal_api_tokens() {
     }
 }
 
-/// Off loopback (or when configured) the session cookie is `Secure`.
+/// When configured (or when the public URL is HTTPS) the session cookie is `Secure` and named
+/// with the `__Host-` prefix.
 #[tokio::test]
 async fn session_cookie_is_secure_unless_plain_http_loopback() {
     let db = test_support::sqlite_database();
@@ -381,9 +391,16 @@ async fn session_cookie_is_secure_unless_plain_http_loopback() {
         .send()
         .await
         .unwrap();
-    let set = session_cookie(&r).unwrap();
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-keys_session="))
+        .expect("a __Host- session cookie")
+        .to_owned();
     assert!(
-        set.contains("; Secure") && set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        set.contains("; Secure") && set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"),
         "{set}"
     );
 }

@@ -16,7 +16,7 @@ const ORG_KEY: &str = "tls-certificate-rotation";
 #[tokio::test]
 async fn every_caller_times_every_endpoint() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let owner = sign_up(&app, "owner@example.com").await;
         let other = sign_up(&app, "other@example.com").await;
         let lead = sign_up(&app, "lead@acme.test").await;

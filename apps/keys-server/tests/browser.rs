@@ -6,6 +6,10 @@
 
 mod common;
 
+#[path = "../../../crates/stripe-gateway/tests/fake_stripe/mod.rs"]
+#[allow(dead_code)]
+mod fake_stripe;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -254,6 +258,7 @@ async fn sign_up_get_a_grant_download_and_sign_out() {
         .next()
         .unwrap()
         .to_owned();
+    common::make_admin(&app, "admin@keys.test").await;
     let r = app
         .client
         .post(app.url("/api/v1/admin/entitlements"))
@@ -347,7 +352,7 @@ async fn bundles_page_shows_the_personal_upgrade_price() {
         .await
         .unwrap();
     click_and_wait(&c, "section.auth button[type=submit]").await;
-    let admin = common::sign_up(&app, "admin@keys.test").await;
+    let admin = common::sign_up_admin(&app, "admin@keys.test").await;
     for sku in ["key:deploy-rollback-runbook", "key:disk-full-recovery"] {
         let (s, body) = common::send(
             &app,
@@ -481,7 +486,7 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
     assert_eq!(downloaded_archives(&driver).await, 1, "the archive was downloaded");
 
     // Support refunds it: the refund goes through the payment provider's event and locks it.
-    let admin = common::sign_up(&app, "admin@keys.test").await;
+    let admin = common::sign_up_admin(&app, "admin@keys.test").await;
     let (_, orders) = common::send(
         &app,
         "GET",
@@ -609,4 +614,58 @@ async fn discover_answers_give_recommendations_with_reasons() {
     }
     assert!(forgotten, "answers and history forgotten");
     c.close().await.unwrap();
+}
+
+/// Signs up through the page form.
+async fn sign_up_in_browser(c: &Client, app: &common::TestApp, email: &str) {
+    c.goto(&app.url("/signup")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(c, "section.auth button[type=submit]").await;
+    assert_eq!(text(c, "#account-email").await, email);
+}
+
+/// In Stripe mode the Buy button's form post is redirected to Stripe's hosted Checkout on
+/// another origin: the page CSP's `form-action` must allow it (Chromium applies it to the
+/// redirect too). Here the fake Stripe serves its checkout page on another loopback port.
+#[tokio::test]
+async fn the_buy_button_reaches_the_providers_checkout_page() {
+    let Some(driver) = start_driver() else { return };
+    let fake = fake_stripe::FakeStripe::start().await;
+    let (offers, names) = ingest::documents::offers_from_assets(&test_support::repo_assets_dir()).unwrap();
+    let gateway = stripe_gateway::StripeGateway::new("sk_test_fake", Some(&fake.base)).unwrap();
+    payments::ports::PaymentGateway::sync_catalog(&gateway, &payments::ports::catalog_items(&offers, &names))
+        .await
+        .unwrap();
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[
+            ("stripe.secret_key", "sk_test_fake".into()),
+            ("stripe.api_base", fake.base.clone()),
+            ("stripe.webhook_secrets", "whsec_browser".into()),
+        ],
+    )
+    .await;
+    let c = connect(&driver).await;
+    sign_up_in_browser(&c, &app, "ada@example.com").await;
+    c.goto(&app.url("/marketplace/disk-full-recovery")).await.unwrap();
+    click_and_wait(&c, "#buy-key").await;
+    let url = c.current_url().await.unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("{}c/pay/cs_test_", fake.base)),
+        "landed on {url}"
+    );
+    assert_eq!(text(&c, "#fake-stripe-checkout").await, "Pay with the fake Stripe");
 }

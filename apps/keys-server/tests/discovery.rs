@@ -63,7 +63,7 @@ async fn recommendations_explain_themselves_and_exclude_what_you_own() {
         );
 
         // What the buyer owns is never recommended.
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         let top = slugs(&r)[0].clone();
         common::grant_key(&app, &admin, "ada@example.com", &top).await;
@@ -143,6 +143,7 @@ async fn recommendations_explain_themselves_and_exclude_what_you_own() {
 #[tokio::test]
 async fn an_anonymous_visitors_answers_follow_them_into_their_account() {
     for (db, app) in common::spawn_apps().await {
+        // Looking at recommendations for some answers changes nothing: no visitor, no profile.
         let r = app
             .client
             .get(app.url("/discover?role=data-scientist&intent=train-models"))
@@ -150,6 +151,45 @@ async fn an_anonymous_visitors_answers_follow_them_into_their_account() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        assert!(
+            !r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|c| c.starts_with("keys_visitor=")),
+            "{db:?}: GET /discover saves nothing"
+        );
+        // Answering is a POST (CSRF-checked: double submit before sign-in).
+        let (csrf, csrf_cookie) = common::form_csrf(&app, "/discover", None).await;
+        let csrf_cookie = csrf_cookie.expect("a CSRF cookie");
+        let r = app
+            .client
+            .post(app.url("/discover"))
+            .header("cookie", &csrf_cookie)
+            .form(&[
+                ("role", "data-scientist"),
+                ("intent", "train-models"),
+                ("csrf", "forged"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{db:?}: a forged answer form is refused");
+        let r = app
+            .client
+            .post(app.url("/discover"))
+            .header("cookie", &csrf_cookie)
+            .form(&[
+                ("role", "data-scientist"),
+                ("intent", "train-models"),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{db:?}");
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, "/discover?role=data-scientist&intent=train-models");
         let visitor = r
             .headers()
             .get_all("set-cookie")
@@ -161,7 +201,7 @@ async fn an_anonymous_visitors_answers_follow_them_into_their_account() {
             .next()
             .unwrap()
             .to_owned();
-        let page = r.text().await.unwrap();
+        let (_, page) = app.get_text_with_cookie(&location, &visitor).await;
         assert!(page.contains("Matches your role: data scientist"), "{db:?}");
         // The visitor views a KEY page (recorded), then signs up with the cookie.
         let r = app
@@ -348,17 +388,25 @@ fn section_items(html: &str, id: &str) -> Option<Vec<(String, bool)>> {
 #[tokio::test]
 async fn every_page_surface_explains_and_excludes_what_you_own() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         let owned = "on-call-handbook";
         common::grant_key(&app, &admin, "ada@example.com", owned).await;
-        let (s, _) = app
-            .get_text_with_cookie(
-                "/discover?role=sre&intent=respond-to-incidents&category=incident-response",
-                &ada,
-            )
-            .await;
-        assert_eq!(s, 200);
+        let (csrf, _) = common::form_csrf(&app, "/discover", Some(&ada)).await;
+        let r = app
+            .client
+            .post(app.url("/discover"))
+            .header("cookie", &ada)
+            .form(&[
+                ("role", "sre"),
+                ("intent", "respond-to-incidents"),
+                ("category", "incident-response"),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{db:?}");
         for (path, id, anchor) in [
             ("/marketplace", "recommended", None),
             ("/marketplace/disk-full-recovery", "pairs", Some("disk-full-recovery")),

@@ -46,7 +46,7 @@ fn replace_segment(url: &str, index: usize, value: &str) -> String {
 #[tokio::test]
 async fn links_only_for_owners_and_every_tampering_fails() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         let bob = sign_up(&app, "bob@example.com").await;
         let path = format!("/api/v1/keys/{KEY}/download");
@@ -156,7 +156,7 @@ async fn expired_links_fail() {
         &[("downloads.link_ttl_secs", "1".into())],
     )
     .await;
-    let admin = sign_up(&app, "admin@keys.test").await;
+    let admin = common::sign_up_admin(&app, "admin@keys.test").await;
     let ada = sign_up(&app, "ada@example.com").await;
     grant(&app, &admin, "ada@example.com").await;
     let (_, link) = post(&app, &format!("/api/v1/keys/{KEY}/download"), Some(&ada), None).await;
@@ -184,7 +184,7 @@ async fn s3_downloads_redirect_to_a_short_presigned_url() {
         ],
     )
     .await;
-    let admin = sign_up(&app, "admin@keys.test").await;
+    let admin = common::sign_up_admin(&app, "admin@keys.test").await;
     let ada = sign_up(&app, "ada@example.com").await;
     grant(&app, &admin, "ada@example.com").await;
     let (_, link) = post(&app, &format!("/api/v1/keys/{KEY}/download"), Some(&ada), None).await;
@@ -224,7 +224,7 @@ async fn pages_show_locked_and_unlocked_states_and_download_without_javascript()
             .await
             .contains("Sign in</a> or <a href=\"/signup\">create an account")
     );
-    let admin = sign_up(&app, "admin@keys.test").await;
+    let admin = common::sign_up_admin(&app, "admin@keys.test").await;
     let ada = sign_up(&app, "ada@example.com").await;
     let locked = page(Some(ada.clone())).await;
     assert!(locked.contains("Not in your library yet") && !locked.contains("Download "));

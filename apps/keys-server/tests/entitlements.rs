@@ -33,7 +33,7 @@ async fn grants_revocations_and_who_may_call_what() {
 
         let ada = sign_up(&app, "ada@example.com").await;
         let bob = sign_up(&app, "bob@example.com").await;
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         assert_eq!(
             call(&app, "GET", "/api/v1/me/entitlements", Some(&ada), None).await,
             (200, json!({"items": []}))

@@ -18,6 +18,8 @@ async fn send(app: &common::TestApp, method: &str, path: &str, cookie: &str, bod
     rb = rb.header("cookie", cookie);
     if let Some(b) = body {
         rb = rb.json(&b);
+    } else if method != "GET" {
+        rb = rb.header("content-type", "application/json");
     }
     let r = rb.send().await.unwrap();
     let s = r.status().as_u16();
@@ -27,7 +29,7 @@ async fn send(app: &common::TestApp, method: &str, path: &str, cookie: &str, bod
 #[tokio::test]
 async fn members_hold_the_organisations_entitlements_until_removed() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let owner = sign_up(&app, "owner@acme.test").await;
         let ada = sign_up(&app, "ada@acme.test").await;
         let bob = sign_up(&app, "bob@acme.test").await;

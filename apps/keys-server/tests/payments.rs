@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{TestApp, send, sign_up};
-use payments::ports::InboxRepository;
+use common::{TestApp, deliver, drain, event, inbox, send, sign_up, signed};
 use serde_json::{Value, json};
 
 const SECRETS: &str = "whsec_test_old,whsec_test_new";
@@ -23,52 +20,6 @@ async fn app_on(db: &test_support::TestDatabase) -> TestApp {
         ],
     )
     .await
-}
-
-async fn inbox(db: &test_support::TestDatabase) -> Arc<dyn InboxRepository> {
-    Arc::new(storage_sql::payments::SqlInbox::new(
-        storage_sql::connect(&db.url, 2).await.unwrap(),
-        payments::apply::Policy::default(),
-        3,
-    ))
-}
-
-/// Applies everything due; returns the outcomes.
-async fn drain(inbox: &dyn InboxRepository) -> Vec<Result<String, String>> {
-    let mut out = Vec::new();
-    while let Some(p) = inbox.process_next(chrono::Utc::now()).await.unwrap() {
-        out.push(p.outcome);
-        assert!(out.len() < 500, "the inbox does not drain");
-    }
-    out
-}
-
-fn event(id: &str, kind: &str, object: Value) -> String {
-    json!({"id": id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
-           "livemode": false, "data": {"object": object}})
-    .to_string()
-}
-
-async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> (u16, Value) {
-    let mut rb = app
-        .client
-        .post(app.url("/webhooks/stripe"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(s) = signature {
-        rb = rb.header("stripe-signature", s);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn signed(body: &str, secret: &str) -> Option<String> {
-    Some(payments::signature::sign(
-        body.as_bytes(),
-        secret,
-        chrono::Utc::now().timestamp(),
-    ))
 }
 
 /// Delivers an event five times (secrets rotate: the old and the new one both verify).
@@ -146,10 +97,10 @@ async fn refused_deliveries_store_nothing() {
             let (s, r) = deliver(&app, bad, signed(bad, "whsec_test_new")).await;
             assert_eq!(s, 400, "{bad}: {r}");
         }
-        // Too large.
+        // Too large: 413, before anything reads it.
         let big = "x".repeat(300 * 1024);
-        let (s, _) = deliver(&app, &big, signed(&big, "whsec_test_new")).await;
-        assert_eq!(s, 400);
+        let (s, r) = deliver(&app, &big, signed(&big, "whsec_test_new")).await;
+        assert_eq!((s, r["error"].as_str()), (413, Some("payload_too_large")), "{r}");
         assert!(inbox.counts().await.unwrap().is_empty(), "{db:?}: nothing stored");
 
         // An unknown type is acknowledged and stored as ignored.
@@ -268,8 +219,14 @@ async fn purchases_refunds_and_subscriptions_follow_the_events_exactly_once() {
         );
 
         // --- A plan: invoice.paid first, then checkout completion, then a failed renewal and
-        // the end of the subscription. Shuffled, duplicated: same final state.
-        let (plan_order, plan_session) = checkout(&app, &ada, "plan:operator:monthly").await;
+        // the end of the subscription. Shuffled, duplicated: same final state. (Scale, so the
+        // KEY bought above — credited to the plan's first invoice — leaves something to pay and
+        // a real Checkout Session opens.)
+        let (plan_order, plan_session) = checkout(&app, &ada, "plan:scale:monthly").await;
+        assert!(!plan_session.is_empty(), "a paid plan checkout opens a session");
+        let plan_due = order(&app, &ada, plan_order).await["amount_due"]["minor"]
+            .as_i64()
+            .unwrap();
         let now = chrono::Utc::now().timestamp();
         let renewed_until = now + 62 * 86_400;
         let invoice = event(
@@ -281,7 +238,7 @@ async fn purchases_refunds_and_subscriptions_follow_the_events_exactly_once() {
         let completed = event(
             "evt_plan_paid",
             "checkout.session.completed",
-            session_completed(&plan_session, plan_order, 2_900, None, Some("sub_ada")),
+            session_completed(&plan_session, plan_order, plan_due, None, Some("sub_ada")),
         );
         let stale_failure = event(
             "evt_inv_failed_old",
@@ -386,7 +343,7 @@ async fn purchases_refunds_and_subscriptions_follow_the_events_exactly_once() {
 async fn checkout_answers_name_the_problem_and_free_upgrades_skip_payment() {
     for db in test_support::databases().await {
         let app = app_on(&db).await;
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let bob = sign_up(&app, "bob@example.com").await;
         let (s, _) = send(
             &app,
@@ -613,10 +570,11 @@ async fn unfinished_local_checkouts_expire_after_a_day() {
         let orders = storage_sql::SqlOrderRepository::new(storage_sql::connect(&db.url, 2).await.unwrap());
         let now = chrono::Utc::now();
         let usd = |m: i64| pricing::Money::from_minor(m, pricing::Currency::Usd);
-        let pending = |channel: Channel, age: chrono::TimeDelta| NewOrder {
+        // One open checkout per holder and SKU: each pending order buys its own KEY.
+        let pending = |channel: Channel, age: chrono::TimeDelta, key: &str| NewOrder {
             holder: entitlements::Holder::User(entitlements::UserId(1)),
             buyer: entitlements::UserId(1),
-            sku: "key:deploy-rollback-runbook".parse().unwrap(),
+            sku: format!("key:{key}").parse().unwrap(),
             list_price: usd(4_900),
             amount_due: usd(4_900),
             cash_paid: usd(4_900),
@@ -629,15 +587,18 @@ async fn unfinished_local_checkouts_expire_after_a_day() {
             quote_id: None,
         };
         let stale = orders
-            .create_pending(&pending(Channel::Local, chrono::TimeDelta::hours(25)), &[])
+            .create_pending(&pending(Channel::Local, chrono::TimeDelta::hours(25), "kit-one"), &[])
             .await
             .unwrap();
         let fresh = orders
-            .create_pending(&pending(Channel::Local, chrono::TimeDelta::hours(1)), &[])
+            .create_pending(&pending(Channel::Local, chrono::TimeDelta::hours(1), "kit-two"), &[])
             .await
             .unwrap();
         let stripe = orders
-            .create_pending(&pending(Channel::Stripe, chrono::TimeDelta::hours(25)), &[])
+            .create_pending(
+                &pending(Channel::Stripe, chrono::TimeDelta::hours(25), "kit-three"),
+                &[],
+            )
             .await
             .unwrap();
         // Local mode (no Stripe key): the first housekeeping round runs at start.
@@ -662,7 +623,11 @@ async fn unfinished_local_checkouts_expire_after_a_day() {
         // The pay page stops taking payment an hour before the housekeeping may expire an order.
         let (cookie, me) = common::sign_up_account(&app, "late@example.com").await;
         for (session, age, want) in [("cs_local_late", 23 * 60 + 30, 410), ("cs_local_fresh", 60, 200)] {
-            let mut o = pending(Channel::Local, chrono::TimeDelta::minutes(age));
+            let mut o = pending(
+                Channel::Local,
+                chrono::TimeDelta::minutes(age),
+                &session.replace('_', "-"),
+            );
             o.holder = entitlements::Holder::User(entitlements::UserId(me));
             o.buyer = entitlements::UserId(me);
             let o = orders.create_pending(&o, &[]).await.unwrap();

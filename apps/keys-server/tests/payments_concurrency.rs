@@ -112,7 +112,7 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
             &format!("evt_{i}_completed"),
             "checkout.session.completed",
             json!({"id": session, "object": "checkout.session", "client_reference_id": order.to_string(),
-                   "payment_status": "paid", "amount_total": due, "payment_intent": pi, "subscription": sub,
+                   "payment_status": "paid", "amount_total": due, "currency": "usd", "payment_intent": pi, "subscription": sub,
                    "customer": format!("cus_{i}")}),
         )];
         let refunded = kind == Kind::Key && i % 2 == 0;

@@ -72,7 +72,7 @@ async fn skus_list_every_key_bundle_and_plan_with_prices() {
 #[tokio::test]
 async fn quotes_credit_what_was_paid_and_never_charge_twice() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         let bob = sign_up(&app, "bob@example.com").await;
         let cy = sign_up(&app, "cy@example.com").await;
@@ -288,7 +288,7 @@ async fn quotes_credit_what_was_paid_and_never_charge_twice() {
 #[tokio::test]
 async fn organisations_get_their_own_quotes_and_credits() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let dee = sign_up(&app, "dee@acme.test").await;
         let eve = sign_up(&app, "eve@other.test").await;
         let (s, org) = send(&app, "POST", "/api/v1/orgs", Some(&dee), Some(json!({"name": "Acme"}))).await;
@@ -354,7 +354,7 @@ async fn organisations_get_their_own_quotes_and_credits() {
 #[tokio::test]
 async fn bundle_to_larger_bundle_credits_everything_paid_once() {
     for (db, app) in common::spawn_apps().await {
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         // key → bundle → larger bundle: the larger bundle's quote credits all that was paid.
         let (s, _) = record(&app, &admin, "ada@example.com", "key:next-authjs-starter", None).await;

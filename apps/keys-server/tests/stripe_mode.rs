@@ -52,7 +52,7 @@ async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
             ],
         )
         .await;
-        let admin = sign_up(&app, "admin@keys.test").await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
         let ada = sign_up(&app, "ada@example.com").await;
         // Ada paid $49.00 for one member (recorded by support), then upgrades to the bundle.
         let (s, _) = send(
@@ -125,7 +125,7 @@ async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
 
         // The buyer comes back before the webhook: the return page reads the session and fulfils.
         fake.seed_session(json!({"id": session, "payment_status": "paid", "status": "complete",
-            "client_reference_id": order_id.to_string(), "amount_total": 4_928, "payment_intent": "pi_bundle", "customer": "cus_ada"}));
+            "client_reference_id": order_id.to_string(), "amount_total": 4_928, "currency": "usd", "payment_intent": "pi_bundle", "customer": "cus_ada"}));
         let (s, page) = app
             .get_text_with_cookie(&format!("/checkout/return?order={order_id}"), &ada)
             .await;
@@ -149,7 +149,7 @@ async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
         let body = json!({"id": "evt_cs_done", "object": "event", "type": "checkout.session.completed",
             "created": chrono::Utc::now().timestamp(), "data": {"object": {"id": session, "object": "checkout.session",
             "client_reference_id": order_id.to_string(), "payment_status": "paid", "amount_total": 4_928,
-            "payment_intent": "pi_bundle", "customer": "cus_ada"}}})
+            "currency": "usd", "payment_intent": "pi_bundle", "customer": "cus_ada"}}})
         .to_string();
         for _ in 0..2 {
             let sig = payments::signature::sign(body.as_bytes(), SECRET, chrono::Utc::now().timestamp());
@@ -193,7 +193,7 @@ async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
         assert_eq!(field(&reqs[0], "payment_intent"), "pi_bundle");
         assert_eq!(
             reqs[0].idempotency_key.as_deref(),
-            Some(format!("keys-refund-{order_id}-all").as_str())
+            Some(format!("keys-refund-{order_id}-after-0-all").as_str())
         );
         let refunded = json!({"id": "evt_refund", "object": "event", "type": "charge.refunded",
             "created": chrono::Utc::now().timestamp(), "data": {"object": {"id": "ch_1", "object": "charge",
@@ -226,5 +226,159 @@ async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
         }
         assert_eq!(status, "refunded", "{db:?}");
         app.stop().await.unwrap();
+    }
+}
+
+async fn orders_of(app: &common::TestApp, cookie: &str) -> Vec<Value> {
+    let (_, r) = send(app, "GET", "/api/v1/me/orders", Some(cookie), None).await;
+    r["items"].as_array().unwrap().clone()
+}
+
+async fn stripe_app(db: &test_support::TestDatabase, fake: &FakeStripe) -> common::TestApp {
+    let (offers, names) = ingest::documents::offers_from_assets(&test_support::repo_assets_dir()).unwrap();
+    let items = payments::ports::catalog_items(&offers, &names);
+    let gateway = stripe_gateway::StripeGateway::new("sk_test_fake", Some(&fake.base)).unwrap();
+    gateway.sync_catalog(&items).await.unwrap();
+    fake.take_requests();
+    common::spawn_app_with(
+        db,
+        &test_support::repo_assets_dir(),
+        &[
+            ("stripe.secret_key", "sk_test_fake".into()),
+            ("stripe.api_base", fake.base.clone()),
+            ("stripe.webhook_secrets", SECRET.into()),
+            ("server.public_url", "https://shop.example".into()),
+            ("worker.in_server", "false".into()),
+        ],
+    )
+    .await
+}
+
+/// A second checkout for the same SKU expires the first Checkout Session at Stripe and
+/// cancels its order only when that succeeds; a session that is already complete (paid, or an
+/// asynchronous payment under way) is never cancelled — the new checkout is refused instead.
+#[tokio::test]
+async fn a_second_checkout_expires_the_open_session_and_never_cancels_a_paid_one() {
+    for db in test_support::databases().await {
+        let fake = FakeStripe::start().await;
+        let app = stripe_app(&db, &fake).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let sku = json!({"sku": "key:disk-full-recovery"});
+        let (s, first) = send(&app, "POST", "/api/v1/checkout", Some(&ada), Some(sku.clone())).await;
+        assert_eq!(s, 200, "{first}");
+        let first_session = first["session_id"].as_str().unwrap().to_owned();
+        fake.take_requests();
+        let (s, second) = send(&app, "POST", "/api/v1/checkout", Some(&ada), Some(sku.clone())).await;
+        assert_eq!(s, 200, "{second}");
+        let reqs = fake.take_requests();
+        assert_eq!(
+            (reqs[0].method.as_str(), reqs[0].path.as_str()),
+            ("POST", format!("/v1/checkout/sessions/{first_session}/expire").as_str()),
+            "{db:?}: {reqs:#?}"
+        );
+        assert_eq!(fake.session(&first_session).unwrap()["status"], "expired");
+        let list = orders_of(&app, &ada).await;
+        assert_eq!(list[0]["status"], "cancelled");
+        assert_eq!(list[1]["status"], "pending");
+
+        // The buyer pays the second session on Stripe's page; before the webhook, a third
+        // checkout finds it complete: refused, and the paid order stays.
+        let second_session = second["session_id"].as_str().unwrap().to_owned();
+        fake.pay_session(&second_session, "pi_second");
+        fake.take_requests();
+        let (s, r) = send(&app, "POST", "/api/v1/checkout", Some(&ada), Some(sku)).await;
+        assert_eq!(s, 409, "{db:?}: {r}");
+        let paths: Vec<String> = fake
+            .take_requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                format!("POST /v1/checkout/sessions/{second_session}/expire"),
+                format!("GET /v1/checkout/sessions/{second_session}")
+            ]
+        );
+        let list = orders_of(&app, &ada).await;
+        assert_eq!(list.len(), 2, "{db:?}: no third order");
+        assert_eq!(list[1]["status"], "pending");
+        // The return page sees the paid session and fulfils it.
+        let id = list[1]["id"].as_i64().unwrap();
+        let (_, page) = app
+            .get_text_with_cookie(&format!("/checkout/return?order={id}"), &ada)
+            .await;
+        assert!(page.contains("Paid"), "{page}");
+    }
+}
+
+/// Partial refunds at Stripe: each a new refund (its own idempotency key), capped by the cash
+/// not refunded yet — the second of two equal partial refunds is not swallowed as a replay.
+#[tokio::test]
+async fn partial_refunds_at_stripe_are_distinct_and_capped() {
+    for db in test_support::databases().await {
+        let fake = FakeStripe::start().await;
+        let app = stripe_app(&db, &fake).await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (_, started) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "key:redis-memory-pressure"})),
+        )
+        .await;
+        let order = started["order_id"].as_i64().unwrap();
+        let session = started["session_id"].as_str().unwrap().to_owned();
+        fake.pay_session(&session, "pi_partial");
+        let (_, page) = app
+            .get_text_with_cookie(&format!("/checkout/return?order={order}"), &ada)
+            .await;
+        assert!(page.contains("Paid"), "{page}");
+        let refund = |amount: &'static str| {
+            let app = &app;
+            let admin = admin.clone();
+            async move {
+                send(
+                    app,
+                    "POST",
+                    &format!("/api/v1/admin/orders/{order}/refund"),
+                    Some(&admin),
+                    Some(json!({"amount": amount, "reason": "partial"})),
+                )
+                .await
+            }
+        };
+        fake.take_requests();
+        assert_eq!(refund("10.00").await.0, 202);
+        // Stripe confirms the first partial refund.
+        let body = json!({"id": "evt_partial_1", "object": "event", "type": "charge.refunded",
+            "created": chrono::Utc::now().timestamp(), "data": {"object": {"id": "ch_p", "object": "charge",
+            "amount": 4_900, "amount_refunded": 1_000, "refunded": false, "payment_intent": "pi_partial"}}})
+        .to_string();
+        let inbox = common::inbox(&db).await;
+        common::deliver(&app, &body, common::signed(&body, SECRET)).await;
+        common::drain(inbox.as_ref()).await;
+        assert_eq!(refund("10.00").await.0, 202);
+        let keys: Vec<String> = fake
+            .take_requests()
+            .iter()
+            .filter(|r| r.path == "/v1/refunds")
+            .map(|r| r.idempotency_key.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                format!("keys-refund-{order}-after-0-1000"),
+                format!("keys-refund-{order}-after-1000-1000")
+            ],
+            "{db:?}"
+        );
+        // More than the cash not refunded yet ($39.00 of $49.00, the second refund not yet
+        // confirmed) is refused before Stripe.
+        let (s, r) = refund("45.00").await;
+        assert_eq!(s, 400, "{r}");
+        assert!(fake.take_requests().is_empty());
     }
 }

@@ -35,7 +35,15 @@ impl FromStr for Email {
     type Err = EmailError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let e = s.trim().to_lowercase();
-        let err = || EmailError(s.trim().to_owned());
+        // The error echoes at most 100 characters of what was sent.
+        let err = || {
+            let t = s.trim();
+            let mut shown: String = t.chars().take(100).collect();
+            if t.chars().nth(100).is_some() {
+                shown.push('…');
+            }
+            EmailError(shown)
+        };
         let (local, domain) = e.split_once('@').ok_or_else(err)?;
         let ok = !local.is_empty()
             && local.len() <= 64
@@ -92,10 +100,16 @@ impl FromStr for NewPassword {
     }
 }
 
-/// Hashing failed (the system's random source or the hasher).
+/// Hashing failed, or the hasher is saturated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(pub String);
+pub enum HashError {
+    /// The system's random source or the hasher failed.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+    /// Every hashing slot is taken and the queue is full: try again in a moment.
+    #[error("too many sign-ins are being checked right now; try again in a few seconds")]
+    Busy,
+}
 
 /// argon2id hash in PHC string format, with a random salt.
 ///
@@ -106,7 +120,7 @@ pub fn hash_password(password: &NewPassword) -> Result<String, HashError> {
     Argon2::default()
         .hash_password(password.0.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+        .map_err(|e| HashError::Failed(e.to_string()))
 }
 
 /// Whether `candidate` matches a hash from [`hash_password`]. A malformed hash never matches.
@@ -116,6 +130,40 @@ pub fn verify_password(hash: &str, candidate: &str) -> bool {
         return false;
     }
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(candidate.as_bytes(), &parsed).is_ok())
+}
+
+/// Hashes and verifies passwords. argon2id is deliberately slow (tens of milliseconds of CPU),
+/// so a server runs it off its request threads, a bounded number at a time
+/// (`infra::BlockingHasher`); [`InlineHasher`] runs it in place (tools and tests).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait::async_trait]
+pub trait PasswordHashing: Send + Sync {
+    /// argon2id hash of a new password.
+    ///
+    /// # Errors
+    /// [`HashError::Busy`] when saturated, [`HashError::Failed`] when hashing fails.
+    async fn hash(&self, password: NewPassword) -> Result<String, HashError>;
+
+    /// Whether `candidate` matches `hash` (a malformed hash never matches).
+    ///
+    /// # Errors
+    /// [`HashError::Busy`] when saturated.
+    async fn verify(&self, hash: String, candidate: String) -> Result<bool, HashError>;
+}
+
+/// [`PasswordHashing`] on the calling thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InlineHasher;
+
+#[async_trait::async_trait]
+impl PasswordHashing for InlineHasher {
+    async fn hash(&self, password: NewPassword) -> Result<String, HashError> {
+        hash_password(&password)
+    }
+
+    async fn verify(&self, hash: String, candidate: String) -> Result<bool, HashError> {
+        Ok(verify_password(&hash, &candidate))
+    }
 }
 
 /// A random secret (session id, API token): 32 random bytes as 64 hex characters.

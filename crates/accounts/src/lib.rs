@@ -21,12 +21,16 @@
 //! ```
 
 mod credentials;
+mod org_service;
 mod orgs;
 pub mod ports;
+mod scope;
 mod service;
-mod throttle;
+pub mod throttle;
 
 pub use credentials::*;
+pub use org_service::*;
 pub use orgs::*;
+pub use scope::*;
 pub use service::*;
 pub use throttle::*;

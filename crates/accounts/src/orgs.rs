@@ -31,6 +31,13 @@ impl OrgRole {
         }
     }
 
+    /// Owners and admins manage the organisation: they buy for it, see its billing and
+    /// pending checkouts, its members and invites.
+    #[must_use]
+    pub const fn manages(self) -> bool {
+        matches!(self, OrgRole::Owner | OrgRole::Admin)
+    }
+
     /// Parses [`OrgRole::as_str`].
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
@@ -41,6 +48,13 @@ impl OrgRole {
             _ => None,
         }
     }
+}
+
+/// The public id of an invite: `inv_` and the first 16 hex characters of its token's digest
+/// (the token itself cannot be derived from it).
+#[must_use]
+pub fn invite_id(token_digest: &str) -> String {
+    format!("inv_{}", token_digest.get(..16).unwrap_or(token_digest))
 }
 
 /// One membership.
@@ -138,5 +152,7 @@ mod tests {
         for r in [Owner, Admin, Member] {
             assert_eq!(OrgRole::parse(r.as_str()), Some(r));
         }
+        assert!(Owner.manages() && Admin.manages() && !Member.manages());
+        assert_eq!(invite_id("0123456789abcdef0123"), "inv_0123456789abcdef");
     }
 }

@@ -20,6 +20,33 @@ pub struct Account {
     pub email: Email,
     /// Sign-up time.
     pub created_at: DateTime<Utc>,
+    /// Holds the admin role. Granted and revoked only by an operator
+    /// (`keys-server admin grant|revoke EMAIL`), never by anything an account can do.
+    pub admin: bool,
+}
+
+/// What an operator's admin grant or revoke did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminChange {
+    /// No account has that email.
+    NoSuchAccount,
+    /// The account already had (or already lacked) the role.
+    Unchanged(Account),
+    /// The role was granted or revoked, and the audit line written.
+    Changed(Account),
+}
+
+/// One line of the operators' audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorAudit {
+    /// `admin_grant`, `admin_revoke`.
+    pub action: String,
+    /// The account it concerns (email).
+    pub subject: String,
+    /// Who ran it (the operator's OS user, or `system`).
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// An account with its password hash (only storage and the service see this).
@@ -97,6 +124,37 @@ pub trait AccountRepository: Send + Sync {
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
     async fn find_by_id(&self, id: AccountId) -> Result<Option<Account>, AccountStoreError>;
+
+    /// Grants (`admin = true`) or revokes the admin role of the account with this email, and
+    /// writes the operator audit line, in one transaction.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails; nothing changes then.
+    async fn set_admin(
+        &self,
+        email: &Email,
+        admin: bool,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AdminChange, AccountStoreError>;
+
+    /// Every account holding the admin role, by email.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn admins(&self) -> Result<Vec<Account>, AccountStoreError>;
+
+    /// The operator audit trail, oldest first.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn operator_audit(&self) -> Result<Vec<OperatorAudit>, AccountStoreError>;
+
+    /// Replaces an account's password hash.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn set_password(&self, id: AccountId, password_hash: &str) -> Result<(), AccountStoreError>;
 }
 
 /// Sessions, shared by every server instance.
@@ -120,29 +178,66 @@ pub trait SessionRepository: Send + Sync {
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
     async fn revoke(&self, token_digest: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError>;
+
+    /// Ends every live session of an account except `keep` (a token digest); returns how many
+    /// ended.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn revoke_all(
+        &self,
+        account: AccountId,
+        keep: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, AccountStoreError>;
+
+    /// Deletes sessions that expired or were revoked before `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, AccountStoreError>;
 }
 
-/// Failed sign-in attempts, shared by every server instance.
+/// Attempts that count against throttling keys, shared by every server instance.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ThrottleRepository: Send + Sync {
-    /// Records a failure for a key (`account:<email>`, `address:<ip>`).
+    /// Atomically — under a lock per key, so concurrent attempts on several instances are
+    /// counted one after the other — reads each key's recent attempts, decides with
+    /// [`crate::decide_all`] and, when allowed, records this attempt against every key. A
+    /// recorded attempt counts as a failure until [`ThrottleRepository::attempt_succeeded`]
+    /// or [`ThrottleRepository::attempt_abandoned`] says otherwise.
     ///
     /// # Errors
-    /// [`AccountStoreError`] when the backend fails.
-    async fn record_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError>;
+    /// [`AccountStoreError`] when the backend fails; nothing is recorded then.
+    async fn begin_attempt(
+        &self,
+        checks: &[crate::ThrottleCheck],
+        now: DateTime<Utc>,
+    ) -> Result<crate::Attempt, AccountStoreError>;
 
-    /// Failures of a key since an instant.
+    /// The attempt succeeded: deletes its records and forgets every earlier failure of the
+    /// `forget` keys.
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
-    async fn failures_since(&self, key: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, AccountStoreError>;
+    async fn attempt_succeeded(
+        &self,
+        ticket: &crate::AttemptTicket,
+        forget: &[String],
+    ) -> Result<(), AccountStoreError>;
 
-    /// Forgets a key's failures (after a successful sign-in).
+    /// The attempt could not be judged (e.g. the hasher was busy): deletes its records.
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
-    async fn clear(&self, key: &str) -> Result<(), AccountStoreError>;
+    async fn attempt_abandoned(&self, ticket: &crate::AttemptTicket) -> Result<(), AccountStoreError>;
+
+    /// Deletes attempts older than `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, AccountStoreError>;
 }
 
 /// A personal API token as listed to its owner (never the token itself).
@@ -154,8 +249,21 @@ pub struct ApiToken {
     pub account: AccountId,
     /// The owner's label.
     pub name: String,
+    /// What it may do.
+    pub scope: crate::TokenScope,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// When it stops working (`None`: tokens made before expiry existed).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Who a live token speaks for, and what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The account.
+    pub account: AccountId,
+    /// The token's scope.
+    pub scope: crate::TokenScope,
 }
 
 /// Personal API tokens, stored by digest.
@@ -170,15 +278,17 @@ pub trait TokenRepository: Send + Sync {
         &self,
         account: AccountId,
         name: &str,
+        scope: crate::TokenScope,
+        expires_at: DateTime<Utc>,
         digest: &str,
         at: DateTime<Utc>,
     ) -> Result<ApiToken, AccountStoreError>;
 
-    /// The owner's live tokens.
+    /// The owner's live (unrevoked, unexpired) tokens.
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
-    async fn list(&self, account: AccountId) -> Result<Vec<ApiToken>, AccountStoreError>;
+    async fn list(&self, account: AccountId, now: DateTime<Utc>) -> Result<Vec<ApiToken>, AccountStoreError>;
 
     /// Revokes one of the owner's tokens; `false` when there is no such live token of theirs.
     ///
@@ -186,11 +296,11 @@ pub trait TokenRepository: Send + Sync {
     /// [`AccountStoreError`] when the backend fails.
     async fn revoke(&self, account: AccountId, id: i64, at: DateTime<Utc>) -> Result<bool, AccountStoreError>;
 
-    /// The owner of a live token with this digest.
+    /// The owner and scope of a live (unrevoked, unexpired) token with this digest.
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
-    async fn owner(&self, digest: &str) -> Result<Option<AccountId>, AccountStoreError>;
+    async fn owner(&self, digest: &str, now: DateTime<Utc>) -> Result<Option<TokenOwner>, AccountStoreError>;
 }
 
 /// An organisation.
@@ -200,6 +310,36 @@ pub struct Organisation {
     pub id: crate::OrgId,
     /// Name.
     pub name: String,
+}
+
+/// A live invite as its organisation's owners and admins see it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    /// Public id (`inv_` and 16 hex characters, derived from the token's digest).
+    pub id: String,
+    /// Organisation.
+    pub org: crate::OrgId,
+    /// Role it gives.
+    pub role: crate::OrgRole,
+    /// Who created it.
+    pub created_by: AccountId,
+    /// When (unknown for invites made before this was recorded).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A member with their email, for the organisation's member list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Account.
+    pub account: AccountId,
+    /// Email.
+    pub email: Email,
+    /// Role.
+    pub role: crate::OrgRole,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
 }
 
 /// Organisations, memberships and invites.
@@ -227,11 +367,19 @@ pub trait OrgRepository: Send + Sync {
     /// [`AccountStoreError`] when the backend fails.
     async fn members(&self, org: crate::OrgId) -> Result<Vec<crate::Membership>, AccountStoreError>;
 
-    /// Removes a membership; `false` when there was none.
+    /// The members of an organisation with their emails, owners first.
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
-    async fn remove(&self, org: crate::OrgId, account: AccountId) -> Result<bool, AccountStoreError>;
+    async fn member_list(&self, org: crate::OrgId) -> Result<Vec<MemberInfo>, AccountStoreError>;
+
+    /// Removes a membership and, in the same transaction, revokes every unused invite the
+    /// member created for that organisation; `false` when there was no membership.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn remove(&self, org: crate::OrgId, account: AccountId, at: DateTime<Utc>)
+    -> Result<bool, AccountStoreError>;
 
     /// Stores an invite (by token digest).
     ///
@@ -243,11 +391,32 @@ pub trait OrgRepository: Send + Sync {
         org: crate::OrgId,
         role: crate::OrgRole,
         by: AccountId,
+        at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), AccountStoreError>;
+    ) -> Result<Invite, AccountStoreError>;
 
-    /// Uses an invite once: when it exists, is unused and unexpired, marks it used and adds
-    /// `account` with its role, atomically. Returns the membership, or `None`.
+    /// The organisation's live invites (unused, unrevoked, unexpired), oldest first.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn invites(&self, org: crate::OrgId, now: DateTime<Utc>) -> Result<Vec<Invite>, AccountStoreError>;
+
+    /// The live invite with this token digest, if any.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn find_invite(&self, digest: &str, now: DateTime<Utc>) -> Result<Option<Invite>, AccountStoreError>;
+
+    /// Revokes a live invite of the organisation by its public id; `false` when there is none.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when the backend fails.
+    async fn revoke_invite(&self, org: crate::OrgId, id: &str, at: DateTime<Utc>) -> Result<bool, AccountStoreError>;
+
+    /// Uses an invite once: when it exists, is unused, unrevoked and unexpired, and its creator
+    /// is still a member of the organisation, marks it used and adds `account` with its role,
+    /// atomically. Returns the membership, or `None`. (Whether the creator's role may still
+    /// invite that role is the service's rule, checked before.)
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.

@@ -1,16 +1,16 @@
-//! Sign up, sign in, sign out, authenticate.
+//! Sign up, sign in, sign out, authenticate, change a password; the operator's admin role.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::ports::{
-    Account, AccountId, AccountRepository, AccountStoreError, CreateAccountError, Session, SessionRepository,
-    ThrottleRepository,
+    Account, AccountId, AccountRepository, AccountStoreError, AdminChange, CreateAccountError, Session,
+    SessionRepository, ThrottleRepository,
 };
 use crate::{
-    Email, EmailError, HashError, NewPassword, PasswordError, SecretToken, ThrottleDecision, ThrottlePolicy,
-    hash_password, verify_password,
+    Attempt, Email, EmailError, HashError, NewPassword, PasswordError, PasswordHashing, SecretToken, ThrottleCheck,
+    ThrottlePolicy, hash_password,
 };
 
 /// A session just opened: hand `token` to the client (cookie) and `csrf_token` to forms.
@@ -38,7 +38,13 @@ pub enum SignUpError {
     /// Email in use.
     #[error("an account with this email already exists; sign in instead")]
     EmailTaken,
-    /// Hashing failed.
+    /// Too many sign-ups from this address.
+    #[error("too many sign-ups from your address; try again after {until}")]
+    Throttled {
+        /// When attempts are allowed again.
+        until: DateTime<Utc>,
+    },
+    /// Hashing failed or is saturated ([`HashError::Busy`]).
     #[error(transparent)]
     Hash(#[from] HashError),
     /// Storage failed.
@@ -52,12 +58,55 @@ pub enum SignInError {
     /// Unknown email or wrong password.
     #[error("email or password is wrong")]
     InvalidCredentials,
-    /// Too many failures for this account or address.
+    /// Guessing is being slowed down for this account or address.
     #[error("too many failed sign-ins; try again after {until}")]
     Throttled {
         /// When attempts are allowed again.
         until: DateTime<Utc>,
     },
+    /// Every password check slot is taken; try again in a moment.
+    #[error(transparent)]
+    Busy(HashError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] AccountStoreError),
+}
+
+/// Why a password change failed. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The current password is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// The new password is outside the policy.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Too many wrong current passwords.
+    #[error("too many wrong passwords; try again after {until}")]
+    Throttled {
+        /// When attempts are allowed again.
+        until: DateTime<Utc>,
+    },
+    /// Hashing failed or is saturated.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// The account does not exist any more.
+    #[error("no such account")]
+    UnknownAccount,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] AccountStoreError),
+}
+
+/// Why an operator's admin command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminRoleError {
+    /// Not an email address.
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    /// No account has this email.
+    #[error("no account has the email {0}; the person must sign up first")]
+    NoSuchAccount(Email),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] AccountStoreError),
@@ -68,23 +117,58 @@ pub enum SignInError {
 pub struct AccountPolicy {
     /// How long a session lasts.
     pub session_ttl: Duration,
-    /// Failures per account.
+    /// Failed sign-ins of one account from one address: slowed quickly.
+    pub per_pair: ThrottlePolicy,
+    /// Failed sign-ins of one account from any address: slowed late and capped low, so the
+    /// owner is never locked out by someone else's guesses.
     pub per_account: ThrottlePolicy,
-    /// Failures per client address.
+    /// Failed sign-ins from one address for any account (credential stuffing).
     pub per_address: ThrottlePolicy,
+    /// Sign-ups from one address (every attempt counts).
+    pub signups_per_address: ThrottlePolicy,
 }
 
 impl Default for AccountPolicy {
     fn default() -> Self {
         Self {
             session_ttl: Duration::days(30),
-            per_account: ThrottlePolicy::default(),
-            per_address: ThrottlePolicy {
-                max_failures: 20,
+            per_pair: ThrottlePolicy::default(),
+            per_account: ThrottlePolicy {
+                free: 10,
                 window: Duration::minutes(15),
-                lockout: Duration::minutes(15),
+                base_delay: Duration::seconds(1),
+                max_delay: Duration::seconds(30),
+            },
+            per_address: ThrottlePolicy {
+                free: 20,
+                window: Duration::minutes(15),
+                base_delay: Duration::seconds(1),
+                max_delay: Duration::minutes(15),
+            },
+            signups_per_address: ThrottlePolicy {
+                free: 10,
+                window: Duration::hours(1),
+                base_delay: Duration::minutes(1),
+                max_delay: Duration::hours(1),
             },
         }
+    }
+}
+
+impl AccountPolicy {
+    /// How long throttling records matter: the longest window.
+    #[must_use]
+    pub fn throttle_memory(&self) -> Duration {
+        [
+            self.per_pair,
+            self.per_account,
+            self.per_address,
+            self.signups_per_address,
+        ]
+        .iter()
+        .map(|p| p.window)
+        .max()
+        .unwrap_or_else(|| Duration::hours(1))
     }
 }
 
@@ -94,6 +178,7 @@ pub struct AccountService {
     accounts: Arc<dyn AccountRepository>,
     sessions: Arc<dyn SessionRepository>,
     throttle: Arc<dyn ThrottleRepository>,
+    hasher: Arc<dyn PasswordHashing>,
     policy: AccountPolicy,
     /// A real hash of a random password, verified against when the email is unknown so that
     /// both failures cost the same time.
@@ -106,6 +191,10 @@ impl std::fmt::Debug for AccountService {
     }
 }
 
+fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 impl AccountService {
     /// Builds the service.
     ///
@@ -115,16 +204,18 @@ impl AccountService {
         accounts: Arc<dyn AccountRepository>,
         sessions: Arc<dyn SessionRepository>,
         throttle: Arc<dyn ThrottleRepository>,
+        hasher: Arc<dyn PasswordHashing>,
         policy: AccountPolicy,
     ) -> Result<Self, HashError> {
         let decoy: NewPassword = SecretToken::generate("")
             .expose()
             .parse()
-            .map_err(|e: PasswordError| HashError(e.to_string()))?;
+            .map_err(|e: PasswordError| HashError::Failed(e.to_string()))?;
         Ok(Self {
             accounts,
             sessions,
             throttle,
+            hasher,
             policy,
             decoy_hash: hash_password(&decoy)?,
         })
@@ -151,7 +242,7 @@ impl AccountService {
         })
     }
 
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. Sign-ups are throttled per client `address`.
     ///
     /// # Errors
     /// [`SignUpError`] naming what is wrong; nothing is written then.
@@ -159,11 +250,27 @@ impl AccountService {
         &self,
         email: &str,
         password: &str,
+        address: &str,
         now: DateTime<Utc>,
     ) -> Result<(Account, NewSession), SignUpError> {
         let email: Email = email.parse()?;
         let password: NewPassword = password.parse()?;
-        let hash = hash_password(&password)?;
+        let check = ThrottleCheck {
+            key: format!("signup:{address}"),
+            policy: self.policy.signups_per_address,
+        };
+        let ticket = match self.throttle.begin_attempt(std::slice::from_ref(&check), now).await? {
+            Attempt::Allowed(t) => t,
+            Attempt::Throttled { until } => return Err(SignUpError::Throttled { until }),
+        };
+        let hash = match self.hasher.hash(password).await {
+            Ok(h) => h,
+            Err(e) => {
+                // A sign-up the server could not judge does not count against the address.
+                self.throttle.attempt_abandoned(&ticket).await?;
+                return Err(e.into());
+            }
+        };
         let account = self.accounts.create(&email, &hash, now).await.map_err(|e| match e {
             CreateAccountError::EmailTaken => SignUpError::EmailTaken,
             CreateAccountError::Store(s) => SignUpError::Store(s),
@@ -172,11 +279,35 @@ impl AccountService {
         Ok((account, session))
     }
 
+    fn sign_in_checks(&self, email: &str, address: &str) -> [ThrottleCheck; 3] {
+        let email = email_key(email);
+        [
+            ThrottleCheck {
+                key: format!("pair:{email}|{address}"),
+                policy: self.policy.per_pair,
+            },
+            ThrottleCheck {
+                key: format!("account:{email}"),
+                policy: self.policy.per_account,
+            },
+            ThrottleCheck {
+                key: format!("address:{address}"),
+                policy: self.policy.per_address,
+            },
+        ]
+    }
+
     /// Signs in from a client `address`; a new session id every time.
+    ///
+    /// Guesses are slowed down (see [`crate::throttle`]): the attempt is recorded against the
+    /// (account, address) pair, the account and the address *before* the password is checked,
+    /// atomically with the decision, so concurrent guesses are counted one after the other.
+    /// A correct password forgets the pair's and the account's failures.
     ///
     /// # Errors
     /// [`SignInError::InvalidCredentials`] for an unknown email and for a wrong password alike,
-    /// [`SignInError::Throttled`] after too many failures for the account or the address.
+    /// [`SignInError::Throttled`] while guessing is slowed down, [`SignInError::Busy`] when
+    /// every password check slot is taken.
     pub async fn sign_in(
         &self,
         email: &str,
@@ -184,34 +315,30 @@ impl AccountService {
         address: &str,
         now: DateTime<Utc>,
     ) -> Result<NewSession, SignInError> {
-        let email_key = format!("account:{}", email.trim().to_lowercase());
-        let address_key = format!("address:{address}");
-        for (key, policy) in [
-            (&email_key, self.policy.per_account),
-            (&address_key, self.policy.per_address),
-        ] {
-            let failures = self.throttle.failures_since(key, now - policy.window).await?;
-            if let ThrottleDecision::LockedUntil(until) = policy.decide(&failures, now) {
-                return Err(SignInError::Throttled { until });
-            }
-        }
+        let checks = self.sign_in_checks(email, address);
+        let ticket = match self.throttle.begin_attempt(&checks, now).await? {
+            Attempt::Allowed(t) => t,
+            Attempt::Throttled { until } => return Err(SignInError::Throttled { until }),
+        };
         let stored = match email.parse::<Email>() {
             Ok(e) => self.accounts.find_by_email(&e).await?,
             Err(_) => None,
         };
-        let ok = match &stored {
-            Some(s) => verify_password(&s.password_hash, password),
-            None => {
-                let _ = verify_password(&self.decoy_hash, password);
-                false
+        let hash = stored
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |s| s.password_hash.clone());
+        let ok = match self.hasher.verify(hash, password.to_owned()).await {
+            Ok(ok) => ok && stored.is_some(),
+            Err(e) => {
+                self.throttle.attempt_abandoned(&ticket).await?;
+                return Err(SignInError::Busy(e));
             }
         };
         let Some(stored) = stored.filter(|_| ok) else {
-            self.throttle.record_failure(&email_key, now).await?;
-            self.throttle.record_failure(&address_key, now).await?;
             return Err(SignInError::InvalidCredentials);
         };
-        self.throttle.clear(&email_key).await?;
+        let forget = [checks[0].key.clone(), checks[1].key.clone()];
+        self.throttle.attempt_succeeded(&ticket, &forget).await?;
         Ok(self.open_session(stored.account.id, now).await?)
     }
 
@@ -223,6 +350,73 @@ impl AccountService {
         self.sessions.revoke(&token.digest(), now).await
     }
 
+    /// Ends every session of the account except `keep` (the caller's own, when given);
+    /// returns how many ended.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn sign_out_everywhere(
+        &self,
+        account: AccountId,
+        keep: Option<&SecretToken>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, AccountStoreError> {
+        self.sessions
+            .revoke_all(account, keep.map(SecretToken::digest), now)
+            .await
+    }
+
+    /// Changes the password after checking the current one (throttled like sign-in), then
+    /// signs out every other session; returns how many ended.
+    ///
+    /// # Errors
+    /// [`ChangePasswordError`]; nothing changes then.
+    pub async fn change_password(
+        &self,
+        account: AccountId,
+        current: &str,
+        new: &str,
+        keep: Option<&SecretToken>,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, ChangePasswordError> {
+        let new: NewPassword = new.parse()?;
+        let acc = self
+            .accounts
+            .find_by_id(account)
+            .await?
+            .ok_or(ChangePasswordError::UnknownAccount)?;
+        let stored = self
+            .accounts
+            .find_by_email(&acc.email)
+            .await?
+            .ok_or(ChangePasswordError::UnknownAccount)?;
+        let checks = self.sign_in_checks(acc.email.as_str(), address);
+        let ticket = match self.throttle.begin_attempt(&checks, now).await? {
+            Attempt::Allowed(t) => t,
+            Attempt::Throttled { until } => return Err(ChangePasswordError::Throttled { until }),
+        };
+        let ok = match self.hasher.verify(stored.password_hash, current.to_owned()).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.throttle.attempt_abandoned(&ticket).await?;
+                return Err(e.into());
+            }
+        };
+        if !ok {
+            return Err(ChangePasswordError::WrongPassword);
+        }
+        self.throttle
+            .attempt_succeeded(&ticket, &[checks[0].key.clone()])
+            .await?;
+        let hash = self.hasher.hash(new).await?;
+        self.accounts.set_password(account, &hash).await?;
+        Ok(self
+            .sessions
+            .revoke_all(account, keep.map(SecretToken::digest), now)
+            .await?)
+    }
+
     /// The account with this email, if any (admin look-ups).
     ///
     /// # Errors
@@ -231,12 +425,55 @@ impl AccountService {
         Ok(self.accounts.find_by_email(email).await?.map(|s| s.account))
     }
 
+    /// An account by id.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn account(&self, id: AccountId) -> Result<Option<Account>, AccountStoreError> {
+        self.accounts.find_by_id(id).await
+    }
+
     /// The email of an account.
     ///
     /// # Errors
     /// [`AccountStoreError`] when storage fails.
     pub async fn email_of(&self, id: AccountId) -> Result<Option<Email>, AccountStoreError> {
         Ok(self.accounts.find_by_id(id).await?.map(|a| a.email))
+    }
+
+    /// Whether the account holds the admin role now.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn is_admin(&self, id: AccountId) -> Result<bool, AccountStoreError> {
+        Ok(self.accounts.find_by_id(id).await?.is_some_and(|a| a.admin))
+    }
+
+    /// The operator grants (`admin = true`) or revokes the admin role of an existing account;
+    /// the change and its audit line are written together. `actor` names the operator.
+    ///
+    /// # Errors
+    /// [`AdminRoleError`].
+    pub async fn set_admin(
+        &self,
+        email: &str,
+        admin: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AdminChange, AdminRoleError> {
+        let email: Email = email.parse()?;
+        match self.accounts.set_admin(&email, admin, actor, now).await? {
+            AdminChange::NoSuchAccount => Err(AdminRoleError::NoSuchAccount(email)),
+            other => Ok(other),
+        }
+    }
+
+    /// The accounts holding the admin role.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn admins(&self) -> Result<Vec<Account>, AccountStoreError> {
+        self.accounts.admins().await
     }
 
     /// The live session behind a token, if any.
@@ -250,6 +487,17 @@ impl AccountService {
     ) -> Result<Option<Session>, AccountStoreError> {
         self.sessions.find(&token.digest(), now).await
     }
+
+    /// Housekeeping: deletes sessions that expired or were revoked, and throttling records
+    /// older than every policy's window. Returns (sessions, attempts) deleted.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn purge(&self, now: DateTime<Utc>) -> Result<(u64, u64), AccountStoreError> {
+        let sessions = self.sessions.purge(now).await?;
+        let attempts = self.throttle.purge(now - self.policy.throttle_memory()).await?;
+        Ok((sessions, attempts))
+    }
 }
 
 #[cfg(test)]
@@ -261,14 +509,15 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::ports::StoredAccount;
+    use crate::ports::{OperatorAudit, StoredAccount};
+    use crate::{AttemptTicket, InlineHasher, decide_all};
 
     /// In-memory stand-ins for the three ports.
     #[derive(Default)]
     struct Fake {
         accounts: Mutex<Vec<StoredAccount>>,
         sessions: Mutex<HashMap<String, (Session, bool)>>,
-        failures: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
+        attempts: Mutex<Vec<(i64, String, DateTime<Utc>)>>,
     }
 
     #[async_trait]
@@ -282,6 +531,7 @@ mod tests {
                 id: AccountId(a.len() as i64 + 1),
                 email: email.clone(),
                 created_at: at,
+                admin: false,
             };
             a.push(StoredAccount {
                 account: account.clone(),
@@ -306,6 +556,42 @@ mod tests {
                 .iter()
                 .find(|s| s.account.id == id)
                 .map(|s| s.account.clone()))
+        }
+        async fn set_admin(
+            &self,
+            email: &Email,
+            admin: bool,
+            _actor: &str,
+            _at: DateTime<Utc>,
+        ) -> Result<AdminChange, AccountStoreError> {
+            let mut a = self.accounts.lock().unwrap();
+            let Some(s) = a.iter_mut().find(|s| s.account.email == *email) else {
+                return Ok(AdminChange::NoSuchAccount);
+            };
+            if s.account.admin == admin {
+                return Ok(AdminChange::Unchanged(s.account.clone()));
+            }
+            s.account.admin = admin;
+            Ok(AdminChange::Changed(s.account.clone()))
+        }
+        async fn admins(&self) -> Result<Vec<Account>, AccountStoreError> {
+            Ok(self
+                .accounts
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.account.admin)
+                .map(|s| s.account.clone())
+                .collect())
+        }
+        async fn operator_audit(&self) -> Result<Vec<OperatorAudit>, AccountStoreError> {
+            Ok(Vec::new())
+        }
+        async fn set_password(&self, id: AccountId, hash: &str) -> Result<(), AccountStoreError> {
+            if let Some(s) = self.accounts.lock().unwrap().iter_mut().find(|s| s.account.id == id) {
+                s.password_hash = hash.to_owned();
+            }
+            Ok(())
         }
     }
 
@@ -333,56 +619,99 @@ mod tests {
             }
             Ok(())
         }
+        async fn revoke_all(
+            &self,
+            account: AccountId,
+            keep: Option<String>,
+            _: DateTime<Utc>,
+        ) -> Result<u64, AccountStoreError> {
+            let mut n = 0;
+            for (d, (s, revoked)) in self.sessions.lock().unwrap().iter_mut() {
+                if s.account == account && !*revoked && keep.as_deref() != Some(d.as_str()) {
+                    *revoked = true;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        }
+        async fn purge(&self, before: DateTime<Utc>) -> Result<u64, AccountStoreError> {
+            let mut m = self.sessions.lock().unwrap();
+            let n = m.len();
+            m.retain(|_, (s, revoked)| !*revoked && s.expires_at > before);
+            Ok((n - m.len()) as u64)
+        }
     }
 
     #[async_trait]
     impl ThrottleRepository for Fake {
-        async fn record_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), AccountStoreError> {
-            self.failures
-                .lock()
-                .unwrap()
-                .entry(key.to_owned())
-                .or_default()
-                .push(at);
-            Ok(())
-        }
-        async fn failures_since(
+        async fn begin_attempt(
             &self,
-            key: &str,
-            since: DateTime<Utc>,
-        ) -> Result<Vec<DateTime<Utc>>, AccountStoreError> {
-            Ok(self
-                .failures
+            checks: &[ThrottleCheck],
+            now: DateTime<Utc>,
+        ) -> Result<Attempt, AccountStoreError> {
+            let mut rows = self.attempts.lock().unwrap();
+            let per_key: Vec<Vec<DateTime<Utc>>> = checks
+                .iter()
+                .map(|c| rows.iter().filter(|r| r.1 == c.key).map(|r| r.2).collect())
+                .collect();
+            let decision = decide_all(checks.iter().zip(per_key.iter().map(Vec::as_slice)), now);
+            if let crate::ThrottleDecision::WaitUntil(until) = decision {
+                return Ok(Attempt::Throttled { until });
+            }
+            let mut ids = Vec::new();
+            for c in checks {
+                let id = rows.len() as i64 + 1;
+                rows.push((id, c.key.clone(), now));
+                ids.push(id);
+            }
+            Ok(Attempt::Allowed(AttemptTicket { ids }))
+        }
+        async fn attempt_succeeded(&self, ticket: &AttemptTicket, forget: &[String]) -> Result<(), AccountStoreError> {
+            self.attempts
                 .lock()
                 .unwrap()
-                .get(key)
-                .map(|v| v.iter().copied().filter(|t| *t >= since).collect())
-                .unwrap_or_default())
-        }
-        async fn clear(&self, key: &str) -> Result<(), AccountStoreError> {
-            self.failures.lock().unwrap().remove(key);
+                .retain(|r| !ticket.ids.contains(&r.0) && !forget.contains(&r.1));
             Ok(())
+        }
+        async fn attempt_abandoned(&self, ticket: &AttemptTicket) -> Result<(), AccountStoreError> {
+            self.attempts.lock().unwrap().retain(|r| !ticket.ids.contains(&r.0));
+            Ok(())
+        }
+        async fn purge(&self, before: DateTime<Utc>) -> Result<u64, AccountStoreError> {
+            let mut rows = self.attempts.lock().unwrap();
+            let n = rows.len();
+            rows.retain(|r| r.2 >= before);
+            Ok((n - rows.len()) as u64)
         }
     }
 
-    fn t(min: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::minutes(min)
+    fn t(sec: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + Duration::seconds(sec)
     }
 
     fn service() -> (AccountService, Arc<Fake>) {
         let fake = Arc::new(Fake::default());
-        let s = AccountService::new(fake.clone(), fake.clone(), fake.clone(), AccountPolicy::default()).unwrap();
+        let s = AccountService::new(
+            fake.clone(),
+            fake.clone(),
+            fake.clone(),
+            Arc::new(InlineHasher),
+            AccountPolicy::default(),
+        )
+        .unwrap();
         (s, fake)
     }
 
     const PW: &str = "correct horse battery";
+    const IP: &str = "10.0.0.1";
 
     #[test]
     fn sign_up_rules() {
         futures::executor::block_on(async {
             let (s, fake) = service();
-            let (account, session) = s.sign_up(" Ada@Example.com", PW, t(0)).await.unwrap();
+            let (account, session) = s.sign_up(" Ada@Example.com", PW, IP, t(0)).await.unwrap();
             assert_eq!(account.email.as_str(), "ada@example.com");
+            assert!(!account.admin, "nobody becomes admin by signing up");
             assert_eq!(session.expires_at, t(0) + Duration::days(30));
             assert_ne!(
                 fake.accounts.lock().unwrap()[0].password_hash,
@@ -395,15 +724,15 @@ mod tests {
                 "only the digest is stored"
             );
             assert_eq!(
-                s.sign_up("ada@example.com", PW, t(1)).await.unwrap_err(),
+                s.sign_up("ada@example.com", PW, IP, t(1)).await.unwrap_err(),
                 SignUpError::EmailTaken
             );
             assert!(matches!(
-                s.sign_up("not-an-email", PW, t(1)).await,
+                s.sign_up("not-an-email", PW, IP, t(1)).await,
                 Err(SignUpError::Email(_))
             ));
             assert_eq!(
-                s.sign_up("b@example.com", "short", t(1)).await.unwrap_err(),
+                s.sign_up("b@example.com", "short", IP, t(1)).await.unwrap_err(),
                 SignUpError::Password(PasswordError::TooShort)
             );
             assert_eq!(fake.accounts.lock().unwrap().len(), 1, "refused sign-ups write nothing");
@@ -411,19 +740,39 @@ mod tests {
     }
 
     #[test]
+    fn sign_ups_are_throttled_per_address() {
+        futures::executor::block_on(async {
+            let (s, _) = service();
+            for i in 0..10 {
+                s.sign_up(&format!("u{i}@example.com"), PW, "10.6.6.6", t(0))
+                    .await
+                    .unwrap();
+            }
+            assert!(matches!(
+                s.sign_up("u10@example.com", PW, "10.6.6.6", t(1)).await,
+                Err(SignUpError::Throttled { .. })
+            ));
+            assert!(
+                s.sign_up("u10@example.com", PW, "10.7.7.7", t(1)).await.is_ok(),
+                "other addresses are not slowed"
+            );
+        });
+    }
+
+    #[test]
     fn sign_in_errors_do_not_say_which_part_was_wrong_and_sessions_rotate() {
         futures::executor::block_on(async {
             let (s, _) = service();
-            s.sign_up("ada@example.com", PW, t(0)).await.unwrap();
+            s.sign_up("ada@example.com", PW, IP, t(0)).await.unwrap();
             let wrong_password = s
-                .sign_in("ada@example.com", "wrong password!", "10.0.0.1", t(1))
+                .sign_in("ada@example.com", "wrong password!", IP, t(1))
                 .await
                 .unwrap_err();
-            let unknown_email = s.sign_in("bob@example.com", PW, "10.0.0.1", t(1)).await.unwrap_err();
+            let unknown_email = s.sign_in("bob@example.com", PW, IP, t(1)).await.unwrap_err();
             assert_eq!(wrong_password, unknown_email);
             assert_eq!(wrong_password.to_string(), "email or password is wrong");
-            let a = s.sign_in("ADA@example.com", PW, "10.0.0.1", t(2)).await.unwrap();
-            let b = s.sign_in("ada@example.com", PW, "10.0.0.1", t(2)).await.unwrap();
+            let a = s.sign_in("ADA@example.com", PW, IP, t(2)).await.unwrap();
+            let b = s.sign_in("ada@example.com", PW, IP, t(2)).await.unwrap();
             assert_ne!(a.token, b.token, "a new session id at every sign-in");
             assert_ne!(a.csrf_token, b.csrf_token);
             assert!(s.authenticate(&a.token, t(3)).await.unwrap().is_some());
@@ -444,41 +793,143 @@ mod tests {
     }
 
     #[test]
-    fn throttled_per_account_and_per_address() {
+    fn guesses_are_slowed_but_the_owner_is_not_locked_out() {
         futures::executor::block_on(async {
             let (s, _) = service();
-            s.sign_up("ada@example.com", PW, t(0)).await.unwrap();
-            for i in 0..5 {
-                let e = s
-                    .sign_in("ada@example.com", "wrong password!", &format!("10.0.0.{i}"), t(1))
-                    .await
-                    .unwrap_err();
-                assert_eq!(e, SignInError::InvalidCredentials);
+            s.sign_up("ada@example.com", PW, IP, t(0)).await.unwrap();
+            // The attacker's address: three free guesses, then 2 s, 4 s, …
+            for _ in 0..3 {
+                assert_eq!(
+                    s.sign_in("ada@example.com", "wrong password!", "10.6.6.6", t(10))
+                        .await
+                        .unwrap_err(),
+                    SignInError::InvalidCredentials
+                );
             }
-            // Locked even with the right password, from any address.
             assert_eq!(
-                s.sign_in("ada@example.com", PW, "10.9.9.9", t(2)).await.unwrap_err(),
-                SignInError::Throttled { until: t(16) }
+                s.sign_in("ada@example.com", PW, "10.6.6.6", t(10)).await.unwrap_err(),
+                SignInError::Throttled { until: t(12) },
+                "even the right password waits on the guessing address"
             );
+            // The owner from their own address gets in at once.
+            assert!(s.sign_in("ada@example.com", PW, IP, t(10)).await.is_ok());
+
+            // Distributed guessing from many addresses slows the account, capped at 30 s.
+            for i in 0..40 {
+                let _ = s
+                    .sign_in("ada@example.com", "wrong password!", &format!("10.1.0.{i}"), t(100))
+                    .await;
+            }
+            match s.sign_in("ada@example.com", PW, IP, t(100)).await {
+                Err(SignInError::Throttled { until }) => assert!(until <= t(130), "{until}"),
+                other => panic!("expected a short wait, got {other:?}"),
+            }
             assert!(
-                s.sign_in("ada@example.com", PW, "10.9.9.9", t(16)).await.is_ok(),
-                "lock over"
+                s.sign_in("ada@example.com", PW, IP, t(131)).await.is_ok(),
+                "the owner waits at most the account cap"
             );
 
             // One address guessing many accounts.
             for i in 0..20 {
                 let _ = s
-                    .sign_in(&format!("user{i}@example.com"), "wrong password!", "10.6.6.6", t(20))
+                    .sign_in(&format!("user{i}@example.com"), "wrong password!", "10.9.9.9", t(200))
                     .await;
             }
             assert!(matches!(
-                s.sign_in("ada@example.com", PW, "10.6.6.6", t(21)).await,
+                s.sign_in("ada@example.com", PW, "10.9.9.9", t(200)).await,
                 Err(SignInError::Throttled { .. })
             ));
-            assert!(
-                s.sign_in("ada@example.com", PW, "10.7.7.7", t(21)).await.is_ok(),
-                "other addresses unaffected"
+        });
+    }
+
+    #[test]
+    fn password_change_checks_the_current_one_and_ends_other_sessions() {
+        futures::executor::block_on(async {
+            let (s, _) = service();
+            let (account, first) = s.sign_up("ada@example.com", PW, IP, t(0)).await.unwrap();
+            let second = s.sign_in("ada@example.com", PW, IP, t(1)).await.unwrap();
+            assert_eq!(
+                s.change_password(
+                    account.id,
+                    "wrong password!",
+                    "a brand new secret",
+                    Some(&first.token),
+                    IP,
+                    t(2)
+                )
+                .await
+                .unwrap_err(),
+                ChangePasswordError::WrongPassword
             );
+            assert!(matches!(
+                s.change_password(account.id, PW, "short", Some(&first.token), IP, t(2))
+                    .await,
+                Err(ChangePasswordError::Password(PasswordError::TooShort))
+            ));
+            let ended = s
+                .change_password(account.id, PW, "a brand new secret", Some(&first.token), IP, t(3))
+                .await
+                .unwrap();
+            assert_eq!(ended, 1);
+            assert!(
+                s.authenticate(&first.token, t(4)).await.unwrap().is_some(),
+                "this session stays"
+            );
+            assert!(
+                s.authenticate(&second.token, t(4)).await.unwrap().is_none(),
+                "others end"
+            );
+            assert_eq!(
+                s.sign_in("ada@example.com", PW, IP, t(5)).await.unwrap_err(),
+                SignInError::InvalidCredentials
+            );
+            assert!(
+                s.sign_in("ada@example.com", "a brand new secret", IP, t(5))
+                    .await
+                    .is_ok()
+            );
+            assert_eq!(s.sign_out_everywhere(account.id, None, t(6)).await.unwrap(), 2);
+        });
+    }
+
+    #[test]
+    fn admin_is_a_role_only_the_operator_grants() {
+        futures::executor::block_on(async {
+            let (s, _) = service();
+            let (a, _) = s.sign_up("Admin@Example.com", PW, IP, t(0)).await.unwrap();
+            assert!(!s.is_admin(a.id).await.unwrap());
+            assert!(matches!(
+                s.set_admin("nobody@example.com", true, "op", t(1)).await,
+                Err(AdminRoleError::NoSuchAccount(_))
+            ));
+            assert!(matches!(
+                s.set_admin("ADMIN@example.com", true, "op", t(1)).await,
+                Ok(AdminChange::Changed(_))
+            ));
+            assert!(s.is_admin(a.id).await.unwrap());
+            assert!(matches!(
+                s.set_admin("admin@example.com", true, "op", t(1)).await,
+                Ok(AdminChange::Unchanged(_))
+            ));
+            assert_eq!(s.admins().await.unwrap().len(), 1);
+            s.set_admin("admin@example.com", false, "op", t(2)).await.unwrap();
+            assert!(!s.is_admin(a.id).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn purge_drops_dead_sessions_and_old_attempts() {
+        futures::executor::block_on(async {
+            let (s, fake) = service();
+            let (_, live) = s.sign_up("ada@example.com", PW, IP, t(0)).await.unwrap();
+            let dead = s.sign_in("ada@example.com", PW, IP, t(1)).await.unwrap();
+            s.sign_out(&dead.token, t(2)).await.unwrap();
+            let _ = s.sign_in("ada@example.com", "wrong password!", IP, t(3)).await;
+            let (sessions, attempts) = s.purge(t(0) + Duration::hours(2)).await.unwrap();
+            assert_eq!(sessions, 1);
+            assert!(attempts >= 1);
+            assert!(s.authenticate(&live.token, t(4)).await.unwrap().is_some());
+            assert!(fake.attempts.lock().unwrap().is_empty());
         });
     }
 }

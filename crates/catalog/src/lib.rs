@@ -25,6 +25,7 @@ mod plan;
 pub mod ports;
 mod preview;
 mod search;
+mod secrets;
 mod vocab;
 
 pub use ids::{Slug, SlugError, Version, VersionError};
@@ -46,4 +47,5 @@ pub use ports::{
 pub use ports::{MockArchiveStore, MockCatalogRepository, MockClock};
 pub use preview::{Notebook, PreviewInput, build_preview, check_notebook};
 pub use search::{CatalogIndex, CatalogQuery, DEFAULT_PER_PAGE, MAX_PER_PAGE, QueryError, SearchPage, Sort};
+pub use secrets::secret_file_reason;
 pub use vocab::{Category, Intent, Kind, Role, Tier, VocabError};

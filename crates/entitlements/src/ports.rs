@@ -31,8 +31,11 @@ pub struct NewGrant {
 pub enum Credential<'a> {
     /// A browser session cookie.
     Session(&'a str),
-    /// A personal API token (`Authorization: Bearer …`).
+    /// A live personal API token (`Authorization: Bearer …`) of any scope.
     Token(&'a str),
+    /// A live personal API token whose scope allows downloads (`download` or `admin`): a
+    /// `read` token never gets a download link.
+    DownloadToken(&'a str),
 }
 
 /// A storage backend failed.

@@ -6,6 +6,8 @@
 //! * [`Infra::connect`]: opens the database (running migrations) and the object store.
 //! * [`init_tracing`]: structured logs (text or JSON).
 
+mod hasher;
+pub mod housekeeping;
 mod settings;
 pub mod worker;
 
@@ -17,9 +19,11 @@ use ingest::Ingestor;
 use sea_orm::DatabaseConnection;
 use storage_sql::{ConnectError, SqlCatalogRepository};
 
+pub use hasher::BlockingHasher;
 pub use settings::{
-    AuthSettings, CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, S3Settings,
-    ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings, StripeSettings, WorkerSettings,
+    AuthSettings, CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, PaymentsMode,
+    PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings,
+    StripeSettings, WorkerSettings,
 };
 
 /// The real clock.

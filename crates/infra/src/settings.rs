@@ -62,6 +62,29 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Discovery.
     pub discovery: DiscoverySettings,
+    /// Which payment provider.
+    #[serde(default)]
+    pub payments: PaymentsSettings,
+}
+
+/// How payments are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentsMode {
+    /// The embedded test mode: a local checkout page, no money moves.
+    Local,
+    /// Stripe (needs `stripe.secret_key` and `stripe.webhook_secrets`).
+    Stripe,
+}
+
+/// `[payments]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsSettings {
+    /// `local` or `stripe`. Unset: `stripe` when a Stripe key is configured; otherwise `local`
+    /// only when the server is bound to a loopback address (a development machine), and a
+    /// refusal to start anywhere else — a missing key must never make everything free.
+    pub mode: Option<PaymentsMode>,
 }
 
 /// Discovery.
@@ -84,9 +107,11 @@ pub struct StripeSettings {
     pub webhook_secrets: SecretString,
     /// Days a past-due subscription keeps access.
     pub grace_days: i64,
-    /// The public base URL buyers reach the shop at (success and cancel URLs). Default
-    /// `http://<server.bind>`.
+    /// Deprecated alias of `server.public_url` (still read when that is unset).
     pub public_url: Option<String>,
+    /// Comma-separated origins a form post may be redirected to: Stripe's hosted Checkout and
+    /// billing portal (the pages' CSP `form-action` lists them).
+    pub redirect_origins: String,
 }
 
 impl StripeSettings {
@@ -102,7 +127,18 @@ impl StripeSettings {
             .collect()
     }
 
-    /// Whether payments go to Stripe (else the local payment mode).
+    /// The origins of [`StripeSettings::redirect_origins`].
+    #[must_use]
+    pub fn redirect_origins(&self) -> Vec<String> {
+        self.redirect_origins
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/'))
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Whether a Stripe key is configured.
     #[must_use]
     pub fn is_stripe(&self) -> bool {
         self.secret_key.as_ref().is_some_and(|k| !k.expose_secret().is_empty())
@@ -136,19 +172,35 @@ pub struct DownloadSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Comma-separated emails of the admin accounts (`KEYS__AUTH__ADMIN_EMAILS`).
+    /// Removed: admins used to be whoever signed up first with a listed email. Admin is now a
+    /// role stored in the database (`keys-server admin grant EMAIL`); a non-empty value stops
+    /// the start with a message saying so.
     pub admin_emails: String,
+    /// Sign-ups one client address may make per hour before it is slowed down.
+    pub signups_per_hour: u32,
+    /// Password hashes computed at once (default: one per core).
+    pub hash_workers: Option<usize>,
+    /// Password checks that may wait for a slot before sign-ins answer 503 (default: four per
+    /// worker).
+    pub hash_queue: Option<usize>,
 }
 
 impl AuthSettings {
-    /// The admin emails, normalised.
+    /// The account policy these settings give.
     #[must_use]
-    pub fn admins(&self) -> Vec<String> {
-        self.admin_emails
-            .split(',')
-            .map(|e| e.trim().to_lowercase())
-            .filter(|e| !e.is_empty())
-            .collect()
+    pub fn policy(&self) -> accounts::AccountPolicy {
+        let mut p = accounts::AccountPolicy::default();
+        p.signups_per_address.free = self.signups_per_hour;
+        p
+    }
+
+    /// The password hasher these settings give.
+    #[must_use]
+    pub fn hasher(&self) -> crate::BlockingHasher {
+        let workers = self
+            .hash_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get));
+        crate::BlockingHasher::new(workers, self.hash_queue.unwrap_or(workers * 4))
     }
 }
 
@@ -160,9 +212,15 @@ pub struct ServerSettings {
     pub bind: String,
     /// Seconds to finish in-flight requests on shutdown.
     pub shutdown_grace_secs: u64,
-    /// Mark cookies `Secure`; by default on unless `bind` is a loopback address (plain-HTTP
-    /// development).
+    /// Mark cookies `Secure` (and name them with the `__Host-` prefix); by default on exactly
+    /// when `public_url` is `https://`.
     pub secure_cookies: Option<bool>,
+    /// The URL buyers reach the shop at (`https://shop.example`): Stripe's success and cancel
+    /// URLs, `Secure` cookies and HSTS when it is `https://`. Default `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Comma-separated proxy addresses or networks (`10.0.0.0/8, 127.0.0.1`) whose
+    /// `X-Forwarded-For` is believed; empty: the peer address is the client.
+    pub trusted_proxies: String,
 }
 
 /// `[database]`.
@@ -273,6 +331,7 @@ data_dir = "data"
 [server]
 bind = "127.0.0.1:8080"
 shutdown_grace_secs = 10
+trusted_proxies = ""
 
 [database]
 max_connections = 16
@@ -293,6 +352,7 @@ response_cache_entries = 2048
 
 [auth]
 admin_emails = ""
+signups_per_hour = 10
 
 [downloads]
 link_ttl_secs = 300
@@ -300,6 +360,7 @@ link_ttl_secs = 300
 [stripe]
 webhook_secrets = ""
 grace_days = 7
+redirect_origins = "https://checkout.stripe.com,https://billing.stripe.com"
 
 [discovery]
 retention_days = 180
@@ -364,6 +425,75 @@ impl Settings {
                 ));
             }
         }
+        if !self.auth.admin_emails.trim().is_empty() {
+            return Err(invalid(
+                "auth.admin_emails",
+                "is no longer supported: anyone could sign up with a listed address and become admin. \
+                 Admin is now a role in the database: unset this setting, then run \
+                 `keys-server admin grant EMAIL` (and `admin list` / `admin revoke EMAIL`) for an existing account",
+            ));
+        }
+        for (key, url) in [
+            ("server.public_url", self.server.public_url.as_deref()),
+            ("stripe.public_url", self.stripe.public_url.as_deref()),
+        ] {
+            if let Some(url) = url.filter(|u| !u.is_empty())
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(key, format!("`{url}` must be an http:// or https:// URL")));
+            }
+        }
+        for origin in self.stripe.redirect_origins() {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin[origin.find("//").unwrap_or(0) + 2..].contains('/')
+                && origin
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != ';' && c != '\'' && c != '"');
+            if !ok {
+                return Err(invalid(
+                    "stripe.redirect_origins",
+                    format!("`{origin}` is not an origin like https://checkout.stripe.com"),
+                ));
+            }
+        }
+        if self.auth.signups_per_hour == 0 {
+            return Err(invalid("auth.signups_per_hour", "must be at least 1"));
+        }
+        if self.auth.hash_workers == Some(0) {
+            return Err(invalid(
+                "auth.hash_workers",
+                "must be at least 1 (or unset: one per core)",
+            ));
+        }
+        if let Err(e) = self.trusted_proxies() {
+            return Err(invalid("server.trusted_proxies", e));
+        }
+        match (self.payments.mode, self.stripe.is_stripe()) {
+            (Some(PaymentsMode::Local), true) => {
+                return Err(invalid(
+                    "payments.mode",
+                    "is `local` but stripe.secret_key is set: choose one (unset KEYS__STRIPE__SECRET_KEY for the test mode, or set payments.mode = \"stripe\")",
+                ));
+            }
+            (Some(PaymentsMode::Stripe), false) => {
+                return Err(invalid(
+                    "payments.mode",
+                    "is `stripe` but stripe.secret_key (KEYS__STRIPE__SECRET_KEY) is not set",
+                ));
+            }
+            (None, false) if !self.bind_addr().ip().is_loopback() => {
+                return Err(invalid(
+                    "payments.mode",
+                    format!(
+                        "no payment provider for a server bound to {}: set stripe.secret_key (KEYS__STRIPE__SECRET_KEY) \
+                         and stripe.webhook_secrets (KEYS__STRIPE__WEBHOOK_SECRETS) to take payments, or choose the \
+                         test mode where nothing is charged explicitly with payments.mode = \"local\" (KEYS__PAYMENTS__MODE=local)",
+                        self.server.bind
+                    ),
+                ));
+            }
+            _ => {}
+        }
         if self.stripe.is_stripe() {
             let key = self
                 .stripe
@@ -390,14 +520,6 @@ impl Settings {
             return Err(invalid(
                 "stripe.api_base",
                 format!("`{base}` must be an http:// or https:// URL"),
-            ));
-        }
-        if let Some(url) = self.stripe.public_url.as_deref().filter(|b| !b.is_empty())
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid(
-                "stripe.public_url",
-                format!("`{url}` must be an http:// or https:// URL"),
             ));
         }
         if !(0..=60).contains(&self.stripe.grace_days) {
@@ -473,6 +595,55 @@ impl Settings {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
 
+    /// How payments are taken (validated: see [`PaymentsSettings::mode`]).
+    #[must_use]
+    pub fn payments_mode(&self) -> PaymentsMode {
+        match self.payments.mode {
+            Some(m) => m,
+            None if self.stripe.is_stripe() => PaymentsMode::Stripe,
+            None => PaymentsMode::Local,
+        }
+    }
+
+    /// The URL buyers reach the shop at: `server.public_url`, else the deprecated
+    /// `stripe.public_url`, else `http://<addr>` (the bound address).
+    #[must_use]
+    pub fn public_url(&self, addr: SocketAddr) -> String {
+        self.server
+            .public_url
+            .as_deref()
+            .or(self.stripe.public_url.as_deref())
+            .filter(|u| !u.is_empty())
+            .map_or_else(|| format!("http://{addr}"), |u| u.trim_end_matches('/').to_owned())
+    }
+
+    /// Whether cookies are `Secure` (and `__Host-` prefixed): `server.secure_cookies` when
+    /// set, else whether the public URL is `https://`.
+    #[must_use]
+    pub fn secure_cookies(&self, addr: SocketAddr) -> bool {
+        self.server
+            .secure_cookies
+            .unwrap_or_else(|| self.public_url(addr).starts_with("https://"))
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    ///
+    /// # Errors
+    /// A message naming the entry that is neither an address nor a network.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.server
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{s}` is neither an IP address nor a network like 10.0.0.0/8"))
+            })
+            .collect()
+    }
+
     /// The database URL: the configured one, or SQLite in the data dir.
     #[must_use]
     pub fn database_url(&self) -> String {
@@ -533,6 +704,79 @@ mod tests {
     }
 
     #[test]
+    fn local_payments_are_an_explicit_choice_off_loopback() {
+        // The embedded default (loopback) runs the test mode.
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.payments_mode(), PaymentsMode::Local);
+        // Anywhere else, a missing key refuses to start and names what to set.
+        let err = Settings::load(None, &[("server.bind", "0.0.0.0:8080".into())])
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "KEYS__PAYMENTS__MODE",
+            "KEYS__STRIPE__SECRET_KEY",
+            "KEYS__STRIPE__WEBHOOK_SECRETS",
+        ] {
+            assert!(err.contains(needle), "{err}");
+        }
+        let s = Settings::load(
+            None,
+            &[
+                ("server.bind", "0.0.0.0:8080".into()),
+                ("payments.mode", "local".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.payments_mode(), PaymentsMode::Local);
+        let s = Settings::load(
+            None,
+            &[
+                ("server.bind", "0.0.0.0:8080".into()),
+                ("stripe.secret_key", "sk_test_x".into()),
+                ("stripe.webhook_secrets", "whsec_x".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.payments_mode(), PaymentsMode::Stripe);
+        let err = Settings::load(None, &[("payments.mode", "stripe".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KEYS__STRIPE__SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn secure_cookies_follow_the_public_url() {
+        let addr: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let base: Vec<(&str, String)> = vec![
+            ("payments.mode", "local".into()),
+            ("server.bind", "0.0.0.0:8080".into()),
+        ];
+        let s = Settings::load(None, &base).unwrap();
+        assert!(
+            !s.secure_cookies(addr),
+            "plain http: not Secure, whatever the bind address"
+        );
+        assert_eq!(s.public_url(addr), "http://0.0.0.0:8080");
+        let mut https = base.clone();
+        https.push(("server.public_url", "https://shop.example/".into()));
+        let s = Settings::load(None, &https).unwrap();
+        assert!(s.secure_cookies(addr));
+        assert_eq!(s.public_url(addr), "https://shop.example");
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let s = Settings::load(None, &[("server.public_url", "https://shop.example".into())]).unwrap();
+        assert!(
+            s.secure_cookies(loopback),
+            "a loopback bind behind an https proxy is still https"
+        );
+        let s = Settings::load(None, &[("stripe.public_url", "https://old.example".into())]).unwrap();
+        assert_eq!(
+            s.public_url(loopback),
+            "https://old.example",
+            "the old setting is still read"
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let cases: &[(&str, &str, &str)] = &[
             ("server.bind", "localhost", "KEYS__SERVER__BIND"),
@@ -558,6 +802,17 @@ mod tests {
                 .to_string();
             assert!(err.contains(env), "{key}={value}: {err}");
         }
+        let err = Settings::load(None, &[("auth.admin_emails", "admin@example.com".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keys-server admin grant"), "{err}");
+        let err = Settings::load(None, &[("server.trusted_proxies", "10.0.0.0/8, nonsense".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("KEYS__SERVER__TRUSTED_PROXIES") && err.contains("nonsense"),
+            "{err}"
+        );
         let err = Settings::load(None, &[("storage.backend", "tape".into())])
             .unwrap_err()
             .to_string();

@@ -58,6 +58,14 @@ pub async fn run_worker(
                             stats.applied += 1;
                             tracing::info!(event = %p.event_id, kind = %p.event_type, "{summary}");
                         }
+                        Err(reason) if p.dead => {
+                            stats.failed += 1;
+                            tracing::error!(
+                                event = %p.event_id,
+                                kind = %p.event_type,
+                                "parked as dead (see `keys-webhook-worker list --state dead`): {reason}"
+                            );
+                        }
                         Err(reason) => {
                             stats.failed += 1;
                             tracing::warn!(event = %p.event_id, kind = %p.event_type, "will retry: {reason}");

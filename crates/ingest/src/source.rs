@@ -305,15 +305,24 @@ fn read_folder_key(
     }
 }
 
-/// Checks one file on disk: symlinks must stay inside the KEY folder, size within limits,
-/// notebooks well-formed. Returns the file's size and executable bit.
+/// Checks one file on disk: nothing that looks like a secret (`.env`, private keys, …; reported
+/// under `field`), symlinks must stay inside the KEY folder, size within limits, notebooks
+/// well-formed. Returns the file's size and executable bit.
 fn check_file(
     root: &Path,
     canonical_key_dir: &Path,
     path: &Path,
+    field: &str,
     limits: Limits,
 ) -> Result<(u64, bool, PathBuf), ManifestError> {
     let shown = rel(root, path);
+    if let Some(why) = catalog::secret_file_reason(&shown) {
+        return Err(ManifestError::new(
+            &shown,
+            Some(field),
+            format!("refused: this file {why}"),
+        ));
+    }
     let meta = fs::symlink_metadata(path).map_err(|e| ManifestError::new(&shown, None, format!("cannot read: {e}")))?;
     // Resolve every link on the way (the file itself, or any folder above it) and require the
     // real file to sit inside the KEY folder.
@@ -403,7 +412,7 @@ fn walk(
             walk(root, canonical_key_dir, base, &path, limits, files, total, errors);
             continue;
         }
-        match check_file(root, canonical_key_dir, &path, limits) {
+        match check_file(root, canonical_key_dir, &path, "files", limits) {
             Ok((size, executable, disk_path)) => {
                 *total += size;
                 files.push(SourceFile {
@@ -451,7 +460,8 @@ fn jupyter_files(
             );
             continue;
         }
-        match check_file(root, &canonical_key_dir, &path, limits) {
+        let field = format!("{}.files[{i}]", v.field_prefix);
+        match check_file(root, &canonical_key_dir, &path, &field, limits) {
             Ok((size, executable, disk_path)) => {
                 total += size;
                 files.push(SourceFile {

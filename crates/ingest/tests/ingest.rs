@@ -496,6 +496,61 @@ async fn every_rule_rejects_with_file_field_and_reason() {
             "version folder `1.0.0/` is missing",
         ),
         (
+            "an environment file with secrets",
+            |r| {
+                write(
+                    &r.join("node-next-keys/next-alpha/1.0.0/.env"),
+                    "STRIPE_SECRET_KEY=sk_live_x\n",
+                );
+                // Placeholders and ordinary dotfiles stay allowed next to it.
+                write(
+                    &r.join("node-next-keys/next-alpha/1.0.0/.env.example"),
+                    "STRIPE_SECRET_KEY=\n",
+                );
+                write(&r.join("node-next-keys/next-alpha/1.0.0/.nvmrc"), "20\n");
+                write(&r.join("node-next-keys/next-alpha/1.0.0/.gitignore"), "node_modules\n");
+            },
+            "next-alpha",
+            "node-next-keys/next-alpha/1.0.0/.env",
+            Some("files"),
+            "environment file with real secrets",
+        ),
+        (
+            "a private key",
+            |r| {
+                write(
+                    &r.join("runbook-keys/rb-gamma/1.0.0/deploy/id_rsa"),
+                    "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+                );
+            },
+            "rb-gamma",
+            "runbook-keys/rb-gamma/1.0.0/deploy/id_rsa",
+            Some("files"),
+            "SSH private key",
+        ),
+        (
+            "a certificate bundle in a notebook pack",
+            |r| {
+                write(
+                    &r.join("jupyter-keys/nb-delta/1.0.0/client.pem"),
+                    "-----BEGIN PRIVATE KEY-----\n",
+                );
+                let p = r.join("jupyter-keys/JUPYTER_KEYS_LIBRARY.md");
+                write(
+                    &p,
+                    &std::fs::read_to_string(&p).unwrap().replacen(
+                        "- files: 1.0.0/a.ipynb",
+                        "- files: 1.0.0/a.ipynb, 1.0.0/client.pem",
+                        1,
+                    ),
+                );
+            },
+            "nb-delta",
+            "jupyter-keys/nb-delta/1.0.0/client.pem",
+            Some("versions[0].files[1]"),
+            "private key or certificate bundle",
+        ),
+        (
             "missing manifest",
             |r| {
                 std::fs::remove_file(r.join("node-next-keys/next-alpha/key.toml")).unwrap();

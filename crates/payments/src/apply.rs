@@ -14,15 +14,25 @@
 //! * an `invoice.payment_failed` for a period already paid is ignored;
 //! * revocation (refund, subscription deleted, grace expired) is final: later renewals of a
 //!   revoked grant are ignored.
+//!
+//! **Money integrity**: a payment is only ever matched to an order through the Checkout
+//! Session the shop stored on it; `client_reference_id` alone may only mean "retry later"
+//! (the session id is stored just after the session opens). A session that is not the order's,
+//! an amount or currency that is not the order's amount due, or a payment for an order that was
+//! cancelled meanwhile and cannot be revived (the buyer already paid for the same thing, or its
+//! credit was spent) is **rejected**: the event is parked as dead with the reason, for an
+//! operator (`keys-webhook-worker list --state dead`), never silently dropped.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use entitlements::ports::NewGrant;
 use entitlements::{Actor, AuditEntry, Entitlement, RevokeReason, Status, Term};
 use pricing::Money;
-use upgrades::ports::{Fulfilment, Order, OrderRef, OrderStatus, PaymentRefs};
+use upgrades::ports::{Fulfilment, Order, OrderRef, OrderStatus, PaymentRefs, ledger_of};
 use upgrades::service::grants_for;
-use upgrades::{PurchaseId, Sku};
+use upgrades::{CreditUse, PurchaseId, Sku};
 
 use crate::events::Event;
 
@@ -44,6 +54,19 @@ pub trait PaymentTx: Send + Sync {
     /// # Errors
     /// [`TxError`].
     async fn fulfil(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
+    /// Cancelled → paid with grants (a payment that completed after its order was cancelled,
+    /// once the rules found nothing conflicting); `false` when it was not cancelled.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn revive(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
+    /// Every order of a holder and the credit uses among them, read under the holder's lock
+    /// (the one that order creation takes), so what the rules decide from it stays true until
+    /// the transaction commits.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn holder_history(&self, holder: entitlements::Holder) -> Result<(Vec<Order>, Vec<CreditUse>), TxError>;
     /// Merges provider references into an order.
     ///
     /// # Errors
@@ -102,6 +125,10 @@ pub enum ApplyError {
     /// Its order is not known (yet): retry later.
     #[error("retry later: {0}")]
     Retry(String),
+    /// It must never be applied as it is (a foreign session, a wrong amount, a conflicting
+    /// late payment): park it as dead at once with this reason, for an operator.
+    #[error("rejected: {0}")]
+    Reject(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] TxError),
@@ -153,6 +180,84 @@ async fn change_each(
     Ok(changed)
 }
 
+/// The order whose stored Checkout Session is `session`. The order id the event carries
+/// (`client_reference_id`) is only a hint: when it names an order that has no session yet (the
+/// session was opened a moment ago and its id is being stored), try again later; when it names
+/// an order with another session, or one that never had a checkout, the event is rejected.
+async fn order_of_session(tx: &dyn PaymentTx, session: &str, hint: Option<i64>) -> Result<Order, ApplyError> {
+    if let Some(o) = tx.order(&OrderRef::CheckoutSession(session.to_owned())).await? {
+        return Ok(o);
+    }
+    let Some(id) = hint else {
+        return Err(ApplyError::Retry(format!(
+            "no order for checkout session {session} yet"
+        )));
+    };
+    match tx.order(&OrderRef::Id(PurchaseId(id))).await? {
+        Some(o) => match (&o.refs.checkout_session, o.status) {
+            (None, OrderStatus::Pending) => Err(ApplyError::Retry(format!(
+                "order {id} has no checkout session recorded yet"
+            ))),
+            (Some(theirs), _) => Err(ApplyError::Reject(format!(
+                "checkout session {session} names order {id}, whose checkout session is {theirs}: \
+                 not a checkout this shop opened for that order"
+            ))),
+            (None, status) => Err(ApplyError::Reject(format!(
+                "checkout session {session} names order {id}, which is {} and never had a checkout session",
+                status.as_str()
+            ))),
+        },
+        None => Err(ApplyError::Retry(format!(
+            "no order for checkout session {session} yet"
+        ))),
+    }
+}
+
+/// Whether a payment that completed for a cancelled order can still be fulfilled: not when the
+/// holder meanwhile bought the same thing (a live plan for a plan), and not when the credit the
+/// order used was spent by another order. `Err(Reject)` says which.
+async fn late_payment_conflict(
+    tx: &dyn PaymentTx,
+    o: &Order,
+    payment_intent: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    let (orders, uses) = tx.holder_history(o.holder).await?;
+    let twice = orders.iter().find(|x| {
+        x.id != o.id
+            && match o.sku {
+                Sku::Plan { .. } => x.subscription(now).is_some(),
+                _ => x.sku == o.sku && x.was_paid() && x.status != OrderStatus::Refunded,
+            }
+    });
+    if let Some(other) = twice {
+        return Err(ApplyError::Reject(format!(
+            "order {} was paid after it was cancelled, but order {} already bought {}: the buyer paid twice; \
+             refund payment {}",
+            o.id,
+            other.id,
+            other.sku,
+            payment_intent.unwrap_or("(see the checkout session)")
+        )));
+    }
+    let ledger = ledger_of(&orders, &uses);
+    let mut planned: BTreeMap<(PurchaseId, catalog::Slug), i64> = BTreeMap::new();
+    for u in uses.iter().filter(|u| u.by == o.id) {
+        *planned.entry((u.from, u.slug.clone())).or_default() += u.amount.minor();
+    }
+    for ((from, slug), amount) in planned {
+        let left = ledger.available(from, &slug).map_or(0, |m| m.minor());
+        if amount > left {
+            return Err(ApplyError::Reject(format!(
+                "order {} was paid after it was cancelled, but the credit it used from order {from} for {slug} \
+                 was spent by another order meanwhile: refund the payment",
+                o.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Applies one event.
 ///
 /// # Errors
@@ -178,15 +283,9 @@ pub async fn apply(
             subscription,
             customer,
             amount_total,
+            currency,
         } => {
-            let found = match tx.order(&OrderRef::CheckoutSession(session.clone())).await? {
-                Some(o) => Some(o),
-                None => match order {
-                    Some(id) => tx.order(&OrderRef::Id(PurchaseId(*id))).await?,
-                    None => None,
-                },
-            };
-            let o = found.ok_or_else(|| ApplyError::Retry(format!("no order for checkout session {session} yet")))?;
+            let o = order_of_session(tx, session, *order).await?;
             let refs = PaymentRefs {
                 checkout_session: Some(session.clone()),
                 payment_intent: payment_intent.clone(),
@@ -200,7 +299,26 @@ pub async fn apply(
                     o.id
                 )));
             }
-            let cash = Money::from_minor(amount_total.unwrap_or(o.amount_due.minor()), o.amount_due.currency());
+            let due = o.amount_due;
+            let currency_ok = currency
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(due.currency().code()));
+            if *amount_total != Some(due.minor()) || !currency_ok {
+                return Err(ApplyError::Reject(format!(
+                    "checkout session {session} charged {} {}, but order {} is due {due}: nothing granted; \
+                     refund the payment or record the order by hand",
+                    amount_total.map_or_else(|| "an unknown amount".to_owned(), |a| a.to_string()),
+                    currency.as_deref().unwrap_or("(no currency)"),
+                    o.id
+                )));
+            }
+            if o.was_paid() {
+                return Ok(Applied::Ignored(format!(
+                    "order {} was already {}",
+                    o.id,
+                    o.status.as_str()
+                )));
+            }
             let period = match o.sku {
                 Sku::Plan { interval, .. } => Some((now, upgrades::service::period_end(now, interval))),
                 _ => None,
@@ -217,11 +335,22 @@ pub async fn apply(
                 now,
             );
             let f = Fulfilment {
-                cash_paid: cash,
+                cash_paid: due,
                 refs,
                 period,
                 at: now,
             };
+            if o.status == OrderStatus::Cancelled {
+                late_payment_conflict(tx, &o, payment_intent.as_deref(), now).await?;
+                return Ok(if tx.revive(o.id, &f, &grants).await? {
+                    Applied::Changed(format!(
+                        "order {} was paid after it was cancelled: nothing conflicted, so it is fulfilled",
+                        o.id
+                    ))
+                } else {
+                    Applied::Ignored(format!("order {} changed meanwhile", o.id))
+                });
+            }
             if tx.fulfil(o.id, &f, &grants).await? {
                 Ok(Applied::Changed(format!("order {} paid and fulfilled", o.id)))
             } else {
@@ -233,17 +362,11 @@ pub async fn apply(
             }
         }
         Event::CheckoutExpired { session, order } => {
-            let found = match tx.order(&OrderRef::CheckoutSession(session.clone())).await? {
-                Some(o) => Some(o),
-                None => match order {
-                    Some(id) => tx.order(&OrderRef::Id(PurchaseId(*id))).await?,
-                    None => None,
-                },
-            };
-            match found {
-                Some(o) if tx.cancel_pending(o.id).await? => Ok(Applied::Changed(format!("order {} cancelled", o.id))),
-                Some(o) => Ok(Applied::Ignored(format!("order {} is {}", o.id, o.status.as_str()))),
-                None => Ok(Applied::Ignored(format!("no order for expired session {session}"))),
+            let o = order_of_session(tx, session, *order).await?;
+            if tx.cancel_pending(o.id).await? {
+                Ok(Applied::Changed(format!("order {} cancelled", o.id)))
+            } else {
+                Ok(Applied::Ignored(format!("order {} is {}", o.id, o.status.as_str())))
             }
         }
         Event::InvoicePaid {

@@ -93,6 +93,8 @@ pub enum Event {
         customer: Option<String>,
         /// Charged, minor units.
         amount_total: Option<i64>,
+        /// ISO 4217 code of `amount_total` (lowercase, as Stripe sends it).
+        currency: Option<String>,
     },
     /// The session expired unpaid.
     CheckoutExpired {
@@ -198,6 +200,7 @@ pub fn interpret(env: &Envelope) -> Result<Event, EventError> {
             subscription: id_of(o.get("subscription")),
             customer: id_of(o.get("customer")),
             amount_total: o.get("amount_total").and_then(Value::as_i64),
+            currency: o.get("currency").and_then(Value::as_str).map(str::to_owned),
         },
         "checkout.session.expired" => Event::CheckoutExpired {
             session: session()?,
@@ -297,7 +300,7 @@ mod tests {
         let e = env(
             "checkout.session.completed",
             serde_json::json!({"id": "cs_1", "client_reference_id": "42", "payment_status": "paid",
-                "payment_intent": {"id": "pi_1"}, "customer": "cus_1", "subscription": null, "amount_total": 3028}),
+                "payment_intent": {"id": "pi_1"}, "customer": "cus_1", "subscription": null, "amount_total": 3028, "currency": "usd"}),
         );
         assert_eq!(
             interpret(&e).unwrap(),
@@ -308,7 +311,8 @@ mod tests {
                 payment_intent: Some("pi_1".into()),
                 subscription: None,
                 customer: Some("cus_1".into()),
-                amount_total: Some(3028)
+                amount_total: Some(3028),
+                currency: Some("usd".into()),
             }
         );
         let old = env(

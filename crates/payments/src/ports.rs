@@ -66,6 +66,8 @@ pub struct SessionState {
     pub customer: Option<String>,
     /// Amount charged, in minor units.
     pub amount_total: Option<i64>,
+    /// ISO 4217 code of `amount_total`, lowercase as Stripe sends it.
+    pub currency: Option<String>,
 }
 
 /// One SKU as the payment provider's catalog should have it.
@@ -131,6 +133,14 @@ pub trait PaymentGateway: Send + Sync {
     /// [`GatewayError`]; [`GatewayError::CatalogOutOfSync`] when the provider's price differs.
     async fn create_checkout(&self, request: &CheckoutRequest) -> Result<CheckoutSession, GatewayError>;
 
+    /// Expires an open Checkout Session so it can no longer be paid (idempotent). `Ok(true)`:
+    /// it is expired; `Ok(false)`: it cannot be expired because it is complete — a payment
+    /// happened or is under way, so its order must not be cancelled.
+    ///
+    /// # Errors
+    /// [`GatewayError`] when the provider cannot be reached or refuses for another reason.
+    async fn expire_checkout(&self, id: &str) -> Result<bool, GatewayError>;
+
     /// Reads a Checkout Session (the return page fulfils from it when the webhook is late).
     ///
     /// # Errors
@@ -172,6 +182,8 @@ pub struct Processed {
     pub event_type: String,
     /// `Ok(summary)` when applied (or ignored), `Err(reason)` when it will be retried or is dead.
     pub outcome: Result<String, String>,
+    /// Parked as dead (refused for good, or out of attempts): an operator must look at it.
+    pub dead: bool,
 }
 
 /// An inbox row, for operators.

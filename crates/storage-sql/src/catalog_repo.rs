@@ -135,7 +135,7 @@ impl CatalogRepository for SqlCatalogRepository {
             .all(&self.db)
             .await
             .map_err(storage)?;
-        let mut by_key: HashMap<i32, Vec<key_versions::Model>> = HashMap::with_capacity(rows.len());
+        let mut by_key: HashMap<i64, Vec<key_versions::Model>> = HashMap::with_capacity(rows.len());
         for v in key_versions::Entity::find().all(&self.db).await.map_err(storage)? {
             by_key.entry(v.key_id).or_default().push(v);
         }

@@ -24,7 +24,7 @@ pub mod keys {
     #[sea_orm(table_name = "keys")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         #[sea_orm(unique)]
         pub slug: String,
         pub name: String,
@@ -55,8 +55,8 @@ pub mod key_versions {
     #[sea_orm(table_name = "key_versions")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
-        pub key_id: i32,
+        pub id: i64,
+        pub key_id: i64,
         pub version: String,
         pub sort_key: String,
         pub released_at: Date,
@@ -82,7 +82,7 @@ pub mod entitlements {
     #[sea_orm(table_name = "entitlements")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub holder_kind: String,
         pub holder_id: i64,
         pub scope: String,
@@ -107,7 +107,7 @@ pub mod entitlement_audit {
     #[sea_orm(table_name = "entitlement_audit")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub entitlement_id: i64,
         pub holder_kind: String,
         pub holder_id: i64,
@@ -130,7 +130,9 @@ pub mod accounts {
     #[sea_orm(table_name = "accounts")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
+        pub is_admin: bool,
+        pub admin_since: Option<DateTimeUtc>,
         #[sea_orm(unique)]
         pub email: String,
         pub password_hash: String,
@@ -151,7 +153,7 @@ pub mod sessions {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub token_digest: String,
-        pub account_id: i32,
+        pub account_id: i64,
         pub csrf_token: String,
         pub created_at: DateTimeUtc,
         pub expires_at: DateTimeUtc,
@@ -171,7 +173,7 @@ pub mod login_failures {
     #[sea_orm(table_name = "login_failures")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub key: String,
         pub at: DateTimeUtc,
     }
@@ -189,13 +191,15 @@ pub mod api_tokens {
     #[sea_orm(table_name = "api_tokens")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
-        pub account_id: i32,
+        pub id: i64,
+        pub account_id: i64,
         pub name: String,
         #[sea_orm(unique)]
         pub token_digest: String,
         pub created_at: DateTimeUtc,
         pub revoked_at: Option<DateTimeUtc>,
+        pub scope: String,
+        pub expires_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -211,7 +215,7 @@ pub mod organisations {
     #[sea_orm(table_name = "organisations")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub name: String,
         pub created_at: DateTimeUtc,
     }
@@ -229,9 +233,9 @@ pub mod memberships {
     #[sea_orm(table_name = "memberships")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub org_id: i32,
+        pub org_id: i64,
         #[sea_orm(primary_key, auto_increment = false)]
-        pub account_id: i32,
+        pub account_id: i64,
         pub role: String,
         pub created_at: DateTimeUtc,
     }
@@ -250,11 +254,13 @@ pub mod invites {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub token_digest: String,
-        pub org_id: i32,
+        pub org_id: i64,
         pub role: String,
-        pub created_by: i32,
+        pub created_by: i64,
         pub expires_at: DateTimeUtc,
         pub used_at: Option<DateTimeUtc>,
+        pub created_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -287,7 +293,7 @@ pub mod orders {
     #[sea_orm(table_name = "orders")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub holder_kind: String,
         pub holder_id: i64,
         pub buyer_id: i64,
@@ -326,7 +332,7 @@ pub mod credit_uses {
     #[sea_orm(table_name = "credit_uses")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub from_order: i64,
         pub slug: String,
         pub amount_minor: i64,
@@ -408,7 +414,7 @@ pub mod discovery_signals {
     #[sea_orm(table_name = "discovery_signals")]
     pub struct Model {
         #[sea_orm(primary_key)]
-        pub id: i32,
+        pub id: i64,
         pub subject: String,
         pub signal: String,
         pub at: DateTimeUtc,
@@ -434,6 +440,26 @@ pub mod discovery_profiles {
         pub subject: String,
         pub profile: String,
         pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod operator_audit {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "operator_audit")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub action: String,
+        pub subject: String,
+        pub actor: String,
+        pub at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -32,8 +32,12 @@ impl SqlEntitlementRepository {
 /// Who owns a live session: `(owner)` rows filtered by `?` digest and `?` now.
 const SESSION_OWNER: &str =
     "SELECT account_id AS owner FROM sessions WHERE token_digest = ? AND revoked_at IS NULL AND expires_at > ?";
-/// Who owns a non-revoked API token.
-const TOKEN_OWNER: &str = "SELECT account_id AS owner FROM api_tokens WHERE token_digest = ? AND revoked_at IS NULL";
+/// Who owns a live (not revoked, not expired) API token.
+const TOKEN_OWNER: &str = "SELECT account_id AS owner FROM api_tokens WHERE token_digest = ? AND revoked_at IS NULL \
+     AND (expires_at IS NULL OR expires_at > ?)";
+/// Who owns a live API token whose scope allows downloads.
+const DOWNLOAD_TOKEN_OWNER: &str = "SELECT account_id AS owner FROM api_tokens WHERE token_digest = ? \
+     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND scope IN ('download', 'admin')";
 
 const ENTITLEMENT_COLUMNS: &str = "e.id, e.holder_kind, e.holder_id, e.scope, e.source, e.term, e.status, \
      e.period_end, e.granted_at, e.updated_at";
@@ -101,7 +105,7 @@ fn source_str(s: Source) -> Result<String, EntitlementStoreError> {
 
 pub(crate) fn from_row(r: &rows::Model) -> Result<Entitlement, EntitlementStoreError> {
     Ok(Entitlement {
-        id: EntitlementId(i64::from(r.id)),
+        id: EntitlementId(r.id),
         holder: holder_from(&r.holder_kind, r.holder_id)?,
         scope: parse("scope", &r.scope)?,
         source: parse("source", &format!("\"{}\"", r.source))?,
@@ -160,7 +164,7 @@ pub(crate) async fn grant_in<C: ConnectionTrait>(c: &C, g: &NewGrant) -> Result<
     .await
     .map_err(err)?;
     let entitlement = Entitlement {
-        id: EntitlementId(i64::from(inserted.last_insert_id)),
+        id: EntitlementId(inserted.last_insert_id),
         holder: g.holder,
         scope: g.scope.clone(),
         source: g.source,
@@ -190,7 +194,7 @@ pub(crate) async fn update_in<C: ConnectionTrait>(
     e: &Entitlement,
     audit: &AuditEntry,
 ) -> Result<(), EntitlementStoreError> {
-    let id = i32::try_from(e.id.0).map_err(|_| EntitlementStoreError(format!("no entitlement {}", e.id.0)))?;
+    let id = e.id.0;
     let updated = rows::Entity::update_many()
         .set(rows::ActiveModel {
             term: Set(json(&e.term)?),
@@ -242,25 +246,23 @@ impl EntitlementRepository for SqlEntitlementRepository {
         let (sql, digest) = match credential {
             Credential::Session(d) => (credential_sql(SESSION_OWNER, backend), d),
             Credential::Token(d) => (credential_sql(TOKEN_OWNER, backend), d),
+            Credential::DownloadToken(d) => (credential_sql(DOWNLOAD_TOKEN_OWNER, backend), d),
         };
-        let values: Vec<sea_orm::Value> = match credential {
-            Credential::Session(_) => vec![digest.into(), now.into(), digest.into(), now.into()],
-            Credential::Token(_) => vec![digest.into(), digest.into()],
-        };
+        let values: Vec<sea_orm::Value> = vec![digest.into(), now.into(), digest.into(), now.into()];
         let found = self
             .db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map_err(err)?;
         let Some(first) = found.first() else { return Ok(None) };
-        let account: i32 = first.try_get("", "owner").map_err(err)?;
+        let account: i64 = first.try_get("", "owner").map_err(err)?;
         let mut principal = Principal {
-            user: UserId(i64::from(account)),
+            user: UserId(account),
             organisations: Vec::new(),
         };
         let mut list = Vec::new();
         for row in &found {
-            let id: Option<i32> = row.try_get("", "id").map_err(err)?;
+            let id: Option<i64> = row.try_get("", "id").map_err(err)?;
             if id.is_none() {
                 continue; // the owner row of an account without personal entitlements
             }
@@ -278,8 +280,7 @@ impl EntitlementRepository for SqlEntitlementRepository {
     }
 
     async fn find(&self, id: EntitlementId) -> Result<Option<Entitlement>, EntitlementStoreError> {
-        let Ok(id) = i32::try_from(id.0) else { return Ok(None) };
-        rows::Entity::find_by_id(id)
+        rows::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
             .map_err(err)?

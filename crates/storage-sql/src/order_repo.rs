@@ -38,7 +38,7 @@ fn err(e: impl std::fmt::Display) -> OrderStoreError {
     OrderStoreError(e.to_string())
 }
 
-fn corrupt(id: i32, what: &str, e: impl std::fmt::Display) -> OrderStoreError {
+fn corrupt(id: i64, what: &str, e: impl std::fmt::Display) -> OrderStoreError {
     OrderStoreError(format!("order {id}: stored {what} cannot be read: {e}"))
 }
 
@@ -47,7 +47,7 @@ fn from_row(r: &orders::Model) -> Result<Order, OrderStoreError> {
         serde_json::from_str(&format!("\"{}\"", r.currency)).map_err(|e| corrupt(r.id, "currency", e))?;
     let money = |minor: i64| Money::from_minor(minor, currency);
     Ok(Order {
-        id: PurchaseId(i64::from(r.id)),
+        id: PurchaseId(r.id),
         holder: holder_from(&r.holder_kind, r.holder_id).map_err(|e| corrupt(r.id, "holder", e))?,
         buyer: entitlements::UserId(r.buyer_id),
         sku: r.sku.parse().map_err(|e| corrupt(r.id, "sku", e))?,
@@ -73,10 +73,6 @@ fn from_row(r: &orders::Model) -> Result<Order, OrderStoreError> {
     })
 }
 
-fn id32(id: PurchaseId) -> Result<i32, OrderStoreError> {
-    i32::try_from(id.0).map_err(|_| OrderStoreError(format!("order id {} out of range", id.0)))
-}
-
 pub(crate) async fn history_on<C: ConnectionTrait>(
     c: &C,
     holder: Holder,
@@ -90,7 +86,7 @@ pub(crate) async fn history_on<C: ConnectionTrait>(
         .await
         .map_err(err)?;
     let list = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<i64> = rows.iter().map(|r| i64::from(r.id)).collect();
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let currency = list.first().map(|o| o.cash_paid.currency());
     let uses = if ids.is_empty() {
         Vec::new()
@@ -117,7 +113,7 @@ pub(crate) async fn history_on<C: ConnectionTrait>(
 
 /// Serialises writers of one holder's orders: Postgres takes a transaction-scoped advisory
 /// lock; SQLite holds the database write lock from the first insert on.
-async fn lock_holder<C: ConnectionTrait>(c: &C, holder: Holder) -> Result<(), OrderStoreError> {
+pub(crate) async fn lock_holder<C: ConnectionTrait>(c: &C, holder: Holder) -> Result<(), OrderStoreError> {
     if c.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }
@@ -134,8 +130,7 @@ async fn lock_holder<C: ConnectionTrait>(c: &C, holder: Holder) -> Result<(), Or
 }
 
 async fn load<C: ConnectionTrait>(c: &C, id: i64) -> Result<Order, OrderStoreError> {
-    let id32 = i32::try_from(id).map_err(|_| OrderStoreError(format!("order id {id} out of range")))?;
-    let row = orders::Entity::find_by_id(id32)
+    let row = orders::Entity::find_by_id(id)
         .one(c)
         .await
         .map_err(err)?
@@ -153,6 +148,21 @@ async fn insert_order<C: ConnectionTrait>(
 ) -> Result<i64, RecordOrderError> {
     lock_holder(txn, order.holder).await?;
     let (kind, holder_id) = holder_columns(order.holder);
+    if status == OrderStatus::Pending {
+        // One open checkout per holder and SKU: the caller cancels (or expires) an earlier one
+        // first, so a second here means a concurrent checkout got in between.
+        if let Some(open) = orders::Entity::find()
+            .filter(orders::Column::HolderKind.eq(kind))
+            .filter(orders::Column::HolderId.eq(holder_id))
+            .filter(orders::Column::Sku.eq(order.sku.to_string()))
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .one(txn)
+            .await
+            .map_err(err)?
+        {
+            return Err(RecordOrderError::PendingExists(PurchaseId(open.id)));
+        }
+    }
     let paid = status == OrderStatus::Paid;
     let inserted = orders::Entity::insert(orders::ActiveModel {
         holder_kind: Set(kind.to_owned()),
@@ -179,7 +189,7 @@ async fn insert_order<C: ConnectionTrait>(
     .exec(txn)
     .await
     .map_err(err)?;
-    let new_id = i64::from(inserted.last_insert_id);
+    let new_id = inserted.last_insert_id;
 
     // Re-check every credit under the lock: another order may have used it since the quote.
     let (orders_now, uses_now) = history_on(txn, order.holder).await?;
@@ -256,7 +266,7 @@ pub(crate) async fn set_refs_on<C: ConnectionTrait>(
     }
     orders::Entity::update_many()
         .set(m)
-        .filter(orders::Column::Id.eq(id32(id)?))
+        .filter(orders::Column::Id.eq(id.0))
         .exec(c)
         .await
         .map(|_| ())
@@ -266,10 +276,7 @@ pub(crate) async fn set_refs_on<C: ConnectionTrait>(
 pub(crate) async fn find_by_ref_on<C: ConnectionTrait>(c: &C, by: &OrderRef) -> Result<Option<Order>, OrderStoreError> {
     let q = orders::Entity::find();
     let q = match by {
-        OrderRef::Id(id) => {
-            let Ok(id) = i32::try_from(id.0) else { return Ok(None) };
-            q.filter(orders::Column::Id.eq(id))
-        }
+        OrderRef::Id(id) => q.filter(orders::Column::Id.eq(id.0)),
         OrderRef::CheckoutSession(s) => q.filter(orders::Column::CheckoutSession.eq(s.as_str())),
         OrderRef::PaymentIntent(s) => q.filter(orders::Column::PaymentIntent.eq(s.as_str())),
         OrderRef::Subscription(s) => q.filter(orders::Column::SubscriptionRef.eq(s.as_str())),
@@ -291,18 +298,21 @@ pub(crate) async fn fulfil_in<C: ConnectionTrait>(
     f: &Fulfilment,
     grants: &[NewGrant],
 ) -> Result<(Order, bool), OrderStoreError> {
-    let changed = fulfil_fast(txn, id, f, grants).await?;
+    let changed = fulfil_fast(txn, id, f, grants, OrderStatus::Pending).await?;
     Ok((load(txn, id.0).await?, changed))
 }
 
 /// [`fulfil_in`] without reading the order back: one `UPDATE … WHERE status = 'pending'` that
 /// also records the references and period, then the grants. `false` when it was not pending
 /// (its references are still merged).
+/// `from` (pending, or cancelled for a late payment) → paid, with its grants; `false` when the
+/// order was not in `from` (its references are still merged).
 pub(crate) async fn fulfil_fast<C: ConnectionTrait>(
     txn: &C,
     id: PurchaseId,
     f: &Fulfilment,
     grants: &[NewGrant],
+    from: OrderStatus,
 ) -> Result<bool, OrderStoreError> {
     let mut m = orders::ActiveModel {
         status: Set(OrderStatus::Paid.as_str().to_owned()),
@@ -328,8 +338,8 @@ pub(crate) async fn fulfil_fast<C: ConnectionTrait>(
     }
     let updated = orders::Entity::update_many()
         .set(m)
-        .filter(orders::Column::Id.eq(id32(id)?))
-        .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .filter(orders::Column::Id.eq(id.0))
+        .filter(orders::Column::Status.eq(from.as_str()))
         .exec(txn)
         .await
         .map_err(err)?;
@@ -341,15 +351,18 @@ pub(crate) async fn fulfil_fast<C: ConnectionTrait>(
     Ok(true)
 }
 
-/// Pending → cancelled (releasing its credit reservation); `false` when it was not pending.
+/// Pending → cancelled (releasing its credit reservation), only while no payment has started
+/// (no payment intent or subscription recorded); `false` otherwise.
 pub(crate) async fn cancel_pending_on<C: ConnectionTrait>(c: &C, id: PurchaseId) -> Result<bool, OrderStoreError> {
     let done = orders::Entity::update_many()
         .set(orders::ActiveModel {
             status: Set(OrderStatus::Cancelled.as_str().to_owned()),
             ..Default::default()
         })
-        .filter(orders::Column::Id.eq(id32(id)?))
+        .filter(orders::Column::Id.eq(id.0))
         .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .filter(orders::Column::PaymentIntent.is_null())
+        .filter(orders::Column::SubscriptionRef.is_null())
         .exec(c)
         .await
         .map_err(err)?;
@@ -369,7 +382,7 @@ pub(crate) async fn set_refund_on<C: ConnectionTrait>(
             status: Set(status.as_str().to_owned()),
             ..Default::default()
         })
-        .filter(orders::Column::Id.eq(id32(id)?))
+        .filter(orders::Column::Id.eq(id.0))
         .exec(c)
         .await
         .map_err(err)?;
@@ -387,8 +400,7 @@ impl OrderRepository for SqlOrderRepository {
     }
 
     async fn find(&self, id: PurchaseId) -> Result<Option<Order>, OrderStoreError> {
-        let Ok(id) = i32::try_from(id.0) else { return Ok(None) };
-        orders::Entity::find_by_id(id)
+        orders::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
             .map_err(err)?
@@ -425,6 +437,23 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError> {
         cancel_pending_on(&self.db, id).await
+    }
+
+    async fn start_payment(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<bool, OrderStoreError> {
+        let done = orders::Entity::update_many()
+            .set(orders::ActiveModel {
+                payment_intent: Set(refs.payment_intent.clone()),
+                subscription_ref: Set(refs.subscription.clone()),
+                ..Default::default()
+            })
+            .filter(orders::Column::Id.eq(id.0))
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .filter(orders::Column::PaymentIntent.is_null())
+            .filter(orders::Column::SubscriptionRef.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected == 1)
     }
 
     async fn expire_pending(&self, channel: Channel, created_before: DateTime<Utc>) -> Result<u64, OrderStoreError> {

@@ -27,7 +27,9 @@ use upgrades::{PurchaseId, Sku};
 
 use crate::entities::{entitlements as ent_rows, order_entitlements, orders, webhook_inbox as inbox};
 use crate::entitlement_repo::{from_row as ent_from_row, grant_in, update_in};
-use crate::order_repo::{cancel_pending_on, find_by_ref_on, fulfil_fast, set_refs_on, set_refund_on};
+use crate::order_repo::{
+    cancel_pending_on, find_by_ref_on, fulfil_fast, history_on, lock_holder, set_refs_on, set_refund_on,
+};
 
 /// Inbox row states.
 pub mod status {
@@ -144,12 +146,13 @@ impl InboxRepository for SqlInbox {
                         event_id: row.event_id,
                         event_type: row.event_type,
                         outcome: Ok(summary),
+                        dead: false,
                     });
                 }
                 Err(e) => {
                     sp.rollback().await.map_err(err)?;
                     let attempts = row.attempts + 1;
-                    let dead = attempts >= self.max_attempts;
+                    let dead = attempts >= self.max_attempts || matches!(e, ApplyError::Reject(_));
                     // 2 s, 4 s, 8 s, … capped at one hour.
                     let backoff = Duration::seconds(1_i64 << attempts.clamp(0, 12)).min(Duration::hours(1));
                     inbox::Entity::update_many()
@@ -168,6 +171,7 @@ impl InboxRepository for SqlInbox {
                         event_id: row.event_id,
                         event_type: row.event_type,
                         outcome: Err(e.to_string()),
+                        dead,
                     });
                 }
             }
@@ -291,10 +295,6 @@ struct TxPort<'a> {
     txn: &'a DatabaseTransaction,
 }
 
-fn id32(id: PurchaseId) -> Result<i32, TxError> {
-    i32::try_from(id.0).map_err(|_| TxError(format!("order id {} out of range", id.0)))
-}
-
 #[async_trait]
 impl PaymentTx for TxPort<'_> {
     async fn order(&self, by: &OrderRef) -> Result<Option<Order>, TxError> {
@@ -302,7 +302,23 @@ impl PaymentTx for TxPort<'_> {
     }
 
     async fn fulfil(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError> {
-        fulfil_fast(self.txn, id, f, grants).await.map_err(tx_err)
+        fulfil_fast(self.txn, id, f, grants, OrderStatus::Pending)
+            .await
+            .map_err(tx_err)
+    }
+
+    async fn revive(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError> {
+        fulfil_fast(self.txn, id, f, grants, OrderStatus::Cancelled)
+            .await
+            .map_err(tx_err)
+    }
+
+    async fn holder_history(
+        &self,
+        holder: entitlements::Holder,
+    ) -> Result<(Vec<Order>, Vec<upgrades::CreditUse>), TxError> {
+        lock_holder(self.txn, holder).await.map_err(tx_err)?;
+        history_on(self.txn, holder).await.map_err(tx_err)
     }
 
     async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), TxError> {
@@ -325,9 +341,8 @@ impl PaymentTx for TxPort<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids32: Vec<i32> = ids.iter().filter_map(|i| i32::try_from(*i).ok()).collect();
         ent_rows::Entity::find()
-            .filter(ent_rows::Column::Id.is_in(ids32))
+            .filter(ent_rows::Column::Id.is_in(ids))
             .order_by_asc(ent_rows::Column::Id)
             .all(self.txn)
             .await
@@ -365,7 +380,7 @@ impl PaymentTx for TxPort<'_> {
                 period_end: Set(Some(period.1)),
                 ..Default::default()
             })
-            .filter(orders::Column::Id.eq(id32(id)?))
+            .filter(orders::Column::Id.eq(id.0))
             .exec(self.txn)
             .await
             .map(|_| ())

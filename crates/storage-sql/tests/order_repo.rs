@@ -167,27 +167,53 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
             slug: "deploy-rollback-runbook".parse().unwrap(),
             amount: usd(4_900),
         }];
-        let upgrade = |channel: Channel, hour: u32| NewOrder {
+        // One open checkout per holder and SKU: each pending order here buys a different SKU.
+        let upgrade = |channel: Channel, hour: u32, sku: &str| NewOrder {
             channel,
             at: at(hour),
             ..order(
                 ada,
-                "bundle:incident-response-essentials",
+                sku,
                 4_928,
                 4_900,
                 &[("deploy-rollback-runbook", 4_900), ("disk-full-recovery", 4_928)],
             )
         };
-        let old_local = orders.create_pending(&upgrade(Channel::Local, 1), &uses).await.unwrap();
-        // The credit is reserved by the pending order.
+        let old_local = orders
+            .create_pending(
+                &upgrade(Channel::Local, 1, "bundle:incident-response-essentials"),
+                &uses,
+            )
+            .await
+            .unwrap();
+        // A second open checkout for the same SKU is refused…
         assert!(matches!(
-            orders.create_pending(&upgrade(Channel::Local, 2), &uses).await,
+            orders
+                .create_pending(&upgrade(Channel::Local, 2, "bundle:incident-response-essentials"), &[])
+                .await,
+            Err(RecordOrderError::PendingExists(id)) if id == old_local.id
+        ));
+        // …and the credit is reserved by the pending order.
+        assert!(matches!(
+            orders
+                .create_pending(&upgrade(Channel::Local, 2, "bundle:other-two"), &uses)
+                .await,
             Err(RecordOrderError::CreditTaken)
         ));
-        let stripe = orders.create_pending(&upgrade(Channel::Stripe, 1), &[]).await.unwrap();
-        let new_local = orders.create_pending(&upgrade(Channel::Local, 5), &[]).await.unwrap();
-        // A payment started (its intent recorded) on an old checkout: never expired under it.
-        let started = orders.create_pending(&upgrade(Channel::Local, 1), &[]).await.unwrap();
+        let stripe = orders
+            .create_pending(&upgrade(Channel::Stripe, 1, "bundle:other-three"), &[])
+            .await
+            .unwrap();
+        let new_local = orders
+            .create_pending(&upgrade(Channel::Local, 5, "bundle:other-four"), &[])
+            .await
+            .unwrap();
+        // A payment started (its intent recorded) on an old checkout: never expired under it,
+        // and never cancelled.
+        let started = orders
+            .create_pending(&upgrade(Channel::Local, 1, "bundle:other-five"), &[])
+            .await
+            .unwrap();
         orders
             .set_refs(
                 started.id,
@@ -219,7 +245,47 @@ async fn abandoned_pending_orders_expire_and_release_their_credit() {
                 "{db:?}: order {id:?}"
             );
         }
-        // The released credit can be used again.
-        orders.create_pending(&upgrade(Channel::Local, 6), &uses).await.unwrap();
+        assert!(
+            !orders.cancel_pending(started.id).await.unwrap(),
+            "{db:?}: an order whose payment started is never cancelled"
+        );
+        assert!(
+            !orders
+                .start_payment(
+                    started.id,
+                    &upgrades::ports::PaymentRefs {
+                        payment_intent: Some("pi_second".into()),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .unwrap(),
+            "{db:?}: a payment starts once"
+        );
+        assert!(
+            orders
+                .start_payment(
+                    new_local.id,
+                    &upgrades::ports::PaymentRefs {
+                        payment_intent: Some("pi_new".into()),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .unwrap()
+        );
+        assert!(!orders.cancel_pending(new_local.id).await.unwrap());
+        assert!(
+            orders.cancel_pending(stripe.id).await.unwrap(),
+            "{db:?}: not started: cancellable"
+        );
+        // The released credit can be used again, and the SKU bought anew.
+        orders
+            .create_pending(
+                &upgrade(Channel::Local, 6, "bundle:incident-response-essentials"),
+                &uses,
+            )
+            .await
+            .unwrap();
     }
 }

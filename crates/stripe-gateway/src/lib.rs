@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `create_customer` | `POST /v1/customers` | `keys-customer-<holder>` |
 //! | `create_checkout` | `GET /v1/prices` (lookup key = SKU), `POST /v1/coupons` (credit), `POST /v1/checkout/sessions` | `keys-coupon-<order>`, `keys-checkout-<order>` |
+//! | `expire_checkout` | `POST /v1/checkout/sessions/<id>/expire` (and a `GET` when Stripe refuses) | — |
 //! | `retrieve_session` | `GET /v1/checkout/sessions/<id>` | — |
 //! | `refund` | `POST /v1/refunds` | the caller's key |
 //! | `billing_portal` | `POST /v1/billing_portal/sessions` | — |
@@ -36,9 +37,9 @@ use stripe::{ApiErrorsCode, Client, ClientBuilder, IdempotencyKey, RequestStrate
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
-    CreateCheckoutSessionSubscriptionData, RetrieveCheckoutSession,
+    CreateCheckoutSessionSubscriptionData, ExpireCheckoutSession, RetrieveCheckoutSession,
 };
-use stripe_checkout::{CheckoutSessionMode, CheckoutSessionPaymentStatus};
+use stripe_checkout::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::refund::CreateRefund;
 use stripe_product::coupon::{CreateCoupon, RetrieveCoupon};
@@ -308,6 +309,31 @@ impl PaymentGateway for StripeGateway {
         })
     }
 
+    async fn expire_checkout(&self, id: &str) -> Result<bool, GatewayError> {
+        if !wire::is_path_safe(id) {
+            return Err(GatewayError::Refused(format!("`{id}` is not a Checkout Session id")));
+        }
+        match ExpireCheckoutSession::new(id).send(&self.client).await {
+            Ok(session) => Ok(matches!(session.status, Some(CheckoutSessionStatus::Expired))),
+            // Only an `open` session can be expired: ask what it is instead.
+            Err(StripeError::Stripe(_, 400)) => {
+                let session = RetrieveCheckoutSession::new(id)
+                    .send(&self.client)
+                    .await
+                    .map_err(gateway_error)?;
+                match session.status {
+                    Some(CheckoutSessionStatus::Expired) => Ok(true),
+                    Some(CheckoutSessionStatus::Complete) => Ok(false),
+                    other => Err(GatewayError::Refused(format!(
+                        "Checkout Session `{id}` could not be expired (status {})",
+                        other.as_ref().map_or("unknown", CheckoutSessionStatus::as_str)
+                    ))),
+                }
+            }
+            Err(err) => Err(gateway_error(err)),
+        }
+    }
+
     async fn retrieve_session(&self, id: &str) -> Result<SessionState, GatewayError> {
         // The id comes back from the buyer's browser: it must stay one path segment.
         if !wire::is_path_safe(id) {
@@ -328,6 +354,7 @@ impl PaymentGateway for StripeGateway {
             subscription: session.subscription.as_ref().map(|s| s.id().as_str().to_owned()),
             customer: session.customer.as_ref().map(|c| c.id().as_str().to_owned()),
             amount_total: session.amount_total,
+            currency: session.currency.as_ref().map(ToString::to_string),
         })
     }
 

@@ -1,6 +1,7 @@
 //! `StripeGateway` against a local fake of the Stripe API: the exact requests it sends (paths,
 //! form fields, idempotency keys, headers) and what it makes of the answers.
 
+#[allow(dead_code)]
 mod fake_stripe;
 
 use std::collections::BTreeMap;
@@ -130,7 +131,7 @@ async fn checkout_with_credit_creates_a_one_off_coupon_and_a_payment_session() {
     let req = checkout_request("bundle:ops-pack", CheckoutMode::Payment, usd(12_900), Some(usd(3_000)));
     let CheckoutSession { id, url } = gateway.create_checkout(&req).await.expect("checkout");
     assert!(id.starts_with("cs_test_"), "{id}");
-    assert_eq!(url, format!("https://checkout.stripe.com/c/pay/{id}"));
+    assert_eq!(url, format!("{}c/pay/{id}", fake.base));
 
     assert_requests(
         &fake,
@@ -335,16 +336,16 @@ async fn retrieve_session_reads_payment_state_ids_and_order() {
     customer["id"] = json!("cus_expanded");
     fake.seed_session(json!({
         "id": "cs_test_paid", "client_reference_id": "42", "payment_status": "paid", "status": "complete",
-        "payment_intent": "pi_123", "subscription": null, "customer": customer, "amount_total": 9900
+        "payment_intent": "pi_123", "subscription": null, "customer": customer, "amount_total": 9900, "currency": "eur"
     }));
     fake.seed_session(json!({
         "id": "cs_test_free", "client_reference_id": "not-a-number", "payment_status": "no_payment_required",
         "status": "complete", "mode": "subscription", "payment_intent": null, "subscription": "sub_9",
-        "customer": "cus_plain", "amount_total": 0
+        "customer": "cus_plain", "amount_total": 0, "currency": "usd"
     }));
     fake.seed_session(json!({
         "id": "cs_test_open", "client_reference_id": null, "payment_status": "unpaid", "payment_intent": null,
-        "customer": null, "amount_total": null
+        "customer": null, "amount_total": null, "currency": null
     }));
     let gateway = gateway(&fake);
 
@@ -358,6 +359,7 @@ async fn retrieve_session_reads_payment_state_ids_and_order() {
             subscription: None,
             customer: Some("cus_expanded".into()),
             amount_total: Some(9_900),
+            currency: Some("eur".into()),
         }
     );
     assert_eq!(
@@ -370,6 +372,7 @@ async fn retrieve_session_reads_payment_state_ids_and_order() {
             subscription: Some("sub_9".into()),
             customer: Some("cus_plain".into()),
             amount_total: Some(0),
+            currency: Some("usd".into()),
         }
     );
     assert_eq!(
@@ -839,4 +842,51 @@ fn bad_configuration_is_reported() {
     ));
     // The default base needs no network to build.
     assert!(StripeGateway::new(SECRET, None).is_ok());
+}
+
+#[tokio::test]
+async fn expiring_a_checkout_session_says_whether_it_can_still_be_paid() {
+    let fake = FakeStripe::start().await;
+    for (id, status) in [
+        ("cs_test_open", "open"),
+        ("cs_test_done", "complete"),
+        ("cs_test_gone", "expired"),
+    ] {
+        fake.seed_session(json!({"id": id, "status": status, "payment_status": "unpaid", "payment_intent": null}));
+    }
+    let gateway = gateway(&fake);
+    fake.take_requests();
+
+    assert_eq!(gateway.expire_checkout("cs_test_open").await, Ok(true));
+    let reqs = fake.take_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/v1/checkout/sessions/cs_test_open/expire")
+    );
+    assert_eq!(fake.session("cs_test_open").unwrap()["status"], "expired");
+    // Expiring again is harmless.
+    assert_eq!(gateway.expire_checkout("cs_test_open").await, Ok(true));
+
+    // A complete session (paid, or paying asynchronously) cannot be expired: never cancel it.
+    fake.take_requests();
+    assert_eq!(gateway.expire_checkout("cs_test_done").await, Ok(false));
+    let reqs = fake.take_requests();
+    let seen: Vec<(&str, &str)> = reqs.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v1/checkout/sessions/cs_test_done/expire"),
+            ("GET", "/v1/checkout/sessions/cs_test_done")
+        ]
+    );
+    assert_eq!(gateway.expire_checkout("cs_test_gone").await, Ok(true));
+    assert!(matches!(
+        gateway.expire_checkout("cs_test_missing").await,
+        Err(GatewayError::Refused(_))
+    ));
+    assert!(matches!(
+        gateway.expire_checkout("../customers").await,
+        Err(GatewayError::Refused(_))
+    ));
 }

@@ -100,3 +100,33 @@ fn domain_crates_depend_on_no_io_crate() {
         "expected catalog, entitlements and accounts; checked {checked}"
     );
 }
+
+/// The quick-xml advisories ignored in `deny.toml` need untrusted XML to be parsed: no crate or
+/// app of this workspace may take an XML body (poem's `Xml` extractor, poem-openapi's `Xml`
+/// payload) or call quick-xml itself.
+#[test]
+fn no_xml_is_ever_parsed() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut offenders = Vec::new();
+    for top in ["crates", "apps"] {
+        let mut stack = vec![root.join(top)];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("tests/architecture.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for needle in ["web::Xml", "payload::Xml", "quick_xml", "PlainXml", "Xml<"] {
+                        if text.contains(needle) {
+                            offenders.push(format!("{}: {needle}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "XML parsing would reach the ignored advisories: {offenders:?}");
+}

@@ -265,6 +265,9 @@ pub enum RecordOrderError {
     /// A credit the quote used was consumed by another order in the meantime; quote again.
     #[error("a credit in this quote was used by another order meanwhile; ask for a new quote")]
     CreditTaken,
+    /// Another checkout for the same SKU and holder is open (pending).
+    #[error("another checkout for this (order {0}) is still open; finish or cancel it first")]
+    PendingExists(PurchaseId),
     /// Storage failed; nothing was written.
     #[error(transparent)]
     Store(#[from] OrderStoreError),
@@ -308,10 +311,11 @@ pub trait OrderRepository: Send + Sync {
 
     /// Records a pending order (a Checkout Session is about to open) and reserves the credit its
     /// quote uses, under the same per-holder lock and availability check as
-    /// [`OrderRepository::record_paid`].
+    /// [`OrderRepository::record_paid`]. Refuses while another pending order of the holder for
+    /// the same SKU exists.
     ///
     /// # Errors
-    /// [`RecordOrderError`]; nothing is written then.
+    /// [`RecordOrderError`] ([`RecordOrderError::PendingExists`]); nothing is written then.
     async fn create_pending(&self, order: &NewOrder, uses: &[PlannedUse]) -> Result<Order, RecordOrderError>;
 
     /// Remembers the payment provider's references of an order (merged: a `None` keeps the
@@ -321,11 +325,21 @@ pub trait OrderRepository: Send + Sync {
     /// [`OrderStoreError`] when the backend fails.
     async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), OrderStoreError>;
 
-    /// Cancels a pending order, releasing its credit reservation. `false` when it is not pending.
+    /// Cancels a pending order whose payment has not started (no payment intent or
+    /// subscription recorded), releasing its credit reservation. `false` otherwise: an order
+    /// that is being paid is never cancelled.
     ///
     /// # Errors
     /// [`OrderStoreError`] when the backend fails.
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, OrderStoreError>;
+
+    /// Records that payment of a pending order has started (the local payment mode, before it
+    /// emits its events): sets the references only while the order is pending with no payment
+    /// started; `false` otherwise (closed meanwhile, or already being paid).
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn start_payment(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<bool, OrderStoreError>;
 
     /// Cancels every pending order of `channel` created before `created_before` whose payment
     /// never started (no payment intent or subscription recorded): a checkout that was never

@@ -121,12 +121,13 @@ pub enum RefundOrderError {
     /// Not paid (pending or cancelled): nothing to refund.
     #[error("order {0} was never paid")]
     NotPaid(PurchaseId),
-    /// The amount is zero, negative, in another currency or more than was paid.
-    #[error("refund amount {amount} is not between 0 and the {paid} paid")]
+    /// The amount is zero, negative, in another currency or more than the cash still
+    /// refundable.
+    #[error("refund amount {amount} is not between 0 and the {paid} still refundable (cash paid less earlier refunds)")]
     BadAmount {
         /// Asked.
         amount: String,
-        /// Paid in cash.
+        /// Cash still refundable.
         paid: String,
     },
     /// The ledger refuses (credit carried into a later order).
@@ -413,8 +414,9 @@ impl Commerce {
     }
 
     /// Opens a pending order for a checkout: the quote's credit is reserved until the order is
-    /// paid or cancelled. Any earlier pending order of the same holder for the same SKU is
-    /// cancelled first (one open checkout per SKU), releasing its reservation.
+    /// paid or cancelled. Storage refuses while another pending order of the holder for the same
+    /// SKU exists ([`RecordOrderError::PendingExists`]); closing that one first is the checkout
+    /// workflow's decision (`payments::checkout`), since only it knows whether a payment started.
     ///
     /// # Errors
     /// [`PurchaseError`]; nothing is recorded then.
@@ -427,20 +429,6 @@ impl Commerce {
         channel: Channel,
         now: DateTime<Utc>,
     ) -> Result<(Order, Quote), PurchaseError> {
-        let (orders, _) = self
-            .orders
-            .history(holder)
-            .await
-            .map_err(|e| PurchaseError::Record(e.into()))?;
-        for o in orders
-            .iter()
-            .filter(|o| o.status == OrderStatus::Pending && o.sku == *sku)
-        {
-            self.orders
-                .cancel_pending(o.id)
-                .await
-                .map_err(|e| PurchaseError::Record(e.into()))?;
-        }
         let Prepared { quote, order, .. } = self.prepare(holder, buyer, sku, offers, channel, now).await?;
         let order = self.orders.create_pending(&order, &quote.uses).await?;
         Ok((order, quote))
@@ -487,15 +475,18 @@ impl Commerce {
             .map_err(|e| e.to_string())
     }
 
-    /// The order store (for the checkout flow and the webhook worker).
-    #[must_use]
-    pub fn orders_port(&self) -> &Arc<dyn OrderRepository> {
-        &self.orders
+    /// One order.
+    ///
+    /// # Errors
+    /// The storage error, as text.
+    pub async fn order(&self, id: PurchaseId) -> Result<Option<Order>, String> {
+        self.orders.find(id).await.map_err(|e| e.to_string())
     }
 
-    /// Checks that `amount` of an order (all of it when `None`) may be refunded, without
-    /// changing anything: the order exists, is not already refunded, the amount is positive and
-    /// at most the cash paid, and no later order still stands on credit carried from it.
+    /// Checks that `amount` of an order (all of it when `None`: every cent not refunded yet) may
+    /// be refunded, without changing anything: the order exists, is not already refunded, the
+    /// amount is positive and at most the cash still refundable (cash paid − cash refunded so
+    /// far — never the list value), and no later order still stands on credit carried from it.
     /// Returns the order, its refunded total after the refund, and its value (cash + credit).
     ///
     /// # Errors
@@ -522,20 +513,25 @@ impl Commerce {
             .checked_add(order.credit_applied)
             .map_err(|e| RefundOrderError::Store(e.to_string()))?;
         // A full refund refunds the whole value (cash and the credit carried in).
+        // While an order is not fully refunded, `refunded` is the sum of its partial (cash)
+        // refunds, so what is left to refund in cash is the cash paid less that.
+        let refundable = Money::from_minor(
+            (order.cash_paid.minor() - order.refunded.minor()).max(0),
+            order.cash_paid.currency(),
+        );
         let bad = |a: Money| RefundOrderError::BadAmount {
             amount: a.to_string(),
-            paid: order.cash_paid.to_string(),
+            paid: refundable.to_string(),
         };
         let ledger_amount = match amount {
             None => value,
             Some(a)
-                if a.currency() != order.cash_paid.currency()
-                    || a.minor() <= 0
-                    || a.minor() > order.cash_paid.minor() =>
+                if a.currency() != order.cash_paid.currency() || a.minor() <= 0 || a.minor() > refundable.minor() =>
             {
                 return Err(bad(a));
             }
-            Some(a) if a == order.cash_paid => value,
+            // The rest of the cash: a full refund (the credit carried in goes back too).
+            Some(a) if a == refundable => value,
             Some(a) => a,
         };
         let (orders, uses) = self

@@ -6,19 +6,20 @@
 //! session's own token. The JSON endpoints only accept `application/json` bodies, which a
 //! cross-site form cannot send.
 
-use accounts::ports::Session;
-use accounts::{SecretToken, SignInError, SignUpError};
+use accounts::ports::{AccountId, Session};
+use accounts::{ChangePasswordError, SecretToken, SignInError, SignUpError, TokenScope};
 use askama::Template;
+use chrono::{DateTime, Utc};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Html, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde::Deserialize;
 
 use crate::AppState;
 
-/// Session cookie.
+/// Session cookie (named `__Host-keys_session` when cookies are secure).
 pub const SESSION_COOKIE: &str = "keys_session";
 /// Pre-sign-in CSRF cookie (double submit).
 pub const CSRF_COOKIE: &str = "keys_csrf";
@@ -36,36 +37,109 @@ pub fn cookie(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
+/// The name a cookie has on this shop: with the `__Host-` prefix when cookies are secure (the
+/// browser then only accepts it over HTTPS, for this host only, for the whole path).
+pub(crate) fn cookie_name(state: &AppState, base: &str) -> String {
+    if state.http.secure_cookies {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of one of the shop's cookies (by its base name).
+pub(crate) fn shop_cookie(state: &AppState, req: &Request, base: &str) -> Option<String> {
+    cookie(req, &cookie_name(state, base))
+}
+
+pub(crate) fn set_cookie(state: &AppState, base: &str, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.http.secure_cookies { "; Secure" } else { "" };
+    let name = cookie_name(state, base);
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
 }
 
-fn client_address(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+/// The client's address: the peer, unless the peer is a trusted proxy — then the right-most
+/// address of `X-Forwarded-For` that is not a trusted proxy itself (what a client writes
+/// further left cannot be believed).
+pub(crate) fn client_address(state: &AppState, req: &Request) -> String {
+    let peer = req.remote_addr().as_socket_addr().map(std::net::SocketAddr::ip);
+    let trusted = |ip: &std::net::IpAddr| state.http.trusted_proxies.iter().any(|n| n.contains(ip));
+    let Some(peer) = peer else {
+        return "unknown".to_owned();
+    };
+    if !trusted(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .or(forwarded.first())
+        .unwrap_or(&peer)
+        .to_string()
 }
 
-/// The account behind a request: a personal API token (`Authorization: Bearer …`) or the
-/// session cookie. The JSON API accepts either.
-pub async fn account_of(state: &AppState, req: &Request) -> Option<accounts::ports::AccountId> {
+/// How a request authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The browser session (cookie).
+    Session,
+    /// A personal API token of this scope.
+    Token(TokenScope),
+}
+
+/// The account behind a request (set by [`crate::guard::api_guard`] for token requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) account: AccountId,
+    pub(crate) via: Via,
+}
+
+/// Who is calling: a personal API token (`Authorization: Bearer …`) or the session cookie.
+pub(crate) async fn caller_of(state: &AppState, req: &Request) -> Option<Caller> {
+    if let Some(c) = req.extensions().get::<Caller>() {
+        return Some(c.clone());
+    }
     if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?;
-        return match state.tokens.owner(&SecretToken::from_client(token).digest()).await {
-            Ok(owner) => owner,
+        return match state
+            .tokens
+            .owner(&SecretToken::from_client(token).digest(), state.clock.now())
+            .await
+        {
+            Ok(owner) => owner.map(|o| Caller {
+                account: o.account,
+                via: Via::Token(o.scope),
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "token lookup failed");
                 None
             }
         };
     }
-    session_of(state, req).await.map(|s| s.account)
+    session_of(state, req).await.map(|s| Caller {
+        account: s.account,
+        via: Via::Session,
+    })
+}
+
+/// The account behind a request: a personal API token or the session cookie. The JSON API
+/// accepts either (a token's scope is checked by [`crate::guard::api_guard`]).
+pub async fn account_of(state: &AppState, req: &Request) -> Option<AccountId> {
+    caller_of(state, req).await.map(|c| c.account)
 }
 
 /// The live session of a request's cookie, if any.
 pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
-    let token = cookie(req, SESSION_COOKIE)?;
+    let token = shop_cookie(state, req, SESSION_COOKIE)?;
     match state
         .accounts
         .authenticate(&SecretToken::from_client(&token), state.clock.now())
@@ -79,6 +153,14 @@ pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
     }
 }
 
+/// Seconds until `until` (at least 1), for `Retry-After`.
+pub(crate) fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    u64::try_from((until - now).num_seconds().max(1)).unwrap_or(1)
+}
+
+/// How long to wait before retrying when every password check slot is taken.
+pub(crate) const BUSY_RETRY_SECS: u64 = 2;
+
 #[derive(Tags)]
 enum AuthTags {
     /// Accounts and sessions.
@@ -89,8 +171,10 @@ enum AuthTags {
 #[derive(Object, Deserialize)]
 pub(crate) struct Credentials {
     /// Email address.
+    #[oai(validator(max_length = 254))]
     email: String,
-    /// Password (at least 12 characters at sign-up).
+    /// Password (12 to 1024 characters at sign-up).
+    #[oai(validator(max_length = 1024))]
     password: String,
 }
 
@@ -106,11 +190,13 @@ pub(crate) struct AccountInfo {
 /// An error.
 #[derive(Object)]
 pub(crate) struct AuthError {
-    /// `bad_request`, `email_taken`, `invalid_credentials`, `throttled`, `unavailable`.
+    /// `bad_request`, `email_taken`, `invalid_credentials`, `throttled`, `unavailable`,
+    /// `unauthorized`, `forbidden`, `not_found`.
     error: String,
     /// For a person.
     message: String,
     /// The field at fault, when there is one.
+    #[oai(nullable)]
     field: Option<String>,
 }
 
@@ -120,6 +206,18 @@ fn auth_error(error: &str, message: impl Into<String>, field: Option<&str>) -> J
         message: message.into(),
         field: field.map(str::to_owned),
     })
+}
+
+fn unavailable() -> Json<AuthError> {
+    auth_error("unavailable", "accounts are unavailable; try again shortly", None)
+}
+
+fn busy() -> Json<AuthError> {
+    auth_error(
+        "unavailable",
+        "too many sign-ins are being checked right now; try again in a few seconds",
+        None,
+    )
 }
 
 #[derive(ApiResponse)]
@@ -133,9 +231,12 @@ pub(crate) enum SignUpResponse {
     /// The email is taken.
     #[oai(status = 409)]
     Conflict(Json<AuthError>),
-    /// Storage failed.
+    /// Too many sign-ups from this address.
+    #[oai(status = 429)]
+    TooMany(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    /// Storage failed, or every password slot is busy.
     #[oai(status = 503)]
-    Unavailable(Json<AuthError>),
+    Unavailable(Json<AuthError>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -146,12 +247,12 @@ pub(crate) enum LoginResponse {
     /// Email or password wrong (never says which).
     #[oai(status = 401)]
     Unauthorized(Json<AuthError>),
-    /// Too many failures for this account or address.
+    /// Guessing is slowed down for this account or address: wait `Retry-After` seconds.
     #[oai(status = 429)]
-    TooMany(Json<AuthError>),
-    /// Storage failed.
+    TooMany(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    /// Storage failed, or every password slot is busy.
     #[oai(status = 503)]
-    Unavailable(Json<AuthError>),
+    Unavailable(Json<AuthError>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -161,22 +262,82 @@ pub(crate) enum LogoutResponse {
     Done(#[oai(header = "Set-Cookie")] String),
 }
 
+/// A password change.
+#[derive(Object)]
+pub(crate) struct PasswordChange {
+    /// The current password.
+    #[oai(validator(max_length = 1024))]
+    current_password: String,
+    /// The new password (12 to 1024 characters).
+    #[oai(validator(max_length = 1024))]
+    new_password: String,
+}
+
+/// How many other sessions ended.
+#[derive(Object)]
+pub(crate) struct SessionsEnded {
+    /// Sessions signed out.
+    signed_out: u64,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum SessionsResponse {
+    /// Done; every other session of the account is signed out.
+    #[oai(status = 200)]
+    Ok(Json<SessionsEnded>),
+    /// The new password is outside the policy (`field` says which).
+    #[oai(status = 400)]
+    BadRequest(Json<AuthError>),
+    /// Not signed in with the browser session, or the current password is wrong.
+    #[oai(status = 401)]
+    Unauthorized(Json<AuthError>),
+    /// Too many wrong passwords: wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooMany(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    /// Storage failed, or every password slot is busy.
+    #[oai(status = 503)]
+    Unavailable(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+}
+
+fn sign_up_failed(e: SignUpError, now: DateTime<Utc>) -> SignUpResponse {
+    match e {
+        SignUpError::Email(e) => SignUpResponse::BadRequest(auth_error("bad_request", e.to_string(), Some("email"))),
+        SignUpError::Password(e) => {
+            SignUpResponse::BadRequest(auth_error("bad_request", e.to_string(), Some("password")))
+        }
+        SignUpError::EmailTaken => SignUpResponse::Conflict(auth_error(
+            "email_taken",
+            SignUpError::EmailTaken.to_string(),
+            Some("email"),
+        )),
+        e @ SignUpError::Throttled { until } => {
+            SignUpResponse::TooMany(auth_error("throttled", e.to_string(), None), retry_after(until, now))
+        }
+        SignUpError::Hash(accounts::HashError::Busy) => SignUpResponse::Unavailable(busy(), BUSY_RETRY_SECS),
+        e => {
+            tracing::error!(error = %e, "sign-up failed");
+            SignUpResponse::Unavailable(unavailable(), BUSY_RETRY_SECS)
+        }
+    }
+}
+
 /// The account API.
 pub struct AuthApi;
 
 #[OpenApi]
 impl AuthApi {
-    /// Create an account and sign in.
+    /// Create an account and sign in. Sign-ups are throttled per client address.
     #[oai(path = "/auth/signup", method = "post", tag = "AuthTags::Auth")]
     async fn signup(&self, state: Data<&AppState>, req: &Request, body: Json<Credentials>) -> SignUpResponse {
+        let now = state.clock.now();
         match state
             .accounts
-            .sign_up(&body.email, &body.password, state.clock.now())
+            .sign_up(&body.email, &body.password, &client_address(&state, req), now)
             .await
         {
             Ok((account, session)) => {
                 crate::discover::merge_visitor(&state, req, account.id).await;
-                let max_age = (session.expires_at - state.clock.now()).num_seconds();
+                let max_age = (session.expires_at - now).num_seconds();
                 SignUpResponse::Created(
                     Json(AccountInfo {
                         id: account.id.0,
@@ -185,39 +346,24 @@ impl AuthApi {
                     set_cookie(&state, SESSION_COOKIE, session.token.expose(), max_age),
                 )
             }
-            Err(SignUpError::Email(e)) => {
-                SignUpResponse::BadRequest(auth_error("bad_request", e.to_string(), Some("email")))
-            }
-            Err(SignUpError::Password(e)) => {
-                SignUpResponse::BadRequest(auth_error("bad_request", e.to_string(), Some("password")))
-            }
-            Err(SignUpError::EmailTaken) => SignUpResponse::Conflict(auth_error(
-                "email_taken",
-                SignUpError::EmailTaken.to_string(),
-                Some("email"),
-            )),
-            Err(e) => {
-                tracing::error!(error = %e, "sign-up failed");
-                SignUpResponse::Unavailable(auth_error(
-                    "unavailable",
-                    "accounts are unavailable; try again shortly",
-                    None,
-                ))
-            }
+            Err(e) => sign_up_failed(e, now),
         }
     }
 
-    /// Sign in. Failed attempts are throttled per account and per address.
+    /// Sign in. Guesses are slowed down progressively per account, per address and per
+    /// (account, address) pair; the answer never says whether the email or the password was
+    /// wrong.
     #[oai(path = "/auth/login", method = "post", tag = "AuthTags::Auth")]
     async fn login(&self, state: Data<&AppState>, req: &Request, body: Json<Credentials>) -> LoginResponse {
+        let now = state.clock.now();
         match state
             .accounts
-            .sign_in(&body.email, &body.password, &client_address(req), state.clock.now())
+            .sign_in(&body.email, &body.password, &client_address(&state, req), now)
             .await
         {
             Ok(session) => {
                 crate::discover::merge_visitor(&state, req, session.account).await;
-                let max_age = (session.expires_at - state.clock.now()).num_seconds();
+                let max_age = (session.expires_at - now).num_seconds();
                 let email = body.email.trim().to_lowercase();
                 LoginResponse::Ok(
                     Json(AccountInfo {
@@ -230,16 +376,13 @@ impl AuthApi {
             Err(e @ SignInError::InvalidCredentials) => {
                 LoginResponse::Unauthorized(auth_error("invalid_credentials", e.to_string(), None))
             }
-            Err(e @ SignInError::Throttled { .. }) => {
-                LoginResponse::TooMany(auth_error("throttled", e.to_string(), None))
+            Err(e @ SignInError::Throttled { until }) => {
+                LoginResponse::TooMany(auth_error("throttled", e.to_string(), None), retry_after(until, now))
             }
+            Err(SignInError::Busy(_)) => LoginResponse::Unavailable(busy(), BUSY_RETRY_SECS),
             Err(e) => {
                 tracing::error!(error = %e, "sign-in failed");
-                LoginResponse::Unavailable(auth_error(
-                    "unavailable",
-                    "accounts are unavailable; try again shortly",
-                    None,
-                ))
+                LoginResponse::Unavailable(unavailable(), BUSY_RETRY_SECS)
             }
         }
     }
@@ -247,7 +390,7 @@ impl AuthApi {
     /// Sign out (ends the session on every server).
     #[oai(path = "/auth/logout", method = "post", tag = "AuthTags::Auth")]
     async fn logout(&self, state: Data<&AppState>, req: &Request) -> LogoutResponse {
-        if let Some(token) = cookie(req, SESSION_COOKIE)
+        if let Some(token) = shop_cookie(&state, req, SESSION_COOKIE)
             && let Err(e) = state
                 .accounts
                 .sign_out(&SecretToken::from_client(&token), state.clock.now())
@@ -257,13 +400,123 @@ impl AuthApi {
         }
         LogoutResponse::Done(set_cookie(&state, SESSION_COOKIE, "", 0))
     }
+
+    /// Sign out everywhere: ends every session of the account but this one.
+    #[oai(path = "/auth/logout-everywhere", method = "post", tag = "AuthTags::Auth")]
+    async fn logout_everywhere(&self, state: Data<&AppState>, req: &Request) -> SessionsResponse {
+        let (Some(session), Some(token)) = (session_of(&state, req).await, shop_cookie(&state, req, SESSION_COOKIE))
+        else {
+            return SessionsResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
+        };
+        match state
+            .accounts
+            .sign_out_everywhere(
+                session.account,
+                Some(&SecretToken::from_client(&token)),
+                state.clock.now(),
+            )
+            .await
+        {
+            Ok(n) => SessionsResponse::Ok(Json(SessionsEnded { signed_out: n })),
+            Err(e) => {
+                tracing::error!(error = %e, "sign-out everywhere failed");
+                SessionsResponse::Unavailable(unavailable(), BUSY_RETRY_SECS)
+            }
+        }
+    }
+
+    /// Change the password (the current one is checked, throttled like sign-in); every other
+    /// session is signed out.
+    #[oai(path = "/auth/password", method = "post", tag = "AuthTags::Auth")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<PasswordChange>,
+    ) -> SessionsResponse {
+        let (Some(session), Some(token)) = (session_of(&state, req).await, shop_cookie(&state, req, SESSION_COOKIE))
+        else {
+            return SessionsResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
+        };
+        let now = state.clock.now();
+        match state
+            .accounts
+            .change_password(
+                session.account,
+                &body.current_password,
+                &body.new_password,
+                Some(&SecretToken::from_client(&token)),
+                &client_address(&state, req),
+                now,
+            )
+            .await
+        {
+            Ok(n) => SessionsResponse::Ok(Json(SessionsEnded { signed_out: n })),
+            Err(e @ ChangePasswordError::WrongPassword) => SessionsResponse::Unauthorized(auth_error(
+                "invalid_credentials",
+                e.to_string(),
+                Some("current_password"),
+            )),
+            Err(ChangePasswordError::Password(e)) => {
+                SessionsResponse::BadRequest(auth_error("bad_request", e.to_string(), Some("new_password")))
+            }
+            Err(e @ ChangePasswordError::Throttled { until }) => {
+                SessionsResponse::TooMany(auth_error("throttled", e.to_string(), None), retry_after(until, now))
+            }
+            Err(ChangePasswordError::Hash(accounts::HashError::Busy)) => {
+                SessionsResponse::Unavailable(busy(), BUSY_RETRY_SECS)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "password change failed");
+                SessionsResponse::Unavailable(unavailable(), BUSY_RETRY_SECS)
+            }
+        }
+    }
 }
 
-/// A new token's label.
-#[derive(Object, Deserialize)]
+/// A token's scope.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[oai(rename_all = "lowercase")]
+pub(crate) enum ScopeName {
+    /// Safe requests only.
+    Read,
+    /// Reads and downloads.
+    Download,
+    /// Everything the account may do through the API (admins only).
+    Admin,
+}
+
+impl From<ScopeName> for TokenScope {
+    fn from(s: ScopeName) -> Self {
+        match s {
+            ScopeName::Read => TokenScope::Read,
+            ScopeName::Download => TokenScope::Download,
+            ScopeName::Admin => TokenScope::Admin,
+        }
+    }
+}
+
+impl From<TokenScope> for ScopeName {
+    fn from(s: TokenScope) -> Self {
+        match s {
+            TokenScope::Read => ScopeName::Read,
+            TokenScope::Download => ScopeName::Download,
+            TokenScope::Admin => ScopeName::Admin,
+        }
+    }
+}
+
+/// A new token.
+#[derive(Object)]
 pub(crate) struct NewTokenRequest {
     /// What it is for (1 to 100 characters), e.g. `ci`.
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"^.*\S.*$"))]
     name: String,
+    /// What it may do (default `download`): `read`, `download`, or `admin` (admins only).
+    scope: Option<ScopeName>,
+    /// Days until it stops working: 1 to 365 (default 90).
+    #[oai(validator(minimum(value = "1"), maximum(value = "365")))]
+    expires_in_days: Option<u32>,
 }
 
 /// A token as listed.
@@ -273,9 +526,15 @@ pub(crate) struct TokenInfo {
     id: i64,
     /// Label.
     name: String,
+    /// What it may do.
+    scope: ScopeName,
     /// Created (RFC 3339).
     created_at: String,
-    /// The token itself: only in the answer to its creation, never again.
+    /// When it stops working (RFC 3339); null only for tokens made before expiry existed.
+    #[oai(nullable)]
+    expires_at: Option<String>,
+    /// The token itself: only in the answer to its creation, never again (null otherwise).
+    #[oai(nullable)]
     token: Option<String>,
 }
 
@@ -297,12 +556,15 @@ pub(crate) enum TokenResponse {
     /// Revoked.
     #[oai(status = 204)]
     Revoked,
-    /// Bad name.
+    /// Bad name, scope or lifetime.
     #[oai(status = 400)]
     BadRequest(Json<AuthError>),
     /// Not signed in.
     #[oai(status = 401)]
     Unauthorized(Json<AuthError>),
+    /// Tokens are created from the browser session only, and `admin` tokens by admins only.
+    #[oai(status = 403)]
+    Forbidden(Json<AuthError>),
     /// No such token of yours.
     #[oai(status = 404)]
     NotFound(Json<AuthError>),
@@ -315,7 +577,9 @@ fn token_info(t: &accounts::ports::ApiToken, token: Option<String>) -> TokenInfo
     TokenInfo {
         id: t.id,
         name: t.name.clone(),
+        scope: t.scope.into(),
         created_at: t.created_at.to_rfc3339(),
+        expires_at: t.expires_at.map(|e| e.to_rfc3339()),
         token,
     }
 }
@@ -325,12 +589,21 @@ pub struct TokensApi;
 
 #[OpenApi]
 impl TokensApi {
-    /// Create a personal API token (stored hashed; shown once).
+    /// Create a personal API token (stored hashed; shown once). Needs the signed-in browser
+    /// session: a token never creates tokens. Scope `download` and 90 days unless asked;
+    /// `admin` tokens only for admins.
     #[oai(path = "/tokens", method = "post", tag = "AuthTags::Auth")]
     async fn create_token(&self, state: Data<&AppState>, req: &Request, body: Json<NewTokenRequest>) -> TokenResponse {
-        let Some(account) = account_of(&state, req).await else {
+        let Some(caller) = caller_of(&state, req).await else {
             return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
         };
+        if caller.via != Via::Session {
+            return TokenResponse::Forbidden(auth_error(
+                "forbidden",
+                "tokens are created from the signed-in browser session, never with a token",
+                None,
+            ));
+        }
         let name = body.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return TokenResponse::BadRequest(auth_error(
@@ -339,10 +612,38 @@ impl TokensApi {
                 Some("name"),
             ));
         }
+        let days = body.expires_in_days.unwrap_or(accounts::DEFAULT_TOKEN_DAYS);
+        if !(1..=accounts::MAX_TOKEN_DAYS).contains(&days) {
+            return TokenResponse::BadRequest(auth_error(
+                "bad_request",
+                format!("`expires_in_days` must be 1 to {}", accounts::MAX_TOKEN_DAYS),
+                Some("expires_in_days"),
+            ));
+        }
+        let scope: TokenScope = body.scope.map_or(TokenScope::Download, Into::into);
+        let is_admin = match state.accounts.is_admin(caller.account).await {
+            Ok(a) => a,
+            Err(_) => return TokenResponse::Unavailable(auth_error("unavailable", "try again shortly", None)),
+        };
+        if !scope.may_be_created_by(is_admin) {
+            return TokenResponse::Forbidden(auth_error(
+                "forbidden",
+                "only admins may create `admin` tokens",
+                Some("scope"),
+            ));
+        }
+        let now = state.clock.now();
         let token = SecretToken::generate("keys_pat_");
         match state
             .tokens
-            .create(account, name, &token.digest(), state.clock.now())
+            .create(
+                caller.account,
+                name,
+                scope,
+                now + chrono::Duration::days(i64::from(days)),
+                &token.digest(),
+                now,
+            )
             .await
         {
             Ok(t) => TokenResponse::Created(Json(token_info(&t, Some(token.expose().to_owned())))),
@@ -356,7 +657,7 @@ impl TokensApi {
         let Some(account) = account_of(&state, req).await else {
             return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
         };
-        match state.tokens.list(account).await {
+        match state.tokens.list(account, state.clock.now()).await {
             Ok(list) => TokenResponse::List(Json(TokenList {
                 items: list.iter().map(|t| token_info(t, None)).collect(),
             })),
@@ -407,6 +708,8 @@ struct AuthPage {
 struct AccountPage {
     email: String,
     csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
 }
 
 /// Form fields.
@@ -470,8 +773,9 @@ fn form_page(state: &AppState, signup: bool, email: &str, error: Option<String>,
     page(&p, status, Some(cookie))
 }
 
-fn csrf_matches(req: &Request, submitted: &str) -> bool {
-    cookie(req, CSRF_COOKIE).is_some_and(|c| !c.is_empty() && constant_time_eq(c.as_bytes(), submitted.as_bytes()))
+fn csrf_matches(state: &AppState, req: &Request, submitted: &str) -> bool {
+    shop_cookie(state, req, CSRF_COOKIE)
+        .is_some_and(|c| !c.is_empty() && constant_time_eq(c.as_bytes(), submitted.as_bytes()))
 }
 
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -510,10 +814,15 @@ pub(crate) async fn login_page(state: Data<&AppState>) -> Response {
 
 #[handler]
 pub(crate) async fn signup_post(state: Data<&AppState>, req: &Request, Form(f): Form<AuthForm>) -> Response {
-    if !csrf_matches(req, &f.csrf) {
+    if !csrf_matches(&state, req, &f.csrf) {
         return forbidden();
     }
-    match state.accounts.sign_up(&f.email, &f.password, state.clock.now()).await {
+    let address = client_address(&state, req);
+    match state
+        .accounts
+        .sign_up(&f.email, &f.password, &address, state.clock.now())
+        .await
+    {
         Ok((account, session)) => {
             crate::discover::merge_visitor(&state, req, account.id).await;
             signed_in(&state, &session)
@@ -521,6 +830,13 @@ pub(crate) async fn signup_post(state: Data<&AppState>, req: &Request, Form(f): 
         Err(e @ (SignUpError::Email(_) | SignUpError::Password(_) | SignUpError::EmailTaken)) => {
             form_page(&state, true, &f.email, Some(e.to_string()), StatusCode::BAD_REQUEST)
         }
+        Err(e @ SignUpError::Throttled { .. }) => form_page(
+            &state,
+            true,
+            &f.email,
+            Some(e.to_string()),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
         Err(e) => {
             tracing::error!(error = %e, "sign-up failed");
             form_page(
@@ -536,12 +852,12 @@ pub(crate) async fn signup_post(state: Data<&AppState>, req: &Request, Form(f): 
 
 #[handler]
 pub(crate) async fn login_post(state: Data<&AppState>, req: &Request, Form(f): Form<AuthForm>) -> Response {
-    if !csrf_matches(req, &f.csrf) {
+    if !csrf_matches(&state, req, &f.csrf) {
         return forbidden();
     }
     match state
         .accounts
-        .sign_in(&f.email, &f.password, &client_address(req), state.clock.now())
+        .sign_in(&f.email, &f.password, &client_address(&state, req), state.clock.now())
         .await
     {
         Ok(session) => {
@@ -579,7 +895,7 @@ pub(crate) async fn logout_post(state: Data<&AppState>, req: &Request, Form(f): 
     if !constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
         return forbidden();
     }
-    if let Some(token) = cookie(req, SESSION_COOKIE)
+    if let Some(token) = shop_cookie(&state, req, SESSION_COOKIE)
         && let Err(e) = state
             .accounts
             .sign_out(&SecretToken::from_client(&token), state.clock.now())
@@ -594,11 +910,13 @@ pub(crate) async fn logout_post(state: Data<&AppState>, req: &Request, Form(f): 
     resp
 }
 
-#[handler]
-pub(crate) async fn account_page(state: Data<&AppState>, req: &Request) -> Response {
-    let Some(session) = session_of(&state, req).await else {
-        return Redirect::see_other("/login").into_response();
-    };
+async fn account_view(
+    state: &AppState,
+    session: Session,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let email = match state.accounts.email_of(session.account).await {
         Ok(Some(e)) => e.to_string(),
         Ok(None) => return Redirect::see_other("/login").into_response(),
@@ -611,8 +929,107 @@ pub(crate) async fn account_page(state: Data<&AppState>, req: &Request) -> Respo
         &AccountPage {
             email,
             csrf: session.csrf_token,
+            notice,
+            error,
         },
-        StatusCode::OK,
+        status,
         None,
     )
+}
+
+#[handler]
+pub(crate) async fn account_page(state: Data<&AppState>, req: &Request) -> Response {
+    let Some(session) = session_of(&state, req).await else {
+        return Redirect::see_other("/login").into_response();
+    };
+    account_view(&state, session, None, None, StatusCode::OK).await
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /account/password`: change the password; other sessions are signed out.
+#[handler]
+pub(crate) async fn password_post(state: Data<&AppState>, req: &Request, Form(f): Form<PasswordForm>) -> Response {
+    let (Some(session), Some(token)) = (session_of(&state, req).await, shop_cookie(&state, req, SESSION_COOKIE)) else {
+        return Redirect::see_other("/login").into_response();
+    };
+    if !constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
+        return forbidden();
+    }
+    let result = state
+        .accounts
+        .change_password(
+            session.account,
+            &f.current_password,
+            &f.new_password,
+            Some(&SecretToken::from_client(&token)),
+            &client_address(&state, req),
+            state.clock.now(),
+        )
+        .await;
+    match result {
+        Ok(n) => {
+            let notice = format!("Password changed. {n} other session(s) signed out.");
+            account_view(&state, session, Some(notice), None, StatusCode::OK).await
+        }
+        Err(e @ (ChangePasswordError::WrongPassword | ChangePasswordError::Password(_))) => {
+            account_view(&state, session, None, Some(e.to_string()), StatusCode::BAD_REQUEST).await
+        }
+        Err(e @ ChangePasswordError::Throttled { .. }) => {
+            account_view(
+                &state,
+                session,
+                None,
+                Some(e.to_string()),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "password change failed");
+            account_view(
+                &state,
+                session,
+                None,
+                Some("The password could not be changed; try again shortly.".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /account/sessions/end`: sign out every other session.
+#[handler]
+pub(crate) async fn end_sessions_post(state: Data<&AppState>, req: &Request, Form(f): Form<CsrfForm>) -> Response {
+    let (Some(session), Some(token)) = (session_of(&state, req).await, shop_cookie(&state, req, SESSION_COOKIE)) else {
+        return Redirect::see_other("/login").into_response();
+    };
+    if !constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
+        return forbidden();
+    }
+    match state
+        .accounts
+        .sign_out_everywhere(
+            session.account,
+            Some(&SecretToken::from_client(&token)),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(n) => {
+            let notice = format!("{n} other session(s) signed out.");
+            account_view(&state, session, Some(notice), None, StatusCode::OK).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sign-out everywhere failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }

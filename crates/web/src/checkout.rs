@@ -1,7 +1,8 @@
-//! Buying: `POST /api/v1/checkout` and the Buy forms, Stripe's webhooks in
-//! (`POST /webhooks/stripe` → verified → inbox), the checkout return page, the billing portal,
-//! and the local payment mode (a test-mode checkout page that emits Stripe-format, signed
-//! events into the same intake).
+//! Buying: `POST /api/v1/checkout` and the Buy forms, cancelling a pending checkout,
+//! Stripe's webhooks in (`POST /webhooks/stripe` → verified → inbox), the checkout return page,
+//! the billing portal, and the local payment mode (a test-mode checkout page that emits
+//! Stripe-format, signed events into the same intake). Every workflow is
+//! `payments::checkout::CheckoutService`'s; the handlers extract, call it and map the error.
 
 use std::sync::Arc;
 
@@ -10,11 +11,10 @@ use askama::Template;
 use async_trait::async_trait;
 use catalog::Clock;
 use chrono::{DateTime, Utc};
-use entitlements::{Actor, Holder, UserId};
+use entitlements::Holder;
+use payments::checkout::{CheckoutError, Started, holder_text, page_of, return_path};
 use payments::events::parse_envelope;
-use payments::ports::{
-    CheckoutMode, CheckoutRequest, CheckoutSession, GatewayError, InboxRepository, PaymentGateway, SessionState,
-};
+use payments::ports::{CheckoutRequest, CheckoutSession, GatewayError, InboxRepository, PaymentGateway, SessionState};
 use payments::signature;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query, Redirect};
@@ -23,18 +23,17 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use pricing::Money;
 use serde::Deserialize;
-use upgrades::ports::{Channel, Fulfilment, Order, OrderRef, OrderRepository, OrderStatus, PaymentRefs};
-use upgrades::service::PurchaseError;
+use upgrades::ports::{Order, OrderRef, OrderRepository, OrderStatus};
+use upgrades::service::QuoteRequestError;
 use upgrades::{PurchaseId, QuoteError, Sku};
 
 use crate::AppState;
 use crate::auth::{account_of, session_of};
-use crate::commerce_api::{holder_for, holder_text, parse_sku};
+use crate::commerce_api::{buyer_holder, parse_org, parse_sku};
 use crate::entitlements_api::{ErrorBody, e};
 use crate::pages::{error_page, render};
 
-/// Largest webhook body accepted.
-pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+pub use crate::guard::MAX_WEBHOOK_BYTES;
 
 /// Why a delivery was refused.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +153,27 @@ impl LocalGateway {
         }
     }
 
+    /// The order of a local checkout session.
+    ///
+    /// # Errors
+    /// The storage error.
+    pub async fn order_of_session(&self, id: &str) -> Result<Option<Order>, upgrades::ports::OrderStoreError> {
+        self.orders.find_by_ref(&OrderRef::CheckoutSession(id.to_owned())).await
+    }
+
+    /// Records that the buyer started paying (before the events are emitted), only while the
+    /// order is pending with no payment started.
+    ///
+    /// # Errors
+    /// The storage error.
+    pub async fn start_payment(
+        &self,
+        id: PurchaseId,
+        refs: &upgrades::ports::PaymentRefs,
+    ) -> Result<bool, upgrades::ports::OrderStoreError> {
+        self.orders.start_payment(id, refs).await
+    }
+
     /// Emits a Stripe-format event: signed as Stripe signs, through the webhook intake.
     ///
     /// # Errors
@@ -212,7 +232,19 @@ impl PaymentGateway for LocalGateway {
             subscription: order.refs.subscription.clone(),
             customer: order.refs.customer.clone(),
             amount_total: Some(order.amount_due.minor()),
+            currency: Some(order.amount_due.currency().code().to_lowercase()),
         })
+    }
+
+    async fn expire_checkout(&self, id: &str) -> Result<bool, GatewayError> {
+        // A local checkout is only its order: it can be closed while no payment started.
+        let order = self
+            .orders
+            .find_by_ref(&OrderRef::CheckoutSession(id.to_owned()))
+            .await
+            .map_err(|e| GatewayError::Unreachable(e.to_string()))?
+            .ok_or_else(|| GatewayError::Refused(format!("no such checkout session {id}")))?;
+        Ok(!payments::checkout::payment_started(&order) && !order.was_paid())
     }
 
     async fn refund(&self, payment_intent: &str, amount: Option<Money>, _key: &str) -> Result<(), GatewayError> {
@@ -270,37 +302,68 @@ pub(crate) struct CheckoutStarted {
     /// Where to send the buyer (Stripe Checkout, the local test page, or — for a free upgrade —
     /// the return page directly).
     checkout_url: String,
-    /// The Checkout Session (none for a free upgrade).
+    /// The Checkout Session (null for a free upgrade).
+    #[oai(nullable)]
     session_id: Option<String>,
     /// Our order id.
     order_id: i64,
+}
+
+impl From<Started> for CheckoutStarted {
+    fn from(s: Started) -> Self {
+        Self {
+            checkout_url: s.checkout_url,
+            session_id: s.session_id,
+            order_id: s.order_id.0,
+        }
+    }
 }
 
 /// Checkout request.
 #[derive(Object, Deserialize)]
 pub(crate) struct CheckoutBody {
     /// What to buy: `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`.
+    #[oai(validator(
+        max_length = 120,
+        pattern = r"^(key|bundle):[a-z0-9][a-z0-9-]{0,63}$|^plan:(starter|operator|scale|enterprise):(monthly|annual)$"
+    ))]
     sku: String,
-    /// Buy for this organisation (you must be a member).
+    /// Buy for this organisation (you must be its owner or an admin).
     org: Option<i64>,
 }
 
-fn mode_of(sku: &Sku) -> CheckoutMode {
-    match sku {
-        Sku::Plan { .. } => CheckoutMode::Subscription,
-        _ => CheckoutMode::Payment,
+/// The HTTP answer for a checkout error.
+pub(crate) fn checkout_failure(err: CheckoutError) -> CheckoutFailure {
+    match err {
+        CheckoutError::Quote(QuoteRequestError::Resolve(r)) => (StatusCode::NOT_FOUND, "not_found", r.to_string()),
+        CheckoutError::Quote(QuoteRequestError::Quote(
+            q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. }),
+        )) => (StatusCode::CONFLICT, "conflict", q.to_string()),
+        CheckoutError::Quote(QuoteRequestError::Quote(q)) => (StatusCode::BAD_REQUEST, "bad_request", q.to_string()),
+        e @ (CheckoutError::CreditTaken | CheckoutError::InProgress(_) | CheckoutError::NotPending(_)) => {
+            (StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        CheckoutError::Gateway(g @ GatewayError::CatalogOutOfSync { .. }) => {
+            tracing::error!(error = %g, "payment catalog out of date");
+            (StatusCode::SERVICE_UNAVAILABLE, "payment_provider", g.to_string())
+        }
+        CheckoutError::Gateway(g) => {
+            tracing::error!(error = %g, "payment provider failed");
+            (StatusCode::BAD_GATEWAY, "payment_provider", g.to_string())
+        }
+        e @ (CheckoutError::Quote(QuoteRequestError::Store(_)) | CheckoutError::Store(_)) => {
+            tracing::error!(error = %e, "checkout could not start");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "try again shortly".into(),
+            )
+        }
     }
 }
 
-fn back_to(sku: &Sku) -> String {
-    match sku {
-        Sku::Key(slug) => format!("/marketplace/{slug}"),
-        Sku::Bundle(slug) => format!("/marketplace/bundles#bundle-{slug}"),
-        Sku::Plan { .. } => "/pricing".to_owned(),
-    }
-}
-
-/// Opens a checkout for `account` (for `org` when given).
+/// Opens a checkout for `account` (for `org` when given): resolves who buys, then calls the
+/// checkout service.
 pub(crate) async fn start_checkout(
     state: &AppState,
     account: accounts::ports::AccountId,
@@ -308,7 +371,7 @@ pub(crate) async fn start_checkout(
     org: Option<i64>,
 ) -> Result<CheckoutStarted, CheckoutFailure> {
     let sku = parse_sku(Some(sku_text)).map_err(|m| (StatusCode::BAD_REQUEST, "bad_request", m))?;
-    let holder = holder_for(state, account, org).await.map_err(|(k, m)| match k {
+    let holder = buyer_holder(state, account, org).await.map_err(|(k, m)| match k {
         "forbidden" => (StatusCode::FORBIDDEN, "forbidden", m),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
     })?;
@@ -320,136 +383,27 @@ pub(crate) async fn start_checkout(
             "nothing is priced yet: run `keys-ingest`".into(),
         ));
     };
-    let now = state.clock.now();
-    let channel = if state.gateway.is_test_mode() {
-        Channel::Local
-    } else {
-        Channel::Stripe
-    };
-    let (order, quote) = state
-        .commerce
-        .open_checkout(holder, UserId(account.0), &sku, offers, channel, now)
+    let email = state
+        .accounts
+        .email_of(account)
         .await
-        .map_err(|err| match err {
-            PurchaseError::Quote(upgrades::service::QuoteRequestError::Resolve(r)) => {
-                (StatusCode::NOT_FOUND, "not_found", r.to_string())
-            }
-            PurchaseError::Quote(upgrades::service::QuoteRequestError::Quote(
-                q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. }),
-            )) => (StatusCode::CONFLICT, "conflict", q.to_string()),
-            PurchaseError::Quote(upgrades::service::QuoteRequestError::Quote(q)) => {
-                (StatusCode::BAD_REQUEST, "bad_request", q.to_string())
-            }
-            PurchaseError::Record(r @ upgrades::ports::RecordOrderError::CreditTaken) => {
-                (StatusCode::CONFLICT, "conflict", r.to_string())
-            }
-            other => {
-                tracing::error!(error = %other, "checkout could not start");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "try again shortly".into(),
-                )
-            }
-        })?;
-    let return_url = format!("/checkout/return?order={}", order.id.0);
-    if quote.amount_due.minor() == 0 {
-        // Fully credited (or every member owned): granted without payment, no Stripe.
-        let f = Fulfilment {
-            cash_paid: quote.amount_due,
-            refs: PaymentRefs::default(),
-            period: None,
-            at: now,
-        };
-        state
-            .commerce
-            .fulfil(&order, &f, &Actor::System, "free upgrade: fully credited")
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "free upgrade failed");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "try again shortly".into(),
-                )
-            })?;
-        return Ok(CheckoutStarted {
-            checkout_url: return_url,
-            session_id: None,
-            order_id: order.id.0,
-        });
-    }
-    let fail = |err: GatewayError| {
-        tracing::error!(error = %err, "payment provider failed");
-        let status = match err {
-            GatewayError::CatalogOutOfSync { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        (status, "payment_provider", err.to_string())
-    };
-    let result = async {
-        let orders = state.commerce.orders_port();
-        let customer = match orders.customer(holder).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                let email = state
-                    .accounts
-                    .email_of(account)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
-                let created = state
-                    .gateway
-                    .create_customer(&holder_text(holder), &email)
-                    .await
-                    .map_err(fail)?;
-                orders
-                    .save_customer(holder, &created)
-                    .await
-                    .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?
-            }
-            Err(err) => return Err((StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string())),
-        };
-        let base = state.public_url.trim_end_matches('/');
-        let unit_amount = quote.price;
-        let request = CheckoutRequest {
-            order_id: order.id.0,
-            sku: sku.to_string(),
-            mode: mode_of(&sku),
-            unit_amount,
-            credit: (quote.credit_total.minor() > 0).then_some(quote.credit_total),
-            customer: customer.clone(),
-            holder: holder_text(holder),
-            quote_id: order.quote_id.clone().unwrap_or_default(),
-            success_url: format!("{base}{return_url}"),
-            cancel_url: format!("{base}{}", back_to(&sku)),
-        };
-        let session = state.gateway.create_checkout(&request).await.map_err(fail)?;
-        orders
-            .set_refs(
-                order.id,
-                &PaymentRefs {
-                    checkout_session: Some(session.id.clone()),
-                    customer: Some(customer),
-                    ..PaymentRefs::default()
-                },
-            )
-            .await
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
-        Ok(CheckoutStarted {
-            checkout_url: session.url,
-            session_id: Some(session.id),
-            order_id: order.id.0,
-        })
-    }
-    .await;
-    if result.is_err() {
-        // Release the credit reservation of a checkout that never opened.
-        let _ = state.commerce.orders_port().cancel_pending(order.id).await;
-    }
-    result
+        .ok()
+        .flatten()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    state
+        .checkout
+        .start(
+            holder,
+            entitlements::UserId(account.0),
+            &email,
+            &sku,
+            offers,
+            state.clock.now(),
+        )
+        .await
+        .map(Into::into)
+        .map_err(checkout_failure)
 }
 
 #[derive(Tags)]
@@ -469,13 +423,13 @@ pub(crate) enum CheckoutResponse {
     /// Not signed in.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// `org` names an organisation the caller does not belong to.
+    /// `org` names an organisation the caller is not an owner or admin of.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// No KEY or bundle by that slug.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// Already owned, or not an upgrade of the current plan.
+    /// Already owned, not an upgrade of the current plan, or a payment for it is in progress.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The payment provider failed.
@@ -486,6 +440,18 @@ pub(crate) enum CheckoutResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+fn checkout_response(status: StatusCode, code: &str, message: String) -> CheckoutResponse {
+    match status {
+        StatusCode::BAD_REQUEST => CheckoutResponse::BadRequest(e(code, message)),
+        StatusCode::UNAUTHORIZED => CheckoutResponse::Unauthorized(e(code, message)),
+        StatusCode::FORBIDDEN => CheckoutResponse::Forbidden(e(code, message)),
+        StatusCode::NOT_FOUND => CheckoutResponse::NotFound(e(code, message)),
+        StatusCode::CONFLICT => CheckoutResponse::Conflict(e(code, message)),
+        StatusCode::BAD_GATEWAY => CheckoutResponse::BadGateway(e(code, message)),
+        _ => CheckoutResponse::Unavailable(e(code, message)),
+    }
+}
+
 /// Checkout endpoints.
 pub struct CheckoutApi;
 
@@ -493,7 +459,8 @@ pub struct CheckoutApi;
 impl CheckoutApi {
     /// Start buying a SKU: a pending order with the quote's credit reserved and a Checkout
     /// Session charging exactly the quote's amount due (credit applied as a one-off discount).
-    /// A fully credited upgrade is granted at once without payment.
+    /// A fully credited upgrade is granted at once without payment. An earlier open checkout
+    /// for the same SKU is closed first — never one whose payment started (409 then).
     #[oai(path = "/checkout", method = "post", tag = "CheckoutTags::Checkout")]
     async fn checkout(&self, state: Data<&AppState>, req: &Request, body: Json<CheckoutBody>) -> CheckoutResponse {
         let Some(account) = account_of(&state, req).await else {
@@ -501,14 +468,43 @@ impl CheckoutApi {
         };
         match start_checkout(&state, account, &body.sku, body.org).await {
             Ok(started) => CheckoutResponse::Ok(Json(started)),
-            Err((status, code, message)) => match status {
-                StatusCode::BAD_REQUEST => CheckoutResponse::BadRequest(e(code, message)),
-                StatusCode::FORBIDDEN => CheckoutResponse::Forbidden(e(code, message)),
-                StatusCode::NOT_FOUND => CheckoutResponse::NotFound(e(code, message)),
-                StatusCode::CONFLICT => CheckoutResponse::Conflict(e(code, message)),
-                StatusCode::BAD_GATEWAY => CheckoutResponse::BadGateway(e(code, message)),
-                _ => CheckoutResponse::Unavailable(e(code, message)),
-            },
+            Err((status, code, message)) => checkout_response(status, code, message),
+        }
+    }
+
+    /// Cancel a pending checkout of yours (or of an organisation you own or administer),
+    /// releasing the credit it reserved. A checkout whose payment started is never cancelled
+    /// (409).
+    #[oai(path = "/me/orders/:id/cancel", method = "post", tag = "CheckoutTags::Checkout")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: poem_openapi::param::Path<i64>,
+    ) -> CheckoutResponse {
+        let Some(account) = account_of(&state, req).await else {
+            return CheckoutResponse::Unauthorized(e("unauthorized", "sign in first"));
+        };
+        let order = match state.commerce.order(PurchaseId(id.0)).await {
+            Ok(Some(o)) if may_manage(&state, account, &o).await => o,
+            Ok(_) => {
+                return CheckoutResponse::NotFound(e("not_found", format!("you have no order {}", id.0)));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "order lookup failed");
+                return CheckoutResponse::Unavailable(e("unavailable", "try again shortly"));
+            }
+        };
+        match state.checkout.cancel(&order).await {
+            Ok(()) => CheckoutResponse::Ok(Json(CheckoutStarted {
+                checkout_url: page_of(&order.sku),
+                session_id: order.refs.checkout_session.clone(),
+                order_id: order.id.0,
+            })),
+            Err(err) => {
+                let (status, code, message) = checkout_failure(err);
+                checkout_response(status, code, message)
+            }
         }
     }
 }
@@ -534,7 +530,8 @@ fn form_expired() -> Response {
         .into_response()
 }
 
-/// `POST /checkout` (the Buy buttons): 303 to the checkout.
+/// `POST /checkout` (the Buy buttons): 303 to the checkout. An `org` that is not an
+/// organisation id is a 400, never a purchase for yourself.
 #[handler]
 pub(crate) async fn buy_form(state: Data<&AppState>, req: &Request, Form(f): Form<BuyForm>) -> Response {
     let Some(session) = session_of(&state, req).await else {
@@ -543,22 +540,24 @@ pub(crate) async fn buy_form(state: Data<&AppState>, req: &Request, Form(f): For
     if !csrf_ok(&session.csrf_token, &f.csrf) {
         return form_expired();
     }
-    let org = f.org.as_deref().filter(|o| !o.is_empty()).and_then(|o| o.parse().ok());
+    let org = match parse_org(f.org.as_deref()) {
+        Ok(o) => o,
+        Err(message) => return error_page(StatusCode::BAD_REQUEST, "This purchase could not start", &message),
+    };
     match start_checkout(&state, session.account, &f.sku, org).await {
         Ok(started) => Redirect::see_other(started.checkout_url).into_response(),
         Err((status, _, message)) => error_page(status, "This purchase could not start", &message),
     }
 }
 
-/// May `account` see this order? Its buyer, or a current member of the organisation holding it.
-async fn may_see(state: &AppState, account: accounts::ports::AccountId, order: &Order) -> bool {
+/// May `account` see (and act on) this order? Its buyer; for an organisation's order, also
+/// the organisation's current owners and admins (plain members may not see its checkouts).
+async fn may_manage(state: &AppState, account: accounts::ports::AccountId, order: &Order) -> bool {
     match order.holder {
-        Holder::User(u) => u.0 == account.0 || order.buyer.0 == account.0,
-        Holder::Organisation(o) => state
-            .orgs
-            .memberships_of(account)
-            .await
-            .is_ok_and(|m| m.iter().any(|(org, _)| org.id.0 == o.0)),
+        Holder::User(u) => u.0 == account.0,
+        Holder::Organisation(o) => {
+            order.buyer.0 == account.0 || state.orgs.manager_role(accounts::OrgId(o.0), account).await.is_ok()
+        }
     }
 }
 
@@ -582,15 +581,15 @@ pub(crate) struct OrderQuery {
 }
 
 /// `GET /checkout/return?order=…`: the order's state; waits (refreshing) until it is fulfilled,
-/// and fulfils from the Checkout Session itself when the webhook has not arrived yet.
+/// and fulfils from the Checkout Session itself when the webhook has not arrived yet (only a
+/// session paid for exactly the order's amount).
 #[handler]
 pub(crate) async fn return_page(state: Data<&AppState>, req: &Request, Query(q): Query<OrderQuery>) -> Response {
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
-    let orders = state.commerce.orders_port();
-    let mut order = match orders.find(PurchaseId(q.order)).await {
-        Ok(Some(o)) if may_see(&state, session.account, &o).await => o,
+    let mut order = match state.commerce.order(PurchaseId(q.order)).await {
+        Ok(Some(o)) if may_manage(&state, session.account, &o).await => o,
         Ok(_) => {
             return error_page(
                 StatusCode::NOT_FOUND,
@@ -603,38 +602,9 @@ pub(crate) async fn return_page(state: Data<&AppState>, req: &Request, Query(q):
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    if order.status == OrderStatus::Pending
-        && let Some(cs) = order.refs.checkout_session.clone()
-        && !state.gateway.is_test_mode()
-    {
-        match state.gateway.retrieve_session(&cs).await {
-            Ok(s) if s.paid => {
-                let f = Fulfilment {
-                    cash_paid: Money::from_minor(
-                        s.amount_total.unwrap_or(order.amount_due.minor()),
-                        order.amount_due.currency(),
-                    ),
-                    refs: PaymentRefs {
-                        checkout_session: Some(cs.clone()),
-                        payment_intent: s.payment_intent,
-                        subscription: s.subscription,
-                        customer: s.customer,
-                    },
-                    period: None,
-                    at: state.clock.now(),
-                };
-                match state
-                    .commerce
-                    .fulfil(&order, &f, &Actor::System, "checkout return page: session paid")
-                    .await
-                {
-                    Ok((o, _)) => order = o,
-                    Err(err) => tracing::warn!(error = %err, "fulfilment from the return page failed"),
-                }
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "checkout session lookup failed"),
-        }
+    match state.checkout.reconcile(order.clone(), state.clock.now()).await {
+        Ok(o) => order = o,
+        Err(err) => tracing::warn!(error = %err, "fulfilment from the return page failed"),
     }
     let paid = order.was_paid() && order.status != OrderStatus::Refunded;
     if paid && let Sku::Key(slug) = &order.sku {
@@ -652,8 +622,8 @@ pub(crate) async fn return_page(state: Data<&AppState>, req: &Request, Query(q):
         paid,
         pending: order.status == OrderStatus::Pending,
         amount: order.amount_due.to_string(),
-        back: back_to(&order.sku),
-        test_mode: state.gateway.is_test_mode(),
+        back: page_of(&order.sku),
+        test_mode: state.gateway().is_test_mode(),
     };
     render(&page)
 }
@@ -669,20 +639,24 @@ struct LocalPayPage {
     csrf: String,
 }
 
+fn local_off() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "Local payments are off: this shop uses Stripe.",
+    )
+}
+
 /// `GET /pay/local/{session}`: the local test-mode checkout page.
 #[handler]
 pub(crate) async fn local_pay_page(state: Data<&AppState>, req: &Request, Path(id): Path<String>) -> Response {
-    if !state.gateway.is_test_mode() {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "Local payments are off: this shop uses Stripe.",
-        );
-    }
+    let Some(local) = state.local.as_ref() else {
+        return local_off();
+    };
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
-    let order = match local_order(&state, session.account, &id).await {
+    let order = match local_order(&state, local, session.account, &id).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
@@ -696,14 +670,14 @@ pub(crate) async fn local_pay_page(state: Data<&AppState>, req: &Request, Path(i
     })
 }
 
-async fn local_order(state: &AppState, account: accounts::ports::AccountId, id: &str) -> Result<Order, Response> {
-    match state
-        .commerce
-        .orders_port()
-        .find_by_ref(&OrderRef::CheckoutSession(id.to_owned()))
-        .await
-    {
-        Ok(Some(o)) if may_see(state, account, &o).await => match o.status {
+async fn local_order(
+    state: &AppState,
+    local: &LocalGateway,
+    account: accounts::ports::AccountId,
+    id: &str,
+) -> Result<Order, Response> {
+    match local.order_of_session(id).await {
+        Ok(Some(o)) if may_manage(state, account, &o).await => match o.status {
             upgrades::ports::OrderStatus::Pending if o.created_at > state.clock.now() - LOCAL_CHECKOUT_PAYABLE => Ok(o),
             upgrades::ports::OrderStatus::Pending | upgrades::ports::OrderStatus::Cancelled => Err(error_page(
                 StatusCode::GONE,
@@ -753,11 +727,7 @@ pub(crate) async fn local_pay_post(
     Form(f): Form<LocalPayForm>,
 ) -> Response {
     let Some(local) = state.local.as_ref() else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "Local payments are off: this shop uses Stripe.",
-        );
+        return local_off();
     };
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
@@ -765,7 +735,7 @@ pub(crate) async fn local_pay_post(
     if !csrf_ok(&session.csrf_token, &f.csrf) {
         return form_expired();
     }
-    let order = match local_order(&state, session.account, &id).await {
+    let order = match local_order(&state, local, session.account, &id).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
@@ -787,7 +757,7 @@ pub(crate) async fn local_pay_post(
         local
             .emit("checkout.session.expired", o)
             .await
-            .map(|_| back_to(&order.sku))
+            .map(|_| page_of(&order.sku))
     } else {
         let mut o = base;
         let plan = matches!(order.sku, Sku::Plan { .. });
@@ -804,9 +774,21 @@ pub(crate) async fn local_pay_post(
             subscription: subscription.clone(),
             ..Default::default()
         };
-        if let Err(err) = state.commerce.orders_port().set_refs(order.id, &refs).await {
-            tracing::error!(error = %err, "local payment not started");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        match local.start_payment(order.id, &refs).await {
+            Ok(true) => {}
+            // Closed (cancelled by a newer checkout or the housekeeping) or already being paid
+            // since the page was read: never take a second payment.
+            Ok(false) => {
+                return error_page(
+                    StatusCode::GONE,
+                    "This checkout has closed",
+                    "It was closed or is already being paid. Start again from the KEY's page.",
+                );
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "local payment not started");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
         }
         o["payment_intent"] = payment_intent.map_or(serde_json::Value::Null, Into::into);
         o["subscription"] = subscription.clone().map_or(serde_json::Value::Null, Into::into);
@@ -828,7 +810,7 @@ pub(crate) async fn local_pay_post(
                 )
                 .await;
         }
-        r.map(|_| format!("/checkout/return?order={}", order.id.0))
+        r.map(|_| return_path(order.id))
     };
     match emitted {
         Ok(to) => Redirect::see_other(to).into_response(),
@@ -852,22 +834,16 @@ pub(crate) async fn billing_portal(state: Data<&AppState>, req: &Request, Form(f
     if !csrf_ok(&session.csrf_token, &f.csrf) {
         return form_expired();
     }
-    let holder = Holder::User(UserId(session.account.0));
-    let customer = match state.commerce.orders_port().customer(holder).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return error_page(StatusCode::NOT_FOUND, "Nothing to manage", "You have no payments yet.");
-        }
-        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    };
-    let back = format!("{}/account/billing", state.public_url.trim_end_matches('/'));
-    match state.gateway.billing_portal(&customer, &back).await {
-        Ok(url) => Redirect::see_other(url).into_response(),
-        Err(err) => error_page(
+    let holder = Holder::User(entitlements::UserId(session.account.0));
+    match state.checkout.billing_portal(holder, "/account/billing").await {
+        Ok(Some(url)) => Redirect::see_other(url).into_response(),
+        Ok(None) => error_page(StatusCode::NOT_FOUND, "Nothing to manage", "You have no payments yet."),
+        Err(CheckoutError::Gateway(err)) => error_page(
             StatusCode::BAD_GATEWAY,
             "The billing portal is unavailable",
             &err.to_string(),
         ),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 
@@ -887,17 +863,13 @@ struct LocalPortalPage {
 /// `GET /pay/local/portal`: the local billing portal (cancel the subscription, test mode).
 #[handler]
 pub(crate) async fn local_portal(state: Data<&AppState>, req: &Request) -> Response {
-    if !state.gateway.is_test_mode() {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "Local payments are off: this shop uses Stripe.",
-        );
+    if state.local.is_none() {
+        return local_off();
     }
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
     };
-    let holder = Holder::User(UserId(session.account.0));
+    let holder = Holder::User(entitlements::UserId(session.account.0));
     let current = state
         .commerce
         .subscription(holder, state.clock.now())
@@ -920,11 +892,7 @@ pub(crate) async fn local_portal(state: Data<&AppState>, req: &Request) -> Respo
 #[handler]
 pub(crate) async fn local_portal_post(state: Data<&AppState>, req: &Request, Form(f): Form<PortalForm>) -> Response {
     let Some(local) = state.local.as_ref() else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "Local payments are off: this shop uses Stripe.",
-        );
+        return local_off();
     };
     let Some(session) = session_of(&state, req).await else {
         return Redirect::see_other("/login").into_response();
@@ -932,7 +900,7 @@ pub(crate) async fn local_portal_post(state: Data<&AppState>, req: &Request, For
     if !csrf_ok(&session.csrf_token, &f.csrf) {
         return form_expired();
     }
-    let holder = Holder::User(UserId(session.account.0));
+    let holder = Holder::User(entitlements::UserId(session.account.0));
     let Some(sub) = state
         .commerce
         .subscription(holder, state.clock.now())

@@ -6,6 +6,7 @@
 use accounts::Email;
 use accounts::ports::AccountId;
 use entitlements::{Actor, Holder, OrgId, UserId};
+use payments::checkout::{RefundRequestError, Refunded, holder_text};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -18,7 +19,7 @@ use upgrades::{CreditSource, Ledger, Quote, QuoteContext, QuoteError, Sku, inter
 
 use crate::AppState;
 use crate::auth::account_of;
-use crate::entitlements_api::{AdminResponse, Caller, ErrorBody, caller, e, require_admin};
+use crate::entitlements_api::{AdminCheck, AdminResponse, ErrorBody, admin_check, e, require_admin};
 
 #[derive(Tags)]
 enum CommerceTags {
@@ -221,13 +222,6 @@ pub(crate) struct OrderInfo {
     explanation: String,
 }
 
-pub(crate) fn holder_text(h: Holder) -> String {
-    match h {
-        Holder::User(u) => format!("user:{}", u.0),
-        Holder::Organisation(o) => format!("organisation:{}", o.0),
-    }
-}
-
 pub(crate) fn order_info(o: &Order) -> OrderInfo {
     OrderInfo {
         id: o.id.0,
@@ -399,9 +393,10 @@ pub(crate) fn interval_word(i: pricing::Interval) -> &'static str {
     }
 }
 
-/// The holder a signed-in account quotes or buys for: itself, or an organisation it belongs
-/// to. `Err` is the error kind and message.
-pub(crate) async fn holder_for(
+/// The holder a signed-in account quotes or buys for: itself, or an organisation it is an
+/// owner or admin of (a plain member neither buys for it nor sees its billing). `Err` is the
+/// error kind and message.
+pub(crate) async fn buyer_holder(
     state: &AppState,
     account: AccountId,
     org: Option<i64>,
@@ -409,10 +404,28 @@ pub(crate) async fn holder_for(
     let Some(org) = org else {
         return Ok(Holder::User(UserId(account.0)));
     };
-    match state.orgs.memberships_of(account).await {
-        Ok(list) if list.iter().any(|(o, _)| o.id.0 == org) => Ok(Holder::Organisation(OrgId(org))),
-        Ok(_) => Err(("forbidden", format!("you are not a member of organisation {org}"))),
+    match state.orgs.manager_role(accounts::OrgId(org), account).await {
+        Ok(_) => Ok(Holder::Organisation(OrgId(org))),
+        Err(accounts::OrgError::NotAMember(_)) => {
+            Err(("forbidden", format!("you are not a member of organisation {org}")))
+        }
+        Err(accounts::OrgError::Rule(_)) => Err((
+            "forbidden",
+            format!("only owners and admins of organisation {org} buy for it and see its billing"),
+        )),
         Err(_) => Err(("unavailable", "try again shortly".into())),
+    }
+}
+
+/// Parses an `org` form or query value: absent or empty is none; anything else must be an
+/// organisation id (never silently ignored, which would buy for the caller instead).
+pub(crate) fn parse_org(org: Option<&str>) -> Result<Option<i64>, String> {
+    match org.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(o) => o
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("`org`: `{}` is not an organisation id (a number)", crate::clip(o))),
     }
 }
 
@@ -471,7 +484,9 @@ pub(crate) fn parse_sku(sku: Option<&str>) -> Result<Sku, String> {
         None | Some("") => {
             Err("`sku` is required, e.g. `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`".into())
         }
-        Some(s) => s.parse::<Sku>().map_err(|err| format!("`sku`: {err}")),
+        Some(s) => s
+            .parse::<Sku>()
+            .map_err(|err| format!("`sku`: {}", crate::clip(&err.to_string()))),
     }
 }
 
@@ -511,17 +526,9 @@ impl CommerceApi {
             Ok(s) => s,
             Err(m) => return QuoteResponse::BadRequest(e("bad_request", m)),
         };
-        let org = match org.0.as_deref() {
-            None | Some("") => None,
-            Some(o) => match o.parse::<i64>() {
-                Ok(id) => Some(id),
-                Err(_) => {
-                    return QuoteResponse::BadRequest(e(
-                        "bad_request",
-                        format!("`org`: `{o}` is not an organisation id (a number)"),
-                    ));
-                }
-            },
+        let org = match parse_org(org.0.as_deref()) {
+            Ok(o) => o,
+            Err(m) => return QuoteResponse::BadRequest(e("bad_request", m)),
         };
         let account = account_of(&state, req).await;
         let holder = match (account, org) {
@@ -529,7 +536,7 @@ impl CommerceApi {
                 return QuoteResponse::Unauthorized(e("unauthorized", "sign in to quote for an organisation"));
             }
             (None, None) => None,
-            (Some(a), org) => match holder_for(&state, a, org).await {
+            (Some(a), org) => match buyer_holder(&state, a, org).await {
                 Ok(h) => Some(h),
                 Err(("forbidden", m)) => return QuoteResponse::Forbidden(e("forbidden", m)),
                 Err((k, m)) => return QuoteResponse::Unavailable(e(k, m)),
@@ -593,15 +600,18 @@ impl CommerceApi {
             Ok(None) => return AdminResponse::NotFound(e("not_found", format!("no account has the email {email}"))),
             Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
         };
-        let holder = match holder_for(&state, buyer, body.organisation).await {
-            Ok(h) => h,
-            Err(("forbidden", _)) => {
-                return AdminResponse::BadRequest(e(
-                    "bad_request",
-                    format!("`organisation`: {email} is not a member of it"),
-                ));
-            }
-            Err((_, m)) => return AdminResponse::Unavailable(e("unavailable", m)),
+        let holder = match body.organisation {
+            None => Holder::User(UserId(buyer.0)),
+            Some(org) => match state.orgs.memberships(buyer).await {
+                Ok(list) if list.iter().any(|(o, _)| o.id.0 == org) => Holder::Organisation(OrgId(org)),
+                Ok(_) => {
+                    return AdminResponse::BadRequest(e(
+                        "bad_request",
+                        format!("`organisation`: {email} is not a member of it"),
+                    ));
+                }
+                Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+            },
         };
         let offers = state.catalog.offers();
         let Some(offers) = offers.as_ref() else {
@@ -664,41 +674,8 @@ impl CommerceApi {
             },
         };
         let order_id = upgrades::PurchaseId(id.0);
-        let refund_error = |err: RefundOrderError| match err {
-            err @ RefundOrderError::UnknownOrder(_) => AdminResponse::NotFound(e("not_found", err.to_string())),
-            err @ RefundOrderError::BadAmount { .. } => AdminResponse::BadRequest(e("bad_request", err.to_string())),
-            err @ (RefundOrderError::AlreadyRefunded(_)
-            | RefundOrderError::NotPaid(_)
-            | RefundOrderError::Ledger(_)) => AdminResponse::Conflict(e("conflict", err.to_string())),
-            err @ RefundOrderError::Store(_) => {
-                tracing::error!(error = %err, "refund failed");
-                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
-            }
-        };
-        // A payment taken through the payment provider is refunded there; its `charge.refunded`
-        // webhook then revokes access through the inbox like any other event.
-        let (order, _, _) = match state.commerce.refundable(order_id, amount).await {
-            Ok(x) => x,
-            Err(err) => return refund_error(err),
-        };
-        if order.channel != Channel::Manual
-            && let Some(pi) = order.refs.payment_intent.clone()
-        {
-            let key = format!(
-                "keys-refund-{}-{}",
-                order.id.0,
-                amount.map_or_else(|| "all".to_owned(), |a| a.minor().to_string())
-            );
-            return match state.gateway.refund(&pi, amount, &key).await {
-                Ok(()) => AdminResponse::Accepted(Json(order_info(&order))),
-                Err(err) => {
-                    tracing::error!(error = %err, "refund at the payment provider failed");
-                    AdminResponse::BadGateway(e("payment_provider", err.to_string()))
-                }
-            };
-        }
         match state
-            .commerce
+            .checkout
             .refund(
                 order_id,
                 amount,
@@ -708,8 +685,27 @@ impl CommerceApi {
             )
             .await
         {
-            Ok(order) => AdminResponse::Ok(Json(order_info(&order))),
-            Err(err) => refund_error(err),
+            Ok(Refunded::Done(order)) => AdminResponse::Ok(Json(order_info(&order))),
+            // Sent to the payment provider: its `charge.refunded` webhook then revokes access
+            // through the inbox like any other event.
+            Ok(Refunded::Sent(order)) => AdminResponse::Accepted(Json(order_info(&order))),
+            Err(RefundRequestError::Gateway(err)) => {
+                tracing::error!(error = %err, "refund at the payment provider failed");
+                AdminResponse::BadGateway(e("payment_provider", err.to_string()))
+            }
+            Err(RefundRequestError::Order(err)) => match err {
+                err @ RefundOrderError::UnknownOrder(_) => AdminResponse::NotFound(e("not_found", err.to_string())),
+                err @ RefundOrderError::BadAmount { .. } => {
+                    AdminResponse::BadRequest(e("bad_request", err.to_string()))
+                }
+                err @ (RefundOrderError::AlreadyRefunded(_)
+                | RefundOrderError::NotPaid(_)
+                | RefundOrderError::Ledger(_)) => AdminResponse::Conflict(e("conflict", err.to_string())),
+                err @ RefundOrderError::Store(_) => {
+                    tracing::error!(error = %err, "refund failed");
+                    AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+                }
+            },
         }
     }
 }
@@ -730,11 +726,14 @@ fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestEr
     }
 }
 
-/// Every order of an account and of the organisations it belongs to now, oldest first.
+/// Every order of an account and of the organisations it owns or administers now (a plain
+/// member does not see its organisation's billing), oldest first.
 pub(crate) async fn orders_of(state: &AppState, account: AccountId) -> Result<Vec<Order>, String> {
     let mut list = state.commerce.orders(Holder::User(UserId(account.0))).await?;
-    for (org, _) in state.orgs.memberships_of(account).await.map_err(|e| e.to_string())? {
-        list.extend(state.commerce.orders(Holder::Organisation(OrgId(org.id.0))).await?);
+    for (org, role) in state.orgs.memberships(account).await.map_err(|e| e.to_string())? {
+        if role.manages() {
+            list.extend(state.commerce.orders(Holder::Organisation(OrgId(org.id.0))).await?);
+        }
     }
     list.sort_by_key(|o| o.id);
     Ok(list)

@@ -22,7 +22,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
-use crate::auth::{account_of, cookie, session_of, set_cookie};
+use crate::auth::{account_of, session_of, set_cookie};
 use crate::entitlements_api::{ErrorBody, e};
 use crate::pages::{error_page, render};
 
@@ -31,15 +31,15 @@ pub const VISITOR_COOKIE: &str = "keys_visitor";
 const VISITOR_MAX_AGE: i64 = 365 * 86_400;
 
 /// The visitor subject of a request's cookie, if any.
-fn visitor_of(req: &Request) -> Option<Subject> {
-    cookie(req, VISITOR_COOKIE)
+fn visitor_of(state: &AppState, req: &Request) -> Option<Subject> {
+    crate::auth::shop_cookie(state, req, VISITOR_COOKIE)
         .filter(|c| !c.is_empty())
         .map(|c| Subject::Visitor(SecretToken::from_client(&c).digest()))
 }
 
 /// Moves the visitor's signals and profile to the account that just signed in.
 pub(crate) async fn merge_visitor(state: &AppState, req: &Request, account: AccountId) {
-    if let Some(visitor) = visitor_of(req)
+    if let Some(visitor) = visitor_of(state, req)
         && let Err(err) = state.signals.merge(&visitor, &Subject::User(account.0)).await
     {
         tracing::warn!(error = %err, "could not merge visitor signals");
@@ -61,7 +61,7 @@ pub(crate) async fn record(state: &AppState, subject: &Subject, kind: SignalKind
 pub(crate) async fn subject_of(state: &AppState, req: &Request) -> (Option<AccountId>, Option<Subject>) {
     match account_of(state, req).await {
         Some(a) => (Some(a), Some(Subject::User(a.0))),
-        None => (None, visitor_of(req)),
+        None => (None, visitor_of(state, req)),
     }
 }
 
@@ -93,7 +93,7 @@ pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
             ownership_unknown: false,
         },
         Ok(None) => Asker {
-            subject: visitor_of(req),
+            subject: visitor_of(state, req),
             entitlements: Vec::new(),
             ownership_unknown: false,
         },
@@ -320,6 +320,7 @@ struct DiscoverPage {
     answered: bool,
     results: Vec<RecView>,
     clear_token: Option<String>,
+    csrf: String,
 }
 
 fn choices<T: Copy + PartialEq>(all: &[T], chosen: &[T], text: impl Fn(T) -> &'static str) -> Vec<Choice> {
@@ -346,8 +347,28 @@ pub(crate) struct DiscoverQuery {
     category: Option<String>,
 }
 
-/// `GET /discover`: three questions; answering saves them in the profile (an anonymous visitor
-/// gets a visitor cookie) and shows recommendations with their reasons.
+/// The CSRF token of the answer form: the session's when signed in, else a double-submit
+/// token (the `keys_csrf` cookie, set when missing). Returns the token and a cookie to set.
+fn answer_csrf(
+    state: &AppState,
+    req: &Request,
+    session: Option<&accounts::ports::Session>,
+) -> (String, Option<String>) {
+    if let Some(s) = session {
+        return (s.csrf_token.clone(), None);
+    }
+    match crate::auth::shop_cookie(state, req, crate::auth::CSRF_COOKIE).filter(|c| !c.is_empty()) {
+        Some(c) => (c, None),
+        None => {
+            let token = SecretToken::generate("").expose().to_owned();
+            let cookie = set_cookie(state, crate::auth::CSRF_COOKIE, &token, 3600);
+            (token, Some(cookie))
+        }
+    }
+}
+
+/// `GET /discover`: three questions, and — for the answers in the query, or the saved ones —
+/// recommendations with their reasons. It changes nothing: answering is a `POST`.
 #[handler]
 pub(crate) async fn discover_page(
     state: Data<&AppState>,
@@ -355,6 +376,68 @@ pub(crate) async fn discover_page(
     poem::web::Query(q): poem::web::Query<DiscoverQuery>,
 ) -> Response {
     let asked = match asked_profile(q.role.as_deref(), q.intent.as_deref(), q.category.as_deref()) {
+        Ok(p) => p,
+        Err(msg) => return error_page(StatusCode::BAD_REQUEST, "That answer is not one we know", &msg),
+    };
+    let who = asker(&state, req).await;
+    let session = session_of(&state, req).await;
+    let (csrf, csrf_cookie) = answer_csrf(&state, req, session.as_ref());
+    let ranking = state.catalog.ranking();
+    let ctx = context(&state, &who, Some(asked.clone()), &ranking).await;
+    let recs = if who.ownership_unknown {
+        Vec::new()
+    } else {
+        recommend_with(&ranking.keys, &ranking.positions, &ctx, &ranking.weights, 9)
+    };
+    let p = &ctx.profile;
+    let page = DiscoverPage {
+        roles: choices(Role::ALL, &p.role.into_iter().collect::<Vec<_>>(), Role::as_str),
+        intents: choices(Intent::ALL, &p.intents, Intent::as_str),
+        categories: choices(Category::ALL, &p.categories, Category::as_str),
+        answered: !p.is_empty(),
+        results: views(&state, &recs),
+        clear_token: clear_token(&state, req).await,
+        csrf,
+    };
+    let mut resp = render(&page);
+    if let Some(c) = csrf_cookie
+        && let Ok(v) = c.parse()
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The answer form.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct DiscoverForm {
+    csrf: String,
+    role: Option<String>,
+    intent: Option<String>,
+    category: Option<String>,
+}
+
+/// `POST /discover`: saves the answers in the caller's profile (an anonymous visitor gets a
+/// visitor cookie) and redirects to the recommendations for them.
+#[handler]
+pub(crate) async fn discover_post(
+    state: Data<&AppState>,
+    req: &Request,
+    poem::web::Form(f): poem::web::Form<DiscoverForm>,
+) -> Response {
+    let session = session_of(&state, req).await;
+    let expected = match &session {
+        Some(s) => Some(s.csrf_token.clone()),
+        None => crate::auth::shop_cookie(&state, req, crate::auth::CSRF_COOKIE).filter(|c| !c.is_empty()),
+    };
+    if !expected.is_some_and(|t| crate::auth::constant_time_eq(t.as_bytes(), f.csrf.as_bytes())) {
+        return (
+            StatusCode::FORBIDDEN,
+            "The form expired. Reload the page and try again.",
+        )
+            .into_response();
+    }
+    let asked = match asked_profile(f.role.as_deref(), f.intent.as_deref(), f.category.as_deref()) {
         Ok(p) => p,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, "That answer is not one we know", &msg),
     };
@@ -382,31 +465,19 @@ pub(crate) async fn discover_page(
             }
         }
     }
-    let ranking = state.catalog.ranking();
-    let ctx = context(&state, &who, Some(asked.clone()), &ranking).await;
-    let recs = if who.ownership_unknown {
-        Vec::new()
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            [("role", &f.role), ("intent", &f.intent), ("category", &f.category)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v))),
+        )
+        .finish();
+    let to = if query.is_empty() {
+        "/discover".to_owned()
     } else {
-        recommend_with(&ranking.keys, &ranking.positions, &ctx, &ranking.weights, 9)
+        format!("/discover?{query}")
     };
-    let p = &ctx.profile;
-    let page = DiscoverPage {
-        roles: choices(Role::ALL, &p.role.into_iter().collect::<Vec<_>>(), Role::as_str),
-        intents: choices(Intent::ALL, &p.intents, Intent::as_str),
-        categories: choices(Category::ALL, &p.categories, Category::as_str),
-        answered: !p.is_empty(),
-        results: views(&state, &recs),
-        clear_token: match &new_cookie {
-            // A visitor cookie set by this very response: derive its token from the cookie value.
-            Some(c) => c
-                .split(';')
-                .next()
-                .and_then(|kv| kv.split_once('='))
-                .map(|(_, v)| SecretToken::from_client(&format!("clear:{v}")).digest()),
-            None => clear_token(&state, req).await,
-        },
-    };
-    let mut resp = render(&page);
+    let mut resp = poem::web::Redirect::see_other(to).into_response();
     if let Some(c) = new_cookie
         && let Ok(v) = c.parse()
     {
@@ -604,7 +675,7 @@ async fn clear_token(state: &AppState, req: &Request) -> Option<String> {
     if let Some(session) = session_of(state, req).await {
         return Some(session.csrf_token);
     }
-    cookie(req, VISITOR_COOKIE)
+    crate::auth::shop_cookie(state, req, VISITOR_COOKIE)
         .filter(|c| !c.is_empty())
         .map(|c| SecretToken::from_client(&format!("clear:{c}")).digest())
 }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::AppState;
-use crate::auth::{SESSION_COOKIE, cookie};
+use crate::auth::{SESSION_COOKIE, shop_cookie};
 use crate::entitlements_api::{Holdings, holdings};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -121,9 +121,10 @@ pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<
             return Ok(None);
         };
         digest = SecretToken::from_client(token).digest();
-        Credential::Token(&digest)
+        // Only a token whose scope allows downloads (`download`, `admin`) counts here.
+        Credential::DownloadToken(&digest)
     } else {
-        let Some(token) = cookie(req, SESSION_COOKIE) else {
+        let Some(token) = shop_cookie(state, req, SESSION_COOKIE) else {
             return Ok(None);
         };
         digest = SecretToken::from_client(&token).digest();

@@ -203,7 +203,7 @@ pub(crate) struct Holdings {
 
 /// Reads [`Holdings`]: one memberships query, one entitlements query.
 pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Holdings, String> {
-    let orgs = state.orgs.memberships_of(account).await.map_err(|e| e.to_string())?;
+    let orgs = state.orgs.memberships(account).await.map_err(|e| e.to_string())?;
     let principal = Principal {
         user: UserId(account.0),
         organisations: orgs.iter().map(|(o, _)| entitlements::OrgId(o.id.0)).collect(),
@@ -221,31 +221,35 @@ pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Hol
     })
 }
 
-pub(crate) enum Caller {
+/// Whether a request comes from an admin.
+pub(crate) enum AdminCheck {
     Admin(AccountId),
     NotAdmin,
     Anonymous,
     Unavailable,
 }
 
-pub(crate) async fn caller(state: &AppState, req: &Request) -> Caller {
+/// The admin role is read from the database at every request (granted and revoked only by the
+/// operator's `keys-server admin` command); an API token must also have the `admin` scope,
+/// which [`crate::guard::api_guard`] checks for every `/api/v1/admin/` path.
+pub(crate) async fn admin_check(state: &AppState, req: &Request) -> AdminCheck {
     let Some(account) = account_of(state, req).await else {
-        return Caller::Anonymous;
+        return AdminCheck::Anonymous;
     };
-    match state.accounts.email_of(account).await {
-        Ok(Some(email)) if state.admin_emails.iter().any(|a| a == email.as_str()) => Caller::Admin(account),
-        Ok(_) => Caller::NotAdmin,
-        Err(_) => Caller::Unavailable,
+    match state.accounts.is_admin(account).await {
+        Ok(true) => AdminCheck::Admin(account),
+        Ok(false) => AdminCheck::NotAdmin,
+        Err(_) => AdminCheck::Unavailable,
     }
 }
 
 macro_rules! require_admin {
     ($state:expr, $req:expr) => {
-        match caller($state, $req).await {
-            Caller::Admin(id) => id,
-            Caller::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
-            Caller::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
-            Caller::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+        match admin_check($state, $req).await {
+            AdminCheck::Admin(id) => id,
+            AdminCheck::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
+            AdminCheck::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
+            AdminCheck::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
         }
     };
 }
@@ -304,7 +308,7 @@ impl EntitlementsApi {
                     Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
                 }
             }
-            (None, Some(org)) => match state.orgs.members(accounts::OrgId(org)).await {
+            (None, Some(org)) => match state.orgs.repository().members(accounts::OrgId(org)).await {
                 Ok(m) if !m.is_empty() => Holder::Organisation(entitlements::OrgId(org)),
                 Ok(_) => return AdminResponse::NotFound(e("not_found", format!("no organisation {org}"))),
                 Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),

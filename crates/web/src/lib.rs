@@ -20,6 +20,7 @@ mod commerce_api;
 mod discover;
 mod downloads;
 mod entitlements_api;
+pub mod guard;
 mod library;
 mod markdown;
 mod orgs_api;
@@ -30,14 +31,50 @@ mod shop;
 use std::sync::Arc;
 
 use catalog::CatalogRepository;
-use poem::http::{HeaderValue, StatusCode, header};
-use poem::middleware::Tracing;
+use poem::http::{StatusCode, header};
 use poem::web::Json;
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 
 pub use cache::CatalogCache;
 pub use response_cache::ResponseCache;
+
+/// How the shop is reached, from the settings: cookies, HTTPS, proxies, the page CSP.
+#[derive(Clone, Debug)]
+pub struct HttpPolicy {
+    /// Cookies are `Secure` and named with the `__Host-` prefix (the public URL is HTTPS, or
+    /// `server.secure_cookies` says so).
+    pub secure_cookies: bool,
+    /// Served over HTTPS: send `Strict-Transport-Security`.
+    pub https: bool,
+    /// Base URL buyers reach the shop at (no trailing slash).
+    pub public_url: Arc<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The pages' Content-Security-Policy ([`guard::page_csp`]).
+    pub csp: Arc<String>,
+}
+
+impl HttpPolicy {
+    /// A policy for `public_url`: HTTPS (Secure `__Host-` cookies, HSTS) exactly when it is
+    /// `https://`; forms may be redirected to `redirect_origins` (the payment provider's
+    /// checkout and billing portal).
+    #[must_use]
+    pub fn new(
+        public_url: &str,
+        secure_cookies: bool,
+        trusted_proxies: Vec<ipnet::IpNet>,
+        redirect_origins: &[String],
+    ) -> Self {
+        Self {
+            secure_cookies,
+            https: public_url.starts_with("https://"),
+            public_url: Arc::new(public_url.trim_end_matches('/').to_owned()),
+            trusted_proxies: Arc::new(trusted_proxies),
+            csp: Arc::new(guard::page_csp(redirect_origins)),
+        }
+    }
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -53,15 +90,13 @@ pub struct AppState {
     /// Personal API tokens.
     pub tokens: Arc<dyn accounts::ports::TokenRepository>,
     /// Organisations.
-    pub orgs: Arc<dyn accounts::ports::OrgRepository>,
+    pub orgs: accounts::OrgService,
     /// Time.
     pub clock: Arc<dyn catalog::Clock>,
-    /// Mark cookies `Secure` (off only for plain-HTTP loopback development).
-    pub secure_cookies: bool,
+    /// Cookies, HTTPS, proxies, CSP.
+    pub http: HttpPolicy,
     /// Entitlements.
     pub entitlements: Arc<dyn entitlements::ports::EntitlementRepository>,
-    /// Normalised emails of the admin accounts.
-    pub admin_emails: Arc<Vec<String>>,
     /// Archive storage (downloads).
     pub archives: Arc<dyn catalog::ArchiveStore>,
     /// Download record.
@@ -72,47 +107,42 @@ pub struct AppState {
     pub link_ttl: std::time::Duration,
     /// Quotes, orders and refunds.
     pub commerce: upgrades::service::Commerce,
-    /// The payment provider (Stripe, or the local test-mode gateway).
-    pub gateway: Arc<dyn payments::ports::PaymentGateway>,
+    /// The checkout workflow over the payment provider (Stripe, or the local test mode).
+    pub checkout: payments::checkout::CheckoutService,
     /// The local gateway, in local payment mode (it emits events).
     pub local: Option<Arc<checkout::LocalGateway>>,
     /// The webhook inbox.
     pub inbox: Arc<dyn payments::ports::InboxRepository>,
     /// Webhook signing secrets (any verifies: rotation).
     pub webhook_secrets: Arc<Vec<String>>,
-    /// Base URL buyers reach the shop at (Stripe's success and cancel URLs).
-    pub public_url: Arc<String>,
     /// Discovery profiles and signals.
     pub signals: Arc<dyn discovery::SignalRepository>,
     /// How long signals are kept, in days.
     pub signal_retention_days: i64,
 }
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
-
-async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let docs = req.uri().path().starts_with("/api/docs");
-    let mut resp = next.get_response(req).await;
-    let h = resp.headers_mut();
-    let csp = if docs { DOCS_CSP } else { CSP };
-    for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, csp),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
-        (
-            header::HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), payment=()",
-        ),
-        (
-            header::HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
+impl AppState {
+    /// The payment provider.
+    #[must_use]
+    pub fn gateway(&self) -> &Arc<dyn payments::ports::PaymentGateway> {
+        self.checkout.gateway()
     }
-    Ok(resp)
+}
+
+/// At most this many characters of something a client sent are echoed in an error message.
+pub const ECHO_CHARS: usize = 100;
+
+/// `text` as an error message may echo it: its first [`ECHO_CHARS`] characters, with `…` when
+/// cut.
+#[must_use]
+pub fn clip(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(ECHO_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
 }
 
 #[handler]
@@ -248,8 +278,8 @@ fn openapi_json() -> Response {
         .body(DOCUMENT.get_or_init(openapi_document).clone())
 }
 
-/// Every route, with middleware, ready to serve.
-pub fn app(state: AppState) -> impl Endpoint {
+/// Every route, with middleware, ready to serve (boxed: the middleware stack is deep).
+pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     let api = openapi_service();
     let docs = api.swagger_ui();
     let api_routes = Route::new()
@@ -264,13 +294,15 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/marketplace/bundles", get(shop::bundles_page))
         .at("/marketplace/:slug", get(pages::key_page))
         .at("/pricing", get(shop::pricing_page))
-        .at("/discover", get(discover::discover_page))
+        .at("/discover", get(discover::discover_page).post(discover::discover_post))
         .at("/discover/clear", poem::post(discover::clear_form))
         .at("/account/billing", get(shop::billing_page))
         .at("/signup", get(auth::signup_page).post(auth::signup_post))
         .at("/login", get(auth::login_page).post(auth::login_post))
         .at("/logout", poem::post(auth::logout_post))
         .at("/account", get(auth::account_page))
+        .at("/account/password", poem::post(auth::password_post))
+        .at("/account/sessions/end", poem::post(auth::end_sessions_post))
         .at("/account/keys", get(library::account_keys))
         .at("/marketplace/:slug/download", poem::post(library::download_form))
         .at("/dl/:account/:slug/:version/:expires/:sig", get(downloads::serve))
@@ -292,7 +324,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api", api_routes)
         .catch_all_error(pages::not_found)
         .around(response_cache::cached)
+        .around(guard::api_guard)
+        .around(guard::limit_body)
+        .around(guard::response_headers)
         .data(state)
-        .around(security_headers)
-        .with(Tracing)
+        .around(guard::access_log)
+        .boxed()
 }

@@ -1,7 +1,15 @@
 //! Markdown from manifests to safe HTML: raw HTML in the source is shown as text, never
-//! interpreted, and links keep only http(s), relative and anchor targets.
+//! interpreted, and links keep only http(s), same-site path and anchor targets — a
+//! protocol-relative `//evil.example` (or `/\evil.example`, which browsers read the same way)
+//! is neutralised like `javascript:`.
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, html};
+
+/// A path on this site: `/…`, but not `//host` or `/\\host` (protocol-relative to browsers).
+fn is_site_path(url: &str) -> bool {
+    let mut chars = url.chars();
+    chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'))
+}
 
 /// Renders markdown to HTML that is safe to embed.
 #[must_use]
@@ -20,7 +28,7 @@ pub fn to_safe_html(markdown: &str) -> String {
         }) => {
             let safe = dest_url.starts_with("https://")
                 || dest_url.starts_with("http://")
-                || dest_url.starts_with('/')
+                || is_site_path(&dest_url)
                 || dest_url.starts_with('#');
             let dest_url = if safe { dest_url } else { CowStr::Borrowed("#") };
             Event::Start(Tag::Link {
@@ -50,5 +58,23 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("<strong>b</strong>"));
+    }
+
+    #[test]
+    fn protocol_relative_links_are_neutralised() {
+        for bad in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "data:text/html,x",
+        ] {
+            let html = to_safe_html(&format!("[x]({bad})"));
+            assert!(html.contains("href=\"#\""), "{bad}: {html}");
+            assert!(!html.contains("evil.example"), "{bad}: {html}");
+        }
+        for good in ["/marketplace", "https://example.com", "http://example.com", "#top"] {
+            let html = to_safe_html(&format!("[x]({good})"));
+            assert!(html.contains(&format!("href=\"{good}\"")), "{good}: {html}");
+        }
     }
 }

@@ -1,21 +1,20 @@
-//! Organisations: create, list, invite by single-use expiring link, accept, leave, remove.
-//! Members hold every entitlement their organisation holds; removal takes effect on the next
-//! request (every access check reads current memberships).
+//! Organisations: create, list, members, invites by single-use expiring link (create, list,
+//! revoke, accept), leave, remove. Members hold every entitlement their organisation holds;
+//! removal takes effect on the next request (every access check reads current memberships),
+//! and a removed member's unused invites die with their membership. Every rule is
+//! `accounts::OrgService`'s; this module only translates.
 
 use accounts::ports::AccountId;
-use accounts::{OrgId, OrgRole, OrgRuleError, SecretToken, may_invite, may_leave, may_remove};
+use accounts::{OrgError, OrgId, OrgRole, OrgRuleError, SecretToken};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 
 use crate::AppState;
 use crate::auth::account_of;
 use crate::entitlements_api::{ErrorBody, e};
-
-/// Invites are valid this long.
-const INVITE_TTL_DAYS: i64 = 7;
 
 #[derive(Tags)]
 enum OrgTags {
@@ -23,10 +22,43 @@ enum OrgTags {
     Organisations,
 }
 
+/// A member's role.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[oai(rename_all = "lowercase")]
+pub(crate) enum RoleName {
+    /// Everything, including removing admins; an organisation always keeps one.
+    Owner,
+    /// Invites and removes members; buys for the organisation.
+    Admin,
+    /// Holds the organisation's entitlements.
+    Member,
+}
+
+impl From<OrgRole> for RoleName {
+    fn from(r: OrgRole) -> Self {
+        match r {
+            OrgRole::Owner => RoleName::Owner,
+            OrgRole::Admin => RoleName::Admin,
+            OrgRole::Member => RoleName::Member,
+        }
+    }
+}
+
+impl From<RoleName> for OrgRole {
+    fn from(r: RoleName) -> Self {
+        match r {
+            RoleName::Owner => OrgRole::Owner,
+            RoleName::Admin => OrgRole::Admin,
+            RoleName::Member => OrgRole::Member,
+        }
+    }
+}
+
 /// New organisation.
 #[derive(Object)]
 pub(crate) struct NewOrg {
     /// Name, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"^.*\S.*$"))]
     name: String,
 }
 
@@ -37,8 +69,8 @@ pub(crate) struct OrgInfo {
     id: i64,
     /// Name.
     name: String,
-    /// `owner`, `admin` or `member`.
-    role: String,
+    /// The caller's role.
+    role: RoleName,
 }
 
 /// The caller's organisations.
@@ -52,16 +84,63 @@ pub(crate) struct OrgList {
 #[derive(Object)]
 pub(crate) struct NewInvite {
     /// Role of the invitee: `admin` or `member` (owners may also invite `owner`).
-    role: String,
+    role: RoleName,
 }
 
-/// A single-use invite.
+/// A single-use invite, as created (the token is shown this once).
 #[derive(Object)]
 pub(crate) struct InviteInfo {
+    /// The invite's id (to revoke it).
+    id: String,
     /// Send this to the invitee; they accept with `POST /api/v1/invites/{token}/accept`.
     token: String,
+    /// Role it gives.
+    role: RoleName,
     /// When it stops working (RFC 3339).
     expires_at: String,
+}
+
+/// A live invite as listed (never its token).
+#[derive(Object)]
+pub(crate) struct InviteListItem {
+    /// Id (`inv_…`).
+    id: String,
+    /// Role it gives.
+    role: RoleName,
+    /// The member who created it.
+    created_by: i64,
+    /// When (RFC 3339; null for invites made before this was recorded).
+    #[oai(nullable)]
+    created_at: Option<String>,
+    /// When it stops working (RFC 3339).
+    expires_at: String,
+}
+
+/// Live invites.
+#[derive(Object)]
+pub(crate) struct InviteList {
+    /// Oldest expiry first.
+    items: Vec<InviteListItem>,
+}
+
+/// A member.
+#[derive(Object)]
+pub(crate) struct MemberItem {
+    /// Account id.
+    account: i64,
+    /// Email.
+    email: String,
+    /// Role.
+    role: RoleName,
+    /// When they joined (RFC 3339).
+    joined_at: String,
+}
+
+/// Members.
+#[derive(Object)]
+pub(crate) struct MemberList {
+    /// Owners first, then admins, then members.
+    items: Vec<MemberItem>,
 }
 
 /// A membership.
@@ -72,7 +151,7 @@ pub(crate) struct MembershipInfo {
     /// Account id.
     account: i64,
     /// Role.
-    role: String,
+    role: RoleName,
 }
 
 #[derive(ApiResponse)]
@@ -95,7 +174,7 @@ pub(crate) enum OrgResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// The caller's role does not allow it.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// Unknown organisation, member or invite (or an invite used or expired).
+    /// Unknown organisation, member or invite (or an invite used, revoked or expired).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// It would leave the organisation without an owner.
@@ -106,10 +185,18 @@ pub(crate) enum OrgResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     Unavailable(Json<ErrorBody>),
 }
 
-fn rule<T: poem_openapi::types::ToJSON + Send + Sync>(err: &OrgRuleError) -> OrgResponse<T> {
+fn failed<T: poem_openapi::types::ToJSON + Send + Sync>(err: OrgError) -> OrgResponse<T> {
     match err {
-        OrgRuleError::NotAllowed => OrgResponse::Forbidden(e("forbidden", err.to_string())),
-        OrgRuleError::LastOwner => OrgResponse::Conflict(e("conflict", err.to_string())),
+        OrgError::BadName => OrgResponse::BadRequest(e("bad_request", err.to_string())),
+        OrgError::NotAMember(_) | OrgError::NoSuchMember { .. } | OrgError::NoSuchInvite => {
+            OrgResponse::NotFound(e("not_found", err.to_string()))
+        }
+        OrgError::Rule(OrgRuleError::NotAllowed) => OrgResponse::Forbidden(e("forbidden", err.to_string())),
+        OrgError::Rule(OrgRuleError::LastOwner) => OrgResponse::Conflict(e("conflict", err.to_string())),
+        OrgError::Store(s) => {
+            tracing::error!(error = %s, "organisation storage failed");
+            OrgResponse::Unavailable(e("unavailable", "try again shortly"))
+        }
     }
 }
 
@@ -122,27 +209,13 @@ macro_rules! signed_in {
     };
 }
 
-macro_rules! try_store {
+macro_rules! attempt {
     ($expr:expr) => {
         match $expr {
             Ok(v) => v,
-            Err(err) => {
-                tracing::error!(error = %err, "organisation storage failed");
-                return OrgResponse::Unavailable(e("unavailable", "try again shortly"));
-            }
+            Err(err) => return failed(err),
         }
     };
-}
-
-/// The caller's role in `org`, and the organisation's owner count.
-async fn role_in(
-    state: &AppState,
-    org: OrgId,
-    account: AccountId,
-) -> Result<Option<(OrgRole, usize)>, accounts::ports::AccountStoreError> {
-    let members = state.orgs.members(org).await?;
-    let owners = members.iter().filter(|m| m.role == OrgRole::Owner).count();
-    Ok(members.iter().find(|m| m.account == account).map(|m| (m.role, owners)))
 }
 
 /// Organisation endpoints.
@@ -154,15 +227,11 @@ impl OrgsApi {
     #[oai(path = "/orgs", method = "post", tag = "OrgTags::Organisations")]
     async fn create(&self, state: Data<&AppState>, req: &Request, body: Json<NewOrg>) -> OrgResponse<OrgInfo> {
         let account = signed_in!(&state, req);
-        let name = body.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return OrgResponse::BadRequest(e("bad_request", "`name` must be 1 to 100 characters"));
-        }
-        let org = try_store!(state.orgs.create(name, account, state.clock.now()).await);
+        let org = attempt!(state.orgs.create(&body.name, account, state.clock.now()).await);
         OrgResponse::Created(Json(OrgInfo {
             id: org.id.0,
             name: org.name,
-            role: OrgRole::Owner.as_str().into(),
+            role: RoleName::Owner,
         }))
     }
 
@@ -170,20 +239,39 @@ impl OrgsApi {
     #[oai(path = "/orgs", method = "get", tag = "OrgTags::Organisations")]
     async fn list(&self, state: Data<&AppState>, req: &Request) -> OrgResponse<OrgList> {
         let account = signed_in!(&state, req);
-        let ms = try_store!(state.orgs.memberships_of(account).await);
+        let ms = attempt!(state.orgs.memberships(account).await);
         OrgResponse::Ok(Json(OrgList {
             items: ms
                 .into_iter()
                 .map(|(o, r)| OrgInfo {
                     id: o.id.0,
                     name: o.name,
-                    role: r.as_str().into(),
+                    role: r.into(),
                 })
                 .collect(),
         }))
     }
 
-    /// Create a single-use invite that expires in 7 days (owners and admins).
+    /// The members and their roles (owners and admins).
+    #[oai(path = "/orgs/:id/members", method = "get", tag = "OrgTags::Organisations")]
+    async fn members(&self, state: Data<&AppState>, req: &Request, id: Path<i64>) -> OrgResponse<MemberList> {
+        let account = signed_in!(&state, req);
+        let list = attempt!(state.orgs.members(OrgId(id.0), account).await);
+        OrgResponse::Ok(Json(MemberList {
+            items: list
+                .into_iter()
+                .map(|m| MemberItem {
+                    account: m.account.0,
+                    email: m.email.to_string(),
+                    role: m.role.into(),
+                    joined_at: m.joined_at.to_rfc3339(),
+                })
+                .collect(),
+        }))
+    }
+
+    /// Create a single-use invite that expires in 7 days (owners and admins; admins invite
+    /// admins and members).
     #[oai(path = "/orgs/:id/invites", method = "post", tag = "OrgTags::Organisations")]
     async fn invite(
         &self,
@@ -193,58 +281,90 @@ impl OrgsApi {
         body: Json<NewInvite>,
     ) -> OrgResponse<InviteInfo> {
         let account = signed_in!(&state, req);
-        let Some(role) = OrgRole::parse(&body.role) else {
-            return OrgResponse::BadRequest(e("bad_request", "`role` must be owner, admin or member"));
-        };
-        let Some((mine, _)) = try_store!(role_in(&state, OrgId(id.0), account).await) else {
-            return OrgResponse::NotFound(e("not_found", format!("you are not in organisation {}", id.0)));
-        };
-        if let Err(err) = may_invite(mine, role) {
-            return rule(&err);
-        }
-        let token = SecretToken::generate("keys_inv_");
-        let expires = state.clock.now() + chrono::Duration::days(INVITE_TTL_DAYS);
-        try_store!(
+        let created = attempt!(
             state
                 .orgs
-                .create_invite(&token.digest(), OrgId(id.0), role, account, expires)
+                .invite(OrgId(id.0), account, body.role.into(), state.clock.now())
                 .await
         );
         OrgResponse::Created(Json(InviteInfo {
-            token: token.expose().to_owned(),
-            expires_at: expires.to_rfc3339(),
+            id: created.invite.id,
+            token: created.token.expose().to_owned(),
+            role: created.invite.role.into(),
+            expires_at: created.invite.expires_at.to_rfc3339(),
         }))
     }
 
-    /// Accept an invite (once; it then stops working).
-    #[oai(path = "/invites/:token/accept", method = "post", tag = "OrgTags::Organisations")]
-    async fn accept(&self, state: Data<&AppState>, req: &Request, token: Path<String>) -> OrgResponse<MembershipInfo> {
+    /// The live invites (owners and admins).
+    #[oai(path = "/orgs/:id/invites", method = "get", tag = "OrgTags::Organisations")]
+    async fn invites(&self, state: Data<&AppState>, req: &Request, id: Path<i64>) -> OrgResponse<InviteList> {
         let account = signed_in!(&state, req);
-        let digest = SecretToken::from_client(&token.0).digest();
-        match try_store!(state.orgs.accept_invite(&digest, account, state.clock.now()).await) {
-            Some(m) => OrgResponse::Ok(Json(MembershipInfo {
-                organisation: m.org.0,
-                account: m.account.0,
-                role: m.role.as_str().into(),
-            })),
-            None => OrgResponse::NotFound(e(
-                "not_found",
-                "this invite does not exist, was already used, or has expired",
-            )),
-        }
+        let list = attempt!(state.orgs.invites(OrgId(id.0), account, state.clock.now()).await);
+        OrgResponse::Ok(Json(InviteList {
+            items: list
+                .into_iter()
+                .map(|i| InviteListItem {
+                    id: i.id,
+                    role: i.role.into(),
+                    created_by: i.created_by.0,
+                    created_at: i.created_at.map(|t| t.to_rfc3339()),
+                    expires_at: i.expires_at.to_rfc3339(),
+                })
+                .collect(),
+        }))
+    }
+
+    /// Revoke a live invite (owners and admins).
+    #[oai(
+        path = "/orgs/:id/invites/:invite",
+        method = "delete",
+        tag = "OrgTags::Organisations"
+    )]
+    async fn revoke_invite(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<i64>,
+        #[oai(validator(max_length = 64))] invite: Path<String>,
+    ) -> OrgResponse<InviteInfo> {
+        let account = signed_in!(&state, req);
+        attempt!(
+            state
+                .orgs
+                .revoke_invite(OrgId(id.0), account, &invite.0, state.clock.now())
+                .await
+        );
+        OrgResponse::Done
+    }
+
+    /// Accept an invite (once; it then stops working). Only while whoever created it is still
+    /// a member allowed to invite that role.
+    #[oai(path = "/invites/:token/accept", method = "post", tag = "OrgTags::Organisations")]
+    async fn accept(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        #[oai(validator(max_length = 128))] token: Path<String>,
+    ) -> OrgResponse<MembershipInfo> {
+        let account = signed_in!(&state, req);
+        let m = attempt!(
+            state
+                .orgs
+                .accept(&SecretToken::from_client(&token.0), account, state.clock.now())
+                .await
+        );
+        OrgResponse::Ok(Json(MembershipInfo {
+            organisation: m.org.0,
+            account: m.account.0,
+            role: m.role.into(),
+        }))
     }
 
     /// Leave an organisation (not as its last owner).
     #[oai(path = "/orgs/:id/leave", method = "post", tag = "OrgTags::Organisations")]
     async fn leave(&self, state: Data<&AppState>, req: &Request, id: Path<i64>) -> OrgResponse<MembershipInfo> {
         let account = signed_in!(&state, req);
-        let Some((mine, owners)) = try_store!(role_in(&state, OrgId(id.0), account).await) else {
-            return OrgResponse::NotFound(e("not_found", format!("you are not in organisation {}", id.0)));
-        };
-        if let Err(err) = may_leave(mine, owners) {
-            return rule(&err);
-        }
-        try_store!(state.orgs.remove(OrgId(id.0), account).await);
+        attempt!(state.orgs.leave(OrgId(id.0), account, state.clock.now()).await);
         OrgResponse::Done
     }
 
@@ -262,26 +382,12 @@ impl OrgsApi {
         account: Path<i64>,
     ) -> OrgResponse<MembershipInfo> {
         let caller = signed_in!(&state, req);
-        let org = OrgId(id.0);
-        let Some((mine, owners)) = try_store!(role_in(&state, org, caller).await) else {
-            return OrgResponse::NotFound(e("not_found", format!("you are not in organisation {}", id.0)));
-        };
-        let target = AccountId(account.0);
-        let Some((theirs, _)) = try_store!(role_in(&state, org, target).await) else {
-            return OrgResponse::NotFound(e(
-                "not_found",
-                format!("account {} is not in organisation {}", account.0, id.0),
-            ));
-        };
-        let check = if target == caller {
-            may_leave(mine, owners)
-        } else {
-            may_remove(mine, theirs, owners)
-        };
-        if let Err(err) = check {
-            return rule(&err);
-        }
-        try_store!(state.orgs.remove(org, target).await);
+        attempt!(
+            state
+                .orgs
+                .remove(OrgId(id.0), caller, AccountId(account.0), state.clock.now())
+                .await
+        );
         OrgResponse::Done
     }
 }

@@ -331,14 +331,7 @@ pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Respo
             )
         }),
         offers: offer_views,
-        has_customer: state
-            .commerce
-            .orders_port()
-            .customer(holder)
-            .await
-            .ok()
-            .flatten()
-            .is_some(),
+        has_customer: orders.iter().any(|o| o.refs.customer.is_some()),
         csrf: session.csrf_token.clone(),
     })
 }

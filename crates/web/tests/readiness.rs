@@ -16,6 +16,24 @@ async fn app_with(
     entitlements: entitlements::ports::MockEntitlementRepository,
     signals: discovery::MockSignalRepository,
 ) -> TestClient<impl poem::Endpoint> {
+    let accounts = accounts::AccountService::new(
+        Arc::new(accounts::ports::MockAccountRepository::new()),
+        Arc::new(sessions),
+        Arc::new(accounts::ports::MockThrottleRepository::new()),
+        Arc::new(accounts::InlineHasher),
+        accounts::AccountPolicy::default(),
+    )
+    .unwrap();
+    app_from(ping, accounts, entitlements, signals).await
+}
+
+/// [`app_with`] over a ready-made account service.
+async fn app_from(
+    ping: Result<(), StorageError>,
+    accounts: accounts::AccountService,
+    entitlements: entitlements::ports::MockEntitlementRepository,
+    signals: discovery::MockSignalRepository,
+) -> TestClient<impl poem::Endpoint> {
     let mut repo = MockCatalogRepository::new();
     repo.expect_revision().returning(|| Ok(1));
     repo.expect_list_keys().returning(|| Ok(Vec::new()));
@@ -23,37 +41,34 @@ async fn app_with(
     repo.expect_ping().returning(move || ping.clone());
     let repo: Arc<dyn catalog::CatalogRepository> = Arc::new(repo);
     let catalog = Arc::new(CatalogCache::load(repo.clone()).await.unwrap());
-    let accounts = accounts::AccountService::new(
-        Arc::new(accounts::ports::MockAccountRepository::new()),
-        Arc::new(sessions),
-        Arc::new(accounts::ports::MockThrottleRepository::new()),
-        accounts::AccountPolicy::default(),
-    )
-    .unwrap();
+    let commerce = upgrades::service::Commerce::new(
+        Arc::new(upgrades::ports::MockOrderRepository::new()),
+        Arc::new(entitlements::ports::MockEntitlementRepository::new()),
+    );
     TestClient::new(web::app(AppState {
         repo,
         catalog,
         responses: Arc::new(ResponseCache::new(16)),
         accounts,
         tokens: Arc::new(accounts::ports::MockTokenRepository::new()),
-        orgs: Arc::new(accounts::ports::MockOrgRepository::new()),
+        orgs: accounts::OrgService::new(Arc::new(accounts::ports::MockOrgRepository::new())),
         clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
-        secure_cookies: true,
+        http: web::HttpPolicy::new("http://127.0.0.1", false, Vec::new(), &[]),
         entitlements: Arc::new(entitlements),
-        admin_emails: Arc::new(Vec::new()),
         archives: Arc::new(catalog::MockArchiveStore::new()),
         downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
         link_key: Arc::new(b"test".to_vec()),
         link_ttl: std::time::Duration::from_secs(300),
-        commerce: upgrades::service::Commerce::new(
+        commerce: commerce.clone(),
+        checkout: payments::checkout::CheckoutService::new(
+            commerce,
             Arc::new(upgrades::ports::MockOrderRepository::new()),
-            Arc::new(entitlements::ports::MockEntitlementRepository::new()),
+            Arc::new(payments::ports::MockPaymentGateway::new()),
+            "https://shop.example",
         ),
-        gateway: Arc::new(payments::ports::MockPaymentGateway::new()),
         local: None,
         inbox: Arc::new(payments::ports::MockInboxRepository::new()),
         webhook_secrets: Arc::new(vec!["whsec_test".into()]),
-        public_url: Arc::new("http://127.0.0.1".into()),
         signals: Arc::new(signals),
         signal_retention_days: 180,
     }))
@@ -79,8 +94,8 @@ async fn readyz_is_503_when_the_database_is_down() {
 }
 
 /// When a signed-in buyer's entitlements cannot be read, nothing is recommended (it could be
-/// something they own): the API answers 503, and `/discover` still saves their answers under
-/// their account instead of turning them into an anonymous visitor.
+/// something they own): the API answers 503, and `/discover` keeps them signed in instead of
+/// turning them into an anonymous visitor (and, being a `GET`, saves nothing).
 #[tokio::test]
 async fn unknown_ownership_recommends_nothing_and_keeps_the_buyer_signed_in() {
     let mut sessions = accounts::ports::MockSessionRepository::new();
@@ -97,18 +112,9 @@ async fn unknown_ownership_recommends_nothing_and_keeps_the_buyer_signed_in() {
     ents.expect_for_credential()
         .returning(|_, _| Err(entitlements::ports::EntitlementStoreError("decode failed".into())));
     let mut signals = discovery::MockSignalRepository::new();
-    let user = discovery::Subject::User(7);
-    let expected = user.clone();
-    signals
-        .expect_save_profile()
-        .withf(move |s, _, _| *s == expected)
-        .times(1)
-        .returning(|_, _, _| Ok(()));
-    let expected = user.clone();
-    signals
-        .expect_record()
-        .withf(move |s, _| *s == expected)
-        .returning(|_, _| Ok(()));
+    // `GET /discover` only reads: nothing is saved or recorded (an unexpected call fails).
+    signals.expect_save_profile().times(0);
+    signals.expect_record().times(0);
     signals
         .expect_recall()
         .returning(|_, _, _| Ok(discovery::Recall::default()));
@@ -135,4 +141,45 @@ async fn unknown_ownership_recommends_nothing_and_keeps_the_buyer_signed_in() {
             .all(|c| !c.to_str().unwrap().contains("keys_visitor")),
         "no visitor cookie for a signed-in buyer"
     );
+}
+
+/// When every password-check slot is taken the server answers at once — 503 with
+/// `Retry-After` — instead of queueing work on its runtime; the attempt does not count against
+/// the throttle.
+#[tokio::test]
+async fn a_busy_hasher_answers_503_with_retry_after() {
+    let mut hasher = accounts::MockPasswordHashing::new();
+    hasher.expect_verify().returning(|_, _| Err(accounts::HashError::Busy));
+    hasher.expect_hash().returning(|_| Err(accounts::HashError::Busy));
+    let mut throttle = accounts::ports::MockThrottleRepository::new();
+    throttle
+        .expect_begin_attempt()
+        .returning(|_, _| Ok(accounts::Attempt::Allowed(accounts::AttemptTicket { ids: vec![1] })));
+    throttle.expect_attempt_abandoned().times(2).returning(|_| Ok(()));
+    let mut store = accounts::ports::MockAccountRepository::new();
+    store.expect_find_by_email().returning(|_| Ok(None));
+    let accounts = accounts::AccountService::new(
+        Arc::new(store),
+        Arc::new(accounts::ports::MockSessionRepository::new()),
+        Arc::new(throttle),
+        Arc::new(hasher),
+        accounts::AccountPolicy::default(),
+    )
+    .unwrap();
+    let client = app_from(
+        Ok(()),
+        accounts,
+        entitlements::ports::MockEntitlementRepository::new(),
+        discovery::MockSignalRepository::new(),
+    )
+    .await;
+    for path in ["/api/v1/auth/login", "/api/v1/auth/signup"] {
+        let r = client
+            .post(path)
+            .body_json(&serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}))
+            .send()
+            .await;
+        r.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.0.headers()["retry-after"], "2", "{path}");
+    }
 }

@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub base: String,
     pub db_url: String,
+    /// The settings the server was started with (operator commands run with them).
+    pub settings: Settings,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -82,7 +84,9 @@ pub fn settings_with(db_url: &str, data_dir: &Path, assets: &Path, extra: &[(&'s
         ("ingest.assets_dir", assets.display().to_string()),
         ("catalog.refresh_interval_ms", "100".into()),
         ("server.shutdown_grace_secs", "2".into()),
-        ("auth.admin_emails", "admin@keys.test".into()),
+        // Tests sign up many accounts from 127.0.0.1; the per-address sign-up throttle has its
+        // own test with the default.
+        ("auth.signups_per_hour", "1000".into()),
     ];
     overrides.extend(extra.iter().cloned());
     Settings::load(None, &overrides).unwrap()
@@ -108,6 +112,7 @@ pub async fn spawn_app_with(db: &TestDatabase, assets: &Path, extra: &[(&'static
     TestApp {
         base,
         db_url: db.url.clone(),
+        settings,
         data_dir: data.path().to_path_buf(),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -129,13 +134,14 @@ pub async fn spawn_apps() -> Vec<(TestDatabase, TestApp)> {
     out
 }
 
-/// The `keys_session=…` pair a response sets, if any.
+/// The `keys_session=…` pair a response sets, if any (`__Host-keys_session=…` when the shop's
+/// public URL is HTTPS).
 pub fn session_cookie_of(r: &reqwest::Response) -> Option<String> {
     r.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("keys_session="))
+        .find(|c| c.starts_with("keys_session=") || c.starts_with("__Host-keys_session="))
         .and_then(|c| c.split(';').next())
         .map(str::to_owned)
 }
@@ -154,6 +160,26 @@ pub async fn sign_up_account(app: &TestApp, email: &str) -> (String, i64) {
     let cookie = session_cookie_of(&r).expect("session cookie");
     let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
     (cookie, id)
+}
+
+/// Signs up through the JSON API, then the operator grants the admin role with the real
+/// `keys-server admin grant` code path; returns the session cookie.
+pub async fn sign_up_admin(app: &TestApp, email: &str) -> String {
+    let cookie = sign_up(app, email).await;
+    make_admin(app, email).await;
+    cookie
+}
+
+/// `keys-server admin grant EMAIL` against the app's database.
+pub async fn make_admin(app: &TestApp, email: &str) {
+    let lines = keys_server::admin::run(
+        &app.settings,
+        &keys_server::admin::AdminCommand::Grant(email.to_owned()),
+        "test-operator",
+    )
+    .await
+    .unwrap();
+    assert!(lines.iter().any(|l| l.contains("admin_grant")), "{lines:?}");
 }
 
 /// Signs up through the JSON API and returns the session cookie (`keys_session=…`).
@@ -195,9 +221,89 @@ pub async fn send(
     }
     if let Some(b) = body {
         rb = rb.json(&b);
+    } else if method != "GET" {
+        // A JSON client: state-changing calls carry a JSON content type even without a body
+        // (cookie-authenticated ones need it, or the X-CSRF-Token header).
+        rb = rb.header("content-type", "application/json");
     }
     let r = rb.send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// The CSRF token in the first form of a page (`name="csrf" value="…"`), fetched with an
+/// optional cookie; also the `keys_csrf=…` cookie the page set, when it set one.
+pub async fn form_csrf(app: &TestApp, path: &str, cookie: Option<&str>) -> (String, Option<String>) {
+    let mut rb = app.client.get(app.url(path));
+    if let Some(c) = cookie {
+        rb = rb.header("cookie", c);
+    }
+    let r = rb.send().await.unwrap();
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("keys_csrf="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned);
+    let html = r.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("{path} has no CSRF field"))
+        .to_owned();
+    (token, set)
+}
+
+/// The webhook inbox of a test database, for driving the worker by hand.
+pub async fn inbox(db: &TestDatabase) -> std::sync::Arc<dyn payments::ports::InboxRepository> {
+    std::sync::Arc::new(storage_sql::payments::SqlInbox::new(
+        storage_sql::connect(&db.url, 2).await.unwrap(),
+        payments::apply::Policy::default(),
+        3,
+    ))
+}
+
+/// Applies everything due; returns the outcomes.
+pub async fn drain(inbox: &dyn payments::ports::InboxRepository) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
+    while let Some(p) = inbox.process_next(chrono::Utc::now()).await.unwrap() {
+        out.push(p.outcome);
+        assert!(out.len() < 500, "the inbox does not drain");
+    }
+    out
+}
+
+/// A Stripe-format event.
+pub fn event(id: &str, kind: &str, object: serde_json::Value) -> String {
+    serde_json::json!({"id": id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
+           "livemode": false, "data": {"object": object}})
+    .to_string()
+}
+
+/// Posts a delivery to `/webhooks/stripe` with an optional `Stripe-Signature`.
+pub async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> (u16, serde_json::Value) {
+    let mut rb = app
+        .client
+        .post(app.url("/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(s) = signature {
+        rb = rb.header("stripe-signature", s);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The `Stripe-Signature` Stripe would send for `body` now.
+pub fn signed(body: &str, secret: &str) -> Option<String> {
+    Some(payments::signature::sign(
+        body.as_bytes(),
+        secret,
+        chrono::Utc::now().timestamp(),
+    ))
 }

@@ -109,7 +109,10 @@ impl FakeStripe {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            base: format!("http://{addr}/"),
+            ..State::default()
+        }));
         let shared = Arc::clone(&state);
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -181,6 +184,20 @@ impl FakeStripe {
         self.state().sessions.insert(id, session);
     }
 
+    /// The buyer pays a Checkout Session on Stripe's page: it becomes `complete` and `paid`.
+    pub fn pay_session(&self, id: &str, payment_intent: &str) {
+        let mut state = self.state();
+        let session = state.sessions.get_mut(id).expect("known session");
+        session["status"] = json!("complete");
+        session["payment_status"] = json!("paid");
+        session["payment_intent"] = json!(payment_intent);
+    }
+
+    /// A Checkout Session as the fake holds it now.
+    pub fn session(&self, id: &str) -> Option<Value> {
+        self.state().sessions.get(id).cloned()
+    }
+
     /// The next request (whatever it is) gets this answer.
     pub fn fail_next(&self, status: u16, body: Value) {
         self.state().fail_next = Some((status, body));
@@ -205,6 +222,20 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
         stripe_version: header("stripe-version"),
         authorization: header("authorization"),
     };
+    if recorded.method == "GET"
+        && let Some(id) = recorded.path.strip_prefix("/c/pay/")
+    {
+        // The hosted checkout page a Checkout Session's `url` points at (browser tests land here).
+        let html = format!(
+            "<!doctype html><html><head><title>Fake Stripe Checkout</title></head>\
+             <body><h1 id=\"fake-stripe-checkout\">Pay with the fake Stripe</h1><p>{id}</p></body></html>"
+        );
+        return Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(Full::new(Bytes::from(html)))
+            .expect("response");
+    }
     let body = match req.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => Bytes::new(),
@@ -262,6 +293,8 @@ fn list(url: &str, data: Vec<Value>) -> Value {
 
 #[derive(Default)]
 struct State {
+    /// `http://127.0.0.1:PORT/`: Checkout Session URLs point at the fake's own checkout page.
+    base: String,
     requests: Vec<Recorded>,
     next_id: u64,
     products: BTreeMap<String, Value>,
@@ -452,7 +485,7 @@ impl State {
                 let subtotal = price["unit_amount"].as_i64().unwrap_or(0);
                 let mut session = fixture("checkout.session");
                 session["id"] = json!(id);
-                session["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
+                session["url"] = json!(format!("{}c/pay/{id}", self.base));
                 session["mode"] = json!(field("mode"));
                 session["customer"] = json!(field("customer"));
                 session["client_reference_id"] = json!(field("client_reference_id"));
@@ -471,6 +504,22 @@ impl State {
             }
             ("GET", ["checkout", "sessions", id]) => match self.sessions.get(*id) {
                 Some(session) => (200, session.clone()),
+                None => not_found("checkout.session", id),
+            },
+            ("POST", ["checkout", "sessions", id, "expire"]) => match self.sessions.get_mut(*id) {
+                Some(session) if session["status"] == json!("open") => {
+                    session["status"] = json!("expired");
+                    session["url"] = Value::Null;
+                    (200, session.clone())
+                }
+                Some(_) => (
+                    400,
+                    error_body(
+                        "invalid_request_error",
+                        None,
+                        "Only Checkout Sessions with a status in [\"open\"] can be expired.",
+                    ),
+                ),
                 None => not_found("checkout.session", id),
             },
             ("POST", ["refunds"]) => {

@@ -1,0 +1,408 @@
+//! The checkout workflow as an application service: open a checkout (closing an earlier one
+//! for the same SKU only when no payment has started), reconcile a return from the provider,
+//! cancel a pending checkout, refund an order — over the order port, the upgrades service and
+//! the payment gateway. HTTP handlers only extract, call one of these and map the error.
+//!
+//! **An order whose payment has started is never cancelled.** A second checkout for the same
+//! SKU first closes the earlier pending order: in Stripe mode by expiring its Checkout Session
+//! (`POST /v1/checkout/sessions/{id}/expire`) and cancelling only when that succeeds; in local
+//! mode by cancelling only while no payment is recorded. When the earlier one is being paid,
+//! the new checkout is refused (409) rather than risk charging twice.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entitlements::{Actor, Holder, UserId};
+use pricing::{Money, Offers};
+use upgrades::ports::{Channel, Fulfilment, Order, OrderRepository, OrderStatus, PaymentRefs, RecordOrderError};
+use upgrades::service::{Commerce, PurchaseError, QuoteRequestError, RefundOrderError};
+use upgrades::{PurchaseId, Sku};
+
+use crate::ports::{CheckoutMode, CheckoutRequest, GatewayError, PaymentGateway};
+
+/// Why a checkout could not start (or be cancelled). Nothing stays reserved then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckoutError {
+    /// The SKU is unknown, already owned, not an upgrade, or storage failed while quoting.
+    #[error(transparent)]
+    Quote(#[from] QuoteRequestError),
+    /// A credit in the quote was used by another order meanwhile.
+    #[error("a credit in this quote was used by another order meanwhile; ask for a new quote")]
+    CreditTaken,
+    /// An earlier checkout for the same thing is being paid (or was opened concurrently).
+    #[error(
+        "a payment for this is already in progress (order {0}); wait for it to finish — see /account/billing — before buying it again"
+    )]
+    InProgress(PurchaseId),
+    /// The order is not pending (paid, cancelled or refunded): nothing to cancel.
+    #[error("order {0} is not an open checkout")]
+    NotPending(PurchaseId),
+    /// The payment provider failed or refused.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// Storage failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<PurchaseError> for CheckoutError {
+    fn from(e: PurchaseError) -> Self {
+        match e {
+            PurchaseError::Quote(q) => CheckoutError::Quote(q),
+            PurchaseError::Record(RecordOrderError::CreditTaken) => CheckoutError::CreditTaken,
+            PurchaseError::Record(RecordOrderError::PendingExists(id)) => CheckoutError::InProgress(id),
+            other => CheckoutError::Store(other.to_string()),
+        }
+    }
+}
+
+/// Why a refund could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRequestError {
+    /// The order or amount cannot be refunded.
+    #[error(transparent)]
+    Order(#[from] RefundOrderError),
+    /// The payment provider failed or refused.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
+/// What a refund did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refunded {
+    /// Recorded here at once (an order paid outside the shop).
+    Done(Order),
+    /// Sent to the payment provider; its `charge.refunded` event applies it.
+    Sent(Order),
+}
+
+/// A started checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Where to send the buyer: the provider's checkout, the local test page, or — for a free
+    /// upgrade — the return page.
+    pub checkout_url: String,
+    /// The provider's Checkout Session (none for a free upgrade).
+    pub session_id: Option<String>,
+    /// Our order.
+    pub order_id: PurchaseId,
+}
+
+/// Where the buyer returns to after paying.
+#[must_use]
+pub fn return_path(order: PurchaseId) -> String {
+    format!("/checkout/return?order={}", order.0)
+}
+
+/// The page a SKU is bought from (the provider's cancel URL).
+#[must_use]
+pub fn page_of(sku: &Sku) -> String {
+    match sku {
+        Sku::Key(slug) => format!("/marketplace/{slug}"),
+        Sku::Bundle(slug) => format!("/marketplace/bundles#bundle-{slug}"),
+        Sku::Plan { .. } => "/pricing".to_owned(),
+    }
+}
+
+/// `user:<id>` or `organisation:<id>`.
+#[must_use]
+pub fn holder_text(h: Holder) -> String {
+    match h {
+        Holder::User(u) => format!("user:{}", u.0),
+        Holder::Organisation(o) => format!("organisation:{}", o.0),
+    }
+}
+
+/// Whether a payment has started for an order (references recorded by the provider's events
+/// or by the local pay page).
+#[must_use]
+pub fn payment_started(order: &Order) -> bool {
+    order.refs.payment_intent.is_some() || order.refs.subscription.is_some()
+}
+
+/// The checkout workflow.
+#[derive(Clone)]
+pub struct CheckoutService {
+    commerce: Commerce,
+    orders: Arc<dyn OrderRepository>,
+    gateway: Arc<dyn PaymentGateway>,
+    public_url: String,
+}
+
+impl std::fmt::Debug for CheckoutService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckoutService")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckoutService {
+    /// Builds the service; `public_url` is where buyers reach the shop (success and cancel
+    /// URLs).
+    #[must_use]
+    pub fn new(
+        commerce: Commerce,
+        orders: Arc<dyn OrderRepository>,
+        gateway: Arc<dyn PaymentGateway>,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            commerce,
+            orders,
+            gateway,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The gateway (the pages label the local test mode).
+    #[must_use]
+    pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
+        &self.gateway
+    }
+
+    /// Closes a pending order so a new checkout may open: never when its payment started.
+    async fn close(&self, o: &Order) -> Result<(), CheckoutError> {
+        if payment_started(o) {
+            return Err(CheckoutError::InProgress(o.id));
+        }
+        if o.channel == Channel::Stripe
+            && !self.gateway.is_test_mode()
+            && let Some(cs) = &o.refs.checkout_session
+            && !self.gateway.expire_checkout(cs).await?
+        {
+            // Complete at the provider: paid, or an asynchronous payment under way.
+            return Err(CheckoutError::InProgress(o.id));
+        }
+        if self
+            .orders
+            .cancel_pending(o.id)
+            .await
+            .map_err(|e| CheckoutError::Store(e.to_string()))?
+        {
+            Ok(())
+        } else {
+            // Paid, or its payment started, between the read and now.
+            Err(CheckoutError::InProgress(o.id))
+        }
+    }
+
+    /// Opens a checkout for `holder` buying `sku`: a pending order with the quote's credit
+    /// reserved and a Checkout Session charging exactly the quote's amount due (the credit as a
+    /// one-off discount). A fully credited purchase is fulfilled at once without the provider.
+    ///
+    /// # Errors
+    /// [`CheckoutError`]; the new order is cancelled (its credit released) when the provider
+    /// step fails.
+    pub async fn start(
+        &self,
+        holder: Holder,
+        buyer: UserId,
+        buyer_email: &str,
+        sku: &Sku,
+        offers: &Offers,
+        now: DateTime<Utc>,
+    ) -> Result<Started, CheckoutError> {
+        let earlier = self.commerce.orders(holder).await.map_err(CheckoutError::Store)?;
+        for o in earlier
+            .iter()
+            .filter(|o| o.status == OrderStatus::Pending && o.sku == *sku)
+        {
+            self.close(o).await?;
+        }
+        let channel = if self.gateway.is_test_mode() {
+            Channel::Local
+        } else {
+            Channel::Stripe
+        };
+        let (order, quote) = self
+            .commerce
+            .open_checkout(holder, buyer, sku, offers, channel, now)
+            .await?;
+        let return_to = return_path(order.id);
+        if quote.amount_due.minor() == 0 {
+            // Fully credited (or every member owned): granted without payment.
+            let f = Fulfilment {
+                cash_paid: quote.amount_due,
+                refs: PaymentRefs::default(),
+                period: None,
+                at: now,
+            };
+            self.commerce
+                .fulfil(&order, &f, &Actor::System, "free upgrade: fully credited")
+                .await
+                .map_err(CheckoutError::Store)?;
+            return Ok(Started {
+                checkout_url: return_to,
+                session_id: None,
+                order_id: order.id,
+            });
+        }
+        let opened = self
+            .open_session(&order, holder, buyer_email, sku, &quote, &return_to)
+            .await;
+        if opened.is_err() {
+            // Release the credit reservation of a checkout that never opened.
+            let _ = self.orders.cancel_pending(order.id).await;
+        }
+        opened
+    }
+
+    async fn open_session(
+        &self,
+        order: &Order,
+        holder: Holder,
+        buyer_email: &str,
+        sku: &Sku,
+        quote: &upgrades::Quote,
+        return_to: &str,
+    ) -> Result<Started, CheckoutError> {
+        let store = |e: upgrades::ports::OrderStoreError| CheckoutError::Store(e.to_string());
+        let customer = match self.orders.customer(holder).await.map_err(store)? {
+            Some(c) => c,
+            None => {
+                let created = self.gateway.create_customer(&holder_text(holder), buyer_email).await?;
+                self.orders.save_customer(holder, &created).await.map_err(store)?
+            }
+        };
+        let request = CheckoutRequest {
+            order_id: order.id.0,
+            sku: sku.to_string(),
+            mode: match sku {
+                Sku::Plan { .. } => CheckoutMode::Subscription,
+                _ => CheckoutMode::Payment,
+            },
+            unit_amount: quote.price,
+            credit: (quote.credit_total.minor() > 0).then_some(quote.credit_total),
+            customer: customer.clone(),
+            holder: holder_text(holder),
+            quote_id: order.quote_id.clone().unwrap_or_default(),
+            success_url: format!("{}{return_to}", self.public_url),
+            cancel_url: format!("{}{}", self.public_url, page_of(sku)),
+        };
+        let session = self.gateway.create_checkout(&request).await?;
+        self.orders
+            .set_refs(
+                order.id,
+                &PaymentRefs {
+                    checkout_session: Some(session.id.clone()),
+                    customer: Some(customer),
+                    ..PaymentRefs::default()
+                },
+            )
+            .await
+            .map_err(store)?;
+        Ok(Started {
+            checkout_url: session.url,
+            session_id: Some(session.id),
+            order_id: order.id,
+        })
+    }
+
+    /// Cancels a pending checkout (the caller's right to is checked by the caller).
+    ///
+    /// # Errors
+    /// [`CheckoutError::NotPending`], [`CheckoutError::InProgress`] when its payment started,
+    /// [`CheckoutError::Gateway`].
+    pub async fn cancel(&self, order: &Order) -> Result<(), CheckoutError> {
+        if order.status != OrderStatus::Pending {
+            return Err(CheckoutError::NotPending(order.id));
+        }
+        self.close(order).await
+    }
+
+    /// The return page's reconciliation: a pending Stripe order whose Checkout Session is
+    /// paid — for exactly the order's amount due, in its currency — is fulfilled now, without
+    /// waiting for the webhook (the worker's later delivery changes nothing). Anything else is
+    /// left to the webhook worker, which rejects mismatches with a reason.
+    ///
+    /// # Errors
+    /// [`CheckoutError`] when the provider or storage fails; the order is unchanged then.
+    pub async fn reconcile(&self, order: Order, now: DateTime<Utc>) -> Result<Order, CheckoutError> {
+        let Some(cs) = order.refs.checkout_session.clone() else {
+            return Ok(order);
+        };
+        if order.status != OrderStatus::Pending || self.gateway.is_test_mode() {
+            return Ok(order);
+        }
+        let s = self.gateway.retrieve_session(&cs).await?;
+        let due = order.amount_due;
+        let matches = s.paid
+            && s.id == cs
+            && s.amount_total == Some(due.minor())
+            && s.currency
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(due.currency().code()));
+        if !matches {
+            return Ok(order);
+        }
+        let f = Fulfilment {
+            cash_paid: due,
+            refs: PaymentRefs {
+                checkout_session: Some(cs),
+                payment_intent: s.payment_intent,
+                subscription: s.subscription,
+                customer: s.customer,
+            },
+            period: None,
+            at: now,
+        };
+        let (fulfilled, _) = self
+            .commerce
+            .fulfil(&order, &f, &Actor::System, "checkout return page: session paid")
+            .await
+            .map_err(CheckoutError::Store)?;
+        Ok(fulfilled)
+    }
+
+    /// Refunds `amount` of an order (all that is left when `None`). A payment taken through
+    /// the provider is refunded there — idempotently per order, amount and refunds so far, so
+    /// a double click refunds once but a second partial refund of the same amount is a new
+    /// one — and its `charge.refunded` event revokes access through the inbox; an order paid
+    /// outside the shop is refunded here at once.
+    ///
+    /// # Errors
+    /// [`RefundRequestError`]; nothing changes then.
+    pub async fn refund(
+        &self,
+        id: PurchaseId,
+        amount: Option<Money>,
+        actor: Actor,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Refunded, RefundRequestError> {
+        let (order, _, _) = self.commerce.refundable(id, amount).await?;
+        if order.channel != Channel::Manual
+            && let Some(pi) = order.refs.payment_intent.clone()
+        {
+            let key = format!(
+                "keys-refund-{}-after-{}-{}",
+                order.id.0,
+                order.refunded.minor(),
+                amount.map_or_else(|| "all".to_owned(), |a| a.minor().to_string())
+            );
+            self.gateway.refund(&pi, amount, &key).await?;
+            return Ok(Refunded::Sent(order));
+        }
+        Ok(Refunded::Done(
+            self.commerce.refund(id, amount, actor, reason, now).await?,
+        ))
+    }
+
+    /// The provider's billing portal for a holder; `None` when it never paid (no customer).
+    ///
+    /// # Errors
+    /// [`CheckoutError`].
+    pub async fn billing_portal(&self, holder: Holder, return_path: &str) -> Result<Option<String>, CheckoutError> {
+        let Some(customer) = self
+            .orders
+            .customer(holder)
+            .await
+            .map_err(|e| CheckoutError::Store(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let back = format!("{}{return_path}", self.public_url);
+        Ok(Some(self.gateway.billing_portal(&customer, &back).await?))
+    }
+}
