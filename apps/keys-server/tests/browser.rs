@@ -513,7 +513,20 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
 
     // Buy another member ($19.00), then upgrade to the bundle: $98.28 − $19.00 = $79.28.
     c.goto(&app.url("/marketplace/disk-full-recovery")).await.unwrap();
-    click_and_wait(&c, "#buy-key").await;
+    let r = app
+        .client
+        .get(app.url("/marketplace/disk-full-recovery"))
+        .send()
+        .await
+        .unwrap();
+    eprintln!("CSP {:?}", r.headers().get("content-security-policy"));
+    c.find(Locator::Css("#buy-key")).await.unwrap().click().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eprintln!("URL {}", c.current_url().await.unwrap());
+    eprintln!(
+        "SRC {}",
+        &c.source().await.unwrap().chars().take(1500).collect::<String>()
+    );
     click_and_wait(&c, "#pay").await;
     let paid_url = c.current_url().await.unwrap().to_string();
     wait_for_text(&c, &paid_url, "#order-state", "Paid").await;
@@ -655,13 +668,27 @@ async fn the_buy_button_reaches_the_providers_checkout_page() {
             ("stripe.secret_key", "sk_test_fake".into()),
             ("stripe.api_base", fake.base.clone()),
             ("stripe.webhook_secrets", "whsec_browser".into()),
+            ("stripe.redirect_origins", fake.base.trim_end_matches('/').to_owned()),
         ],
     )
     .await;
     let c = connect(&driver).await;
     sign_up_in_browser(&c, &app, "ada@example.com").await;
     c.goto(&app.url("/marketplace/disk-full-recovery")).await.unwrap();
-    click_and_wait(&c, "#buy-key").await;
+    let r = app
+        .client
+        .get(app.url("/marketplace/disk-full-recovery"))
+        .send()
+        .await
+        .unwrap();
+    eprintln!("CSP {:?}", r.headers().get("content-security-policy"));
+    c.find(Locator::Css("#buy-key")).await.unwrap().click().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eprintln!("URL {}", c.current_url().await.unwrap());
+    eprintln!(
+        "SRC {}",
+        &c.source().await.unwrap().chars().take(1500).collect::<String>()
+    );
     let url = c.current_url().await.unwrap().to_string();
     assert!(
         url.starts_with(&format!("{}c/pay/cs_test_", fake.base)),

@@ -114,7 +114,7 @@ async fn recommendations_explain_themselves_and_exclude_what_you_own() {
             Some(json!({"kind": "view", "value": "no-such-key"})),
         )
         .await;
-        assert_eq!(s, 400);
+        assert_eq!(s, 404, "no such KEY");
         let (s, _) = send(
             &app,
             "POST",

@@ -357,7 +357,7 @@ async fn checkout_answers_name_the_problem_and_free_upgrades_skip_payment() {
         for (sku, status) in [
             ("widget:x", 400),
             ("key:nope-nope", 404),
-            ("plan:enterprise:monthly", 400),
+            ("plan:enterprise:monthly", 409),
         ] {
             let (s, r) = send(&app, "POST", "/api/v1/checkout", Some(&bob), Some(json!({"sku": sku}))).await;
             assert_eq!(s, status, "{sku}: {r}");

@@ -595,9 +595,12 @@ async fn partial_refunds_are_capped_by_the_cash_still_refundable() {
         let (s, r) = refund("40.00").await;
         assert_eq!(s, 200, "{r}");
         assert_eq!(r["refunded"]["minor"], 4_000);
-        // $40 of $49 is refunded: another $40 exceeds the $9 left, whatever the list value.
+        // $40 of $49 is refunded: another $40 exceeds the $9 left, whatever the list value (a
+        // conflict with what the order has left; a malformed amount is a 400).
         let (s, r) = refund("40.00").await;
-        assert_eq!(s, 400, "{db:?}: {r}");
+        assert_eq!(s, 409, "{db:?}: {r}");
+        let (s, _) = refund("0.00").await;
+        assert_eq!(s, 400);
         assert!(r["message"].as_str().unwrap().contains("still refundable"), "{r}");
         let left = format!("{}.{:02}", (paid - 4_000) / 100, (paid - 4_000) % 100);
         let (s, r) = refund(&left).await;

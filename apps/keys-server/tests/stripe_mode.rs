@@ -378,7 +378,7 @@ async fn partial_refunds_at_stripe_are_distinct_and_capped() {
         // More than the cash not refunded yet ($39.00 of $49.00, the second refund not yet
         // confirmed) is refused before Stripe.
         let (s, r) = refund("45.00").await;
-        assert_eq!(s, 400, "{r}");
+        assert_eq!(s, 409, "{r}");
         assert!(fake.take_requests().is_empty());
     }
 }

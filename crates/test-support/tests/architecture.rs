@@ -115,9 +115,7 @@ fn no_xml_is_ever_parsed() {
                 let path = entry.path();
                 if path.is_dir() {
                     stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs")
-                    && !path.ends_with("tests/architecture.rs")
-                {
+                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests/architecture.rs") {
                     let text = std::fs::read_to_string(&path).unwrap();
                     for needle in ["web::Xml", "payload::Xml", "quick_xml", "PlainXml", "Xml<"] {
                         if text.contains(needle) {
@@ -128,5 +126,8 @@ fn no_xml_is_ever_parsed() {
             }
         }
     }
-    assert!(offenders.is_empty(), "XML parsing would reach the ignored advisories: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "XML parsing would reach the ignored advisories: {offenders:?}"
+    );
 }

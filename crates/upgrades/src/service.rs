@@ -121,14 +121,22 @@ pub enum RefundOrderError {
     /// Not paid (pending or cancelled): nothing to refund.
     #[error("order {0} was never paid")]
     NotPaid(PurchaseId),
-    /// The amount is zero, negative, in another currency or more than the cash still
-    /// refundable.
-    #[error("refund amount {amount} is not between 0 and the {paid} still refundable (cash paid less earlier refunds)")]
+    /// The amount is zero, negative or in another currency.
+    #[error("refund amount {amount} must be a positive amount in {currency}")]
     BadAmount {
         /// Asked.
         amount: String,
+        /// The order's currency.
+        currency: String,
+    },
+    /// The amount is more than the cash still refundable (cash paid less earlier refunds —
+    /// never the list value).
+    #[error("refund amount {amount} is more than the {left} still refundable (cash paid less earlier refunds)")]
+    MoreThanRefundable {
+        /// Asked.
+        amount: String,
         /// Cash still refundable.
-        paid: String,
+        left: String,
     },
     /// The ledger refuses (credit carried into a later order).
     #[error(transparent)]
@@ -519,16 +527,19 @@ impl Commerce {
             (order.cash_paid.minor() - order.refunded.minor()).max(0),
             order.cash_paid.currency(),
         );
-        let bad = |a: Money| RefundOrderError::BadAmount {
-            amount: a.to_string(),
-            paid: refundable.to_string(),
-        };
         let ledger_amount = match amount {
             None => value,
-            Some(a)
-                if a.currency() != order.cash_paid.currency() || a.minor() <= 0 || a.minor() > refundable.minor() =>
-            {
-                return Err(bad(a));
+            Some(a) if a.currency() != order.cash_paid.currency() || a.minor() <= 0 => {
+                return Err(RefundOrderError::BadAmount {
+                    amount: a.to_string(),
+                    currency: order.cash_paid.currency().code().to_owned(),
+                });
+            }
+            Some(a) if a.minor() > refundable.minor() => {
+                return Err(RefundOrderError::MoreThanRefundable {
+                    amount: a.to_string(),
+                    left: refundable.to_string(),
+                });
             }
             // The rest of the cash: a full refund (the credit carried in goes back too).
             Some(a) if a == refundable => value,

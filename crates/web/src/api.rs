@@ -117,6 +117,7 @@ pub(crate) struct PreviewInfo {
     /// File tree.
     files: Vec<PreviewFileInfo>,
     /// README excerpt.
+    #[oai(nullable)]
     readme_excerpt: Option<String>,
     /// Preview file excerpts.
     excerpts: Vec<ExcerptInfo>,
@@ -147,6 +148,7 @@ pub(crate) struct ApiError {
     /// What went wrong, for a person.
     message: String,
     /// The query parameter at fault, when there is one.
+    #[oai(nullable)]
     parameter: Option<String>,
 }
 
@@ -246,23 +248,32 @@ impl KeysApi {
     async fn list_keys(
         &self,
         state: Data<&AppState>,
-        /// Free text.
+        /// Free text (at most 200 characters).
+        #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
         /// `node-next`, `runbook` or `jupyter`.
+        #[oai(validator(max_length = 64))]
         kind: Query<Option<String>>,
         /// `starter`, `operator`, `scale` or `enterprise`.
+        #[oai(validator(max_length = 64))]
         tier: Query<Option<String>>,
         /// A role, e.g. `sre`, `fullstack-developer`, `data-scientist`.
+        #[oai(validator(max_length = 64))]
         role: Query<Option<String>>,
         /// A tool intent, e.g. `respond-to-incidents`, `add-payments`.
+        #[oai(validator(max_length = 64))]
         intent: Query<Option<String>>,
         /// A problem category, e.g. `incident-response`, `payments`.
+        #[oai(validator(max_length = 64))]
         category: Query<Option<String>>,
         /// `relevance` (default with `q`), `name` (default), `newest` or `tier`.
+        #[oai(validator(max_length = 64))]
         sort: Query<Option<String>>,
-        /// Page from 1 (default 1).
+        /// Page from 1 (default 1; the document says integer 1 to 100 000).
+        #[oai(validator(max_length = 20))]
         page: Query<Option<String>>,
         /// Items per page, 1 to 100 (default 24).
+        #[oai(validator(max_length = 20))]
         per_page: Query<Option<String>>,
     ) -> ListResponse {
         let params = [

@@ -172,10 +172,10 @@ enum AuthTags {
 pub(crate) struct Credentials {
     /// Email address.
     #[oai(validator(max_length = 254))]
-    email: String,
-    /// Password (12 to 1024 characters at sign-up).
+    email: crate::text::Text,
+    /// Password (12 to 1024 characters; the server names the field when it is not).
     #[oai(validator(max_length = 1024))]
-    password: String,
+    password: crate::text::Text,
 }
 
 /// The signed-in account.
@@ -267,10 +267,10 @@ pub(crate) enum LogoutResponse {
 pub(crate) struct PasswordChange {
     /// The current password.
     #[oai(validator(max_length = 1024))]
-    current_password: String,
-    /// The new password (12 to 1024 characters).
+    current_password: crate::text::Text,
+    /// The new password (12 to 1024 characters; the server names the field when it is not).
     #[oai(validator(max_length = 1024))]
-    new_password: String,
+    new_password: crate::text::Text,
 }
 
 /// How many other sessions ended.
@@ -511,11 +511,12 @@ impl From<TokenScope> for ScopeName {
 pub(crate) struct NewTokenRequest {
     /// What it is for (1 to 100 characters), e.g. `ci`.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"^.*\S.*$"))]
-    name: String,
+    name: crate::text::Text,
     /// What it may do (default `download`): `read`, `download`, or `admin` (admins only).
+    #[oai(nullable)]
     scope: Option<ScopeName>,
     /// Days until it stops working: 1 to 365 (default 90).
-    #[oai(validator(minimum(value = "1"), maximum(value = "365")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "365")))]
     expires_in_days: Option<u32>,
 }
 

@@ -327,8 +327,9 @@ pub(crate) struct CheckoutBody {
         max_length = 120,
         pattern = r"^(key|bundle):[a-z0-9][a-z0-9-]{0,63}$|^plan:(starter|operator|scale|enterprise):(monthly|annual)$"
     ))]
-    sku: String,
+    sku: crate::text::Text,
     /// Buy for this organisation (you must be its owner or an admin).
+    #[oai(nullable)]
     org: Option<i64>,
 }
 
@@ -339,7 +340,8 @@ pub(crate) fn checkout_failure(err: CheckoutError) -> CheckoutFailure {
         CheckoutError::Quote(QuoteRequestError::Quote(
             q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. }),
         )) => (StatusCode::CONFLICT, "conflict", q.to_string()),
-        CheckoutError::Quote(QuoteRequestError::Quote(q)) => (StatusCode::BAD_REQUEST, "bad_request", q.to_string()),
+        // Sellable, but not to this holder (Enterprise is for organisations, …).
+        CheckoutError::Quote(QuoteRequestError::Quote(q)) => (StatusCode::CONFLICT, "conflict", q.to_string()),
         e @ (CheckoutError::CreditTaken | CheckoutError::InProgress(_) | CheckoutError::NotPending(_)) => {
             (StatusCode::CONFLICT, "conflict", e.to_string())
         }
@@ -370,7 +372,10 @@ pub(crate) async fn start_checkout(
     sku_text: &str,
     org: Option<i64>,
 ) -> Result<CheckoutStarted, CheckoutFailure> {
-    let sku = parse_sku(Some(sku_text)).map_err(|m| (StatusCode::BAD_REQUEST, "bad_request", m))?;
+    let sku = parse_sku(Some(sku_text)).map_err(|p| match p {
+        crate::commerce_api::SkuProblem::Unknown(m) => (StatusCode::NOT_FOUND, "not_found", m),
+        crate::commerce_api::SkuProblem::Malformed(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+    })?;
     let holder = buyer_holder(state, account, org).await.map_err(|(k, m)| match k {
         "forbidden" => (StatusCode::FORBIDDEN, "forbidden", m),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),

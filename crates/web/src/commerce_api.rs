@@ -62,12 +62,15 @@ pub(crate) struct SkuInfo {
     /// Before any discount (a bundle: its members' list total).
     list_price: Amount,
     /// A bundle's discount (`22%`).
+    #[oai(nullable)]
     discount_percent: Option<String>,
     /// The KEYS it contains (a KEY: itself; a plan: those covered today).
     keys: Vec<String>,
     /// Maturity tier (KEYS and plans).
+    #[oai(nullable)]
     tier: Option<String>,
     /// `monthly` or `annual` (plans).
+    #[oai(nullable)]
     interval: Option<String>,
 }
 
@@ -86,8 +89,10 @@ pub(crate) struct CreditInfo {
     /// `purchase` (what an earlier order paid) or `unused_plan_time`.
     source: String,
     /// The earlier order, for `purchase`.
+    #[oai(nullable)]
     order_id: Option<i64>,
     /// What that order bought.
+    #[oai(nullable)]
     order_sku: Option<String>,
     /// The KEYS the credit is for.
     keys: Vec<String>,
@@ -122,6 +127,7 @@ pub(crate) struct QuoteInfo {
     /// List price.
     list_price: Amount,
     /// A bundle's discount rate.
+    #[oai(nullable)]
     discount_percent: Option<String>,
     /// A bundle's discount amount.
     discount: Amount,
@@ -215,8 +221,10 @@ pub(crate) struct OrderInfo {
     /// Refunded (against the order's value: cash + credit).
     refunded: Amount,
     /// When it was paid (RFC 3339); none while pending.
+    #[oai(nullable)]
     paid_at: Option<String>,
     /// A plan's period end (RFC 3339).
+    #[oai(nullable)]
     period_end: Option<String>,
     /// The quote's explanation.
     explanation: String,
@@ -251,22 +259,31 @@ pub(crate) struct OrderList {
 #[derive(Object)]
 pub(crate) struct RecordOrderRequest {
     /// The buyer's account email (the order is theirs, or their organisation's).
-    email: String,
+    #[oai(validator(max_length = 254))]
+    email: crate::text::Text,
     /// Or buy for this organisation (the buyer must belong to it).
+    #[oai(nullable)]
     organisation: Option<i64>,
     /// What was bought.
-    sku: String,
+    #[oai(validator(max_length = 80))]
+    sku: crate::text::Text,
     /// Why (kept in the audit trail).
-    reason: String,
+    #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
+    reason: crate::text::Text,
 }
 
 /// Refund an order.
 #[derive(Object)]
 pub(crate) struct RefundRequest {
-    /// Cash to refund, as a decimal string (`"12.00"`); omitted: everything.
-    amount: Option<String>,
+    /// Cash to refund, as a positive decimal string (`"12.00"`); omitted: everything left.
+    #[oai(
+        nullable,
+        validator(pattern = r"^(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0*\.(0[1-9]|[1-9][0-9]?))$")
+    )]
+    amount: Option<crate::text::Text>,
     /// Why (kept in the audit trail).
-    reason: String,
+    #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
+    reason: crate::text::Text,
 }
 
 #[derive(ApiResponse)]
@@ -470,7 +487,8 @@ pub(crate) async fn quote_for(
         QuoteRequestError::Quote(q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. })) => {
             ("conflict", q.to_string())
         }
-        QuoteRequestError::Quote(q) => ("bad_request", q.to_string()),
+        // Sellable, but not to this holder (Enterprise is for organisations, …).
+        QuoteRequestError::Quote(q) => ("conflict", q.to_string()),
         QuoteRequestError::Store(s) => {
             tracing::error!(error = %s, "quote failed");
             ("unavailable", "try again shortly".into())
@@ -478,15 +496,38 @@ pub(crate) async fn quote_for(
     })
 }
 
-/// Parses a SKU query parameter with a message naming the problem.
-pub(crate) fn parse_sku(sku: Option<&str>) -> Result<Sku, String> {
-    match sku {
-        None | Some("") => {
-            Err("`sku` is required, e.g. `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`".into())
+/// Why a SKU parameter was refused.
+#[derive(Debug)]
+pub(crate) enum SkuProblem {
+    /// Not of the form `key:<slug>`, `bundle:<slug>`, `plan:<tier>:<interval>` (400).
+    Malformed(String),
+    /// Of the right form, but its slug cannot name anything (404).
+    Unknown(String),
+}
+
+impl SkuProblem {
+    pub(crate) fn message(self) -> String {
+        match self {
+            SkuProblem::Malformed(m) | SkuProblem::Unknown(m) => m,
         }
-        Some(s) => s
-            .parse::<Sku>()
-            .map_err(|err| format!("`sku`: {}", crate::clip(&err.to_string()))),
+    }
+}
+
+/// Parses a SKU parameter with a message naming the problem. A `key:`/`bundle:` SKU whose slug
+/// is not a valid slug names nothing that exists: not found, like an unknown valid slug.
+pub(crate) fn parse_sku(sku: Option<&str>) -> Result<Sku, SkuProblem> {
+    match sku {
+        None | Some("") => Err(SkuProblem::Malformed(
+            "`sku` is required, e.g. `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`".into(),
+        )),
+        Some(s) => s.parse::<Sku>().map_err(|err| {
+            let message = format!("`sku`: {}", crate::clip(&err.to_string()));
+            if matches!(err, upgrades::SkuError::BadSlug { .. }) {
+                SkuProblem::Unknown(message)
+            } else {
+                SkuProblem::Malformed(message)
+            }
+        }),
     }
 }
 
@@ -519,12 +560,18 @@ impl CommerceApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        sku: Query<Option<String>>,
+        /// `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`.
+        #[oai(validator(max_length = 80))]
+        sku: Query<String>,
+        /// Quote for this organisation (you must be its owner or an admin; the document says
+        /// integer).
+        #[oai(validator(max_length = 20))]
         org: Query<Option<String>>,
     ) -> QuoteResponse {
-        let sku = match parse_sku(sku.0.as_deref()) {
+        let sku = match parse_sku(Some(&sku.0)) {
             Ok(s) => s,
-            Err(m) => return QuoteResponse::BadRequest(e("bad_request", m)),
+            Err(SkuProblem::Unknown(m)) => return QuoteResponse::NotFound(e("not_found", m)),
+            Err(p) => return QuoteResponse::BadRequest(e("bad_request", p.message())),
         };
         let org = match parse_org(org.0.as_deref()) {
             Ok(o) => o,
@@ -587,7 +634,8 @@ impl CommerceApi {
         }
         let sku = match parse_sku(Some(&body.sku)) {
             Ok(s) => s,
-            Err(m) => return AdminResponse::BadRequest(e("bad_request", m)),
+            Err(SkuProblem::Unknown(m)) => return AdminResponse::NotFound(e("not_found", m)),
+            Err(p) => return AdminResponse::BadRequest(e("bad_request", p.message())),
         };
         let Ok(email) = body.email.parse::<Email>() else {
             return AdminResponse::BadRequest(e(
@@ -605,9 +653,9 @@ impl CommerceApi {
             Some(org) => match state.orgs.memberships(buyer).await {
                 Ok(list) if list.iter().any(|(o, _)| o.id.0 == org) => Holder::Organisation(OrgId(org)),
                 Ok(_) => {
-                    return AdminResponse::BadRequest(e(
-                        "bad_request",
-                        format!("`organisation`: {email} is not a member of it"),
+                    return AdminResponse::Conflict(e(
+                        "conflict",
+                        format!("`organisation`: {email} is not a member of organisation {org}"),
                     ));
                 }
                 Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
@@ -698,6 +746,9 @@ impl CommerceApi {
                 err @ RefundOrderError::BadAmount { .. } => {
                     AdminResponse::BadRequest(e("bad_request", err.to_string()))
                 }
+                err @ RefundOrderError::MoreThanRefundable { .. } => {
+                    AdminResponse::Conflict(e("conflict", err.to_string()))
+                }
                 err @ (RefundOrderError::AlreadyRefunded(_)
                 | RefundOrderError::NotPaid(_)
                 | RefundOrderError::Ledger(_)) => AdminResponse::Conflict(e("conflict", err.to_string())),
@@ -718,7 +769,7 @@ fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestEr
         QuoteRequestError::Quote(q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. })) => {
             AdminResponse::Conflict(e("conflict", q.to_string()))
         }
-        QuoteRequestError::Quote(q) => AdminResponse::BadRequest(e("bad_request", q.to_string())),
+        QuoteRequestError::Quote(q) => AdminResponse::Conflict(e("conflict", q.to_string())),
         QuoteRequestError::Store(s) => {
             tracing::error!(error = %s, "quote failed");
             AdminResponse::Unavailable(e("unavailable", "try again shortly"))

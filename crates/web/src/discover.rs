@@ -516,13 +516,30 @@ pub(crate) struct RecommendationList {
     items: Vec<RecommendationItem>,
 }
 
+/// What a signal says.
+#[derive(poem_openapi::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[oai(rename_all = "lowercase")]
+pub(crate) enum SignalKindName {
+    /// Looked at a KEY (`value`: its slug).
+    View,
+    /// Bought a KEY (`value`: its slug).
+    Purchase,
+    /// Chose a role.
+    Role,
+    /// Chose a tool intent.
+    Intent,
+    /// Chose a problem category.
+    Category,
+}
+
 /// A signal to record.
 #[derive(Object)]
 pub(crate) struct SignalBody {
     /// `view`, `purchase`, `role`, `intent` or `category`.
-    kind: String,
-    /// A KEY slug (view, purchase) or a vocabulary value.
-    value: String,
+    kind: SignalKindName,
+    /// A KEY slug (view, purchase) or a vocabulary value; an unknown one is 404.
+    #[oai(validator(max_length = 64, pattern = r"^[a-z0-9-]{1,64}$"))]
+    value: crate::text::Text,
 }
 
 #[derive(ApiResponse)]
@@ -544,12 +561,12 @@ pub(crate) enum SignalResponse {
     /// Recorded (or cleared).
     #[oai(status = 204)]
     Done,
-    /// Bad kind or value.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
     /// Neither signed in nor a visitor (answer `/discover` first).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// No KEY has that slug, or the value is not one of the vocabulary's.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
     /// Storage failed.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -567,9 +584,17 @@ impl DiscoveryApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        /// A role (one).
+        #[oai(validator(max_length = 64))]
         role: Query<Option<String>>,
+        /// Tool intents, comma-separated.
+        #[oai(validator(max_length = 400))]
         intent: Query<Option<String>>,
+        /// Problem categories, comma-separated.
+        #[oai(validator(max_length = 400))]
         category: Query<Option<String>>,
+        /// How many, 1 to 50 (default 10).
+        #[oai(validator(minimum(value = "1"), maximum(value = "50")))]
         limit: Query<Option<u32>>,
     ) -> RecResponse {
         let asked = match asked_profile(role.0.as_deref(), intent.0.as_deref(), category.0.as_deref()) {
@@ -607,37 +632,30 @@ impl DiscoveryApi {
             return SignalResponse::Unauthorized(e("unauthorized", "sign in (or answer /discover) first"));
         };
         let v = body.value.trim();
-        let kind = match body.kind.as_str() {
-            "view" | "purchase" => match v.parse::<catalog::Slug>() {
+        let unknown = |err: String| SignalResponse::NotFound(e("not_found", format!("`value`: {}", crate::clip(&err))));
+        let kind = match body.kind {
+            SignalKindName::View | SignalKindName::Purchase => match v.parse::<catalog::Slug>() {
                 Ok(slug) if state.catalog.snapshot().get(slug.as_str()).is_some() => {
-                    if body.kind == "view" {
+                    if body.kind == SignalKindName::View {
                         SignalKind::View(slug)
                     } else {
                         SignalKind::Purchase(slug)
                     }
                 }
-                _ => {
-                    return SignalResponse::BadRequest(e("bad_request", format!("`value`: no KEY has the slug `{v}`")));
-                }
+                _ => return unknown(format!("no KEY has the slug `{v}`")),
             },
-            "role" => match v.parse() {
+            SignalKindName::Role => match v.parse() {
                 Ok(r) => SignalKind::Role(r),
-                Err(err) => return SignalResponse::BadRequest(e("bad_request", format!("`value`: {err}"))),
+                Err(err) => return unknown(format!("{err}")),
             },
-            "intent" => match v.parse() {
+            SignalKindName::Intent => match v.parse() {
                 Ok(i) => SignalKind::Intent(i),
-                Err(err) => return SignalResponse::BadRequest(e("bad_request", format!("`value`: {err}"))),
+                Err(err) => return unknown(format!("{err}")),
             },
-            "category" => match v.parse() {
+            SignalKindName::Category => match v.parse() {
                 Ok(c) => SignalKind::Category(c),
-                Err(err) => return SignalResponse::BadRequest(e("bad_request", format!("`value`: {err}"))),
+                Err(err) => return unknown(format!("{err}")),
             },
-            other => {
-                return SignalResponse::BadRequest(e(
-                    "bad_request",
-                    format!("`kind`: unknown `{other}`; accepted: view, purchase, role, intent, category"),
-                ));
-            }
         };
         let signal = Signal {
             kind,

@@ -30,10 +30,12 @@ pub(crate) struct EntitlementInfo {
     /// Id.
     id: i64,
     /// KEY slug (for a single KEY).
+    #[oai(nullable)]
     key: Option<String>,
     /// `key`, `bundle` or `plan`.
     scope: String,
     /// Bundle slug or plan tier, when the scope is one.
+    #[oai(nullable)]
     scope_ref: Option<String>,
     /// `purchase`, `bundle_purchase`, `subscription`, `manual_grant`, `free_upgrade`.
     source: String,
@@ -42,6 +44,7 @@ pub(crate) struct EntitlementInfo {
     /// `active`, `past_due`, `revoked`.
     status: String,
     /// When access ends (RFC 3339), if it does.
+    #[oai(nullable)]
     expires_at: Option<String>,
     /// Whether it gives access now.
     effective: bool,
@@ -84,20 +87,25 @@ pub(crate) struct EntitlementList {
 #[derive(Object)]
 pub(crate) struct GrantRequest {
     /// The customer's account email.
-    email: Option<String>,
+    #[oai(nullable, validator(max_length = 254))]
+    email: Option<crate::text::Text>,
     /// Or an organisation id: every current member gets access.
+    #[oai(nullable)]
     organisation: Option<i64>,
     /// The KEY slug.
-    key: String,
+    #[oai(validator(max_length = 64))]
+    key: crate::text::Text,
     /// Why (kept in the audit trail).
-    reason: String,
+    #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
+    reason: crate::text::Text,
 }
 
 /// Revoke request.
 #[derive(Object)]
 pub(crate) struct RevokeRequest {
     /// Why (kept in the audit trail).
-    reason: String,
+    #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
+    reason: crate::text::Text,
 }
 
 /// An error.

@@ -124,7 +124,11 @@ fn access_needed(method: &Method, path: &str) -> Access {
 /// Requests a token may never make: creating tokens and changing credentials need the
 /// signed-in browser session.
 fn session_only(method: &Method, path: &str) -> bool {
-    (method == Method::POST && path == "/api/v1/tokens") || path.starts_with("/api/v1/auth/")
+    (method == Method::POST && path == "/api/v1/tokens")
+        || matches!(
+            path,
+            "/api/v1/auth/password" | "/api/v1/auth/logout-everywhere" | "/api/v1/auth/logout"
+        )
 }
 
 fn is_json(req: &Request) -> bool {
@@ -142,10 +146,23 @@ pub(crate) async fn api_guard<E: Endpoint>(next: E, mut req: Request) -> poem::R
     if !path.starts_with("/api/v1/") {
         return Ok(next.get_response(req).await);
     }
+    let method = req.method().clone();
+    if !crate::spec::is_declared(&method, &path) {
+        // Not an operation: the router answers (404, or 405 with the methods there are).
+        let mut resp = next.get_response(req).await;
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(methods) = crate::spec::allowed_methods(&path)
+        {
+            let list: Vec<&str> = methods.iter().map(Method::as_str).collect();
+            if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+        }
+        return Ok(resp);
+    }
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return Ok(next.get_response(req).await);
     };
-    let method = req.method().clone();
     if let Some(auth) = req.headers().get(header::AUTHORIZATION) {
         let Some(token) = auth
             .to_str()
@@ -362,6 +379,7 @@ mod tests {
         );
         assert!(session_only(&Method::POST, "/api/v1/tokens"));
         assert!(session_only(&Method::POST, "/api/v1/auth/password"));
+        assert!(!session_only(&Method::POST, "/api/v1/auth/login"));
         assert!(!session_only(&Method::GET, "/api/v1/tokens"));
     }
 

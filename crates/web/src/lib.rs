@@ -27,6 +27,8 @@ mod orgs_api;
 mod pages;
 mod response_cache;
 mod shop;
+pub mod spec;
+mod text;
 
 use std::sync::Arc;
 
@@ -182,12 +184,13 @@ async fn api_error(err: poem::Error) -> Response {
     let code = match status {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         s if s.is_client_error() => "bad_request",
         _ => "internal_error",
     };
     (
         status,
-        Json(serde_json::json!({ "error": code, "message": err.to_string(), "parameter": null })),
+        Json(serde_json::json!({ "error": code, "message": clip(&err.to_string()), "parameter": null })),
     )
         .into_response()
 }
@@ -224,58 +227,17 @@ pub fn openapi_service() -> OpenApiService<
     .server("/api/v1")
 }
 
-/// The OpenAPI document: poem-openapi's, plus the download-issuance operation, which is a plain
-/// poem handler because its body is optional *and* may come without a content type.
+/// The OpenAPI document (see [`spec`]).
 #[must_use]
 pub fn openapi_document() -> String {
-    let api = openapi_service();
-    let Ok(mut spec) = serde_json::from_str::<serde_json::Value>(&api.spec()) else {
-        return api.spec();
-    };
-    let error = serde_json::json!({
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}}
-    });
-    let err = |what: &str| serde_json::json!({"description": what, "content": {"application/json; charset=utf-8": {"schema": error}}});
-    if let Some(paths) = spec.get_mut("paths").and_then(serde_json::Value::as_object_mut) {
-        paths.insert(
-            "/keys/{slug}/download".into(),
-            serde_json::json!({"post": {
-                "tags": ["Me"],
-                "summary": "A short-lived download link for a KEY the caller owns",
-                "description": "Answers `{url, expires_at}` only to a signed-in (session cookie or `Authorization: Bearer` token) caller entitled to the KEY. The link is HMAC-signed over account, KEY, version, archive digest and expiry (at most 5 minutes) and re-checks the entitlement when used. The body is optional; without it the current version is meant.",
-                "operationId": "issue_download",
-                "parameters": [{"name": "slug", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": false, "content": {"application/json": {"schema": {
-                    "type": "object",
-                    "properties": {"version": {"type": "string", "description": "MAJOR.MINOR.PATCH; default: the current version"}},
-                    "additionalProperties": false
-                }}}},
-                "responses": {
-                    "200": {"description": "The link", "content": {"application/json; charset=utf-8": {"schema": {
-                        "type": "object",
-                        "required": ["url", "expires_at"],
-                        "properties": {"url": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}
-                    }}}},
-                    "400": err("The body is not `{\"version\": …}`"),
-                    "401": err("Not signed in"),
-                    "403": err("Signed in, not entitled"),
-                    "404": err("Unknown KEY or version"),
-                    "503": err("Storage failed; try again")
-                }
-            }}),
-        );
-    }
-    spec.to_string()
+    spec::document().to_owned()
 }
 
 #[handler]
 fn openapi_json() -> Response {
-    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     Response::builder()
         .content_type("application/json; charset=utf-8")
-        .body(DOCUMENT.get_or_init(openapi_document).clone())
+        .body(spec::document())
 }
 
 /// Every route, with middleware, ready to serve (boxed: the middleware stack is deep).

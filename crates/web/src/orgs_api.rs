@@ -59,7 +59,7 @@ impl From<RoleName> for OrgRole {
 pub(crate) struct NewOrg {
     /// Name, 1 to 100 characters.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"^.*\S.*$"))]
-    name: String,
+    name: crate::text::Text,
 }
 
 /// An organisation and the caller's role in it.
