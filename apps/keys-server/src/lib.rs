@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use infra::{Infra, Settings};
+use infra::{Infra, Services, Settings};
 use ingest::{IngestOptions, NoProgress};
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
-use web::{AppState, CatalogCache, ResponseCache};
+use web::{AccessPart, AppState, CatalogCache, CatalogPart, DiscoveryPart, IdentityPart, ResponseCache, ShopPart};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +31,9 @@ pub enum StartError {
     /// The catalog could not be read.
     #[error("cannot load the catalog: {0}")]
     Catalog(#[from] catalog::StorageError),
-    /// The account service could not start.
-    #[error("accounts could not start: {0}")]
-    Accounts(String),
+    /// The services could not be built.
+    #[error(transparent)]
+    Services(#[from] infra::ServicesError),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}; is another process using it? pick another with --bind")]
     Bind {
@@ -101,22 +101,6 @@ impl Application {
         let catalog = Arc::new(CatalogCache::load(infra.catalog.clone()).await?);
         let refresher =
             Arc::clone(&catalog).spawn_refresher(Duration::from_millis(settings.catalog.refresh_interval_ms));
-        let responses = Arc::new(ResponseCache::new(settings.catalog.response_cache_entries));
-        let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
-        let tokens: Arc<dyn accounts::ports::TokenRepository> = store.clone();
-        let orgs = accounts::OrgService::new(store.clone());
-        let accounts = accounts::AccountService::new(
-            store.clone(),
-            store.clone(),
-            store,
-            Arc::new(settings.auth.hasher()),
-            settings.auth.policy(),
-        )
-        .map_err(|e| StartError::Accounts(e.to_string()))?;
-        let fresh = accounts::SecretToken::generate("").expose().to_owned();
-        let link_key = storage_sql::downloads::shared_secret(&infra.db, "download_link_key", &fresh)
-            .await
-            .map_err(|e| StartError::Accounts(format!("download signing key: {e}")))?;
         let bind = settings.bind_addr();
         let acceptor = TcpListener::bind(bind)
             .into_acceptor()
@@ -127,102 +111,27 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .unwrap_or(bind);
-
-        // Payments: Stripe, or the local payment mode (an explicit choice off loopback; the
-        // settings refuse to start otherwise).
-        let orders: Arc<dyn upgrades::ports::OrderRepository> =
-            Arc::new(storage_sql::SqlOrderRepository::new(infra.db.clone()));
-        let policy = payments::apply::Policy {
-            grace: chrono::Duration::days(settings.stripe.grace_days),
-        };
-        let inbox: Arc<dyn payments::ports::InboxRepository> = Arc::new(storage_sql::payments::SqlInbox::new(
-            infra.db.clone(),
-            policy,
-            settings.worker.max_attempts,
-        ));
-        let mut secrets = settings.stripe.secrets();
-        if secrets.is_empty() {
-            // Local mode without configured secrets: one generated secret shared by every
-            // instance through the database.
-            let fresh = format!("whsec_local_{}", accounts::SecretToken::generate("").digest());
-            let shared = storage_sql::downloads::shared_secret(&infra.db, "local_webhook_secret", &fresh)
-                .await
-                .map_err(|e| StartError::Accounts(format!("local webhook secret: {e}")))?;
-            secrets.push(shared);
-        }
-        let secrets = Arc::new(secrets);
-        let (gateway, local, redirect_origins): (
-            Arc<dyn payments::ports::PaymentGateway>,
-            Option<Arc<web::checkout::LocalGateway>>,
-            Vec<String>,
-        ) = match (settings.payments_mode(), settings.stripe.secret_key.as_ref()) {
-            (infra::PaymentsMode::Stripe, Some(key)) => {
-                use secrecy::ExposeSecret as _;
-                let g = stripe_gateway::StripeGateway::new(key.expose_secret(), settings.stripe.api_base.as_deref())
-                    .map_err(|e| StartError::Accounts(format!("Stripe client: {e}")))?;
-                (Arc::new(g), None, settings.stripe.redirect_origins())
-            }
-            _ => {
-                let g = Arc::new(web::checkout::LocalGateway::new(
-                    inbox.clone(),
-                    orders.clone(),
-                    secrets.clone(),
-                    infra.clock.clone(),
-                ));
-                tracing::warn!("payments run in LOCAL TEST MODE: no real money moves");
-                (g.clone(), Some(g), Vec::new())
-            }
-        };
         let public_url = settings.public_url(addr);
-        let run_worker = settings.worker.in_server.unwrap_or(local.is_some());
+        let services = Services::build(&infra, settings, &public_url).await?;
+        let trusted = settings
+            .trusted_proxies()
+            .map_err(|e| StartError::Services(infra::ServicesError::Setting(format!("server.trusted_proxies: {e}"))))?;
+
+        // The local payment mode applies its own events unless told otherwise.
+        let run_worker = settings.worker.in_server.unwrap_or(services.payments.local.is_some());
         let (stop_worker, worker_rx) = tokio::sync::watch::channel(false);
         let worker = run_worker.then(|| {
             tokio::spawn(infra::worker::run_worker(
-                inbox.clone(),
+                services.inbox.clone(),
                 infra.clock.clone(),
                 settings.worker.clone(),
                 worker_rx,
             ))
         });
-
-        let signals: Arc<dyn discovery::SignalRepository> =
-            Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone()));
-        let purger = infra::housekeeping::Housekeeping {
-            accounts: accounts.clone(),
-            signals: signals.clone(),
-            orders: orders.clone(),
-            retention_days: settings.discovery.retention_days,
-        }
-        .spawn(infra.clock.clone(), Duration::from_secs(3_600));
-
-        let entitlements: Arc<dyn entitlements::ports::EntitlementRepository> =
-            Arc::new(storage_sql::SqlEntitlementRepository::new(infra.db.clone()));
-        let commerce = upgrades::service::Commerce::new(orders.clone(), entitlements.clone());
-        let trusted = settings
-            .trusted_proxies()
-            .map_err(|e| StartError::Accounts(format!("server.trusted_proxies: {e}")))?;
-        let state = AppState {
-            repo: infra.catalog.clone(),
-            catalog,
-            responses,
-            accounts,
-            tokens,
-            orgs,
-            clock: infra.clock.clone(),
-            http: web::HttpPolicy::new(&public_url, settings.secure_cookies(addr), trusted, &redirect_origins),
-            entitlements,
-            archives: infra.archives.clone(),
-            downloads: Arc::new(storage_sql::downloads::SqlDownloadLog::new(infra.db.clone())),
-            link_key: Arc::new(link_key.into_bytes()),
-            link_ttl: Duration::from_secs(settings.downloads.link_ttl_secs),
-            checkout: payments::checkout::CheckoutService::new(commerce.clone(), orders, gateway, &public_url),
-            commerce,
-            local,
-            inbox,
-            webhook_secrets: secrets,
-            signals,
-            signal_retention_days: settings.discovery.retention_days,
-        };
+        let purger = services
+            .housekeeping(settings)
+            .spawn(infra.clock.clone(), Duration::from_secs(3_600));
+        let state = app_state(&infra, services, catalog, settings, &public_url, addr, trusted);
         Ok(Self {
             addr,
             acceptor: acceptor.boxed(),
@@ -260,28 +169,55 @@ impl Application {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+/// The web layer's state, grouped by bounded context, from the services.
+fn app_state(
+    infra: &Infra,
+    services: Services,
+    catalog: Arc<CatalogCache>,
+    settings: &Settings,
+    public_url: &str,
+    addr: SocketAddr,
+    trusted: Vec<ipnet::IpNet>,
+) -> AppState {
+    AppState {
+        catalog: CatalogPart {
+            repo: infra.catalog.clone(),
+            cache: catalog,
+            responses: Arc::new(ResponseCache::new(settings.catalog.response_cache_entries)),
+        },
+        identity: IdentityPart {
+            accounts: services.accounts,
+            tokens: services.tokens,
+            orgs: services.orgs,
+        },
+        access: AccessPart {
+            entitlements: services.entitlements,
+            archives: infra.archives.clone(),
+            downloads: services.downloads,
+            links: services.links,
+        },
+        shop: ShopPart {
+            commerce: services.commerce,
+            checkout: services.checkout,
+            local: services.payments.local,
+            inbox: services.inbox,
+            webhook_secrets: services.webhook_secrets,
+        },
+        discovery: DiscoveryPart {
+            signals: services.signals,
+            retention_days: settings.discovery.retention_days,
+        },
+        clock: infra.clock.clone(),
+        http: web::HttpPolicy::new(
+            public_url,
+            settings.secure_cookies(addr),
+            trusted,
+            &services.payments.redirect_origins,
+        ),
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
+
+pub use infra::shutdown_signal;
 
 /// The operator's admin-role commands (`keys-server admin grant|revoke|list`).
 pub mod admin {
@@ -335,11 +271,8 @@ pub mod admin {
     /// [`AdminError`] saying what failed.
     pub async fn run(settings: &Settings, command: &AdminCommand, actor: &str) -> Result<Vec<String>, AdminError> {
         let infra = Infra::connect(settings).await?;
-        let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
-        let accounts = accounts::AccountService::new(
-            store.clone(),
-            store.clone(),
-            store,
+        let (accounts, _, _) = infra::services::identity(
+            &infra,
             Arc::new(accounts::InlineHasher),
             accounts::AccountPolicy::default(),
         )?;

@@ -79,13 +79,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;
     infra::init_tracing(&settings.log);
     let infra = Infra::connect(&settings).await.context("cannot open the database")?;
-    let inbox: Arc<dyn InboxRepository> = Arc::new(storage_sql::payments::SqlInbox::new(
-        infra.db.clone(),
-        payments::apply::Policy {
-            grace: chrono::Duration::days(settings.stripe.grace_days),
-        },
-        settings.worker.max_attempts,
-    ));
+    let inbox: Arc<dyn InboxRepository> = infra::services::inbox(&infra, &settings);
     match cli.command.unwrap_or(Command::Run { drain: false }) {
         Command::Run { drain: true } => {
             let mut applied = 0u64;
@@ -119,7 +113,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 settings.worker.clone(),
                 rx,
             ));
-            shutdown_signal().await;
+            infra::shutdown_signal().await;
             let _ = tx.send(true);
             let stats = worker.await.context("worker task")?;
             println!(
@@ -156,26 +150,5 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

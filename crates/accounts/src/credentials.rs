@@ -135,7 +135,7 @@ pub fn verify_password(hash: &str, candidate: &str) -> bool {
 /// Hashes and verifies passwords. argon2id is deliberately slow (tens of milliseconds of CPU),
 /// so a server runs it off its request threads, a bounded number at a time
 /// (`infra::BlockingHasher`); [`InlineHasher`] runs it in place (tools and tests).
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait PasswordHashing: Send + Sync {
     /// argon2id hash of a new password.

@@ -99,7 +99,7 @@ pub struct Session {
 }
 
 /// Accounts.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait AccountRepository: Send + Sync {
     /// Creates an account.
@@ -158,7 +158,7 @@ pub trait AccountRepository: Send + Sync {
 }
 
 /// Sessions, shared by every server instance.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session.
@@ -199,7 +199,7 @@ pub trait SessionRepository: Send + Sync {
 }
 
 /// Attempts that count against throttling keys, shared by every server instance.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ThrottleRepository: Send + Sync {
     /// Atomically — under a lock per key, so concurrent attempts on several instances are
@@ -267,7 +267,7 @@ pub struct TokenOwner {
 }
 
 /// Personal API tokens, stored by digest.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait TokenRepository: Send + Sync {
     /// Stores a new token's digest.
@@ -343,7 +343,7 @@ pub struct MemberInfo {
 }
 
 /// Organisations, memberships and invites.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait OrgRepository: Send + Sync {
     /// Creates an organisation with `owner` as its owner, atomically.

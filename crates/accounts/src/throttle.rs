@@ -74,7 +74,7 @@ impl ThrottlePolicy {
     /// use accounts::{ThrottleDecision, ThrottlePolicy};
     /// use chrono::{Duration, Utc};
     /// let p = ThrottlePolicy::default(); // 3 free, then 2 s, 4 s, …
-    /// let now = Utc::now();
+    /// let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 0, 0, 0).unwrap();
     /// let three: Vec<_> = (0..3).map(|i| now - Duration::seconds(i)).collect();
     /// assert_eq!(p.decide(&three[..2], now), ThrottleDecision::Allowed);
     /// assert_eq!(p.decide(&three, now), ThrottleDecision::WaitUntil(now + Duration::seconds(2)));

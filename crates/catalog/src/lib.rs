@@ -48,4 +48,4 @@ pub use ports::{MockArchiveStore, MockCatalogRepository, MockClock};
 pub use preview::{Notebook, PreviewInput, build_preview, check_notebook};
 pub use search::{CatalogIndex, CatalogQuery, DEFAULT_PER_PAGE, MAX_PER_PAGE, QueryError, SearchPage, Sort};
 pub use secrets::secret_file_reason;
-pub use vocab::{Category, Intent, Kind, Role, Tier, VocabError};
+pub use vocab::{Category, Intent, Kind, Role, Tier, VocabError, title, words};

@@ -89,7 +89,7 @@ pub struct Document {
 }
 
 /// Durable catalog storage.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait CatalogRepository: Send + Sync {
     /// One KEY with all its versions.
@@ -159,7 +159,7 @@ pub enum ArchiveError {
 }
 
 /// Object storage for version archives.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ArchiveStore: Send + Sync {
     /// Stores bytes under a key (overwriting is harmless: keys are content-addressed).
@@ -190,7 +190,7 @@ pub trait ArchiveStore: Send + Sync {
 }
 
 /// Where time comes from. Production uses the system clock; tests use a fixed or mocked one.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;

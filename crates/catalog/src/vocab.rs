@@ -252,3 +252,85 @@ mod tests {
         assert!(Tier::Scale < Tier::Enterprise);
     }
 }
+
+/// Words written in capitals (or with inner capitals) wherever a vocabulary value is shown.
+const SPECIAL_WORDS: &[(&str, &str)] = &[
+    ("sre", "SRE"),
+    ("ml", "ML"),
+    ("api", "API"),
+    ("llm", "LLM"),
+    ("saas", "SaaS"),
+    ("ab", "AB"),
+    ("devops", "DevOps"),
+    ("ci", "CI"),
+    ("cd", "CD"),
+    ("k8s", "K8s"),
+    ("sql", "SQL"),
+];
+
+fn word(w: &str) -> Option<&'static str> {
+    SPECIAL_WORDS.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
+}
+
+/// A vocabulary value in a sentence: `incident-response` → `incident response`,
+/// `ml-engineer` → `ML engineer`. The one word list every label shares.
+#[must_use]
+pub fn words(value: &str) -> String {
+    value
+        .split('-')
+        .map(|w| word(w).map_or_else(|| w.to_owned(), str::to_owned))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A vocabulary value as a label or heading: `incident-response` → `Incident Response`,
+/// `ml-engineer` → `ML Engineer` (the same words as [`words`], each capitalised).
+#[must_use]
+pub fn title(value: &str) -> String {
+    value
+        .split('-')
+        .map(|w| {
+            word(w).map_or_else(
+                || {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default()
+                },
+                str::to_owned,
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_sentences_use_the_same_words() {
+        let all: Vec<&str> = Role::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain(Intent::ALL.iter().map(|i| i.as_str()))
+            .chain(Category::ALL.iter().map(|c| c.as_str()))
+            .chain(Tier::ALL.iter().map(|t| t.as_str()))
+            .collect();
+        for v in all {
+            let (t, w) = (title(v), words(v));
+            assert_eq!(t.to_lowercase(), w.to_lowercase(), "{v}");
+            // Special words are written the same way in both.
+            for (a, b) in t.split(' ').zip(w.split(' ')) {
+                if word(&a.to_lowercase()).is_some() {
+                    assert_eq!(a, b, "{v}");
+                }
+            }
+        }
+        assert_eq!(title("ml-engineer"), "ML Engineer");
+        assert_eq!(words("ml-engineer"), "ML engineer");
+        assert_eq!(title("saas-foundations"), "SaaS Foundations");
+        assert_eq!(words("incident-response"), "incident response");
+        assert_eq!(title("sre"), "SRE");
+    }
+}

@@ -45,7 +45,7 @@ impl Subject {
 pub struct SignalStoreError(pub String);
 
 /// Profiles, signals and purchase statistics.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SignalRepository: Send + Sync {
     /// Records a signal.

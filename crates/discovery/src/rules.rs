@@ -184,15 +184,7 @@ pub struct Recommendation {
 /// A vocabulary value for people: `sre` → "SRE", `incident-response` → "incident response".
 #[must_use]
 pub fn human(value: &str) -> String {
-    value
-        .split('-')
-        .map(|w| match w {
-            "sre" | "ml" | "api" | "llm" | "saas" | "ab" => w.to_uppercase(),
-            "devops" => "DevOps".to_owned(),
-            _ => w.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    catalog::words(value)
 }
 
 fn tier_rank(t: Tier) -> usize {

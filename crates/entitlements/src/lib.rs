@@ -35,7 +35,11 @@
 //! assert!(can_access(&outsider, &[grant], &key, now + Duration::days(1)).is_none());
 //! ```
 
+mod coverage;
+pub mod links;
 mod model;
 pub mod ports;
 
+pub use coverage::Coverage;
+pub use links::{ArchiveRef, DownloadLinks, IssueError, LinkRefused, PresentedLink, SignedLink};
 pub use model::*;

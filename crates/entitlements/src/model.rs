@@ -5,13 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use catalog::{Slug, Tier};
 
-/// A user account id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct UserId(pub i64);
-
-/// An organisation id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct OrgId(pub i64);
+/// An organisation id: the accounts crate's.
+pub use accounts::OrgId;
+/// A user account id: the accounts crate's [`accounts::ports::AccountId`] (one id type per concept;
+/// `UserId` is its name where entitlements are concerned).
+pub use accounts::ports::AccountId as UserId;
 
 /// An entitlement id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

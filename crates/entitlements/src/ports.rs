@@ -44,7 +44,7 @@ pub enum Credential<'a> {
 pub struct EntitlementStoreError(pub String);
 
 /// Durable entitlements and their audit trail.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait EntitlementRepository: Send + Sync {
     /// Every entitlement the principal holds itself or through a current organisation.
@@ -102,7 +102,7 @@ pub trait EntitlementRepository: Send + Sync {
 }
 
 /// The record of downloads (who, what, when).
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait DownloadLog: Send + Sync {
     /// Records that `user` downloaded `version` of `slug`.

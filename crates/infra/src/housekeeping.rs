@@ -15,9 +15,9 @@ use catalog::Clock;
 use chrono::{DateTime, Utc};
 use upgrades::ports::{Channel, OrderRepository};
 
-/// How long a local-mode checkout may stay unfinished before the housekeeping cancels it (as
-/// Stripe expires its Checkout Sessions after 24 hours).
-pub const LOCAL_CHECKOUT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+/// How long a local-mode checkout may stay unfinished before the housekeeping cancels it: the
+/// payments crate's checkout-expiry policy.
+pub const LOCAL_CHECKOUT_LIFETIME: chrono::TimeDelta = payments::checkout::CHECKOUT_LIFETIME;
 
 /// What the housekeeping works on.
 #[derive(Clone)]

@@ -4,10 +4,13 @@
 //!   `KEYS__SECTION__KEY` environment variables, then command-line overrides — validated at
 //!   start with an error that names the bad setting ([`SettingsError`]).
 //! * [`Infra::connect`]: opens the database (running migrations) and the object store.
+//! * [`Services::build`]: the composition root — every port and application service, from the
+//!   settings (the payment provider included); [`housekeeping`] and [`shutdown_signal`].
 //! * [`init_tracing`]: structured logs (text or JSON).
 
 mod hasher;
 pub mod housekeeping;
+pub mod services;
 mod settings;
 pub mod worker;
 
@@ -20,6 +23,7 @@ use sea_orm::DatabaseConnection;
 use storage_sql::{ConnectError, SqlCatalogRepository};
 
 pub use hasher::BlockingHasher;
+pub use services::{PaymentParts, Services, ServicesError, shutdown_signal};
 pub use settings::{
     AuthSettings, CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, PaymentsMode,
     PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings,

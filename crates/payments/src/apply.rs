@@ -550,3 +550,7 @@ pub async fn apply(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "apply_table.rs"]
+mod apply_table;

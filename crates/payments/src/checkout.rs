@@ -120,6 +120,37 @@ pub fn payment_started(order: &Order) -> bool {
     order.refs.payment_intent.is_some() || order.refs.subscription.is_some()
 }
 
+/// How long a checkout may stay unfinished: Stripe expires its Checkout Sessions after 24 hours
+/// (and says so with `checkout.session.expired`); the housekeeping cancels local-mode
+/// checkouts after the same time, releasing the credit they reserved.
+pub const CHECKOUT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// How long a local-mode checkout can be paid: an hour less than its lifetime, so a payment
+/// started at the last moment is recorded (its references set) long before the housekeeping
+/// looks at the order, which skips orders with a payment started.
+pub const CHECKOUT_PAYABLE: chrono::TimeDelta = chrono::TimeDelta::hours(23);
+
+/// Where an open checkout stands for the buyer at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutStanding {
+    /// Pending and within [`CHECKOUT_PAYABLE`]: it can be paid.
+    Payable,
+    /// Cancelled, or pending past [`CHECKOUT_PAYABLE`]: start again.
+    Closed,
+    /// Paid (fulfilled, refunded, …).
+    Paid,
+}
+
+/// Where `order` stands at `now`.
+#[must_use]
+pub fn standing(order: &Order, now: DateTime<Utc>) -> CheckoutStanding {
+    match order.status {
+        OrderStatus::Pending if order.created_at > now - CHECKOUT_PAYABLE => CheckoutStanding::Payable,
+        OrderStatus::Pending | OrderStatus::Cancelled => CheckoutStanding::Closed,
+        _ => CheckoutStanding::Paid,
+    }
+}
+
 /// The checkout workflow.
 #[derive(Clone)]
 pub struct CheckoutService {
@@ -406,3 +437,7 @@ impl CheckoutService {
         Ok(Some(self.gateway.billing_portal(&customer, &back).await?))
     }
 }
+
+#[cfg(test)]
+#[path = "checkout_tests.rs"]
+mod checkout_tests;

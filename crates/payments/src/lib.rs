@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod checkout;
 pub mod events;
+pub mod intake;
 pub mod ports;
 pub mod signature;
 

@@ -114,7 +114,7 @@ pub enum GatewayError {
 }
 
 /// A payment provider.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
     /// Whether this is the local test-mode gateway (the UI labels it).
@@ -202,7 +202,7 @@ pub struct InboxEntry {
 }
 
 /// The durable inbox of verified webhook events and the worker's operations on it.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait InboxRepository: Send + Sync {
     /// Stores a verified event keyed by its id; `false` when it was already stored.

@@ -305,7 +305,7 @@ async fn credentials_resolve_to_principal_and_entitlements_in_one_read() {
     use accounts::ports::{AccountRepository, OrgRepository, Session, SessionRepository, TokenRepository};
     use accounts::{OrgRole, SecretToken};
     use entitlements::ports::{Credential, EntitlementRepository, NewGrant};
-    use entitlements::{Actor, Holder, OrgId, Scope, Source, Term, UserId};
+    use entitlements::{Actor, Holder, Scope, Source, Term};
     use storage_sql::SqlEntitlementRepository;
     for db in test_support::databases().await {
         let conn = connect(&db.url, 2).await.unwrap();
@@ -363,32 +363,23 @@ async fn credentials_resolve_to_principal_and_entitlements_in_one_read() {
         };
         // Signed in, nothing held: the owner alone.
         let (p, list) = principal_of(Credential::Session(&sd)).await.expect("live");
-        assert_eq!(
-            (p.user, p.organisations.len(), list.len()),
-            (UserId(ada.id.0), 0, 0),
-            "{db:?}"
-        );
+        assert_eq!((p.user, p.organisations.len(), list.len()), (ada.id, 0, 0), "{db:?}");
 
         let grant = |holder, slug: &str| NewGrant {
             holder,
             scope: Scope::Key(slug.parse().unwrap()),
             source: Source::ManualGrant,
             term: Term::Perpetual,
-            actor: Actor::Admin { user: UserId(bob.id.0) },
+            actor: Actor::Admin { user: bob.id },
             cause: "test".into(),
             at: at(1),
         };
-        let own = repo
-            .grant(&grant(Holder::User(UserId(ada.id.0)), "own-kit"))
-            .await
-            .unwrap();
+        let own = repo.grant(&grant(Holder::User(ada.id), "own-kit")).await.unwrap();
         let org = repo
-            .grant(&grant(Holder::Organisation(OrgId(acme.id.0)), "team-kit"))
+            .grant(&grant(Holder::Organisation(acme.id), "team-kit"))
             .await
             .unwrap();
-        repo.grant(&grant(Holder::User(UserId(bob.id.0)), "bobs-kit"))
-            .await
-            .unwrap();
+        repo.grant(&grant(Holder::User(bob.id), "bobs-kit")).await.unwrap();
 
         // Not a member yet: own entitlement only, for both kinds of credential.
         for cred in [Credential::Session(&sd), Credential::Token(&td)] {
@@ -407,7 +398,7 @@ async fn credentials_resolve_to_principal_and_entitlements_in_one_read() {
             .expect("joined");
         let (p, list) = principal_of(Credential::Token(&td)).await.unwrap();
         assert_eq!(list, vec![own.clone(), org.clone()], "{db:?}: own and organisation's");
-        assert_eq!(p.organisations, vec![OrgId(acme.id.0)]);
+        assert_eq!(p.organisations, vec![acme.id]);
         OrgRepository::remove(&store, acme.id, ada.id, at(3)).await.unwrap();
         let (_, list) = principal_of(Credential::Session(&sd)).await.unwrap();
         assert_eq!(

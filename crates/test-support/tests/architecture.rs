@@ -1,11 +1,16 @@
 //! Architecture invariants, checked mechanically from `cargo metadata`:
 //!
-//! 1. Domain crates (catalog, discovery, pricing, upgrades, entitlements) depend — directly or
-//!    transitively, as normal dependencies — on no IO crate: no sea-orm, sqlx, poem,
-//!    async-stripe, object_store, reqwest, hyper, tokio.
+//! 1. Every domain crate (catalog, discovery, pricing, upgrades, entitlements, accounts,
+//!    payments — each by name) depends, directly or transitively, as a normal dependency, on no
+//!    IO crate: no sea-orm, sqlx, poem, async-stripe, object_store, reqwest, hyper, tokio.
 //! 2. Domain crates depend on no adapter or app crate of this workspace.
+//! 3. Wall-clock time (`Utc::now()`, `SystemTime::now()`) is read only by the clock adapter
+//!    (`infra::SystemClock`); everything else takes a `Clock`.
+//! 4. The modules of `web` import each other without a cycle, and its feature folders only
+//!    along the allowed edges.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DOMAIN: &[&str] = &[
@@ -31,6 +36,11 @@ const IO_CRATES: &[&str] = &[
     "mio",
     "async-stripe",
     "async-stripe-shared",
+    "async-stripe-types",
+    "async-stripe-checkout",
+    "async-stripe-core",
+    "stripe-gateway",
+    "payments-local",
     "migrations",
     "storage-sql",
     "blob-store",
@@ -76,7 +86,7 @@ fn domain_crates_depend_on_no_io_crate() {
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    let mut checked = 0;
+    let mut checked = BTreeSet::new();
     for id in members.iter().filter(|id| DOMAIN.contains(&names[*id])) {
         let mut seen = BTreeSet::new();
         let mut stack = vec![*id];
@@ -93,11 +103,221 @@ fn domain_crates_depend_on_no_io_crate() {
             "domain crate `{}` depends on IO crates {bad:?}",
             names[id]
         );
-        checked += 1;
+        checked.insert(names[id]);
+    }
+    let expected: BTreeSet<&str> = DOMAIN.iter().copied().collect();
+    assert_eq!(
+        checked, expected,
+        "every domain crate must be a workspace member and checked"
+    );
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Source without `//` comments and without the `#[cfg(test)] mod tests` block at the end.
+fn code_of(text: &str) -> String {
+    let code: String = text
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    match code.find("#[cfg(test)]") {
+        Some(i) => code[..i].to_owned(),
+        None => code,
+    }
+}
+
+#[test]
+fn wall_clock_time_is_read_only_by_the_clock_adapter() {
+    let root = workspace_root();
+    let adapter = root.join("crates/infra/src/lib.rs");
+    let mut offenders = Vec::new();
+    let mut seen_adapter = false;
+    for top in ["crates", "apps", "migrations"] {
+        for dir in std::fs::read_dir(root.join(top)).unwrap().flatten() {
+            let src = if top == "migrations" {
+                root.join("migrations/src")
+            } else {
+                dir.path().join("src")
+            };
+            if !src.is_dir() {
+                continue;
+            }
+            for file in rust_files(&src) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                let code = code_of(&text);
+                for needle in ["Utc::now()", "SystemTime::now()", "Local::now()"] {
+                    if code.contains(needle) {
+                        if file.canonicalize().unwrap() == adapter.canonicalize().unwrap() {
+                            seen_adapter = true;
+                        } else {
+                            offenders.push(format!("{}: {needle}", file.display()));
+                        }
+                    }
+                }
+            }
+            if top == "migrations" {
+                break;
+            }
+        }
+    }
+    offenders.sort();
+    offenders.dedup();
+    assert!(seen_adapter, "the clock adapter moved: update this test");
+    assert!(
+        offenders.is_empty(),
+        "take a `Clock` instead of reading the wall clock: {offenders:?}"
+    );
+}
+
+/// `web`'s modules (`a::b` from `src/a/b.rs`) and what each names with `crate::…`.
+fn web_imports() -> BTreeMap<String, BTreeSet<String>> {
+    let src = workspace_root().join("crates/web/src");
+    let mut modules = BTreeMap::new();
+    for file in rust_files(&src) {
+        let rel = file.strip_prefix(&src).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+            parts.pop();
+        }
+        modules.insert(parts.join("::"), code_of(&std::fs::read_to_string(&file).unwrap()));
+    }
+    let names: BTreeSet<String> = modules.keys().cloned().collect();
+    let resolve = |path: &str| -> Option<String> {
+        let segs: Vec<&str> = path.split("::").collect();
+        (1..=segs.len())
+            .rev()
+            .map(|i| segs[..i].join("::"))
+            .find(|c| names.contains(c))
+    };
+    let mut edges = BTreeMap::new();
+    for (module, code) in &modules {
+        let mut to = BTreeSet::new();
+        let mut paths: Vec<String> = Vec::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + 7..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // `use crate::{a::b, c};`
+                let inner = &group[..group.find('}').unwrap_or(group.len())];
+                paths.extend(inner.split(',').map(|p| p.trim().to_owned()));
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(rest.len());
+                paths.push(rest[..end].trim_end_matches(':').to_owned());
+            }
+        }
+        for p in paths {
+            if let Some(target) = resolve(&p)
+                && target != *module
+                && !target.is_empty()
+            {
+                to.insert(target);
+            }
+        }
+        edges.insert(module.clone(), to);
+    }
+    edges
+}
+
+#[test]
+fn web_modules_have_no_import_cycle() {
+    let edges = web_imports();
+    assert!(edges.len() > 20, "web's modules were not read: {:?}", edges.keys());
+    // Depth-first search for a back edge.
+    fn visit<'a>(
+        m: &'a str,
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        state.insert(m, 1);
+        path.push(m);
+        for next in edges.get(m).into_iter().flatten() {
+            match state.get(next.as_str()) {
+                Some(1) => {
+                    let start = path.iter().position(|p| *p == next).unwrap();
+                    let mut cycle: Vec<String> = path[start..].iter().map(|s| (*s).to_owned()).collect();
+                    cycle.push(next.clone());
+                    return Some(cycle);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(next, edges, state, path) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        path.pop();
+        state.insert(m, 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for m in edges.keys() {
+        if !state.contains_key(m.as_str())
+            && let Some(cycle) = visit(m, &edges, &mut state, &mut Vec::new())
+        {
+            panic!("import cycle in web: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn web_feature_folders_depend_only_along_allowed_edges() {
+    // The shared layer (`http`, `snapshot`) depends on no feature; `discover` only on the shared
+    // layer; the other features on the shared layer and `discover`; `browse` also reads
+    // `access` (a KEY page shows whether it is owned).
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("http", &["snapshot"][..]),
+        ("snapshot", &[][..]),
+        ("discover", &["http", "snapshot"][..]),
+        ("identity", &["http", "snapshot", "discover"][..]),
+        ("access", &["http", "snapshot", "discover"][..]),
+        ("shop", &["http", "snapshot", "discover"][..]),
+        ("browse", &["http", "snapshot", "discover", "access"][..]),
+    ]);
+    let mut bad = Vec::new();
+    for (module, targets) in web_imports() {
+        let from = module.split("::").next().unwrap_or_default();
+        if from.is_empty() {
+            continue; // lib.rs: the router names every feature
+        }
+        let Some(ok) = allowed.get(from) else {
+            bad.push(format!("{module}: a new feature folder; add it to this test"));
+            continue;
+        };
+        for t in targets {
+            let to = t.split("::").next().unwrap_or_default();
+            if !to.is_empty() && to != from && !ok.contains(&to) {
+                bad.push(format!("{module} -> {t}"));
+            }
+        }
     }
     assert!(
-        checked >= 3,
-        "expected catalog, entitlements and accounts; checked {checked}"
+        bad.is_empty(),
+        "web feature dependencies outside the allowed edges: {bad:?}"
     );
 }
 

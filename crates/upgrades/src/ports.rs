@@ -274,7 +274,7 @@ pub enum RecordOrderError {
 }
 
 /// Durable orders, their credit uses and what they granted.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait OrderRepository: Send + Sync {
     /// Every order of a holder, oldest first, and every credit use among them.

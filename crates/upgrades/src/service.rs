@@ -65,20 +65,11 @@ pub fn resolve(sku: &Sku, offers: &Offers) -> Result<Target, ResolveError> {
 /// The KEYS a holder holds perpetually now (from any source), from its entitlements.
 #[must_use]
 pub fn owned_keys(list: &[Entitlement], holder: Holder, now: DateTime<Utc>) -> BTreeSet<catalog::Slug> {
-    let mut owned = BTreeSet::new();
-    for e in list
-        .iter()
-        .filter(|e| e.holder == holder && e.term == Term::Perpetual && e.is_effective(now))
-    {
-        match &e.scope {
-            Scope::Key(s) => {
-                owned.insert(s.clone());
-            }
-            Scope::Bundle { keys, .. } => owned.extend(keys.iter().cloned()),
-            Scope::Plan { .. } => {}
-        }
-    }
-    owned
+    entitlements::Coverage::of(
+        list.iter().filter(|e| e.holder == holder && e.term == Term::Perpetual),
+        now,
+    )
+    .keys
 }
 
 /// Why a quote could not be made.
@@ -607,3 +598,7 @@ impl Commerce {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod service_tests;

@@ -9,26 +9,21 @@
 //! * `/healthz` and `/readyz`;
 //! * security headers on every response.
 //!
-//! It talks to the domain only through the catalog's ports and its in-memory
-//! [`CatalogCache`].
+//! Layout: [`http`] is the layer every feature shares (who is calling, the one JSON error
+//! shape, extractors, middleware, the OpenAPI document); `snapshot` the catalog every request
+//! reads; then one folder per bounded context — `browse` (marketplace and catalog API),
+//! `identity` (accounts, tokens, organisations), `access` (entitlements, download links,
+//! library), `shop` (prices, checkout, billing), `discover` (recommendations). Features depend
+//! on `http`, `snapshot` and `discover`, never on each other in a cycle; handlers extract, call
+//! one application service, and map its error.
 
-mod api;
-pub mod auth;
-mod cache;
-pub mod checkout;
-mod commerce_api;
+mod access;
+mod browse;
 mod discover;
-mod downloads;
-mod entitlements_api;
-pub mod guard;
-mod library;
-mod markdown;
-mod orgs_api;
-mod pages;
-mod response_cache;
+pub mod http;
+mod identity;
 mod shop;
-pub mod spec;
-mod text;
+mod snapshot;
 
 use std::sync::Arc;
 
@@ -38,8 +33,10 @@ use poem::web::Json;
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 
-pub use cache::CatalogCache;
-pub use response_cache::ResponseCache;
+pub use http::guard;
+pub use shop::checkout;
+pub use snapshot::cache::CatalogCache;
+pub use snapshot::response_cache::ResponseCache;
 
 /// How the shop is reached, from the settings: cookies, HTTPS, proxies, the page CSP.
 #[derive(Clone, Debug)]
@@ -78,56 +75,89 @@ impl HttpPolicy {
     }
 }
 
-/// What every handler shares.
+/// What every handler shares, grouped by bounded context.
 #[derive(Clone)]
 pub struct AppState {
+    /// The catalog.
+    pub catalog: CatalogPart,
+    /// Accounts, sessions, tokens, organisations.
+    pub identity: IdentityPart,
+    /// Entitlements and downloads.
+    pub access: AccessPart,
+    /// Quotes, orders, checkout, refunds, the webhook inbox.
+    pub shop: ShopPart,
+    /// Recommendation profiles and signals.
+    pub discovery: DiscoveryPart,
+    /// Time.
+    pub clock: Arc<dyn catalog::Clock>,
+    /// Cookies, HTTPS, proxies, CSP.
+    pub http: HttpPolicy,
+}
+
+/// The catalog as requests read it.
+#[derive(Clone)]
+pub struct CatalogPart {
     /// Catalog storage (for readiness).
     pub repo: Arc<dyn CatalogRepository>,
     /// Searchable catalog snapshot.
-    pub catalog: Arc<CatalogCache>,
+    pub cache: Arc<CatalogCache>,
     /// Rendered anonymous catalog responses, per catalog revision.
     pub responses: Arc<ResponseCache>,
+}
+
+/// Accounts, sessions, tokens, organisations.
+#[derive(Clone)]
+pub struct IdentityPart {
     /// Accounts and sessions.
     pub accounts: accounts::AccountService,
     /// Personal API tokens.
     pub tokens: Arc<dyn accounts::ports::TokenRepository>,
     /// Organisations.
     pub orgs: accounts::OrgService,
-    /// Time.
-    pub clock: Arc<dyn catalog::Clock>,
-    /// Cookies, HTTPS, proxies, CSP.
-    pub http: HttpPolicy,
+}
+
+/// Who may access what, and the downloads.
+#[derive(Clone)]
+pub struct AccessPart {
     /// Entitlements.
     pub entitlements: Arc<dyn entitlements::ports::EntitlementRepository>,
     /// Archive storage (downloads).
     pub archives: Arc<dyn catalog::ArchiveStore>,
     /// Download record.
     pub downloads: Arc<dyn entitlements::ports::DownloadLog>,
-    /// HMAC key of download links (the same on every instance).
-    pub link_key: Arc<Vec<u8>>,
-    /// Lifetime of a download link (at most 5 minutes).
-    pub link_ttl: std::time::Duration,
+    /// Signs and checks download links (the key is the same on every instance).
+    pub links: entitlements::DownloadLinks,
+}
+
+/// Buying.
+#[derive(Clone)]
+pub struct ShopPart {
     /// Quotes, orders and refunds.
     pub commerce: upgrades::service::Commerce,
     /// The checkout workflow over the payment provider (Stripe, or the local test mode).
     pub checkout: payments::checkout::CheckoutService,
-    /// The local gateway, in local payment mode (it emits events).
-    pub local: Option<Arc<checkout::LocalGateway>>,
+    /// The local gateway, in local payment mode (its pages act on it).
+    pub local: Option<Arc<payments_local::LocalGateway>>,
     /// The webhook inbox.
     pub inbox: Arc<dyn payments::ports::InboxRepository>,
     /// Webhook signing secrets (any verifies: rotation).
     pub webhook_secrets: Arc<Vec<String>>,
+}
+
+/// Recommendation profiles and signals.
+#[derive(Clone)]
+pub struct DiscoveryPart {
     /// Discovery profiles and signals.
     pub signals: Arc<dyn discovery::SignalRepository>,
     /// How long signals are kept, in days.
-    pub signal_retention_days: i64,
+    pub retention_days: i64,
 }
 
 impl AppState {
     /// The payment provider.
     #[must_use]
     pub fn gateway(&self) -> &Arc<dyn payments::ports::PaymentGateway> {
-        self.checkout.gateway()
+        self.shop.checkout.gateway()
     }
 }
 
@@ -154,7 +184,7 @@ fn healthz() -> Json<serde_json::Value> {
 
 #[handler]
 async fn readyz(state: poem::web::Data<&AppState>) -> Response {
-    match state.repo.ping().await {
+    match state.catalog.repo.ping().await {
         Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -177,6 +207,12 @@ fn stylesheet() -> Response {
 
 /// Errors under `/api/` (unknown route, wrong method) as JSON.
 async fn api_error(err: poem::Error) -> Response {
+    if let Some(problem) = err.downcast_ref::<http::extract::ProblemError>() {
+        return problem.response();
+    }
+    if err.is_from_response() {
+        return err.into_response();
+    }
     let status = err.status();
     if status.is_server_error() {
         tracing::error!(error = %err, "API request failed");
@@ -190,7 +226,7 @@ async fn api_error(err: poem::Error) -> Response {
     };
     (
         status,
-        Json(serde_json::json!({ "error": code, "message": clip(&err.to_string()), "parameter": null })),
+        Json(serde_json::json!({ "error": code, "message": clip(&err.to_string()), "field": null, "parameter": null })),
     )
         .into_response()
 }
@@ -199,26 +235,26 @@ async fn api_error(err: poem::Error) -> Response {
 #[must_use]
 pub fn openapi_service() -> OpenApiService<
     (
-        api::KeysApi,
-        auth::AuthApi,
-        auth::TokensApi,
-        entitlements_api::EntitlementsApi,
-        orgs_api::OrgsApi,
-        commerce_api::CommerceApi,
-        checkout::CheckoutApi,
+        browse::keys_api::KeysApi,
+        identity::signin::AuthApi,
+        identity::signin::TokensApi,
+        access::entitlements_api::EntitlementsApi,
+        identity::orgs::OrgsApi,
+        shop::prices::CommerceApi,
+        shop::checkout::CheckoutApi,
         discover::DiscoveryApi,
     ),
     (),
 > {
     OpenApiService::new(
         (
-            api::KeysApi,
-            auth::AuthApi,
-            auth::TokensApi,
-            entitlements_api::EntitlementsApi,
-            orgs_api::OrgsApi,
-            commerce_api::CommerceApi,
-            checkout::CheckoutApi,
+            browse::keys_api::KeysApi,
+            identity::signin::AuthApi,
+            identity::signin::TokensApi,
+            access::entitlements_api::EntitlementsApi,
+            identity::orgs::OrgsApi,
+            shop::prices::CommerceApi,
+            shop::checkout::CheckoutApi,
             discover::DiscoveryApi,
         ),
         "KEYS marketplace API",
@@ -230,22 +266,30 @@ pub fn openapi_service() -> OpenApiService<
 /// The OpenAPI document (see [`spec`]).
 #[must_use]
 pub fn openapi_document() -> String {
-    spec::document().to_owned()
+    http::spec::document().to_owned()
 }
 
 #[handler]
 fn openapi_json() -> Response {
     Response::builder()
         .content_type("application/json; charset=utf-8")
-        .body(spec::document())
+        .body(http::spec::document())
 }
 
 /// Every route, with middleware, ready to serve (boxed: the middleware stack is deep).
+///
+/// Every state-changing form route (a `post` below outside `/api/` and the webhook) takes a
+/// [`http::extract::CheckedForm`] or [`http::extract::SignedInForm`];
+/// `tests/forms.rs` finds them in this function and posts each a forged token.
 pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
+    use access::{library, links};
+    use browse::pages;
+    use identity::signin;
+    use shop::{checkout, pages as shop_pages};
     let api = openapi_service();
     let docs = api.swagger_ui();
     let api_routes = Route::new()
-        .at("/v1/keys/:slug/download", poem::post(downloads::issue))
+        .at("/v1/keys/:slug/download", poem::post(links::issue))
         .nest("/v1", api)
         .at("/openapi.json", get(openapi_json))
         .nest("/docs", docs)
@@ -253,21 +297,21 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     Route::new()
         .at("/", get(pages::home))
         .at("/marketplace", get(pages::marketplace))
-        .at("/marketplace/bundles", get(shop::bundles_page))
+        .at("/marketplace/bundles", get(shop_pages::bundles_page))
         .at("/marketplace/:slug", get(pages::key_page))
-        .at("/pricing", get(shop::pricing_page))
+        .at("/pricing", get(shop_pages::pricing_page))
         .at("/discover", get(discover::discover_page).post(discover::discover_post))
         .at("/discover/clear", poem::post(discover::clear_form))
-        .at("/account/billing", get(shop::billing_page))
-        .at("/signup", get(auth::signup_page).post(auth::signup_post))
-        .at("/login", get(auth::login_page).post(auth::login_post))
-        .at("/logout", poem::post(auth::logout_post))
-        .at("/account", get(auth::account_page))
-        .at("/account/password", poem::post(auth::password_post))
-        .at("/account/sessions/end", poem::post(auth::end_sessions_post))
+        .at("/account/billing", get(shop_pages::billing_page))
+        .at("/signup", get(signin::signup_page).post(signin::signup_post))
+        .at("/login", get(signin::login_page).post(signin::login_post))
+        .at("/logout", poem::post(signin::logout_post))
+        .at("/account", get(signin::account_page))
+        .at("/account/password", poem::post(signin::password_post))
+        .at("/account/sessions/end", poem::post(signin::end_sessions_post))
         .at("/account/keys", get(library::account_keys))
         .at("/marketplace/:slug/download", poem::post(library::download_form))
-        .at("/dl/:account/:slug/:version/:expires/:sig", get(downloads::serve))
+        .at("/dl/:account/:slug/:version/:expires/:sig", get(links::serve))
         .at("/webhooks/stripe", poem::post(checkout::webhook))
         .at("/checkout", poem::post(checkout::buy_form))
         .at("/checkout/return", get(checkout::return_page))
@@ -284,8 +328,8 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .nest("/api", api_routes)
-        .catch_all_error(pages::not_found)
-        .around(response_cache::cached)
+        .catch_all_error(http::page::not_found)
+        .around(snapshot::response_cache::cached)
         .around(guard::api_guard)
         .around(guard::limit_body)
         .around(guard::response_headers)

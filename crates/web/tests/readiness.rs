@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use catalog::{MockCatalogRepository, StorageError};
 use poem::test::TestClient;
-use web::{AppState, CatalogCache, ResponseCache};
+use web::{AccessPart, AppState, CatalogCache, CatalogPart, DiscoveryPart, IdentityPart, ResponseCache, ShopPart};
 
 /// An app over a catalog mock that answers with an empty catalog (and `ping` as given), and
 /// the given session, entitlement and signal ports; every other port is an unused mock.
@@ -46,31 +46,40 @@ async fn app_from(
         Arc::new(entitlements::ports::MockEntitlementRepository::new()),
     );
     TestClient::new(web::app(AppState {
-        repo,
-        catalog,
-        responses: Arc::new(ResponseCache::new(16)),
-        accounts,
-        tokens: Arc::new(accounts::ports::MockTokenRepository::new()),
-        orgs: accounts::OrgService::new(Arc::new(accounts::ports::MockOrgRepository::new())),
+        catalog: CatalogPart {
+            repo,
+            cache: catalog,
+            responses: Arc::new(ResponseCache::new(16)),
+        },
+        identity: IdentityPart {
+            accounts,
+            tokens: Arc::new(accounts::ports::MockTokenRepository::new()),
+            orgs: accounts::OrgService::new(Arc::new(accounts::ports::MockOrgRepository::new())),
+        },
+        access: AccessPart {
+            entitlements: Arc::new(entitlements),
+            archives: Arc::new(catalog::MockArchiveStore::new()),
+            downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
+            links: entitlements::DownloadLinks::new(b"test".to_vec(), std::time::Duration::from_secs(300)),
+        },
+        shop: ShopPart {
+            commerce: commerce.clone(),
+            checkout: payments::checkout::CheckoutService::new(
+                commerce,
+                Arc::new(upgrades::ports::MockOrderRepository::new()),
+                Arc::new(payments::ports::MockPaymentGateway::new()),
+                "https://shop.example",
+            ),
+            local: None,
+            inbox: Arc::new(payments::ports::MockInboxRepository::new()),
+            webhook_secrets: Arc::new(vec!["whsec_test".into()]),
+        },
+        discovery: DiscoveryPart {
+            signals: Arc::new(signals),
+            retention_days: 180,
+        },
         clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
         http: web::HttpPolicy::new("http://127.0.0.1", false, Vec::new(), &[]),
-        entitlements: Arc::new(entitlements),
-        archives: Arc::new(catalog::MockArchiveStore::new()),
-        downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
-        link_key: Arc::new(b"test".to_vec()),
-        link_ttl: std::time::Duration::from_secs(300),
-        commerce: commerce.clone(),
-        checkout: payments::checkout::CheckoutService::new(
-            commerce,
-            Arc::new(upgrades::ports::MockOrderRepository::new()),
-            Arc::new(payments::ports::MockPaymentGateway::new()),
-            "https://shop.example",
-        ),
-        local: None,
-        inbox: Arc::new(payments::ports::MockInboxRepository::new()),
-        webhook_secrets: Arc::new(vec!["whsec_test".into()]),
-        signals: Arc::new(signals),
-        signal_retention_days: 180,
     }))
 }
 

@@ -5,17 +5,18 @@
 
 use askama::Template;
 use catalog::Tier;
-use entitlements::{Holder, UserId};
+use entitlements::Holder;
 use poem::http::StatusCode;
-use poem::web::{Data, Redirect};
+use poem::web::Data;
 use poem::{IntoResponse, Request, Response, handler};
 use pricing::{Interval, Money, Offers, percent_text};
 use upgrades::{Quote, Sku, interval_as_str};
 
 use crate::AppState;
-use crate::auth::session_of;
-use crate::commerce_api::{capitalise, orders_of};
-use crate::pages::{error_page, render};
+use crate::http::extract::PageSession;
+use crate::http::page::{error_page, render};
+use crate::http::session::session_of;
+use crate::shop::prices::{capitalise, orders_of};
 
 /// A quote's lines for a template.
 pub(crate) struct QuoteView {
@@ -80,7 +81,7 @@ struct PricingPage {
 #[handler]
 pub(crate) async fn pricing_page(state: Data<&AppState>, req: &Request) -> Response {
     let csrf = session_of(&state, req).await.map(|s| s.csrf_token);
-    let offers = state.catalog.offers();
+    let offers = state.catalog.cache.offers();
     let Some(offers) = offers.as_ref() else {
         return unpriced();
     };
@@ -167,11 +168,11 @@ fn bundle_views(offers: &Offers, names: &dyn Fn(&catalog::Slug) -> String) -> Ve
 /// a signed-in buyer, what they own and their personal upgrade price.
 #[handler]
 pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Response {
-    let offers = state.catalog.offers();
+    let offers = state.catalog.cache.offers();
     let Some(offers) = offers.as_ref() else {
         return unpriced();
     };
-    let snapshot = state.catalog.snapshot();
+    let snapshot = state.catalog.cache.snapshot();
     let names = |s: &catalog::Slug| {
         snapshot
             .get(s.as_str())
@@ -180,12 +181,12 @@ pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Respo
     let mut bundles = bundle_views(offers, &names);
     let session = session_of(&state, req).await;
     if let Some(session) = &session {
-        let holder = Holder::User(UserId(session.account.0));
+        let holder = Holder::User(session.account);
         let now = state.clock.now();
         let skus: Vec<Sku> = offers.bundles().iter().map(|b| Sku::Bundle(b.slug.clone())).collect();
         // One read of the buyer's orders and entitlements for every bundle; each quote says
         // which members the buyer owns.
-        let Ok(quotes) = state.commerce.quote_many(holder, &skus, offers, now).await else {
+        let Ok(quotes) = state.shop.commerce.quote_many(holder, &skus, offers, now).await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         };
         for (view, (_, q)) in bundles.iter_mut().zip(quotes) {
@@ -243,20 +244,17 @@ struct BillingPage {
 
 /// `/account/billing`: the buyer's orders, subscription and upgrade offers with their quotes.
 #[handler]
-pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Response {
-    let Some(session) = session_of(&state, req).await else {
-        return Redirect::see_other("/login").into_response();
-    };
-    let offers_arc = state.catalog.offers();
+pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): PageSession) -> Response {
+    let offers_arc = state.catalog.cache.offers();
     let Some(offers) = offers_arc.as_ref() else {
         return unpriced();
     };
-    let holder = Holder::User(UserId(session.account.0));
+    let holder = Holder::User(session.account);
     let now = state.clock.now();
     let (orders, owned, current) = match (
         orders_of(&state, session.account).await,
-        state.commerce.owned(holder, now).await,
-        state.commerce.subscription(holder, now).await,
+        state.shop.commerce.owned(holder, now).await,
+        state.shop.commerce.subscription(holder, now).await,
     ) {
         (Ok(o), Ok(w), Ok(c)) => (o, w, c),
         _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
@@ -292,7 +290,7 @@ pub(crate) async fn billing_page(state: Data<&AppState>, req: &Request) -> Respo
         }
     }
     let only: Vec<Sku> = skus.iter().map(|(_, s)| s.clone()).collect();
-    let quotes = match state.commerce.quote_many(holder, &only, offers, now).await {
+    let quotes = match state.shop.commerce.quote_many(holder, &only, offers, now).await {
         Ok(q) => q,
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };

@@ -12,50 +12,24 @@
 
 use std::time::Duration;
 
-use accounts::SecretToken;
 use catalog::Key;
-use entitlements::ports::Credential;
-use entitlements::{Entitlement, KeyRef, Principal, can_access};
-use hmac::{Hmac, Mac};
+use entitlements::{ArchiveRef, Entitlement, IssueError, KeyRef, PresentedLink, Principal};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Json, Path, Redirect};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::AppState;
-use crate::auth::{SESSION_COOKIE, shop_cookie};
-use crate::entitlements_api::{Holdings, holdings};
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::access::entitlements_api::{Holdings, holdings};
+use crate::http::extract::ProblemError;
+use crate::http::problem::e;
+use crate::http::session::access_of;
 
 /// Presigned S3 URLs handed out by `/dl/…` live this long.
 const S3_REDIRECT_TTL: Duration = Duration::from_secs(60);
 
-fn message(account: i64, slug: &str, version: &str, sha256: &str, expires: i64) -> String {
-    format!("keys-dl-v1|{account}|{slug}|{version}|{sha256}|{expires}")
-}
-
-fn sign(key: &[u8], msg: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new_from_slice(b"k").expect("hmac key"));
-    mac.update(msg.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn verify(key: &[u8], msg: &str, signature_hex: &str) -> bool {
-    let Ok(sig) = hex::decode(signature_hex) else {
-        return false;
-    };
-    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-        return false;
-    };
-    mac.update(msg.as_bytes());
-    mac.verify_slice(&sig).is_ok()
-}
-
 fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
+    ProblemError(status, e(error, message).0).response()
 }
 
 /// Request body.
@@ -65,17 +39,15 @@ pub(crate) struct DownloadRequest {
     version: Option<String>,
 }
 
-fn entitled(
-    state: &AppState,
-    principal: &entitlements::Principal,
-    key: &Key,
-    list: &[entitlements::Entitlement],
-) -> bool {
-    let key_ref = KeyRef {
-        slug: key.meta.slug.clone(),
-        tier: key.meta.tier,
-    };
-    can_access(principal, list, &key_ref, state.clock.now()).is_some()
+fn archive_of<'a>(key: &Key, version: &'a str, sha256: &'a str) -> ArchiveRef<'a> {
+    ArchiveRef {
+        key: KeyRef {
+            slug: key.meta.slug.clone(),
+            tier: key.meta.tier,
+        },
+        version,
+        sha256,
+    }
 }
 
 #[handler]
@@ -112,31 +84,6 @@ fn unavailable() -> Response {
     json_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
 }
 
-/// The caller's principal and entitlements, from their session cookie or API token, in one
-/// database read. `Ok(None)`: no valid credential; `Err`: storage failed (logged).
-pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<(Principal, Vec<Entitlement>)>, ()> {
-    let digest;
-    let credential = if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
-            return Ok(None);
-        };
-        digest = SecretToken::from_client(token).digest();
-        // Only a token whose scope allows downloads (`download`, `admin`) counts here.
-        Credential::DownloadToken(&digest)
-    } else {
-        let Some(token) = shop_cookie(state, req, SESSION_COOKIE) else {
-            return Ok(None);
-        };
-        digest = SecretToken::from_client(&token).digest();
-        Credential::Session(&digest)
-    };
-    state
-        .entitlements
-        .for_credential(credential, state.clock.now())
-        .await
-        .map_err(|e| tracing::error!(error = %e, "entitlement lookup failed"))
-}
-
 /// A signed download link for `account`, after checking the KEY, the version and the
 /// entitlement. `Err` is the response to send (404, 403, 503).
 pub(crate) async fn link_for(
@@ -168,7 +115,7 @@ fn link_with(
     slug: &str,
     version: Option<&str>,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Response> {
-    let Some(key) = state.catalog.snapshot().get(slug) else {
+    let Some(key) = state.catalog.cache.snapshot().get(slug) else {
         return Err(json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -186,24 +133,16 @@ fn link_with(
             &format!("`{slug}` has no version `{}`", version.unwrap_or_default()),
         ));
     };
-    if !entitled(state, principal, &key, list) {
-        return Err(json_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "you do not own this KEY",
-        ));
-    }
-    let account = principal.user.0;
-    let expires = state.clock.now() + chrono::Duration::seconds(i64::try_from(state.link_ttl.as_secs()).unwrap_or(300));
     let v = found.version.to_string();
-    let sig = sign(
-        &state.link_key,
-        &message(account, slug, &v, &found.archive.sha256, expires.timestamp()),
-    );
-    Ok((
-        format!("/dl/{account}/{slug}/{v}/{}/{sig}", expires.timestamp()),
-        expires,
-    ))
+    match state.access.links.issue(
+        principal,
+        list,
+        &archive_of(&key, &v, &found.archive.sha256),
+        state.clock.now(),
+    ) {
+        Ok(link) => Ok((link.path, link.expires_at)),
+        Err(err @ IssueError::NotEntitled) => Err(json_error(StatusCode::FORBIDDEN, "forbidden", &err.to_string())),
+    }
 }
 
 fn forbidden(why: &str) -> Response {
@@ -220,42 +159,43 @@ pub(crate) async fn serve(
     req: &Request,
     Path((account, slug, version, expires, sig)): Path<(i64, String, String, i64, String)>,
 ) -> Response {
-    let Some(key) = state.catalog.snapshot().get(&slug) else {
-        return forbidden("it is not valid");
+    let invalid = entitlements::LinkRefused::Invalid.to_string();
+    let Some(key) = state.catalog.cache.snapshot().get(&slug) else {
+        return forbidden(&invalid);
     };
     let Some(v) = version.parse().ok().and_then(|v| key.version(&v)) else {
-        return forbidden("it is not valid");
+        return forbidden(&invalid);
     };
-    if !verify(
-        &state.link_key,
-        &message(account, &slug, &version, &v.archive.sha256, expires),
-        &sig,
-    ) {
-        return forbidden("it is not valid");
-    }
-    if state.clock.now().timestamp() > expires {
-        return forbidden("it has expired");
-    }
-    let (principal, list) = match access_of(&state, req).await {
-        Ok(Some(access)) => access,
-        Ok(None) => return forbidden("sign in (or send your API token) as the account it was issued to"),
+    let caller = match access_of(&state, req).await {
+        Ok(access) => access,
         Err(()) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    if principal.user.0 != account {
-        return forbidden("it was issued to another account");
-    }
-    if !entitled(&state, &principal, &key, &list) {
-        return forbidden("you no longer have access to this KEY");
-    }
+    let presented = PresentedLink {
+        account,
+        expires,
+        signature: &sig,
+    };
+    let archive = archive_of(&key, &version, &v.archive.sha256);
+    let caller = caller.as_ref().map(|(p, list)| (p, list.as_slice()));
+    let user = match state
+        .access
+        .links
+        .admit(&presented, &archive, caller, state.clock.now())
+    {
+        Ok(user) => user,
+        Err(refused) => return forbidden(&refused.to_string()),
+    };
     if let Err(e) = state
+        .access
         .downloads
-        .record(entitlements::UserId(account), &slug, &version, state.clock.now())
+        .record(user, &slug, &version, state.clock.now())
         .await
     {
         tracing::error!(error = %e, "download record failed");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match state
+        .access
         .archives
         .presigned_get(&v.archive.object_key, S3_REDIRECT_TTL)
         .await
@@ -267,7 +207,7 @@ pub(crate) async fn serve(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
-    match state.archives.get(&v.archive.object_key).await {
+    match state.access.archives.get(&v.archive.object_key).await {
         Ok(bytes) => Response::builder()
             .content_type("application/gzip")
             .header(
@@ -280,29 +220,5 @@ pub(crate) async fn serve(
             tracing::error!(error = %e, "archive read failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_cover_every_field() {
-        let key = b"secret";
-        let base = message(1, "kit", "1.0.0", "aa", 100);
-        let sig = sign(key, &base);
-        assert!(verify(key, &base, &sig));
-        for other in [
-            message(2, "kit", "1.0.0", "aa", 100),
-            message(1, "kat", "1.0.0", "aa", 100),
-            message(1, "kit", "1.0.1", "aa", 100),
-            message(1, "kit", "1.0.0", "bb", 100),
-            message(1, "kit", "1.0.0", "aa", 101),
-        ] {
-            assert!(!verify(key, &other, &sig), "{other}");
-        }
-        assert!(!verify(b"other", &base, &sig));
-        assert!(!verify(key, &base, "zz"));
     }
 }

@@ -22,9 +22,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
-use crate::auth::{account_of, session_of, set_cookie};
-use crate::entitlements_api::{ErrorBody, e};
-use crate::pages::{error_page, render};
+use crate::http::extract::{CheckedForm, CsrfOnly, HasCsrf};
+use crate::http::page::{error_page, render};
+use crate::http::problem::{Problem, e};
+use crate::http::session::{account_of, session_of, set_cookie};
 
 /// The anonymous visitor cookie.
 pub const VISITOR_COOKIE: &str = "keys_visitor";
@@ -32,7 +33,7 @@ const VISITOR_MAX_AGE: i64 = 365 * 86_400;
 
 /// The visitor subject of a request's cookie, if any.
 fn visitor_of(state: &AppState, req: &Request) -> Option<Subject> {
-    crate::auth::shop_cookie(state, req, VISITOR_COOKIE)
+    crate::http::session::shop_cookie(state, req, VISITOR_COOKIE)
         .filter(|c| !c.is_empty())
         .map(|c| Subject::Visitor(SecretToken::from_client(&c).digest()))
 }
@@ -40,7 +41,7 @@ fn visitor_of(state: &AppState, req: &Request) -> Option<Subject> {
 /// Moves the visitor's signals and profile to the account that just signed in.
 pub(crate) async fn merge_visitor(state: &AppState, req: &Request, account: AccountId) {
     if let Some(visitor) = visitor_of(state, req)
-        && let Err(err) = state.signals.merge(&visitor, &Subject::User(account.0)).await
+        && let Err(err) = state.discovery.signals.merge(&visitor, &Subject::User(account.0)).await
     {
         tracing::warn!(error = %err, "could not merge visitor signals");
     }
@@ -52,7 +53,7 @@ pub(crate) async fn record(state: &AppState, subject: &Subject, kind: SignalKind
         kind,
         at: state.clock.now(),
     };
-    if let Err(err) = state.signals.record(subject, &signal).await {
+    if let Err(err) = state.discovery.signals.record(subject, &signal).await {
         tracing::warn!(error = %err, "signal not recorded");
     }
 }
@@ -86,7 +87,7 @@ impl Asker {
 /// Reads the [`Asker`] of a request. When the entitlements cannot be read (logged), a signed-in
 /// buyer stays themselves (their signals are still theirs) and nothing is recommended.
 pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
-    match crate::downloads::access_of(state, req).await {
+    match crate::http::session::access_of(state, req).await {
         Ok(Some((principal, entitlements))) => Asker {
             subject: Some(Subject::User(principal.user.0)),
             entitlements,
@@ -107,29 +108,9 @@ pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
 
 /// KEYS the asker can access now (own, organisations', plans), resolved from the scopes of
 /// the entitlements in force — not by asking `can_access` for every KEY of the catalog.
-fn accessible(state: &AppState, asker: &Asker, ranking: &crate::cache::Ranking) -> BTreeSet<catalog::Slug> {
-    let now = state.clock.now();
-    let mut owned = BTreeSet::new();
-    let mut plan_tier: Option<catalog::Tier> = None;
-    for e in asker.entitlements.iter().filter(|e| e.is_effective(now)) {
-        match &e.scope {
-            entitlements::Scope::Key(s) => {
-                owned.insert(s.clone());
-            }
-            entitlements::Scope::Bundle { keys, .. } => owned.extend(keys.iter().cloned()),
-            entitlements::Scope::Plan { tier } => plan_tier = plan_tier.max(Some(*tier)),
-        }
-    }
-    if let Some(tier) = plan_tier {
-        owned.extend(
-            ranking
-                .keys
-                .iter()
-                .filter(|k| k.meta.tier <= tier)
-                .map(|k| k.meta.slug.clone()),
-        );
-    }
-    owned
+fn accessible(state: &AppState, asker: &Asker, ranking: &crate::snapshot::cache::Ranking) -> BTreeSet<catalog::Slug> {
+    entitlements::Coverage::of(&asker.entitlements, state.clock.now())
+        .slugs(ranking.keys.iter().map(|k| (&k.meta.slug, k.meta.tier)))
 }
 
 /// Builds the rules' context for a request: the saved profile overridden by `asked`, what the
@@ -142,15 +123,16 @@ pub(crate) async fn context(
     state: &AppState,
     asker: &Asker,
     asked: Option<Profile>,
-    ranking: &crate::cache::Ranking,
+    ranking: &crate::snapshot::cache::Ranking,
 ) -> Context {
     let now = state.clock.now();
-    let window = i64::from(ranking.weights.recent_view_days).min(state.signal_retention_days);
+    let window = i64::from(ranking.weights.recent_view_days).min(state.discovery.retention_days);
     let owned = accessible(state, asker, ranking);
     let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
     let recall = async {
         match &asker.subject {
             Some(s) => state
+                .discovery
                 .signals
                 .recall(s, now - chrono::Duration::days(window), RECENT_VIEWS)
                 .await
@@ -165,7 +147,12 @@ pub(crate) async fn context(
         if owned_list.is_empty() {
             std::collections::BTreeMap::new()
         } else {
-            state.signals.co_purchases(&owned_list).await.unwrap_or_default()
+            state
+                .discovery
+                .signals
+                .co_purchases(&owned_list)
+                .await
+                .unwrap_or_default()
         }
     };
     let (recall, co_purchases) = tokio::join!(recall, co_purchases);
@@ -204,7 +191,7 @@ pub(crate) struct RecView {
 }
 
 pub(crate) fn views(state: &AppState, recs: &[Recommendation]) -> Vec<RecView> {
-    let index = state.catalog.snapshot();
+    let index = state.catalog.cache.snapshot();
     recs.iter()
         .filter_map(|r| {
             index.get(r.slug.as_str()).map(|k: std::sync::Arc<Key>| RecView {
@@ -247,7 +234,7 @@ async fn timed_for_request(
         // Nothing known about the visitor: no rule can match.
         return Some((Vec::new(), std::time::Duration::ZERO));
     }
-    let ranking = state.catalog.ranking();
+    let ranking = state.catalog.cache.ranking();
     let ctx = context(state, &who, asked, &ranking).await;
     let started = std::time::Instant::now();
     let recs = recommend_with(&ranking.keys, &ranking.positions, &ctx, &ranking.weights, limit);
@@ -265,7 +252,7 @@ pub(crate) async fn pairs_for(state: &AppState, who: &Asker, anchor: &Key, limit
     if who.ownership_unknown {
         return Vec::new();
     }
-    let ranking = state.catalog.ranking();
+    let ranking = state.catalog.cache.ranking();
     let ctx = context(state, who, None, &ranking).await;
     pairs_with(
         &anchor.meta,
@@ -357,11 +344,11 @@ fn answer_csrf(
     if let Some(s) = session {
         return (s.csrf_token.clone(), None);
     }
-    match crate::auth::shop_cookie(state, req, crate::auth::CSRF_COOKIE).filter(|c| !c.is_empty()) {
+    match crate::http::session::shop_cookie(state, req, crate::http::session::CSRF_COOKIE).filter(|c| !c.is_empty()) {
         Some(c) => (c, None),
         None => {
             let token = SecretToken::generate("").expose().to_owned();
-            let cookie = set_cookie(state, crate::auth::CSRF_COOKIE, &token, 3600);
+            let cookie = set_cookie(state, crate::http::session::CSRF_COOKIE, &token, 3600);
             (token, Some(cookie))
         }
     }
@@ -382,7 +369,7 @@ pub(crate) async fn discover_page(
     let who = asker(&state, req).await;
     let session = session_of(&state, req).await;
     let (csrf, csrf_cookie) = answer_csrf(&state, req, session.as_ref());
-    let ranking = state.catalog.ranking();
+    let ranking = state.catalog.cache.ranking();
     let ctx = context(&state, &who, Some(asked.clone()), &ranking).await;
     let recs = if who.ownership_unknown {
         Vec::new()
@@ -396,7 +383,7 @@ pub(crate) async fn discover_page(
         categories: choices(Category::ALL, &p.categories, Category::as_str),
         answered: !p.is_empty(),
         results: views(&state, &recs),
-        clear_token: clear_token(&state, req).await,
+        clear_token: has_history(&state, req).await.then(|| csrf.clone()),
         csrf,
     };
     let mut resp = render(&page);
@@ -417,26 +404,20 @@ pub(crate) struct DiscoverForm {
     category: Option<String>,
 }
 
+impl HasCsrf for DiscoverForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /discover`: saves the answers in the caller's profile (an anonymous visitor gets a
 /// visitor cookie) and redirects to the recommendations for them.
 #[handler]
 pub(crate) async fn discover_post(
     state: Data<&AppState>,
     req: &Request,
-    poem::web::Form(f): poem::web::Form<DiscoverForm>,
+    CheckedForm(f): CheckedForm<DiscoverForm>,
 ) -> Response {
-    let session = session_of(&state, req).await;
-    let expected = match &session {
-        Some(s) => Some(s.csrf_token.clone()),
-        None => crate::auth::shop_cookie(&state, req, crate::auth::CSRF_COOKIE).filter(|c| !c.is_empty()),
-    };
-    if !expected.is_some_and(|t| crate::auth::constant_time_eq(t.as_bytes(), f.csrf.as_bytes())) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload the page and try again.",
-        )
-            .into_response();
-    }
     let asked = match asked_profile(f.role.as_deref(), f.intent.as_deref(), f.category.as_deref()) {
         Ok(p) => p,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, "That answer is not one we know", &msg),
@@ -451,7 +432,7 @@ pub(crate) async fn discover_post(
         }
         if let Some(s) = &who.subject {
             let now = state.clock.now();
-            if let Err(err) = state.signals.save_profile(s, &asked, now).await {
+            if let Err(err) = state.discovery.signals.save_profile(s, &asked, now).await {
                 tracing::warn!(error = %err, "profile not saved");
             }
             if let Some(r) = asked.role {
@@ -539,7 +520,7 @@ pub(crate) struct SignalBody {
     kind: SignalKindName,
     /// A KEY slug (view, purchase) or a vocabulary value; an unknown one is 404.
     #[oai(validator(max_length = 64, pattern = r"^[a-z0-9-]{1,64}$"))]
-    value: crate::text::Text,
+    value: crate::http::text::Text,
 }
 
 #[derive(ApiResponse)]
@@ -550,10 +531,10 @@ pub(crate) enum RecResponse {
     Ok(Json<RecommendationList>, #[oai(header = "Server-Timing")] String),
     /// A parameter is not a known value (the message lists the accepted ones).
     #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
+    BadRequest(Json<Problem>),
     /// What the caller owns cannot be read right now, so nothing is recommended; try again.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<Problem>),
 }
 
 #[derive(ApiResponse)]
@@ -563,13 +544,13 @@ pub(crate) enum SignalResponse {
     Done,
     /// Neither signed in nor a visitor (answer `/discover` first).
     #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
+    Unauthorized(Json<Problem>),
     /// No KEY has that slug, or the value is not one of the vocabulary's.
     #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
+    NotFound(Json<Problem>),
     /// Storage failed.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<Problem>),
 }
 
 /// Discovery endpoints.
@@ -605,7 +586,7 @@ impl DiscoveryApi {
         let Some((recs, took)) = timed_for_request(&state, req, Some(asked), limit).await else {
             return RecResponse::Unavailable(e("unavailable", "try again shortly"));
         };
-        let index = state.catalog.snapshot();
+        let index = state.catalog.cache.snapshot();
         RecResponse::Ok(
             Json(RecommendationList {
                 items: recs
@@ -635,7 +616,7 @@ impl DiscoveryApi {
         let unknown = |err: String| SignalResponse::NotFound(e("not_found", format!("`value`: {}", crate::clip(&err))));
         let kind = match body.kind {
             SignalKindName::View | SignalKindName::Purchase => match v.parse::<catalog::Slug>() {
-                Ok(slug) if state.catalog.snapshot().get(slug.as_str()).is_some() => {
+                Ok(slug) if state.catalog.cache.snapshot().get(slug.as_str()).is_some() => {
                     if body.kind == SignalKindName::View {
                         SignalKind::View(slug)
                     } else {
@@ -661,7 +642,7 @@ impl DiscoveryApi {
             kind,
             at: state.clock.now(),
         };
-        match state.signals.record(&subject, &signal).await {
+        match state.discovery.signals.record(&subject, &signal).await {
             Ok(()) => SignalResponse::Done,
             Err(err) => {
                 tracing::error!(error = %err, "signal not recorded");
@@ -677,7 +658,7 @@ impl DiscoveryApi {
         let Some(subject) = subject else {
             return SignalResponse::Unauthorized(e("unauthorized", "sign in (or answer /discover) first"));
         };
-        match state.signals.clear(&subject).await {
+        match state.discovery.signals.clear(&subject).await {
             Ok(()) => SignalResponse::Done,
             Err(err) => {
                 tracing::error!(error = %err, "signals not cleared");
@@ -687,21 +668,10 @@ impl DiscoveryApi {
     }
 }
 
-/// The token the "forget me" form must echo: the session's CSRF token when signed in, else a
-/// digest only the visitor's own cookie yields.
-async fn clear_token(state: &AppState, req: &Request) -> Option<String> {
-    if let Some(session) = session_of(state, req).await {
-        return Some(session.csrf_token);
-    }
-    crate::auth::shop_cookie(state, req, VISITOR_COOKIE)
-        .filter(|c| !c.is_empty())
-        .map(|c| SecretToken::from_client(&format!("clear:{c}")).digest())
-}
-
-/// The "forget me" form.
-#[derive(Debug, serde::Deserialize)]
-pub(crate) struct ClearForm {
-    csrf: String,
+/// The "forget me" form is shown to whoever has something to forget: a signed-in buyer or a
+/// visitor with a visitor cookie. It carries the same CSRF token as the answer form.
+async fn has_history(state: &AppState, req: &Request) -> bool {
+    subject_of(state, req).await.1.is_some()
 }
 
 /// `POST /discover/clear`: deletes the caller's signals and profile (CSRF-checked).
@@ -709,19 +679,11 @@ pub(crate) struct ClearForm {
 pub(crate) async fn clear_form(
     state: Data<&AppState>,
     req: &Request,
-    poem::web::Form(f): poem::web::Form<ClearForm>,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    let expected = clear_token(&state, req).await.unwrap_or_default();
-    if expected.is_empty() || !crate::auth::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload the page and try again.",
-        )
-            .into_response();
-    }
     let (_, subject) = subject_of(&state, req).await;
     if let Some(s) = subject
-        && let Err(err) = state.signals.clear(&s).await
+        && let Err(err) = state.discovery.signals.clear(&s).await
     {
         tracing::error!(error = %err, "signals not cleared");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();

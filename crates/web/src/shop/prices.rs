@@ -5,7 +5,7 @@
 
 use accounts::Email;
 use accounts::ports::AccountId;
-use entitlements::{Actor, Holder, OrgId, UserId};
+use entitlements::{Actor, Holder, OrgId};
 use payments::checkout::{RefundRequestError, Refunded, holder_text};
 use poem::Request;
 use poem::web::Data;
@@ -18,8 +18,9 @@ use upgrades::service::{PurchaseError, QuoteRequestError, RefundOrderError, Reso
 use upgrades::{CreditSource, Ledger, Quote, QuoteContext, QuoteError, Sku, interval_as_str, quote};
 
 use crate::AppState;
-use crate::auth::account_of;
-use crate::entitlements_api::{AdminCheck, AdminResponse, ErrorBody, admin_check, e, require_admin};
+use crate::http::extract::{Admin, SignedIn};
+use crate::http::problem::{Answer, Problem, e};
+use crate::http::session::account_of;
 
 #[derive(Tags)]
 enum CommerceTags {
@@ -260,16 +261,16 @@ pub(crate) struct OrderList {
 pub(crate) struct RecordOrderRequest {
     /// The buyer's account email (the order is theirs, or their organisation's).
     #[oai(validator(max_length = 254))]
-    email: crate::text::Text,
+    email: crate::http::text::Text,
     /// Or buy for this organisation (the buyer must belong to it).
     #[oai(nullable)]
     organisation: Option<i64>,
     /// What was bought.
     #[oai(validator(max_length = 80))]
-    sku: crate::text::Text,
+    sku: crate::http::text::Text,
     /// Why (kept in the audit trail).
     #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
-    reason: crate::text::Text,
+    reason: crate::http::text::Text,
 }
 
 /// Refund an order.
@@ -278,12 +279,12 @@ pub(crate) struct RefundRequest {
     /// Cash to refund, as a positive decimal string (`"12.00"`); omitted: everything left.
     #[oai(
         nullable,
-        validator(pattern = r"^(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0*\.(0[1-9]|[1-9][0-9]?))$")
+        validator(pattern = r"^(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$")
     )]
-    amount: Option<crate::text::Text>,
+    amount: Option<crate::http::text::Text>,
     /// Why (kept in the audit trail).
     #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
-    reason: crate::text::Text,
+    reason: crate::http::text::Text,
 }
 
 #[derive(ApiResponse)]
@@ -293,7 +294,7 @@ pub(crate) enum SkusResponse {
     Ok(Json<SkuList>),
     /// No valid pricing file is stored.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<Problem>),
 }
 
 #[derive(ApiResponse)]
@@ -304,22 +305,22 @@ pub(crate) enum QuoteResponse {
     Ok(Json<QuoteInfo>),
     /// The SKU or `org` is malformed, or the SKU cannot be sold to this holder.
     #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
+    BadRequest(Json<Problem>),
     /// `org=` given without signing in.
     #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
+    Unauthorized(Json<Problem>),
     /// `org=` names an organisation the caller does not belong to.
     #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
+    Forbidden(Json<Problem>),
     /// No KEY or bundle by that slug.
     #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
+    NotFound(Json<Problem>),
     /// Already owned, or not an upgrade of the current plan.
     #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
+    Conflict(Json<Problem>),
     /// Storage failed or nothing is priced.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<Problem>),
 }
 
 #[derive(ApiResponse)]
@@ -327,12 +328,9 @@ pub(crate) enum OrdersResponse {
     /// The orders.
     #[oai(status = 200)]
     Ok(Json<OrderList>),
-    /// Not signed in.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// Storage failed.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<Problem>),
 }
 
 /// Every SKU with its price, from the offers.
@@ -419,9 +417,9 @@ pub(crate) async fn buyer_holder(
     org: Option<i64>,
 ) -> Result<Holder, (&'static str, String)> {
     let Some(org) = org else {
-        return Ok(Holder::User(UserId(account.0)));
+        return Ok(Holder::User(account));
     };
-    match state.orgs.manager_role(accounts::OrgId(org), account).await {
+    match state.identity.orgs.manager_role(accounts::OrgId(org), account).await {
         Ok(_) => Ok(Holder::Organisation(OrgId(org))),
         Err(accounts::OrgError::NotAMember(_)) => {
             Err(("forbidden", format!("you are not a member of organisation {org}")))
@@ -452,7 +450,7 @@ pub(crate) async fn quote_for(
     holder: Option<Holder>,
     sku: &Sku,
 ) -> Result<Quote, (&'static str, String)> {
-    let offers = state.catalog.offers();
+    let offers = state.catalog.cache.offers();
     let Some(offers) = offers.as_ref() else {
         return Err((
             "unavailable",
@@ -461,7 +459,7 @@ pub(crate) async fn quote_for(
     };
     let now = state.clock.now();
     let result = match holder {
-        Some(h) => state.commerce.quote(h, sku, offers, now).await.map(|q| q.quote),
+        Some(h) => state.shop.commerce.quote(h, sku, offers, now).await.map(|q| q.quote),
         None => resolve(sku, offers)
             .map_err(QuoteRequestError::from)
             .and_then(|target| {
@@ -539,11 +537,11 @@ impl CommerceApi {
     /// Every SKU with its price: single KEYS, bundles (list total, discount, price) and plans.
     #[oai(path = "/skus", method = "get", tag = "CommerceTags::Pricing")]
     async fn skus(&self, state: Data<&AppState>) -> SkusResponse {
-        let offers = state.catalog.offers();
+        let offers = state.catalog.cache.offers();
         let Some(offers) = offers.as_ref() else {
             return SkusResponse::Unavailable(e("unavailable", "nothing is priced yet: run `keys-ingest`"));
         };
-        let snapshot = state.catalog.snapshot();
+        let snapshot = state.catalog.cache.snapshot();
         let titles = |s: &catalog::Slug| {
             snapshot
                 .get(s.as_str())
@@ -604,11 +602,8 @@ impl CommerceApi {
 
     /// The signed-in account's orders and those of its organisations, oldest first.
     #[oai(path = "/me/orders", method = "get", tag = "CommerceTags::Orders")]
-    async fn my_orders(&self, state: Data<&AppState>, req: &Request) -> OrdersResponse {
-        let Some(account) = account_of(&state, req).await else {
-            return OrdersResponse::Unauthorized(e("unauthorized", "sign in first"));
-        };
-        match orders_of(&state, account).await {
+    async fn my_orders(&self, state: Data<&AppState>, caller: SignedIn) -> OrdersResponse {
+        match orders_of(&state, caller.account()).await {
             Ok(list) => OrdersResponse::Ok(Json(OrderList {
                 items: list.iter().map(order_info).collect(),
             })),
@@ -625,69 +620,69 @@ impl CommerceApi {
     async fn record_order(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        Admin(admin): Admin,
         body: Json<RecordOrderRequest>,
-    ) -> AdminResponse<OrderInfo> {
-        let admin = require_admin!(&state, req);
+    ) -> Answer<OrderInfo> {
         if body.reason.trim().is_empty() {
-            return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the order is recorded"));
+            return Answer::BadRequest(e("bad_request", "`reason` must say why the order is recorded"));
         }
         let sku = match parse_sku(Some(&body.sku)) {
             Ok(s) => s,
-            Err(SkuProblem::Unknown(m)) => return AdminResponse::NotFound(e("not_found", m)),
-            Err(p) => return AdminResponse::BadRequest(e("bad_request", p.message())),
+            Err(SkuProblem::Unknown(m)) => return Answer::NotFound(e("not_found", m)),
+            Err(p) => return Answer::BadRequest(e("bad_request", p.message())),
         };
         let Ok(email) = body.email.parse::<Email>() else {
-            return AdminResponse::BadRequest(e(
+            return Answer::BadRequest(e(
                 "bad_request",
                 format!("`email`: `{}` is not an email address", body.email),
             ));
         };
-        let buyer = match state.accounts.account_by_email(&email).await {
+        let buyer = match state.identity.accounts.account_by_email(&email).await {
             Ok(Some(a)) => a.id,
-            Ok(None) => return AdminResponse::NotFound(e("not_found", format!("no account has the email {email}"))),
-            Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+            Ok(None) => return Answer::NotFound(e("not_found", format!("no account has the email {email}"))),
+            Err(_) => return Answer::Unavailable(e("unavailable", "try again shortly")),
         };
         let holder = match body.organisation {
-            None => Holder::User(UserId(buyer.0)),
-            Some(org) => match state.orgs.memberships(buyer).await {
+            None => Holder::User(buyer),
+            Some(org) => match state.identity.orgs.memberships(buyer).await {
                 Ok(list) if list.iter().any(|(o, _)| o.id.0 == org) => Holder::Organisation(OrgId(org)),
                 Ok(_) => {
-                    return AdminResponse::Conflict(e(
+                    return Answer::Conflict(e(
                         "conflict",
                         format!("`organisation`: {email} is not a member of organisation {org}"),
                     ));
                 }
-                Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+                Err(_) => return Answer::Unavailable(e("unavailable", "try again shortly")),
             },
         };
-        let offers = state.catalog.offers();
+        let offers = state.catalog.cache.offers();
         let Some(offers) = offers.as_ref() else {
-            return AdminResponse::Unavailable(e("unavailable", "nothing is priced yet: run `keys-ingest`"));
+            return Answer::Unavailable(e("unavailable", "nothing is priced yet: run `keys-ingest`"));
         };
         let now = state.clock.now();
         match state
+            .shop
             .commerce
             .purchase(
                 holder,
-                UserId(buyer.0),
+                buyer,
                 &sku,
                 offers,
                 Channel::Manual,
-                Actor::Admin { user: UserId(admin.0) },
+                Actor::Admin { user: admin },
                 body.reason.trim(),
                 now,
             )
             .await
         {
-            Ok(order) => AdminResponse::Created(Json(order_info(&order))),
+            Ok(order) => Answer::Created(Json(order_info(&order))),
             Err(PurchaseError::Quote(q)) => quote_error(q),
             Err(PurchaseError::Record(r @ upgrades::ports::RecordOrderError::CreditTaken)) => {
-                AdminResponse::Conflict(e("conflict", r.to_string()))
+                Answer::Conflict(e("conflict", r.to_string()))
             }
             Err(err) => {
                 tracing::error!(error = %err, "recording an order failed");
-                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+                Answer::Unavailable(e("unavailable", "try again shortly"))
             }
         }
     }
@@ -700,16 +695,16 @@ impl CommerceApi {
     async fn refund(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        Admin(admin): Admin,
         id: Path<i64>,
         body: Json<RefundRequest>,
-    ) -> AdminResponse<OrderInfo> {
-        let admin = require_admin!(&state, req);
+    ) -> Answer<OrderInfo> {
         if body.reason.trim().is_empty() {
-            return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the order is refunded"));
+            return Answer::BadRequest(e("bad_request", "`reason` must say why the order is refunded"));
         }
         let currency = state
             .catalog
+            .cache
             .offers()
             .as_ref()
             .as_ref()
@@ -718,61 +713,58 @@ impl CommerceApi {
             None => None,
             Some(a) => match Money::parse(a, currency) {
                 Ok(m) => Some(m),
-                Err(err) => return AdminResponse::BadRequest(e("bad_request", format!("`amount`: {err}"))),
+                Err(err) => return Answer::BadRequest(e("bad_request", format!("`amount`: {err}"))),
             },
         };
         let order_id = upgrades::PurchaseId(id.0);
         match state
+            .shop
             .checkout
             .refund(
                 order_id,
                 amount,
-                Actor::Admin { user: UserId(admin.0) },
+                Actor::Admin { user: admin },
                 body.reason.trim(),
                 state.clock.now(),
             )
             .await
         {
-            Ok(Refunded::Done(order)) => AdminResponse::Ok(Json(order_info(&order))),
+            Ok(Refunded::Done(order)) => Answer::Ok(Json(order_info(&order))),
             // Sent to the payment provider: its `charge.refunded` webhook then revokes access
             // through the inbox like any other event.
-            Ok(Refunded::Sent(order)) => AdminResponse::Accepted(Json(order_info(&order))),
+            Ok(Refunded::Sent(order)) => Answer::Accepted(Json(order_info(&order))),
             Err(RefundRequestError::Gateway(err)) => {
                 tracing::error!(error = %err, "refund at the payment provider failed");
-                AdminResponse::BadGateway(e("payment_provider", err.to_string()))
+                Answer::BadGateway(e("payment_provider", err.to_string()))
             }
             Err(RefundRequestError::Order(err)) => match err {
-                err @ RefundOrderError::UnknownOrder(_) => AdminResponse::NotFound(e("not_found", err.to_string())),
-                err @ RefundOrderError::BadAmount { .. } => {
-                    AdminResponse::BadRequest(e("bad_request", err.to_string()))
-                }
-                err @ RefundOrderError::MoreThanRefundable { .. } => {
-                    AdminResponse::Conflict(e("conflict", err.to_string()))
-                }
+                err @ RefundOrderError::UnknownOrder(_) => Answer::NotFound(e("not_found", err.to_string())),
+                err @ RefundOrderError::BadAmount { .. } => Answer::BadRequest(e("bad_request", err.to_string())),
+                err @ RefundOrderError::MoreThanRefundable { .. } => Answer::Conflict(e("conflict", err.to_string())),
                 err @ (RefundOrderError::AlreadyRefunded(_)
                 | RefundOrderError::NotPaid(_)
-                | RefundOrderError::Ledger(_)) => AdminResponse::Conflict(e("conflict", err.to_string())),
+                | RefundOrderError::Ledger(_)) => Answer::Conflict(e("conflict", err.to_string())),
                 err @ RefundOrderError::Store(_) => {
                     tracing::error!(error = %err, "refund failed");
-                    AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+                    Answer::Unavailable(e("unavailable", "try again shortly"))
                 }
             },
         }
     }
 }
 
-fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestError) -> AdminResponse<T> {
+fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestError) -> Answer<T> {
     match err {
         QuoteRequestError::Resolve(r @ (ResolveError::UnknownKey(_) | ResolveError::UnknownBundle(_))) => {
-            AdminResponse::NotFound(e("not_found", r.to_string()))
+            Answer::NotFound(e("not_found", r.to_string()))
         }
         QuoteRequestError::Quote(q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. })) => {
-            AdminResponse::Conflict(e("conflict", q.to_string()))
+            Answer::Conflict(e("conflict", q.to_string()))
         }
-        QuoteRequestError::Quote(q) => AdminResponse::Conflict(e("conflict", q.to_string())),
+        QuoteRequestError::Quote(q) => Answer::Conflict(e("conflict", q.to_string())),
         QuoteRequestError::Store(s) => {
             tracing::error!(error = %s, "quote failed");
-            AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+            Answer::Unavailable(e("unavailable", "try again shortly"))
         }
     }
 }
@@ -780,10 +772,16 @@ fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestEr
 /// Every order of an account and of the organisations it owns or administers now (a plain
 /// member does not see its organisation's billing), oldest first.
 pub(crate) async fn orders_of(state: &AppState, account: AccountId) -> Result<Vec<Order>, String> {
-    let mut list = state.commerce.orders(Holder::User(UserId(account.0))).await?;
-    for (org, role) in state.orgs.memberships(account).await.map_err(|e| e.to_string())? {
+    let mut list = state.shop.commerce.orders(Holder::User(account)).await?;
+    for (org, role) in state
+        .identity
+        .orgs
+        .memberships(account)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         if role.manages() {
-            list.extend(state.commerce.orders(Holder::Organisation(OrgId(org.id.0))).await?);
+            list.extend(state.shop.commerce.orders(Holder::Organisation(org.id)).await?);
         }
     }
     list.sort_by_key(|o| o.id);

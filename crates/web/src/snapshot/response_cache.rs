@@ -54,8 +54,8 @@ pub(crate) async fn cached<E: Endpoint>(next: E, req: Request) -> poem::Result<R
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return Ok(next.get_response(req).await);
     };
-    let key = (state.catalog.snapshot().revision(), req.uri().to_string());
-    let cache: &Arc<ResponseCache> = &state.responses;
+    let key = (state.catalog.cache.snapshot().revision(), req.uri().to_string());
+    let cache: &Arc<ResponseCache> = &state.catalog.responses;
     if let Some((status, content_type, body)) = cache.entries.get(&key) {
         let mut resp = Response::builder().status(status).body(Body::from_bytes(body));
         if let Some(ct) = content_type {

@@ -23,7 +23,7 @@ use poem::web::Json;
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
 use crate::AppState;
-use crate::auth::{Caller, Via};
+use crate::http::session::{Caller, Via};
 
 /// Largest request body accepted anywhere but the webhook.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -147,11 +147,11 @@ pub(crate) async fn api_guard<E: Endpoint>(next: E, mut req: Request) -> poem::R
         return Ok(next.get_response(req).await);
     }
     let method = req.method().clone();
-    if !crate::spec::is_declared(&method, &path) {
+    if !crate::http::spec::is_declared(&method, &path) {
         // Not an operation: the router answers (404, or 405 with the methods there are).
         let mut resp = next.get_response(req).await;
         if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-            && let Some(methods) = crate::spec::allowed_methods(&path)
+            && let Some(methods) = crate::http::spec::allowed_methods(&path)
         {
             let list: Vec<&str> = methods.iter().map(Method::as_str).collect();
             if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
@@ -183,6 +183,7 @@ pub(crate) async fn api_guard<E: Endpoint>(next: E, mut req: Request) -> poem::R
             ));
         }
         let owner = match state
+            .identity
             .tokens
             .owner(&SecretToken::from_client(token).digest(), state.clock.now())
             .await
@@ -244,9 +245,9 @@ pub(crate) async fn api_guard<E: Endpoint>(next: E, mut req: Request) -> poem::R
                 "send this request with `Content-Type: application/json` (an empty body is fine) or with the session's `X-CSRF-Token` header",
             ));
         };
-        let ok = crate::auth::session_of(&state, &req)
+        let ok = crate::http::session::session_of(&state, &req)
             .await
-            .is_some_and(|s| crate::auth::constant_time_eq(s.csrf_token.as_bytes(), sent.as_bytes()));
+            .is_some_and(|s| crate::http::session::constant_time_eq(s.csrf_token.as_bytes(), sent.as_bytes()));
         if !ok {
             return Ok(json_error(
                 StatusCode::FORBIDDEN,

@@ -8,14 +8,14 @@ use askama::Template;
 use catalog::Key;
 use entitlements::{Entitlement, Holder, KeyRef, Scope, Source, can_access};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Html, Path, Redirect};
+use poem::web::{Data, Html, Path, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::session_of;
-use crate::entitlements_api::{Holdings, holdings};
-use crate::pages::Access;
+use crate::access::entitlements_api::{Holdings, holdings};
+use crate::http::extract::{HasCsrf, PageSession, SignedInForm};
+use crate::http::session::session_of;
 
 /// How an entitlement gives access, in words.
 fn how(e: &Entitlement, org_names: &[(i64, String)]) -> String {
@@ -27,7 +27,7 @@ fn how(e: &Entitlement, org_names: &[(i64, String)]) -> String {
         }
         (Source::BundlePurchase, _) => format!("bought in a bundle on {}", e.granted_at.date_naive()),
         (Source::Subscription, Scope::Plan { tier }) => {
-            format!("via {} subscription", crate::pages::label(tier.as_str()))
+            format!("via {} subscription", crate::http::page::label(tier.as_str()))
         }
         (Source::Subscription, _) => "via subscription".to_owned(),
         (Source::FreeUpgrade, _) => format!("free upgrade on {}", e.granted_at.date_naive()),
@@ -39,6 +39,16 @@ fn how(e: &Entitlement, org_names: &[(i64, String)]) -> String {
             None => format!("via organisation #{} ({what})", o.0),
         },
     }
+}
+
+/// What the visitor may do with the KEY.
+pub(crate) enum Access {
+    /// Not signed in.
+    Anonymous,
+    /// Signed in, no entitlement; the CSRF token for the Buy form.
+    Locked { csrf: String },
+    /// Entitled: how, and the CSRF token for the download forms.
+    Owned { how: String, csrf: String },
 }
 
 /// The visitor's access to a KEY.
@@ -81,24 +91,19 @@ pub(crate) struct DownloadForm {
     version: String,
 }
 
+impl HasCsrf for DownloadForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 #[handler]
 pub(crate) async fn download_form(
     state: Data<&AppState>,
-    req: &Request,
     Path(slug): Path<String>,
-    Form(f): Form<DownloadForm>,
+    SignedInForm(session, f): SignedInForm<DownloadForm>,
 ) -> Response {
-    let Some(session) = session_of(&state, req).await else {
-        return Redirect::see_other("/login").into_response();
-    };
-    if !crate::auth::constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload the page and try again.",
-        )
-            .into_response();
-    }
-    match crate::downloads::link_for(&state, session.account, &slug, Some(&f.version)).await {
+    match crate::access::links::link_for(&state, session.account, &slug, Some(&f.version)).await {
         Ok((url, _)) => Redirect::see_other(url).into_response(),
         Err(resp) => resp,
     }
@@ -121,10 +126,7 @@ struct LibraryPage {
 }
 
 #[handler]
-pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Response {
-    let Some(session) = session_of(&state, req).await else {
-        return Redirect::see_other("/login").into_response();
-    };
+pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request, PageSession(session): PageSession) -> Response {
     let Holdings {
         principal,
         entitlements: list,
@@ -137,7 +139,7 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
         }
     };
     let now = state.clock.now();
-    let index = state.catalog.snapshot();
+    let index = state.catalog.cache.snapshot();
     let items = index
         .iter()
         .filter_map(|key: &Arc<Key>| {
@@ -148,7 +150,7 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request) -> Respo
             can_access(&principal, &list, &key_ref, now).map(|e| LibraryItem {
                 slug: key.meta.slug.to_string(),
                 name: key.meta.name.clone(),
-                kind_label: crate::pages::kind_label(key.meta.kind),
+                kind_label: crate::http::page::kind_label(key.meta.kind),
                 how: how(e, &org_names),
                 versions: key.versions.iter().rev().map(|v| v.version.to_string()).collect(),
             })

@@ -5,16 +5,16 @@ use accounts::Email;
 use accounts::ports::AccountId;
 use entitlements::ports::NewGrant;
 use entitlements::{
-    Actor, Entitlement, EntitlementId, Holder, Principal, RevokeReason, RuleError, Scope, Source, Status, Term, UserId,
+    Actor, Entitlement, EntitlementId, Holder, Principal, RevokeReason, RuleError, Scope, Source, Status, Term,
 };
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
-use crate::auth::account_of;
+use crate::http::extract::{Admin, SignedIn};
+use crate::http::problem::{Answer, Problem, e};
 
 #[derive(Tags)]
 enum EntTags {
@@ -88,16 +88,16 @@ pub(crate) struct EntitlementList {
 pub(crate) struct GrantRequest {
     /// The customer's account email.
     #[oai(nullable, validator(max_length = 254))]
-    email: Option<crate::text::Text>,
+    email: Option<crate::http::text::Text>,
     /// Or an organisation id: every current member gets access.
     #[oai(nullable)]
     organisation: Option<i64>,
     /// The KEY slug.
     #[oai(validator(max_length = 64))]
-    key: crate::text::Text,
+    key: crate::http::text::Text,
     /// Why (kept in the audit trail).
     #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
-    reason: crate::text::Text,
+    reason: crate::http::text::Text,
 }
 
 /// Revoke request.
@@ -105,24 +105,7 @@ pub(crate) struct GrantRequest {
 pub(crate) struct RevokeRequest {
     /// Why (kept in the audit trail).
     #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[\s\S]*\S[\s\S]*$"))]
-    reason: crate::text::Text,
-}
-
-/// An error.
-#[derive(Object)]
-pub(crate) struct ErrorBody {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`, `unavailable`.
-    error: String,
-    /// For a person.
-    message: String,
-}
-
-/// An [`ErrorBody`] payload.
-pub(crate) fn e(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.into(),
-        message: message.into(),
-    })
+    reason: crate::http::text::Text,
 }
 
 #[derive(ApiResponse)]
@@ -130,46 +113,9 @@ pub(crate) enum ListResponse {
     /// The entitlements.
     #[oai(status = 200)]
     Ok(Json<EntitlementList>),
-    /// Not signed in.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// Storage failed.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-#[derive(ApiResponse)]
-pub(crate) enum AdminResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
-    /// Done.
-    #[oai(status = 200)]
-    Ok(Json<T>),
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<T>),
-    /// Accepted: the payment provider will confirm by webhook.
-    #[oai(status = 202)]
-    Accepted(Json<T>),
-    /// A field is invalid.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Not signed in.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// Signed in, but not an admin.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// Unknown account, KEY or entitlement.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The change is not allowed in the entitlement's state.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// The payment provider failed.
-    #[oai(status = 502)]
-    BadGateway(Json<ErrorBody>),
-    /// Storage failed.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<Problem>),
 }
 
 fn info(e: &Entitlement, now: chrono::DateTime<chrono::Utc>) -> EntitlementInfo {
@@ -211,12 +157,18 @@ pub(crate) struct Holdings {
 
 /// Reads [`Holdings`]: one memberships query, one entitlements query.
 pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Holdings, String> {
-    let orgs = state.orgs.memberships(account).await.map_err(|e| e.to_string())?;
+    let orgs = state
+        .identity
+        .orgs
+        .memberships(account)
+        .await
+        .map_err(|e| e.to_string())?;
     let principal = Principal {
-        user: UserId(account.0),
-        organisations: orgs.iter().map(|(o, _)| entitlements::OrgId(o.id.0)).collect(),
+        user: account,
+        organisations: orgs.iter().map(|(o, _)| o.id).collect(),
     };
     let entitlements = state
+        .access
         .entitlements
         .for_principal(&principal)
         .await
@@ -229,40 +181,6 @@ pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Hol
     })
 }
 
-/// Whether a request comes from an admin.
-pub(crate) enum AdminCheck {
-    Admin(AccountId),
-    NotAdmin,
-    Anonymous,
-    Unavailable,
-}
-
-/// The admin role is read from the database at every request (granted and revoked only by the
-/// operator's `keys-server admin` command); an API token must also have the `admin` scope,
-/// which [`crate::guard::api_guard`] checks for every `/api/v1/admin/` path.
-pub(crate) async fn admin_check(state: &AppState, req: &Request) -> AdminCheck {
-    let Some(account) = account_of(state, req).await else {
-        return AdminCheck::Anonymous;
-    };
-    match state.accounts.is_admin(account).await {
-        Ok(true) => AdminCheck::Admin(account),
-        Ok(false) => AdminCheck::NotAdmin,
-        Err(_) => AdminCheck::Unavailable,
-    }
-}
-
-macro_rules! require_admin {
-    ($state:expr, $req:expr) => {
-        match admin_check($state, $req).await {
-            AdminCheck::Admin(id) => id,
-            AdminCheck::NotAdmin => return AdminResponse::Forbidden(e("forbidden", "admins only")),
-            AdminCheck::Anonymous => return AdminResponse::Unauthorized(e("unauthorized", "sign in first")),
-            AdminCheck::Unavailable => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
-        }
-    };
-}
-pub(crate) use require_admin;
-
 /// Entitlement endpoints.
 pub struct EntitlementsApi;
 
@@ -270,11 +188,8 @@ pub struct EntitlementsApi;
 impl EntitlementsApi {
     /// Every entitlement of the signed-in account (its own and, later, its organisations').
     #[oai(path = "/me/entitlements", method = "get", tag = "EntTags::Me")]
-    async fn my_entitlements(&self, state: Data<&AppState>, req: &Request) -> ListResponse {
-        let Some(account) = account_of(&state, req).await else {
-            return ListResponse::Unauthorized(e("unauthorized", "sign in first"));
-        };
-        match holdings(&state, account).await {
+    async fn my_entitlements(&self, state: Data<&AppState>, caller: SignedIn) -> ListResponse {
+        match holdings(&state, caller.account()).await {
             Ok(Holdings { entitlements: list, .. }) => {
                 let now = state.clock.now();
                 ListResponse::Ok(Json(EntitlementList {
@@ -293,53 +208,49 @@ impl EntitlementsApi {
     async fn grant(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        Admin(admin): Admin,
         body: Json<GrantRequest>,
-    ) -> AdminResponse<EntitlementInfo> {
-        let admin = require_admin!(&state, req);
+    ) -> Answer<EntitlementInfo> {
         if body.reason.trim().is_empty() {
-            return AdminResponse::BadRequest(e("bad_request", "`reason` must say why the KEY is granted"));
+            return Answer::BadRequest(e("bad_request", "`reason` must say why the KEY is granted"));
         }
         let holder = match (&body.email, body.organisation) {
             (Some(email), None) => {
                 let Ok(email) = email.parse::<Email>() else {
-                    return AdminResponse::BadRequest(e(
-                        "bad_request",
-                        format!("`email`: `{email}` is not an email address"),
-                    ));
+                    return Answer::BadRequest(e("bad_request", format!("`email`: `{email}` is not an email address")));
                 };
-                match state.accounts.account_by_email(&email).await {
-                    Ok(Some(a)) => Holder::User(UserId(a.id.0)),
+                match state.identity.accounts.account_by_email(&email).await {
+                    Ok(Some(a)) => Holder::User(a.id),
                     Ok(None) => {
-                        return AdminResponse::NotFound(e("not_found", format!("no account has the email {email}")));
+                        return Answer::NotFound(e("not_found", format!("no account has the email {email}")));
                     }
-                    Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+                    Err(_) => return Answer::Unavailable(e("unavailable", "try again shortly")),
                 }
             }
-            (None, Some(org)) => match state.orgs.repository().members(accounts::OrgId(org)).await {
+            (None, Some(org)) => match state.identity.orgs.repository().members(accounts::OrgId(org)).await {
                 Ok(m) if !m.is_empty() => Holder::Organisation(entitlements::OrgId(org)),
-                Ok(_) => return AdminResponse::NotFound(e("not_found", format!("no organisation {org}"))),
-                Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+                Ok(_) => return Answer::NotFound(e("not_found", format!("no organisation {org}"))),
+                Err(_) => return Answer::Unavailable(e("unavailable", "try again shortly")),
             },
-            _ => return AdminResponse::BadRequest(e("bad_request", "give exactly one of `email` and `organisation`")),
+            _ => return Answer::BadRequest(e("bad_request", "give exactly one of `email` and `organisation`")),
         };
-        let Some(key) = state.catalog.snapshot().get(&body.key) else {
-            return AdminResponse::NotFound(e("not_found", format!("no KEY has the slug `{}`", body.key)));
+        let Some(key) = state.catalog.cache.snapshot().get(&body.key) else {
+            return Answer::NotFound(e("not_found", format!("no KEY has the slug `{}`", body.key)));
         };
         let grant = NewGrant {
             holder,
             scope: Scope::Key(key.meta.slug.clone()),
             source: Source::ManualGrant,
             term: Term::Perpetual,
-            actor: Actor::Admin { user: UserId(admin.0) },
+            actor: Actor::Admin { user: admin },
             cause: body.reason.trim().to_owned(),
             at: state.clock.now(),
         };
-        match state.entitlements.grant(&grant).await {
-            Ok(ent) => AdminResponse::Created(Json(info(&ent, state.clock.now()))),
+        match state.access.entitlements.grant(&grant).await {
+            Ok(ent) => Answer::Created(Json(info(&ent, state.clock.now()))),
             Err(err) => {
                 tracing::error!(error = %err, "grant failed");
-                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+                Answer::Unavailable(e("unavailable", "try again shortly"))
             }
         }
     }
@@ -349,33 +260,32 @@ impl EntitlementsApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        Admin(admin): Admin,
         id: Path<i64>,
         body: Json<RevokeRequest>,
-    ) -> AdminResponse<EntitlementInfo> {
-        let admin = require_admin!(&state, req);
+    ) -> Answer<EntitlementInfo> {
         if body.reason.trim().is_empty() {
-            return AdminResponse::BadRequest(e("bad_request", "`reason` must say why access is revoked"));
+            return Answer::BadRequest(e("bad_request", "`reason` must say why access is revoked"));
         }
-        let mut ent = match state.entitlements.find(EntitlementId(id.0)).await {
+        let mut ent = match state.access.entitlements.find(EntitlementId(id.0)).await {
             Ok(Some(x)) => x,
-            Ok(None) => return AdminResponse::NotFound(e("not_found", format!("no entitlement {}", id.0))),
-            Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+            Ok(None) => return Answer::NotFound(e("not_found", format!("no entitlement {}", id.0))),
+            Err(_) => return Answer::Unavailable(e("unavailable", "try again shortly")),
         };
         let now = state.clock.now();
         let reason = RevokeReason::Support {
             note: body.reason.trim().to_owned(),
         };
-        let audit = match ent.revoke(reason, Actor::Admin { user: UserId(admin.0) }, body.reason.trim(), now) {
+        let audit = match ent.revoke(reason, Actor::Admin { user: admin }, body.reason.trim(), now) {
             Ok(a) => a,
-            Err(err @ RuleError::AlreadyRevoked(_)) => return AdminResponse::Conflict(e("conflict", err.to_string())),
-            Err(err) => return AdminResponse::Conflict(e("conflict", err.to_string())),
+            Err(err @ RuleError::AlreadyRevoked(_)) => return Answer::Conflict(e("conflict", err.to_string())),
+            Err(err) => return Answer::Conflict(e("conflict", err.to_string())),
         };
-        match state.entitlements.update(&ent, &audit).await {
-            Ok(()) => AdminResponse::Ok(Json(info(&ent, now))),
+        match state.access.entitlements.update(&ent, &audit).await {
+            Ok(()) => Answer::Ok(Json(info(&ent, now))),
             Err(err) => {
                 tracing::error!(error = %err, "revoke failed");
-                AdminResponse::Unavailable(e("unavailable", "try again shortly"))
+                Answer::Unavailable(e("unavailable", "try again shortly"))
             }
         }
     }
@@ -385,31 +295,30 @@ impl EntitlementsApi {
     async fn customer(
         &self,
         state: Data<&AppState>,
-        req: &Request,
-        email: Query<String>,
-    ) -> AdminResponse<CustomerView> {
-        require_admin!(&state, req);
+        _admin: Admin,
+        #[oai(validator(max_length = 254))] email: Query<String>,
+    ) -> Answer<CustomerView> {
         let Ok(parsed) = email.0.parse::<Email>() else {
-            return AdminResponse::BadRequest(e(
+            return Answer::BadRequest(e(
                 "bad_request",
                 format!("`email`: `{}` is not an email address", email.0),
             ));
         };
-        let account = match state.accounts.account_by_email(&parsed).await {
+        let account = match state.identity.accounts.account_by_email(&parsed).await {
             Ok(Some(a)) => a,
-            Ok(None) => return AdminResponse::NotFound(e("not_found", format!("no account has the email {parsed}"))),
-            Err(_) => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+            Ok(None) => return Answer::NotFound(e("not_found", format!("no account has the email {parsed}"))),
+            Err(_) => return Answer::Unavailable(e("unavailable", "try again shortly")),
         };
-        let holder = Holder::User(UserId(account.id.0));
+        let holder = Holder::User(account.id);
         let (list, audit) = match (
-            state.entitlements.for_holder(holder).await,
-            state.entitlements.audit_trail(holder).await,
+            state.access.entitlements.for_holder(holder).await,
+            state.access.entitlements.audit_trail(holder).await,
         ) {
             (Ok(l), Ok(a)) => (l, a),
-            _ => return AdminResponse::Unavailable(e("unavailable", "try again shortly")),
+            _ => return Answer::Unavailable(e("unavailable", "try again shortly")),
         };
         let now = state.clock.now();
-        AdminResponse::Ok(Json(CustomerView {
+        Answer::Ok(Json(CustomerView {
             account: account.id.0,
             entitlements: list.iter().map(|x| info(x, now)).collect(),
             audit: audit

@@ -6,160 +6,23 @@
 //! session's own token. The JSON endpoints only accept `application/json` bodies, which a
 //! cross-site form cannot send.
 
-use accounts::ports::{AccountId, Session};
+use accounts::ports::Session;
 use accounts::{ChangePasswordError, SecretToken, SignInError, SignUpError, TokenScope};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use poem::http::{StatusCode, header};
-use poem::web::{Data, Form, Html, Redirect};
+use poem::web::{Data, Html, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde::Deserialize;
 
 use crate::AppState;
-
-/// Session cookie (named `__Host-keys_session` when cookies are secure).
-pub const SESSION_COOKIE: &str = "keys_session";
-/// Pre-sign-in CSRF cookie (double submit).
-pub const CSRF_COOKIE: &str = "keys_csrf";
-
-/// The value of a request cookie.
-#[must_use]
-pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// The name a cookie has on this shop: with the `__Host-` prefix when cookies are secure (the
-/// browser then only accepts it over HTTPS, for this host only, for the whole path).
-pub(crate) fn cookie_name(state: &AppState, base: &str) -> String {
-    if state.http.secure_cookies {
-        format!("__Host-{base}")
-    } else {
-        base.to_owned()
-    }
-}
-
-/// The value of one of the shop's cookies (by its base name).
-pub(crate) fn shop_cookie(state: &AppState, req: &Request, base: &str) -> Option<String> {
-    cookie(req, &cookie_name(state, base))
-}
-
-pub(crate) fn set_cookie(state: &AppState, base: &str, value: &str, max_age_secs: i64) -> String {
-    let secure = if state.http.secure_cookies { "; Secure" } else { "" };
-    let name = cookie_name(state, base);
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
-}
-
-/// The client's address: the peer, unless the peer is a trusted proxy — then the right-most
-/// address of `X-Forwarded-For` that is not a trusted proxy itself (what a client writes
-/// further left cannot be believed).
-pub(crate) fn client_address(state: &AppState, req: &Request) -> String {
-    let peer = req.remote_addr().as_socket_addr().map(std::net::SocketAddr::ip);
-    let trusted = |ip: &std::net::IpAddr| state.http.trusted_proxies.iter().any(|n| n.contains(ip));
-    let Some(peer) = peer else {
-        return "unknown".to_owned();
-    };
-    if !trusted(&peer) {
-        return peer.to_string();
-    }
-    let forwarded: Vec<std::net::IpAddr> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
-        .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted(ip))
-        .or(forwarded.first())
-        .unwrap_or(&peer)
-        .to_string()
-}
-
-/// How a request authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Via {
-    /// The browser session (cookie).
-    Session,
-    /// A personal API token of this scope.
-    Token(TokenScope),
-}
-
-/// The account behind a request (set by [`crate::guard::api_guard`] for token requests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Caller {
-    pub(crate) account: AccountId,
-    pub(crate) via: Via,
-}
-
-/// Who is calling: a personal API token (`Authorization: Bearer …`) or the session cookie.
-pub(crate) async fn caller_of(state: &AppState, req: &Request) -> Option<Caller> {
-    if let Some(c) = req.extensions().get::<Caller>() {
-        return Some(c.clone());
-    }
-    if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?;
-        return match state
-            .tokens
-            .owner(&SecretToken::from_client(token).digest(), state.clock.now())
-            .await
-        {
-            Ok(owner) => owner.map(|o| Caller {
-                account: o.account,
-                via: Via::Token(o.scope),
-            }),
-            Err(e) => {
-                tracing::warn!(error = %e, "token lookup failed");
-                None
-            }
-        };
-    }
-    session_of(state, req).await.map(|s| Caller {
-        account: s.account,
-        via: Via::Session,
-    })
-}
-
-/// The account behind a request: a personal API token or the session cookie. The JSON API
-/// accepts either (a token's scope is checked by [`crate::guard::api_guard`]).
-pub async fn account_of(state: &AppState, req: &Request) -> Option<AccountId> {
-    caller_of(state, req).await.map(|c| c.account)
-}
-
-/// The live session of a request's cookie, if any.
-pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
-    let token = shop_cookie(state, req, SESSION_COOKIE)?;
-    match state
-        .accounts
-        .authenticate(&SecretToken::from_client(&token), state.clock.now())
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "session lookup failed");
-            None
-        }
-    }
-}
-
-/// Seconds until `until` (at least 1), for `Retry-After`.
-pub(crate) fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-    u64::try_from((until - now).num_seconds().max(1)).unwrap_or(1)
-}
-
-/// How long to wait before retrying when every password check slot is taken.
-pub(crate) const BUSY_RETRY_SECS: u64 = 2;
+use crate::http::extract::{CheckedForm, CsrfOnly, HasCsrf, PageSession, SignedIn, SignedInForm};
+use crate::http::problem::{Problem, e_field};
+use crate::http::session::{
+    BUSY_RETRY_SECS, CSRF_COOKIE, SESSION_COOKIE, Via, client_address, retry_after, session_of, set_cookie, shop_cookie,
+};
 
 #[derive(Tags)]
 enum AuthTags {
@@ -172,10 +35,10 @@ enum AuthTags {
 pub(crate) struct Credentials {
     /// Email address.
     #[oai(validator(max_length = 254))]
-    email: crate::text::Text,
+    email: crate::http::text::Text,
     /// Password (12 to 1024 characters; the server names the field when it is not).
     #[oai(validator(max_length = 1024))]
-    password: crate::text::Text,
+    password: crate::http::text::Text,
 }
 
 /// The signed-in account.
@@ -187,32 +50,15 @@ pub(crate) struct AccountInfo {
     email: String,
 }
 
-/// An error.
-#[derive(Object)]
-pub(crate) struct AuthError {
-    /// `bad_request`, `email_taken`, `invalid_credentials`, `throttled`, `unavailable`,
-    /// `unauthorized`, `forbidden`, `not_found`.
-    error: String,
-    /// For a person.
-    message: String,
-    /// The field at fault, when there is one.
-    #[oai(nullable)]
-    field: Option<String>,
+fn auth_error(error: &str, message: impl Into<String>, field: Option<&str>) -> Json<Problem> {
+    e_field(error, message, field)
 }
 
-fn auth_error(error: &str, message: impl Into<String>, field: Option<&str>) -> Json<AuthError> {
-    Json(AuthError {
-        error: error.into(),
-        message: message.into(),
-        field: field.map(str::to_owned),
-    })
-}
-
-fn unavailable() -> Json<AuthError> {
+fn unavailable() -> Json<Problem> {
     auth_error("unavailable", "accounts are unavailable; try again shortly", None)
 }
 
-fn busy() -> Json<AuthError> {
+fn busy() -> Json<Problem> {
     auth_error(
         "unavailable",
         "too many sign-ins are being checked right now; try again in a few seconds",
@@ -227,16 +73,16 @@ pub(crate) enum SignUpResponse {
     Created(Json<AccountInfo>, #[oai(header = "Set-Cookie")] String),
     /// Bad email or password; `field` names it.
     #[oai(status = 400)]
-    BadRequest(Json<AuthError>),
+    BadRequest(Json<Problem>),
     /// The email is taken.
     #[oai(status = 409)]
-    Conflict(Json<AuthError>),
+    Conflict(Json<Problem>),
     /// Too many sign-ups from this address.
     #[oai(status = 429)]
-    TooMany(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    TooMany(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Storage failed, or every password slot is busy.
     #[oai(status = 503)]
-    Unavailable(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -246,13 +92,13 @@ pub(crate) enum LoginResponse {
     Ok(Json<AccountInfo>, #[oai(header = "Set-Cookie")] String),
     /// Email or password wrong (never says which).
     #[oai(status = 401)]
-    Unauthorized(Json<AuthError>),
+    Unauthorized(Json<Problem>),
     /// Guessing is slowed down for this account or address: wait `Retry-After` seconds.
     #[oai(status = 429)]
-    TooMany(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    TooMany(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Storage failed, or every password slot is busy.
     #[oai(status = 503)]
-    Unavailable(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -267,10 +113,10 @@ pub(crate) enum LogoutResponse {
 pub(crate) struct PasswordChange {
     /// The current password.
     #[oai(validator(max_length = 1024))]
-    current_password: crate::text::Text,
+    current_password: crate::http::text::Text,
     /// The new password (12 to 1024 characters; the server names the field when it is not).
     #[oai(validator(max_length = 1024))]
-    new_password: crate::text::Text,
+    new_password: crate::http::text::Text,
 }
 
 /// How many other sessions ended.
@@ -287,16 +133,16 @@ pub(crate) enum SessionsResponse {
     Ok(Json<SessionsEnded>),
     /// The new password is outside the policy (`field` says which).
     #[oai(status = 400)]
-    BadRequest(Json<AuthError>),
+    BadRequest(Json<Problem>),
     /// Not signed in with the browser session, or the current password is wrong.
     #[oai(status = 401)]
-    Unauthorized(Json<AuthError>),
+    Unauthorized(Json<Problem>),
     /// Too many wrong passwords: wait `Retry-After` seconds.
     #[oai(status = 429)]
-    TooMany(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    TooMany(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Storage failed, or every password slot is busy.
     #[oai(status = 503)]
-    Unavailable(Json<AuthError>, #[oai(header = "Retry-After")] u64),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 fn sign_up_failed(e: SignUpError, now: DateTime<Utc>) -> SignUpResponse {
@@ -331,6 +177,7 @@ impl AuthApi {
     async fn signup(&self, state: Data<&AppState>, req: &Request, body: Json<Credentials>) -> SignUpResponse {
         let now = state.clock.now();
         match state
+            .identity
             .accounts
             .sign_up(&body.email, &body.password, &client_address(&state, req), now)
             .await
@@ -357,6 +204,7 @@ impl AuthApi {
     async fn login(&self, state: Data<&AppState>, req: &Request, body: Json<Credentials>) -> LoginResponse {
         let now = state.clock.now();
         match state
+            .identity
             .accounts
             .sign_in(&body.email, &body.password, &client_address(&state, req), now)
             .await
@@ -392,6 +240,7 @@ impl AuthApi {
     async fn logout(&self, state: Data<&AppState>, req: &Request) -> LogoutResponse {
         if let Some(token) = shop_cookie(&state, req, SESSION_COOKIE)
             && let Err(e) = state
+                .identity
                 .accounts
                 .sign_out(&SecretToken::from_client(&token), state.clock.now())
                 .await
@@ -409,6 +258,7 @@ impl AuthApi {
             return SessionsResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
         };
         match state
+            .identity
             .accounts
             .sign_out_everywhere(
                 session.account,
@@ -440,6 +290,7 @@ impl AuthApi {
         };
         let now = state.clock.now();
         match state
+            .identity
             .accounts
             .change_password(
                 session.account,
@@ -511,7 +362,7 @@ impl From<TokenScope> for ScopeName {
 pub(crate) struct NewTokenRequest {
     /// What it is for (1 to 100 characters), e.g. `ci`.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"^.*\S.*$"))]
-    name: crate::text::Text,
+    name: crate::http::text::Text,
     /// What it may do (default `download`): `read`, `download`, or `admin` (admins only).
     #[oai(nullable)]
     scope: Option<ScopeName>,
@@ -559,19 +410,16 @@ pub(crate) enum TokenResponse {
     Revoked,
     /// Bad name, scope or lifetime.
     #[oai(status = 400)]
-    BadRequest(Json<AuthError>),
-    /// Not signed in.
-    #[oai(status = 401)]
-    Unauthorized(Json<AuthError>),
+    BadRequest(Json<Problem>),
     /// Tokens are created from the browser session only, and `admin` tokens by admins only.
     #[oai(status = 403)]
-    Forbidden(Json<AuthError>),
+    Forbidden(Json<Problem>),
     /// No such token of yours.
     #[oai(status = 404)]
-    NotFound(Json<AuthError>),
+    NotFound(Json<Problem>),
     /// Storage failed.
     #[oai(status = 503)]
-    Unavailable(Json<AuthError>),
+    Unavailable(Json<Problem>),
 }
 
 fn token_info(t: &accounts::ports::ApiToken, token: Option<String>) -> TokenInfo {
@@ -594,10 +442,12 @@ impl TokensApi {
     /// session: a token never creates tokens. Scope `download` and 90 days unless asked;
     /// `admin` tokens only for admins.
     #[oai(path = "/tokens", method = "post", tag = "AuthTags::Auth")]
-    async fn create_token(&self, state: Data<&AppState>, req: &Request, body: Json<NewTokenRequest>) -> TokenResponse {
-        let Some(caller) = caller_of(&state, req).await else {
-            return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
-        };
+    async fn create_token(
+        &self,
+        state: Data<&AppState>,
+        SignedIn(caller): SignedIn,
+        body: Json<NewTokenRequest>,
+    ) -> TokenResponse {
         if caller.via != Via::Session {
             return TokenResponse::Forbidden(auth_error(
                 "forbidden",
@@ -622,7 +472,7 @@ impl TokensApi {
             ));
         }
         let scope: TokenScope = body.scope.map_or(TokenScope::Download, Into::into);
-        let is_admin = match state.accounts.is_admin(caller.account).await {
+        let is_admin = match state.identity.accounts.is_admin(caller.account).await {
             Ok(a) => a,
             Err(_) => return TokenResponse::Unavailable(auth_error("unavailable", "try again shortly", None)),
         };
@@ -636,6 +486,7 @@ impl TokensApi {
         let now = state.clock.now();
         let token = SecretToken::generate("keys_pat_");
         match state
+            .identity
             .tokens
             .create(
                 caller.account,
@@ -654,11 +505,8 @@ impl TokensApi {
 
     /// The caller's live tokens (without their values).
     #[oai(path = "/tokens", method = "get", tag = "AuthTags::Auth")]
-    async fn list_tokens(&self, state: Data<&AppState>, req: &Request) -> TokenResponse {
-        let Some(account) = account_of(&state, req).await else {
-            return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
-        };
-        match state.tokens.list(account, state.clock.now()).await {
+    async fn list_tokens(&self, state: Data<&AppState>, caller: SignedIn) -> TokenResponse {
+        match state.identity.tokens.list(caller.account(), state.clock.now()).await {
             Ok(list) => TokenResponse::List(Json(TokenList {
                 items: list.iter().map(|t| token_info(t, None)).collect(),
             })),
@@ -671,13 +519,15 @@ impl TokensApi {
     async fn revoke_token(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        caller: SignedIn,
         id: poem_openapi::param::Path<i64>,
     ) -> TokenResponse {
-        let Some(account) = account_of(&state, req).await else {
-            return TokenResponse::Unauthorized(auth_error("unauthorized", "sign in first", None));
-        };
-        match state.tokens.revoke(account, id.0, state.clock.now()).await {
+        match state
+            .identity
+            .tokens
+            .revoke(caller.account(), id.0, state.clock.now())
+            .await
+        {
             Ok(true) => TokenResponse::Revoked,
             Ok(false) => TokenResponse::NotFound(auth_error(
                 "not_found",
@@ -721,10 +571,10 @@ pub(crate) struct AuthForm {
     csrf: String,
 }
 
-/// The sign-out form.
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
+impl HasCsrf for AuthForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 fn page(p: &impl Template, status: StatusCode, extra_cookie: Option<String>) -> Response {
@@ -774,23 +624,6 @@ fn form_page(state: &AppState, signup: bool, email: &str, error: Option<String>,
     page(&p, status, Some(cookie))
 }
 
-fn csrf_matches(state: &AppState, req: &Request, submitted: &str) -> bool {
-    shop_cookie(state, req, CSRF_COOKIE)
-        .is_some_and(|c| !c.is_empty() && constant_time_eq(c.as_bytes(), submitted.as_bytes()))
-}
-
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn forbidden() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "The form expired or did not come from this site. Reload the page and try again.",
-    )
-        .into_response()
-}
-
 fn signed_in(state: &AppState, session: &accounts::NewSession) -> Response {
     let max_age = (session.expires_at - state.clock.now()).num_seconds();
     let mut resp = Redirect::see_other("/account").into_response();
@@ -814,12 +647,14 @@ pub(crate) async fn login_page(state: Data<&AppState>) -> Response {
 }
 
 #[handler]
-pub(crate) async fn signup_post(state: Data<&AppState>, req: &Request, Form(f): Form<AuthForm>) -> Response {
-    if !csrf_matches(&state, req, &f.csrf) {
-        return forbidden();
-    }
+pub(crate) async fn signup_post(
+    state: Data<&AppState>,
+    req: &Request,
+    CheckedForm(f): CheckedForm<AuthForm>,
+) -> Response {
     let address = client_address(&state, req);
     match state
+        .identity
         .accounts
         .sign_up(&f.email, &f.password, &address, state.clock.now())
         .await
@@ -852,11 +687,13 @@ pub(crate) async fn signup_post(state: Data<&AppState>, req: &Request, Form(f): 
 }
 
 #[handler]
-pub(crate) async fn login_post(state: Data<&AppState>, req: &Request, Form(f): Form<AuthForm>) -> Response {
-    if !csrf_matches(&state, req, &f.csrf) {
-        return forbidden();
-    }
+pub(crate) async fn login_post(
+    state: Data<&AppState>,
+    req: &Request,
+    CheckedForm(f): CheckedForm<AuthForm>,
+) -> Response {
     match state
+        .identity
         .accounts
         .sign_in(&f.email, &f.password, &client_address(&state, req), state.clock.now())
         .await
@@ -889,15 +726,14 @@ pub(crate) async fn login_post(state: Data<&AppState>, req: &Request, Form(f): F
 }
 
 #[handler]
-pub(crate) async fn logout_post(state: Data<&AppState>, req: &Request, Form(f): Form<CsrfForm>) -> Response {
-    let Some(session) = session_of(&state, req).await else {
-        return Redirect::see_other("/login").into_response();
-    };
-    if !constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
-        return forbidden();
-    }
+pub(crate) async fn logout_post(
+    state: Data<&AppState>,
+    req: &Request,
+    SignedInForm(_, _): SignedInForm<CsrfOnly>,
+) -> Response {
     if let Some(token) = shop_cookie(&state, req, SESSION_COOKIE)
         && let Err(e) = state
+            .identity
             .accounts
             .sign_out(&SecretToken::from_client(&token), state.clock.now())
             .await
@@ -918,7 +754,7 @@ async fn account_view(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let email = match state.accounts.email_of(session.account).await {
+    let email = match state.identity.accounts.email_of(session.account).await {
         Ok(Some(e)) => e.to_string(),
         Ok(None) => return Redirect::see_other("/login").into_response(),
         Err(e) => {
@@ -939,10 +775,7 @@ async fn account_view(
 }
 
 #[handler]
-pub(crate) async fn account_page(state: Data<&AppState>, req: &Request) -> Response {
-    let Some(session) = session_of(&state, req).await else {
-        return Redirect::see_other("/login").into_response();
-    };
+pub(crate) async fn account_page(state: Data<&AppState>, PageSession(session): PageSession) -> Response {
     account_view(&state, session, None, None, StatusCode::OK).await
 }
 
@@ -954,16 +787,24 @@ pub(crate) struct PasswordForm {
     new_password: String,
 }
 
+impl HasCsrf for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /account/password`: change the password; other sessions are signed out.
 #[handler]
-pub(crate) async fn password_post(state: Data<&AppState>, req: &Request, Form(f): Form<PasswordForm>) -> Response {
-    let (Some(session), Some(token)) = (session_of(&state, req).await, shop_cookie(&state, req, SESSION_COOKIE)) else {
+pub(crate) async fn password_post(
+    state: Data<&AppState>,
+    req: &Request,
+    SignedInForm(session, f): SignedInForm<PasswordForm>,
+) -> Response {
+    let Some(token) = shop_cookie(&state, req, SESSION_COOKIE) else {
         return Redirect::see_other("/login").into_response();
     };
-    if !constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
-        return forbidden();
-    }
     let result = state
+        .identity
         .accounts
         .change_password(
             session.account,
@@ -1008,14 +849,16 @@ pub(crate) async fn password_post(state: Data<&AppState>, req: &Request, Form(f)
 
 /// `POST /account/sessions/end`: sign out every other session.
 #[handler]
-pub(crate) async fn end_sessions_post(state: Data<&AppState>, req: &Request, Form(f): Form<CsrfForm>) -> Response {
-    let (Some(session), Some(token)) = (session_of(&state, req).await, shop_cookie(&state, req, SESSION_COOKIE)) else {
+pub(crate) async fn end_sessions_post(
+    state: Data<&AppState>,
+    req: &Request,
+    SignedInForm(session, _): SignedInForm<CsrfOnly>,
+) -> Response {
+    let Some(token) = shop_cookie(&state, req, SESSION_COOKIE) else {
         return Redirect::see_other("/login").into_response();
     };
-    if !constant_time_eq(session.csrf_token.as_bytes(), f.csrf.as_bytes()) {
-        return forbidden();
-    }
     match state
+        .identity
         .accounts
         .sign_out_everywhere(
             session.account,

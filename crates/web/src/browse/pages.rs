@@ -3,45 +3,15 @@
 use askama::Template;
 use catalog::{CatalogQuery, Category, Intent, Key, Kind, QueryError, Role, Sort, Tier};
 use poem::http::StatusCode;
-use poem::web::{Data, Html, Path, Redirect};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path, Redirect};
+use poem::{Request, Response, handler};
 
 use crate::AppState;
-use crate::markdown::to_safe_html;
+use crate::access::library::{Access, access_to};
+use crate::http::markdown::to_safe_html;
+use crate::http::page::{error_page, kind_label, label, render, title_case};
 
-/// Human label of a kind.
-pub(crate) fn kind_label(kind: Kind) -> &'static str {
-    match kind {
-        Kind::NodeNext => "Node/Next starter kit",
-        Kind::Runbook => "Operations runbook",
-        Kind::Jupyter => "Jupyter notebook pack",
-    }
-}
-
-fn title_case(s: &str) -> String {
-    s.split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Human label of a vocabulary value (`incident-response` → `Incident Response`; `sre` → `SRE`).
-pub(crate) fn label(value: &str) -> String {
-    match value {
-        "sre" => "SRE".into(),
-        "ml-engineer" => "ML Engineer".into(),
-        "api-design" => "API Design".into(),
-        "saas-foundations" => "SaaS Foundations".into(),
-        "devops-engineer" => "DevOps Engineer".into(),
-        other => title_case(other),
-    }
-}
-
+/// A size in B, KiB or MiB, for people.
 fn human_size(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
     let kib = bytes as f64 / 1024.0;
@@ -138,33 +108,6 @@ struct MarketplacePage {
     recommended: Vec<crate::discover::RecView>,
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    status: u16,
-    heading: String,
-    message: String,
-}
-
-pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
-    let page = ErrorPage {
-        status: status.as_u16(),
-        heading: heading.to_owned(),
-        message: message.to_owned(),
-    };
-    render(&page).with_status(status).into_response()
-}
-
-pub(crate) fn render(t: &impl Template) -> Response {
-    match t.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
-        }
-    }
-}
-
 fn page_url(q: &CatalogQuery, page: u32) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in q.to_params() {
@@ -192,8 +135,8 @@ pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Respon
         Ok(q) => q,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "That search could not be run", &e.to_string()),
     };
-    let index = state.catalog.snapshot();
-    let offers = state.catalog.offers();
+    let index = state.catalog.cache.snapshot();
+    let offers = state.catalog.cache.offers();
     let result = index.search(&query);
     let pages = result.pages();
     let sorts = Sort::ACCEPTED
@@ -302,28 +245,18 @@ struct KeyPage {
     pairs: Vec<crate::discover::RecView>,
 }
 
-/// What the visitor may do with the KEY.
-pub(crate) enum Access {
-    /// Not signed in.
-    Anonymous,
-    /// Signed in, no entitlement; the CSRF token for the Buy form.
-    Locked { csrf: String },
-    /// Entitled: how, and the CSRF token for the download forms.
-    Owned { how: String, csrf: String },
-}
-
 #[handler]
 pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
-    let Some(key) = state.catalog.snapshot().get(&slug) else {
+    let Some(key) = state.catalog.cache.snapshot().get(&slug) else {
         return error_page(
             StatusCode::NOT_FOUND,
             "No such KEY",
             &format!("There is no KEY called “{slug}”. Browse the marketplace to find one."),
         );
     };
-    let access = crate::library::access_to(&state, req, &key).await;
+    let access = access_to(&state, req, &key).await;
     let m = &key.meta;
-    let offers = state.catalog.offers();
+    let offers = state.catalog.cache.offers();
     let offers = offers.as_ref().as_ref();
     let price = offers.and_then(|o| o.key_price(&m.slug)).map(|p| p.to_string());
     let in_bundles = offers
@@ -424,13 +357,4 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
         crate::discover::record(&state, s, discovery::SignalKind::View(key.meta.slug.clone())).await;
     }
     render(&page)
-}
-
-/// Turns routing errors (404, 405) into pages, or JSON under `/api/`.
-pub(crate) async fn not_found(err: poem::Error) -> Response {
-    let status = err.status();
-    if status.is_server_error() {
-        tracing::error!(error = %err, "request failed");
-    }
-    error_page(status, status.canonical_reason().unwrap_or("Error"), &err.to_string())
 }

@@ -7,6 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
+use crate::http::problem::{Problem, e, e_param};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -140,18 +141,6 @@ pub(crate) struct KeyDetail {
     preview: PreviewInfo,
 }
 
-/// An error.
-#[derive(Object)]
-pub(crate) struct ApiError {
-    /// Machine-readable code: `bad_request`, `not_found`.
-    error: String,
-    /// What went wrong, for a person.
-    message: String,
-    /// The query parameter at fault, when there is one.
-    #[oai(nullable)]
-    parameter: Option<String>,
-}
-
 #[derive(ApiResponse)]
 pub(crate) enum ListResponse {
     /// A page of KEYS.
@@ -159,7 +148,7 @@ pub(crate) enum ListResponse {
     Ok(Json<KeyList>),
     /// A query parameter is invalid; `parameter` names it.
     #[oai(status = 400)]
-    BadRequest(Json<ApiError>),
+    BadRequest(Json<Problem>),
 }
 
 #[derive(ApiResponse)]
@@ -169,7 +158,7 @@ pub(crate) enum DetailResponse {
     Ok(Json<Box<KeyDetail>>),
     /// No KEY has this slug.
     #[oai(status = 404)]
-    NotFound(Json<ApiError>),
+    NotFound(Json<Problem>),
 }
 
 fn strings<T: std::fmt::Display>(items: &[T]) -> Vec<String> {
@@ -289,15 +278,11 @@ impl KeysApi {
         ];
         let query = match CatalogQuery::from_params(params.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))) {
             Ok(q) => q,
-            Err(e) => {
-                return ListResponse::BadRequest(Json(ApiError {
-                    error: "bad_request".into(),
-                    message: e.to_string(),
-                    parameter: Some(e.parameter),
-                }));
+            Err(err) => {
+                return ListResponse::BadRequest(e_param("bad_request", err.to_string(), Some(err.parameter)));
             }
         };
-        let result = state.catalog.snapshot().search(&query);
+        let result = state.catalog.cache.snapshot().search(&query);
         ListResponse::Ok(Json(KeyList {
             items: result.items.iter().map(|k| summary(k)).collect(),
             total: result.total as u64,
@@ -309,12 +294,8 @@ impl KeysApi {
     /// One KEY with every version and the public preview of the current one.
     #[oai(path = "/keys/:slug", method = "get", tag = "ApiTags::Keys")]
     async fn get_key(&self, state: Data<&AppState>, slug: Path<String>) -> DetailResponse {
-        let Some(key) = state.catalog.snapshot().get(&slug.0) else {
-            return DetailResponse::NotFound(Json(ApiError {
-                error: "not_found".into(),
-                message: format!("no KEY has the slug `{}`", slug.0),
-                parameter: None,
-            }));
+        let Some(key) = state.catalog.cache.snapshot().get(&slug.0) else {
+            return DetailResponse::NotFound(e("not_found", format!("no KEY has the slug `{}`", slug.0)));
         };
         DetailResponse::Ok(Json(Box::new(KeyDetail {
             summary: summary(&key),

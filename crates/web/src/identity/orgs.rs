@@ -6,15 +6,14 @@
 
 use accounts::ports::AccountId;
 use accounts::{OrgError, OrgId, OrgRole, OrgRuleError, SecretToken};
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use crate::AppState;
-use crate::auth::account_of;
-use crate::entitlements_api::{ErrorBody, e};
+use crate::http::extract::SignedIn;
+use crate::http::problem::{Answer, e};
 
 #[derive(Tags)]
 enum OrgTags {
@@ -59,7 +58,7 @@ impl From<RoleName> for OrgRole {
 pub(crate) struct NewOrg {
     /// Name, 1 to 100 characters.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"^.*\S.*$"))]
-    name: crate::text::Text,
+    name: crate::http::text::Text,
 }
 
 /// An organisation and the caller's role in it.
@@ -154,59 +153,19 @@ pub(crate) struct MembershipInfo {
     role: RoleName,
 }
 
-#[derive(ApiResponse)]
-pub(crate) enum OrgResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
-    /// Done.
-    #[oai(status = 200)]
-    Ok(Json<T>),
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<T>),
-    /// Done, nothing to return.
-    #[oai(status = 204)]
-    Done,
-    /// A field is invalid.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Not signed in.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The caller's role does not allow it.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// Unknown organisation, member or invite (or an invite used, revoked or expired).
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// It would leave the organisation without an owner.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// Storage failed.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-fn failed<T: poem_openapi::types::ToJSON + Send + Sync>(err: OrgError) -> OrgResponse<T> {
+fn failed<T: poem_openapi::types::ToJSON + Send + Sync>(err: OrgError) -> Answer<T> {
     match err {
-        OrgError::BadName => OrgResponse::BadRequest(e("bad_request", err.to_string())),
+        OrgError::BadName => Answer::BadRequest(e("bad_request", err.to_string())),
         OrgError::NotAMember(_) | OrgError::NoSuchMember { .. } | OrgError::NoSuchInvite => {
-            OrgResponse::NotFound(e("not_found", err.to_string()))
+            Answer::NotFound(e("not_found", err.to_string()))
         }
-        OrgError::Rule(OrgRuleError::NotAllowed) => OrgResponse::Forbidden(e("forbidden", err.to_string())),
-        OrgError::Rule(OrgRuleError::LastOwner) => OrgResponse::Conflict(e("conflict", err.to_string())),
+        OrgError::Rule(OrgRuleError::NotAllowed) => Answer::Forbidden(e("forbidden", err.to_string())),
+        OrgError::Rule(OrgRuleError::LastOwner) => Answer::Conflict(e("conflict", err.to_string())),
         OrgError::Store(s) => {
             tracing::error!(error = %s, "organisation storage failed");
-            OrgResponse::Unavailable(e("unavailable", "try again shortly"))
+            Answer::Unavailable(e("unavailable", "try again shortly"))
         }
     }
-}
-
-macro_rules! signed_in {
-    ($state:expr, $req:expr) => {
-        match account_of($state, $req).await {
-            Some(a) => a,
-            None => return OrgResponse::Unauthorized(e("unauthorized", "sign in first")),
-        }
-    };
 }
 
 macro_rules! attempt {
@@ -225,10 +184,10 @@ pub struct OrgsApi;
 impl OrgsApi {
     /// Create an organisation; the caller becomes its owner.
     #[oai(path = "/orgs", method = "post", tag = "OrgTags::Organisations")]
-    async fn create(&self, state: Data<&AppState>, req: &Request, body: Json<NewOrg>) -> OrgResponse<OrgInfo> {
-        let account = signed_in!(&state, req);
-        let org = attempt!(state.orgs.create(&body.name, account, state.clock.now()).await);
-        OrgResponse::Created(Json(OrgInfo {
+    async fn create(&self, state: Data<&AppState>, caller: SignedIn, body: Json<NewOrg>) -> Answer<OrgInfo> {
+        let account = caller.account();
+        let org = attempt!(state.identity.orgs.create(&body.name, account, state.clock.now()).await);
+        Answer::Created(Json(OrgInfo {
             id: org.id.0,
             name: org.name,
             role: RoleName::Owner,
@@ -237,10 +196,10 @@ impl OrgsApi {
 
     /// The caller's organisations.
     #[oai(path = "/orgs", method = "get", tag = "OrgTags::Organisations")]
-    async fn list(&self, state: Data<&AppState>, req: &Request) -> OrgResponse<OrgList> {
-        let account = signed_in!(&state, req);
-        let ms = attempt!(state.orgs.memberships(account).await);
-        OrgResponse::Ok(Json(OrgList {
+    async fn list(&self, state: Data<&AppState>, caller: SignedIn) -> Answer<OrgList> {
+        let account = caller.account();
+        let ms = attempt!(state.identity.orgs.memberships(account).await);
+        Answer::Ok(Json(OrgList {
             items: ms
                 .into_iter()
                 .map(|(o, r)| OrgInfo {
@@ -254,10 +213,10 @@ impl OrgsApi {
 
     /// The members and their roles (owners and admins).
     #[oai(path = "/orgs/:id/members", method = "get", tag = "OrgTags::Organisations")]
-    async fn members(&self, state: Data<&AppState>, req: &Request, id: Path<i64>) -> OrgResponse<MemberList> {
-        let account = signed_in!(&state, req);
-        let list = attempt!(state.orgs.members(OrgId(id.0), account).await);
-        OrgResponse::Ok(Json(MemberList {
+    async fn members(&self, state: Data<&AppState>, caller: SignedIn, id: Path<i64>) -> Answer<MemberList> {
+        let account = caller.account();
+        let list = attempt!(state.identity.orgs.members(OrgId(id.0), account).await);
+        Answer::Ok(Json(MemberList {
             items: list
                 .into_iter()
                 .map(|m| MemberItem {
@@ -276,18 +235,19 @@ impl OrgsApi {
     async fn invite(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        caller: SignedIn,
         id: Path<i64>,
         body: Json<NewInvite>,
-    ) -> OrgResponse<InviteInfo> {
-        let account = signed_in!(&state, req);
+    ) -> Answer<InviteInfo> {
+        let account = caller.account();
         let created = attempt!(
             state
+                .identity
                 .orgs
                 .invite(OrgId(id.0), account, body.role.into(), state.clock.now())
                 .await
         );
-        OrgResponse::Created(Json(InviteInfo {
+        Answer::Created(Json(InviteInfo {
             id: created.invite.id,
             token: created.token.expose().to_owned(),
             role: created.invite.role.into(),
@@ -297,10 +257,16 @@ impl OrgsApi {
 
     /// The live invites (owners and admins).
     #[oai(path = "/orgs/:id/invites", method = "get", tag = "OrgTags::Organisations")]
-    async fn invites(&self, state: Data<&AppState>, req: &Request, id: Path<i64>) -> OrgResponse<InviteList> {
-        let account = signed_in!(&state, req);
-        let list = attempt!(state.orgs.invites(OrgId(id.0), account, state.clock.now()).await);
-        OrgResponse::Ok(Json(InviteList {
+    async fn invites(&self, state: Data<&AppState>, caller: SignedIn, id: Path<i64>) -> Answer<InviteList> {
+        let account = caller.account();
+        let list = attempt!(
+            state
+                .identity
+                .orgs
+                .invites(OrgId(id.0), account, state.clock.now())
+                .await
+        );
+        Answer::Ok(Json(InviteList {
             items: list
                 .into_iter()
                 .map(|i| InviteListItem {
@@ -323,18 +289,19 @@ impl OrgsApi {
     async fn revoke_invite(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        caller: SignedIn,
         id: Path<i64>,
         #[oai(validator(max_length = 64))] invite: Path<String>,
-    ) -> OrgResponse<InviteInfo> {
-        let account = signed_in!(&state, req);
+    ) -> Answer<InviteInfo> {
+        let account = caller.account();
         attempt!(
             state
+                .identity
                 .orgs
                 .revoke_invite(OrgId(id.0), account, &invite.0, state.clock.now())
                 .await
         );
-        OrgResponse::Done
+        Answer::Done
     }
 
     /// Accept an invite (once; it then stops working). Only while whoever created it is still
@@ -343,17 +310,18 @@ impl OrgsApi {
     async fn accept(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        caller: SignedIn,
         #[oai(validator(max_length = 128))] token: Path<String>,
-    ) -> OrgResponse<MembershipInfo> {
-        let account = signed_in!(&state, req);
+    ) -> Answer<MembershipInfo> {
+        let account = caller.account();
         let m = attempt!(
             state
+                .identity
                 .orgs
                 .accept(&SecretToken::from_client(&token.0), account, state.clock.now())
                 .await
         );
-        OrgResponse::Ok(Json(MembershipInfo {
+        Answer::Ok(Json(MembershipInfo {
             organisation: m.org.0,
             account: m.account.0,
             role: m.role.into(),
@@ -362,10 +330,10 @@ impl OrgsApi {
 
     /// Leave an organisation (not as its last owner).
     #[oai(path = "/orgs/:id/leave", method = "post", tag = "OrgTags::Organisations")]
-    async fn leave(&self, state: Data<&AppState>, req: &Request, id: Path<i64>) -> OrgResponse<MembershipInfo> {
-        let account = signed_in!(&state, req);
-        attempt!(state.orgs.leave(OrgId(id.0), account, state.clock.now()).await);
-        OrgResponse::Done
+    async fn leave(&self, state: Data<&AppState>, caller: SignedIn, id: Path<i64>) -> Answer<MembershipInfo> {
+        let account = caller.account();
+        attempt!(state.identity.orgs.leave(OrgId(id.0), account, state.clock.now()).await);
+        Answer::Done
     }
 
     /// Remove a member (owners remove anyone but the last owner; admins remove members).
@@ -377,17 +345,18 @@ impl OrgsApi {
     async fn remove(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        caller: SignedIn,
         id: Path<i64>,
         account: Path<i64>,
-    ) -> OrgResponse<MembershipInfo> {
-        let caller = signed_in!(&state, req);
+    ) -> Answer<MembershipInfo> {
+        let caller = caller.account();
         attempt!(
             state
+                .identity
                 .orgs
                 .remove(OrgId(id.0), caller, AccountId(account.0), state.clock.now())
                 .await
         );
-        OrgResponse::Done
+        Answer::Done
     }
 }

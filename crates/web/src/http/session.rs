@@ -1,0 +1,188 @@
+//! Who is calling: the shop's cookies (named with the `__Host-` prefix when secure), the
+//! client address (behind trusted proxies), the caller behind a session cookie or API token,
+//! and the one-read credential → principal + entitlements lookup of downloads and discovery.
+
+use accounts::ports::{AccountId, Session};
+use accounts::{SecretToken, TokenScope};
+use chrono::{DateTime, Utc};
+use entitlements::ports::Credential;
+use entitlements::{Entitlement, Principal};
+use poem::Request;
+use poem::http::header;
+
+use crate::AppState;
+
+/// Session cookie (named `__Host-keys_session` when cookies are secure).
+pub const SESSION_COOKIE: &str = "keys_session";
+/// Pre-sign-in CSRF cookie (double submit).
+pub const CSRF_COOKIE: &str = "keys_csrf";
+
+/// The value of a request cookie.
+#[must_use]
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The name a cookie has on this shop: with the `__Host-` prefix when cookies are secure (the
+/// browser then only accepts it over HTTPS, for this host only, for the whole path).
+pub(crate) fn cookie_name(state: &AppState, base: &str) -> String {
+    if state.http.secure_cookies {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of one of the shop's cookies (by its base name).
+pub(crate) fn shop_cookie(state: &AppState, req: &Request, base: &str) -> Option<String> {
+    cookie(req, &cookie_name(state, base))
+}
+
+pub(crate) fn set_cookie(state: &AppState, base: &str, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.http.secure_cookies { "; Secure" } else { "" };
+    let name = cookie_name(state, base);
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy — then the right-most
+/// address of `X-Forwarded-For` that is not a trusted proxy itself (what a client writes
+/// further left cannot be believed).
+pub(crate) fn client_address(state: &AppState, req: &Request) -> String {
+    let peer = req.remote_addr().as_socket_addr().map(std::net::SocketAddr::ip);
+    let trusted = |ip: &std::net::IpAddr| state.http.trusted_proxies.iter().any(|n| n.contains(ip));
+    let Some(peer) = peer else {
+        return "unknown".to_owned();
+    };
+    if !trusted(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .or(forwarded.first())
+        .unwrap_or(&peer)
+        .to_string()
+}
+
+/// How a request authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The browser session (cookie).
+    Session,
+    /// A personal API token of this scope.
+    Token(TokenScope),
+}
+
+/// The account behind a request (set by [`crate::http::guard::api_guard`] for token requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) account: AccountId,
+    pub(crate) via: Via,
+}
+
+/// Who is calling: a personal API token (`Authorization: Bearer …`) or the session cookie.
+pub(crate) async fn caller_of(state: &AppState, req: &Request) -> Option<Caller> {
+    if let Some(c) = req.extensions().get::<Caller>() {
+        return Some(c.clone());
+    }
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?;
+        return match state
+            .identity
+            .tokens
+            .owner(&SecretToken::from_client(token).digest(), state.clock.now())
+            .await
+        {
+            Ok(owner) => owner.map(|o| Caller {
+                account: o.account,
+                via: Via::Token(o.scope),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "token lookup failed");
+                None
+            }
+        };
+    }
+    session_of(state, req).await.map(|s| Caller {
+        account: s.account,
+        via: Via::Session,
+    })
+}
+
+/// The account behind a request: a personal API token or the session cookie. The JSON API
+/// accepts either (a token's scope is checked by [`crate::http::guard::api_guard`]).
+pub async fn account_of(state: &AppState, req: &Request) -> Option<AccountId> {
+    caller_of(state, req).await.map(|c| c.account)
+}
+
+/// The live session of a request's cookie, if any.
+pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
+    let token = shop_cookie(state, req, SESSION_COOKIE)?;
+    match state
+        .identity
+        .accounts
+        .authenticate(&SecretToken::from_client(&token), state.clock.now())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "session lookup failed");
+            None
+        }
+    }
+}
+
+/// Seconds until `until` (at least 1), for `Retry-After`.
+pub(crate) fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    u64::try_from((until - now).num_seconds().max(1)).unwrap_or(1)
+}
+
+/// How long to wait before retrying when every password check slot is taken.
+pub(crate) const BUSY_RETRY_SECS: u64 = 2;
+
+/// Compares two secrets in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The caller's principal and entitlements, from their session cookie or API token, in one
+/// database read. `Ok(None)`: no valid credential; `Err`: storage failed (logged).
+pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<(Principal, Vec<Entitlement>)>, ()> {
+    let digest;
+    let credential = if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
+            return Ok(None);
+        };
+        digest = SecretToken::from_client(token).digest();
+        // Only a token whose scope allows downloads (`download`, `admin`) counts here.
+        Credential::DownloadToken(&digest)
+    } else {
+        let Some(token) = shop_cookie(state, req, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        digest = SecretToken::from_client(&token).digest();
+        Credential::Session(&digest)
+    };
+    state
+        .access
+        .entitlements
+        .for_credential(credential, state.clock.now())
+        .await
+        .map_err(|e| tracing::error!(error = %e, "entitlement lookup failed"))
+}

@@ -1,0 +1,606 @@
+//! Buying: `POST /api/v1/checkout` and the Buy forms, cancelling a pending checkout,
+//! Stripe's webhooks in (`POST /webhooks/stripe` → verified → inbox), the checkout return page,
+//! the billing portal, and the local payment mode (a test-mode checkout page that emits
+//! Stripe-format, signed events into the same intake). Every workflow is
+//! `payments::checkout::CheckoutService`'s; the handlers extract, call it and map the error.
+
+use askama::Template;
+use entitlements::Holder;
+use payments::checkout::{CheckoutError, Started, page_of};
+use payments::intake::{WebhookError, receive};
+use payments::ports::GatewayError;
+use payments_local::{LocalError, LocalGateway};
+use poem::http::StatusCode;
+use poem::web::{Data, Path, Query, Redirect};
+use poem::{Body, IntoResponse, Request, Response, handler};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde::Deserialize;
+use upgrades::ports::{Order, OrderStatus};
+use upgrades::service::QuoteRequestError;
+use upgrades::{PurchaseId, QuoteError, Sku};
+
+use crate::AppState;
+use crate::http::extract::{CsrfOnly, HasCsrf, PageSession, SignedIn, SignedInForm};
+use crate::http::page::{error_page, render};
+use crate::http::problem::{Problem, e};
+use crate::shop::prices::{buyer_holder, parse_org, parse_sku};
+
+pub use crate::http::guard::MAX_WEBHOOK_BYTES;
+
+/// `POST /webhooks/stripe`.
+#[handler]
+pub(crate) async fn webhook(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+    let bytes = match body.into_bytes_limit(MAX_WEBHOOK_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                poem::web::Json(serde_json::json!({"error": "bad_request", "message": format!("body is unreadable or over {MAX_WEBHOOK_BYTES} bytes")})),
+            )
+                .into_response();
+        }
+    };
+    let header = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
+    match receive(
+        state.shop.inbox.as_ref(),
+        &state.shop.webhook_secrets,
+        state.clock.now(),
+        &bytes,
+        header,
+    )
+    .await
+    {
+        Ok(fresh) => poem::web::Json(serde_json::json!({"received": true, "duplicate": !fresh})).into_response(),
+        Err(WebhookError::Store(err)) => {
+            tracing::error!(error = %err, "webhook could not be stored");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                poem::web::Json(serde_json::json!({"error": "unavailable", "message": "try again"})),
+            )
+                .into_response()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "webhook refused");
+            (
+                StatusCode::BAD_REQUEST,
+                poem::web::Json(serde_json::json!({"error": "bad_request", "message": err.to_string()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkout
+// ---------------------------------------------------------------------------------------------
+
+/// Why a checkout could not start: (status, error code, message).
+type CheckoutFailure = (StatusCode, &'static str, String);
+
+/// What a started checkout returns.
+#[derive(Object, Clone)]
+pub(crate) struct CheckoutStarted {
+    /// Where to send the buyer (Stripe Checkout, the local test page, or — for a free upgrade —
+    /// the return page directly).
+    checkout_url: String,
+    /// The Checkout Session (null for a free upgrade).
+    #[oai(nullable)]
+    session_id: Option<String>,
+    /// Our order id.
+    order_id: i64,
+}
+
+impl From<Started> for CheckoutStarted {
+    fn from(s: Started) -> Self {
+        Self {
+            checkout_url: s.checkout_url,
+            session_id: s.session_id,
+            order_id: s.order_id.0,
+        }
+    }
+}
+
+/// Checkout request.
+#[derive(Object, Deserialize)]
+pub(crate) struct CheckoutBody {
+    /// What to buy: `key:<slug>`, `bundle:<slug>` or `plan:<tier>:<monthly|annual>`.
+    #[oai(validator(
+        max_length = 120,
+        pattern = r"^(key|bundle):[a-z0-9][a-z0-9-]{0,63}$|^plan:(starter|operator|scale|enterprise):(monthly|annual)$"
+    ))]
+    sku: crate::http::text::Text,
+    /// Buy for this organisation (you must be its owner or an admin).
+    #[oai(nullable)]
+    org: Option<i64>,
+}
+
+/// The HTTP answer for a checkout error.
+pub(crate) fn checkout_failure(err: CheckoutError) -> CheckoutFailure {
+    match err {
+        CheckoutError::Quote(QuoteRequestError::Resolve(r)) => (StatusCode::NOT_FOUND, "not_found", r.to_string()),
+        CheckoutError::Quote(QuoteRequestError::Quote(
+            q @ (QuoteError::AlreadyOwned { .. } | QuoteError::NotAnUpgrade { .. }),
+        )) => (StatusCode::CONFLICT, "conflict", q.to_string()),
+        // Sellable, but not to this holder (Enterprise is for organisations, …).
+        CheckoutError::Quote(QuoteRequestError::Quote(q)) => (StatusCode::CONFLICT, "conflict", q.to_string()),
+        e @ (CheckoutError::CreditTaken | CheckoutError::InProgress(_) | CheckoutError::NotPending(_)) => {
+            (StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        CheckoutError::Gateway(g @ GatewayError::CatalogOutOfSync { .. }) => {
+            tracing::error!(error = %g, "payment catalog out of date");
+            (StatusCode::SERVICE_UNAVAILABLE, "payment_provider", g.to_string())
+        }
+        CheckoutError::Gateway(g) => {
+            tracing::error!(error = %g, "payment provider failed");
+            (StatusCode::BAD_GATEWAY, "payment_provider", g.to_string())
+        }
+        e @ (CheckoutError::Quote(QuoteRequestError::Store(_)) | CheckoutError::Store(_)) => {
+            tracing::error!(error = %e, "checkout could not start");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "try again shortly".into(),
+            )
+        }
+    }
+}
+
+/// Opens a checkout for `account` (for `org` when given): resolves who buys, then calls the
+/// checkout service.
+pub(crate) async fn start_checkout(
+    state: &AppState,
+    account: accounts::ports::AccountId,
+    sku_text: &str,
+    org: Option<i64>,
+) -> Result<CheckoutStarted, CheckoutFailure> {
+    let sku = parse_sku(Some(sku_text)).map_err(|p| match p {
+        crate::shop::prices::SkuProblem::Unknown(m) => (StatusCode::NOT_FOUND, "not_found", m),
+        crate::shop::prices::SkuProblem::Malformed(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+    })?;
+    let holder = buyer_holder(state, account, org).await.map_err(|(k, m)| match k {
+        "forbidden" => (StatusCode::FORBIDDEN, "forbidden", m),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+    })?;
+    let offers = state.catalog.cache.offers();
+    let Some(offers) = offers.as_ref() else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "nothing is priced yet: run `keys-ingest`".into(),
+        ));
+    };
+    let email = state
+        .identity
+        .accounts
+        .email_of(account)
+        .await
+        .ok()
+        .flatten()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    state
+        .shop
+        .checkout
+        .start(holder, account, &email, &sku, offers, state.clock.now())
+        .await
+        .map(Into::into)
+        .map_err(checkout_failure)
+}
+
+#[derive(Tags)]
+enum CheckoutTags {
+    /// Buying.
+    Checkout,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum CheckoutResponse {
+    /// The checkout is open: send the buyer to `checkout_url`.
+    #[oai(status = 200)]
+    Ok(Json<CheckoutStarted>),
+    /// The SKU is malformed or cannot be sold to this holder.
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// Not signed in.
+    #[oai(status = 401)]
+    Unauthorized(Json<Problem>),
+    /// `org` names an organisation the caller is not an owner or admin of.
+    #[oai(status = 403)]
+    Forbidden(Json<Problem>),
+    /// No KEY or bundle by that slug.
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
+    /// Already owned, not an upgrade of the current plan, or a payment for it is in progress.
+    #[oai(status = 409)]
+    Conflict(Json<Problem>),
+    /// The payment provider failed.
+    #[oai(status = 502)]
+    BadGateway(Json<Problem>),
+    /// Storage failed, nothing is priced, or the payment catalog is out of date.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
+}
+
+fn checkout_response(status: StatusCode, code: &str, message: String) -> CheckoutResponse {
+    match status {
+        StatusCode::BAD_REQUEST => CheckoutResponse::BadRequest(e(code, message)),
+        StatusCode::UNAUTHORIZED => CheckoutResponse::Unauthorized(e(code, message)),
+        StatusCode::FORBIDDEN => CheckoutResponse::Forbidden(e(code, message)),
+        StatusCode::NOT_FOUND => CheckoutResponse::NotFound(e(code, message)),
+        StatusCode::CONFLICT => CheckoutResponse::Conflict(e(code, message)),
+        StatusCode::BAD_GATEWAY => CheckoutResponse::BadGateway(e(code, message)),
+        _ => CheckoutResponse::Unavailable(e(code, message)),
+    }
+}
+
+/// Checkout endpoints.
+pub struct CheckoutApi;
+
+#[OpenApi]
+impl CheckoutApi {
+    /// Start buying a SKU: a pending order with the quote's credit reserved and a Checkout
+    /// Session charging exactly the quote's amount due (credit applied as a one-off discount).
+    /// A fully credited upgrade is granted at once without payment. An earlier open checkout
+    /// for the same SKU is closed first — never one whose payment started (409 then).
+    #[oai(path = "/checkout", method = "post", tag = "CheckoutTags::Checkout")]
+    async fn checkout(&self, state: Data<&AppState>, caller: SignedIn, body: Json<CheckoutBody>) -> CheckoutResponse {
+        match start_checkout(&state, caller.account(), &body.sku, body.org).await {
+            Ok(started) => CheckoutResponse::Ok(Json(started)),
+            Err((status, code, message)) => checkout_response(status, code, message),
+        }
+    }
+
+    /// Cancel a pending checkout of yours (or of an organisation you own or administer),
+    /// releasing the credit it reserved. A checkout whose payment started is never cancelled
+    /// (409).
+    #[oai(path = "/me/orders/:id/cancel", method = "post", tag = "CheckoutTags::Checkout")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        caller: SignedIn,
+        id: poem_openapi::param::Path<i64>,
+    ) -> CheckoutResponse {
+        let account = caller.account();
+        let order = match state.shop.commerce.order(PurchaseId(id.0)).await {
+            Ok(Some(o)) if may_manage(&state, account, &o).await => o,
+            Ok(_) => {
+                return CheckoutResponse::NotFound(e("not_found", format!("you have no order {}", id.0)));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "order lookup failed");
+                return CheckoutResponse::Unavailable(e("unavailable", "try again shortly"));
+            }
+        };
+        match state.shop.checkout.cancel(&order).await {
+            Ok(()) => CheckoutResponse::Ok(Json(CheckoutStarted {
+                checkout_url: page_of(&order.sku),
+                session_id: order.refs.checkout_session.clone(),
+                order_id: order.id.0,
+            })),
+            Err(err) => {
+                let (status, code, message) = checkout_failure(err);
+                checkout_response(status, code, message)
+            }
+        }
+    }
+}
+
+/// The Buy forms' body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BuyForm {
+    csrf: String,
+    sku: String,
+    #[serde(default)]
+    org: Option<String>,
+}
+
+impl HasCsrf for BuyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /checkout` (the Buy buttons): 303 to the checkout. An `org` that is not an
+/// organisation id is a 400, never a purchase for yourself.
+#[handler]
+pub(crate) async fn buy_form(state: Data<&AppState>, SignedInForm(session, f): SignedInForm<BuyForm>) -> Response {
+    let org = match parse_org(f.org.as_deref()) {
+        Ok(o) => o,
+        Err(message) => return error_page(StatusCode::BAD_REQUEST, "This purchase could not start", &message),
+    };
+    match start_checkout(&state, session.account, &f.sku, org).await {
+        Ok(started) => Redirect::see_other(started.checkout_url).into_response(),
+        Err((status, _, message)) => error_page(status, "This purchase could not start", &message),
+    }
+}
+
+/// May `account` see (and act on) this order? Its buyer; for an organisation's order, also
+/// the organisation's current owners and admins (plain members may not see its checkouts).
+async fn may_manage(state: &AppState, account: accounts::ports::AccountId, order: &Order) -> bool {
+    match order.holder {
+        Holder::User(u) => u.0 == account.0,
+        Holder::Organisation(o) => {
+            order.buyer.0 == account.0 || state.identity.orgs.manager_role(o, account).await.is_ok()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "checkout_return.html")]
+struct ReturnPage {
+    order_id: i64,
+    sku: String,
+    status: String,
+    paid: bool,
+    pending: bool,
+    amount: String,
+    back: String,
+    test_mode: bool,
+}
+
+/// `?order=`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OrderQuery {
+    order: i64,
+}
+
+/// `GET /checkout/return?order=…`: the order's state; waits (refreshing) until it is fulfilled,
+/// and fulfils from the Checkout Session itself when the webhook has not arrived yet (only a
+/// session paid for exactly the order's amount).
+#[handler]
+pub(crate) async fn return_page(
+    state: Data<&AppState>,
+    PageSession(session): PageSession,
+    Query(q): Query<OrderQuery>,
+) -> Response {
+    let mut order = match state.shop.commerce.order(PurchaseId(q.order)).await {
+        Ok(Some(o)) if may_manage(&state, session.account, &o).await => o,
+        Ok(_) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No such order",
+                "This order does not exist or is not yours.",
+            );
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "order lookup failed");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    match state.shop.checkout.reconcile(order.clone(), state.clock.now()).await {
+        Ok(o) => order = o,
+        Err(err) => tracing::warn!(error = %err, "fulfilment from the return page failed"),
+    }
+    let paid = order.was_paid() && order.status != OrderStatus::Refunded;
+    if paid && let Sku::Key(slug) = &order.sku {
+        crate::discover::record(
+            &state,
+            &discovery::Subject::User(session.account.0),
+            discovery::SignalKind::Purchase(slug.clone()),
+        )
+        .await;
+    }
+    let page = ReturnPage {
+        order_id: order.id.0,
+        sku: order.sku.to_string(),
+        status: order.status.as_str().replace('_', " "),
+        paid,
+        pending: order.status == OrderStatus::Pending,
+        amount: order.amount_due.to_string(),
+        back: page_of(&order.sku),
+        test_mode: state.gateway().is_test_mode(),
+    };
+    render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "local_pay.html")]
+struct LocalPayPage {
+    session_id: String,
+    order_id: i64,
+    sku: String,
+    explanation: String,
+    amount: String,
+    csrf: String,
+}
+
+fn local_off() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "Local payments are off: this shop uses Stripe.",
+    )
+}
+
+/// `GET /pay/local/{session}`: the local test-mode checkout page.
+#[handler]
+pub(crate) async fn local_pay_page(
+    state: Data<&AppState>,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(local) = state.shop.local.as_ref() else {
+        return local_off();
+    };
+    let order = match local_order(&state, local, session.account, &id).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    render(&LocalPayPage {
+        session_id: id,
+        order_id: order.id.0,
+        sku: order.sku.to_string(),
+        explanation: order.explanation.clone(),
+        amount: order.amount_due.to_string(),
+        csrf: session.csrf_token,
+    })
+}
+
+async fn local_order(
+    state: &AppState,
+    local: &LocalGateway,
+    account: accounts::ports::AccountId,
+    id: &str,
+) -> Result<Order, Response> {
+    match local.order_of_session(id).await {
+        Ok(Some(o)) if may_manage(state, account, &o).await => match local.payable(&o) {
+            Ok(()) => Ok(o),
+            Err(err) => Err(local_failure(&err)),
+        },
+        Ok(_) => Err(error_page(
+            StatusCode::NOT_FOUND,
+            "No such checkout",
+            "This checkout does not exist or is not yours.",
+        )),
+        Err(err) => {
+            tracing::error!(error = %err, "order lookup failed");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+/// The page for a local action that failed.
+fn local_failure(err: &LocalError) -> Response {
+    match err {
+        LocalError::Closed => error_page(
+            StatusCode::GONE,
+            "This checkout has closed",
+            "It was cancelled, already being paid, or left unfinished for a day. Start again from the KEY's page: the price and any credit are worked out afresh.",
+        ),
+        LocalError::Paid => error_page(
+            StatusCode::GONE,
+            "This checkout is already paid",
+            "Find what you bought under Your KEYS (/account/keys).",
+        ),
+        LocalError::Store(_) | LocalError::Intake(_) => {
+            tracing::error!(error = %err, "local payment failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Payment failed",
+                "Try again in a moment.",
+            )
+        }
+    }
+}
+
+/// The local checkout page's form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LocalPayForm {
+    csrf: String,
+    action: String,
+}
+
+impl HasCsrf for LocalPayForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /pay/local/{session}`: pay (or cancel) in test mode — emits the events Stripe would.
+#[handler]
+pub(crate) async fn local_pay_post(
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    SignedInForm(session, f): SignedInForm<LocalPayForm>,
+) -> Response {
+    let Some(local) = state.shop.local.as_ref() else {
+        return local_off();
+    };
+    let order = match local_order(&state, local, session.account, &id).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    let done = if f.action == "cancel" {
+        local.cancel_checkout(&id, &order).await
+    } else {
+        local.pay(&id, &order).await
+    };
+    match done {
+        Ok(to) => Redirect::see_other(to).into_response(),
+        Err(err) => local_failure(&err),
+    }
+}
+
+/// `POST /account/billing/portal`: the payment provider's billing portal for the buyer.
+#[handler]
+pub(crate) async fn billing_portal(
+    state: Data<&AppState>,
+    SignedInForm(session, _): SignedInForm<CsrfOnly>,
+) -> Response {
+    let holder = Holder::User(session.account);
+    match state.shop.checkout.billing_portal(holder, "/account/billing").await {
+        Ok(Some(url)) => Redirect::see_other(url).into_response(),
+        Ok(None) => error_page(StatusCode::NOT_FOUND, "Nothing to manage", "You have no payments yet."),
+        Err(CheckoutError::Gateway(err)) => error_page(
+            StatusCode::BAD_GATEWAY,
+            "The billing portal is unavailable",
+            &err.to_string(),
+        ),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "local_portal.html")]
+struct LocalPortalPage {
+    subscription: Option<(i64, String, String)>,
+    csrf: String,
+}
+
+/// `GET /pay/local/portal`: the local billing portal (cancel the subscription, test mode).
+#[handler]
+pub(crate) async fn local_portal(state: Data<&AppState>, PageSession(session): PageSession) -> Response {
+    if state.shop.local.is_none() {
+        return local_off();
+    }
+    let holder = Holder::User(session.account);
+    let current = state
+        .shop
+        .commerce
+        .subscription(holder, state.clock.now())
+        .await
+        .ok()
+        .flatten();
+    render(&LocalPortalPage {
+        subscription: current.map(|o| {
+            (
+                o.id.0,
+                o.sku.to_string(),
+                o.period.map(|p| p.1.date_naive().to_string()).unwrap_or_default(),
+            )
+        }),
+        csrf: session.csrf_token,
+    })
+}
+
+/// `POST /pay/local/portal`: cancel the subscription (emits `customer.subscription.deleted`).
+#[handler]
+pub(crate) async fn local_portal_post(
+    state: Data<&AppState>,
+    SignedInForm(session, _): SignedInForm<CsrfOnly>,
+) -> Response {
+    let Some(local) = state.shop.local.as_ref() else {
+        return local_off();
+    };
+    let holder = Holder::User(session.account);
+    let Some(sub) = state
+        .shop
+        .commerce
+        .subscription(holder, state.clock.now())
+        .await
+        .ok()
+        .flatten()
+        .and_then(|o| o.refs.subscription)
+    else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "No subscription",
+            "There is no subscription to cancel.",
+        );
+    };
+    match local.cancel_subscription(&sub).await {
+        Ok(()) => Redirect::see_other("/account/billing").into_response(),
+        Err(err) => error_page(StatusCode::SERVICE_UNAVAILABLE, "Cancelling failed", &err.to_string()),
+    }
+}
