@@ -22,6 +22,7 @@
 //! **Order**: score descending; ties by lower tier first (the cheaper step), then slug — so the
 //! same inputs always give the same list.
 
+pub mod context;
 mod ports;
 mod rules;
 

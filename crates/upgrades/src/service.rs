@@ -72,6 +72,29 @@ pub fn owned_keys(list: &[Entitlement], holder: Holder, now: DateTime<Utc>) -> B
     .keys
 }
 
+/// The quote an anonymous visitor sees: list prices, no credit, nothing owned — every plan
+/// quoted, Enterprise included (it is sold to organisations, and a visitor may buy for one).
+///
+/// # Errors
+/// [`QuoteRequestError`] when the SKU names nothing for sale.
+pub fn list_price_quote(sku: &Sku, offers: &Offers, now: DateTime<Utc>) -> Result<Quote, QuoteRequestError> {
+    let target = resolve(sku, offers)?;
+    let ctx = QuoteContext {
+        holder_is_organisation: matches!(
+            sku,
+            Sku::Plan {
+                tier: catalog::Tier::Enterprise,
+                ..
+            }
+        ),
+        owned: BTreeSet::new(),
+        ledger: crate::Ledger::default(),
+        subscription: None,
+        now,
+    };
+    Ok(quote(&target, &ctx)?)
+}
+
 /// Why a quote could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuoteRequestError {

@@ -287,3 +287,14 @@ fn the_subscription_is_the_highest_tier_whose_period_contains_now() {
     let current = run(c.subscription(user(), now())).unwrap().unwrap();
     assert_eq!(current.id, PurchaseId(3));
 }
+
+#[test]
+fn an_anonymous_visitor_is_quoted_list_prices_enterprise_included() {
+    let q = super::list_price_quote(&"bundle:ops".parse().unwrap(), &offers(), now()).unwrap();
+    assert_eq!(q.price, usd(7_840));
+    assert_eq!(q.credit_total, usd(0));
+    assert_eq!(q.amount_due, usd(7_840));
+    let plan = super::list_price_quote(&"plan:enterprise:monthly".parse().unwrap(), &offers(), now()).unwrap();
+    assert_eq!(plan.amount_due, usd(19_900), "an organisation may be the buyer");
+    assert!(super::list_price_quote(&"bundle:nope".parse().unwrap(), &offers(), now()).is_err());
+}

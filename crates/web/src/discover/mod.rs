@@ -125,61 +125,19 @@ pub(crate) async fn context(
     asked: Option<Profile>,
     ranking: &crate::snapshot::cache::Ranking,
 ) -> Context {
-    let now = state.clock.now();
-    let window = i64::from(ranking.weights.recent_view_days).min(state.discovery.retention_days);
-    let owned = accessible(state, asker, ranking);
-    let owned_list: Vec<catalog::Slug> = owned.iter().cloned().collect();
-    let recall = async {
-        match &asker.subject {
-            Some(s) => state
-                .discovery
-                .signals
-                .recall(s, now - chrono::Duration::days(window), RECENT_VIEWS)
-                .await
-                .unwrap_or_else(|err| {
-                    tracing::warn!(error = %err, "signals unavailable; recommending from the question answers only");
-                    discovery::Recall::default()
-                }),
-            None => discovery::Recall::default(),
-        }
-    };
-    let co_purchases = async {
-        if owned_list.is_empty() {
-            std::collections::BTreeMap::new()
-        } else {
-            state
-                .discovery
-                .signals
-                .co_purchases(&owned_list)
-                .await
-                .unwrap_or_default()
-        }
-    };
-    let (recall, co_purchases) = tokio::join!(recall, co_purchases);
-    let mut profile = recall.profile.unwrap_or_default();
-    if let Some(a) = asked {
-        if a.role.is_some() {
-            profile.role = a.role;
-        }
-        if !a.intents.is_empty() {
-            profile.intents = a.intents;
-        }
-        if !a.categories.is_empty() {
-            profile.categories = a.categories;
-        }
-    }
-    Context {
-        profile,
-        owned,
-        signals: recall.views,
-        co_purchases,
-        bundles: ranking.bundles.clone(),
-        now,
-    }
+    discovery::context::gather(
+        state.discovery.signals.as_ref(),
+        discovery::context::Asking {
+            subject: asker.subject.as_ref(),
+            owned: accessible(state, asker, ranking),
+            asked,
+            bundles: ranking.bundles.clone(),
+            window_days: i64::from(ranking.weights.recent_view_days).min(state.discovery.retention_days),
+            now: state.clock.now(),
+        },
+    )
+    .await
 }
-
-/// The most recently viewed KEYS the recently-viewed rule looks at.
-const RECENT_VIEWS: u64 = 1_000;
 
 /// One recommendation for a page.
 pub(crate) struct RecView {

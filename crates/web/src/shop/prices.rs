@@ -14,8 +14,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use pricing::{Money, Offers, percent_text};
 use upgrades::ports::{Channel, Order};
-use upgrades::service::{PurchaseError, QuoteRequestError, RefundOrderError, ResolveError, resolve};
-use upgrades::{CreditSource, Ledger, Quote, QuoteContext, QuoteError, Sku, interval_as_str, quote};
+use upgrades::service::{PurchaseError, QuoteRequestError, RefundOrderError, ResolveError};
+use upgrades::{CreditSource, Quote, QuoteError, Sku, interval_as_str};
 
 use crate::AppState;
 use crate::http::extract::{Admin, SignedIn};
@@ -460,25 +460,7 @@ pub(crate) async fn quote_for(
     let now = state.clock.now();
     let result = match holder {
         Some(h) => state.shop.commerce.quote(h, sku, offers, now).await.map(|q| q.quote),
-        None => resolve(sku, offers)
-            .map_err(QuoteRequestError::from)
-            .and_then(|target| {
-                let ctx = QuoteContext {
-                    // Anonymous visitors see every list price, Enterprise included.
-                    holder_is_organisation: matches!(
-                        sku,
-                        Sku::Plan {
-                            tier: catalog::Tier::Enterprise,
-                            ..
-                        }
-                    ),
-                    owned: std::collections::BTreeSet::new(),
-                    ledger: Ledger::default(),
-                    subscription: None,
-                    now,
-                };
-                quote(&target, &ctx).map_err(QuoteRequestError::from)
-            }),
+        None => upgrades::service::list_price_quote(sku, offers, now),
     };
     result.map_err(|err| match err {
         QuoteRequestError::Resolve(r) => ("not_found", r.to_string()),
