@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Email;
 
+// The password-hashing port lives beside the credential rules; it is a port all the same.
+#[cfg(any(test, feature = "mock"))]
+pub use crate::credentials::MockPasswordHashing;
+pub use crate::credentials::PasswordHashing;
+
 /// An account id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AccountId(pub i64);

@@ -31,8 +31,8 @@ mod vocab;
 pub use ids::{Slug, SlugError, Version, VersionError};
 pub use manifest::{
     JUPYTER_LIBRARY_FILE, JupyterKeySection, JupyterSectionResult, JupyterVersion, KEY_MANIFEST_FILE, KeyDraft,
-    KeyManifest, ManifestError, VersionDraft, VersionManifest, check_relative_path, parse_jupyter_library,
-    parse_key_manifest,
+    KeyManifest, ManifestError, ManifestSource, VersionDraft, VersionManifest, check_relative_path,
+    parse_jupyter_library, parse_key_manifest,
 };
 pub use model::{
     ArchiveRef, FileExcerpt, Key, KeyMetadata, KeyVersion, NotebookCell, OutlineHeading, Preview, PreviewFile,
@@ -43,8 +43,6 @@ pub use ports::{
     ArchiveError, ArchiveStore, CatalogRepository, Clock, Document, FixedClock, KeyChange, SaveKeyError, SaveOutcome,
     StorageError,
 };
-#[cfg(feature = "mock")]
-pub use ports::{MockArchiveStore, MockCatalogRepository, MockClock};
 pub use preview::{Notebook, PreviewInput, build_preview, check_notebook};
 pub use search::{CatalogIndex, CatalogQuery, DEFAULT_PER_PAGE, MAX_PER_PAGE, QueryError, SearchPage, Sort};
 pub use secrets::secret_file_reason;

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use chrono::NaiveDate;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Category, Intent, KeyMetadata, Kind, Role, Slug, Tier, Version};
@@ -70,9 +69,10 @@ impl ManifestError {
 }
 
 /// `key.toml`: the manifest of a node-next or runbook KEY.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "KEYS manifest (key.toml)")]
+#[cfg_attr(feature = "schema", schemars(title = "KEYS manifest (key.toml)"))]
 pub struct KeyManifest {
     /// Stable identifier; must equal the KEY's folder name.
     pub slug: Slug,
@@ -100,7 +100,8 @@ pub struct KeyManifest {
 }
 
 /// One version in `key.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VersionManifest {
     /// `MAJOR.MINOR.PATCH`.
@@ -133,9 +134,13 @@ fn reserved(file: &str, slug: &Slug) -> Option<ManifestError> {
 ///
 /// Lists are comma-separated in the markdown (`- roles: data-scientist, analyst`); the
 /// description is the prose between the field list and the first `###` heading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "KEYS Jupyter library section (JUPYTER_KEYS_LIBRARY.md)")]
+#[cfg_attr(
+    feature = "schema",
+    schemars(title = "KEYS Jupyter library section (JUPYTER_KEYS_LIBRARY.md)")
+)]
 pub struct JupyterKeySection {
     /// From the `## <slug>` heading.
     pub slug: Slug,
@@ -161,7 +166,8 @@ pub struct JupyterKeySection {
 }
 
 /// One `### <version>` subsection of a Jupyter KEY.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JupyterVersion {
     /// From the `### <version>` heading.
@@ -264,16 +270,29 @@ fn deserialize_json<T: serde::de::DeserializeOwned>(file: &str, value: serde_jso
     serde_path_to_error::deserialize(value).map_err(|e| field_error_from_serde(file, e.path(), &e.inner().to_string()))
 }
 
+/// Where a KEY manifest's text came from (the second argument of [`parse_key_manifest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestSource<'a> {
+    /// The file, as errors name it (`runbook-keys/demo-kit/key.toml`).
+    pub file: &'a str,
+    /// The KEY folder's name, which must be the manifest's slug.
+    pub folder: &'a str,
+    /// The kind the folder's source holds.
+    pub kind: Kind,
+    /// No release may be dated after this day.
+    pub today: NaiveDate,
+}
+
 /// Parses and checks a `key.toml`.
 ///
-/// `folder_slug` is the KEY folder's name, `expected_kind` the kind its source holds, `today`
-/// the date no release may be after.
+/// `from` says where the text came from: the file, the KEY folder's name, the kind its source
+/// holds and the date no release may be after.
 ///
 /// # Errors
-/// Every problem found, each naming `file` and the field.
+/// Every problem found, each naming `from.file` and the field.
 ///
 /// ```
-/// use catalog::{parse_key_manifest, Kind};
+/// use catalog::{parse_key_manifest, Kind, ManifestSource};
 /// let text = r#"
 /// slug = "demo-kit"
 /// name = "Demo kit"
@@ -291,20 +310,21 @@ fn deserialize_json<T: serde::de::DeserializeOwned>(file: &str, value: serde_jso
 /// changelog = "First."
 /// "#;
 /// let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-/// let draft = parse_key_manifest(text, "node-next-keys/demo-kit/key.toml", "demo-kit", Kind::NodeNext, today).unwrap();
+/// let from = ManifestSource { file: "node-next-keys/demo-kit/key.toml", folder: "demo-kit", kind: Kind::NodeNext, today };
+/// let draft = parse_key_manifest(text, &from).unwrap();
 /// assert_eq!(draft.versions[0].version.to_string(), "1.0.0");
 ///
 /// let bad = text.replace("tier = \"starter\"", "tier = \"gold\"");
-/// let errors = parse_key_manifest(&bad, "f", "demo-kit", Kind::NodeNext, today).unwrap_err();
+/// let errors = parse_key_manifest(&bad, &from).unwrap_err();
 /// assert_eq!(errors[0].field.as_deref(), Some("tier"));
 /// ```
-pub fn parse_key_manifest(
-    text: &str,
-    file: &str,
-    folder_slug: &str,
-    expected_kind: Kind,
-    today: NaiveDate,
-) -> Result<KeyDraft, Vec<ManifestError>> {
+pub fn parse_key_manifest(text: &str, from: &ManifestSource<'_>) -> Result<KeyDraft, Vec<ManifestError>> {
+    let ManifestSource {
+        file,
+        folder: folder_slug,
+        kind: expected_kind,
+        today,
+    } = *from;
     let manifest: KeyManifest = match toml::Deserializer::parse(text) {
         Ok(de) => serde_path_to_error::deserialize(de).map_err(|e| {
             let inner = e.inner();
@@ -781,17 +801,28 @@ changelog = "First."
     fn errors_for(text: &str) -> Vec<ManifestError> {
         parse_key_manifest(
             text,
-            "runbook-keys/demo-kit/key.toml",
-            "demo-kit",
-            Kind::Runbook,
-            today(),
+            &ManifestSource {
+                file: "runbook-keys/demo-kit/key.toml",
+                folder: "demo-kit",
+                kind: Kind::Runbook,
+                today: today(),
+            },
         )
         .unwrap_err()
     }
 
     #[test]
     fn good_manifest_parses() {
-        let d = parse_key_manifest(GOOD, "f", "demo-kit", Kind::Runbook, today()).unwrap();
+        let d = parse_key_manifest(
+            GOOD,
+            &ManifestSource {
+                file: "f",
+                folder: "demo-kit",
+                kind: Kind::Runbook,
+                today: today(),
+            },
+        )
+        .unwrap();
         assert_eq!(d.meta.tier, Tier::Operator);
         assert_eq!(d.versions[0].preview, vec!["RUNBOOK.md"]);
     }
@@ -925,10 +956,12 @@ Shows the format.\n\nSecond paragraph.\n\n### 1.0.0\n\n- released_at: 2026-01-02
         let text = GOOD.replace("slug = \"demo-kit\"", "slug = \"bundles\"");
         let errs = parse_key_manifest(
             &text,
-            "runbook-keys/bundles/key.toml",
-            "bundles",
-            Kind::Runbook,
-            today(),
+            &ManifestSource {
+                file: "runbook-keys/bundles/key.toml",
+                folder: "bundles",
+                kind: Kind::Runbook,
+                today: today(),
+            },
         )
         .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
@@ -1066,7 +1099,7 @@ mod fuzz {
         #[test]
         fn parsers_never_panic(text in "(?s).{0,400}", lines in proptest::collection::vec("(## |### |- [a-z_]{1,12}: |)[ -~]{0,40}", 0..30)) {
             let today = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-            if let Err(errors) = parse_key_manifest(&text, "f.toml", "demo-kit", Kind::Runbook, today) {
+            if let Err(errors) = parse_key_manifest(&text, &ManifestSource { file: "f.toml", folder: "demo-kit", kind: Kind::Runbook, today }) {
                 prop_assert!(errors.iter().all(|e| e.file == "f.toml"));
             }
             let md = lines.join("\n");

@@ -1,7 +1,6 @@
 //! What the catalog stores: KEYS, their released versions and their public previews.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Category, Intent, Kind, Role, Slug, Tier, Version};
@@ -115,7 +114,8 @@ impl Key {
 }
 
 /// The public preview of a version: file tree, excerpts, notebook cells and runbook outline.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Preview {
     /// Every file of the archive with its size.
     pub files: Vec<PreviewFile>,
@@ -130,7 +130,8 @@ pub struct Preview {
 }
 
 /// One file of an archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PreviewFile {
     /// Path inside the archive.
     pub path: String,
@@ -139,7 +140,8 @@ pub struct PreviewFile {
 }
 
 /// The beginning of a text file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FileExcerpt {
     /// Path inside the archive.
     pub path: String,
@@ -150,7 +152,8 @@ pub struct FileExcerpt {
 }
 
 /// One notebook cell shown in a preview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NotebookCell {
     /// Path of the notebook inside the archive.
     pub notebook: String,
@@ -161,7 +164,8 @@ pub struct NotebookCell {
 }
 
 /// A markdown heading of a runbook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OutlineHeading {
     /// Path of the markdown file inside the archive.
     pub file: String,

@@ -23,11 +23,9 @@
 //! same inputs always give the same list.
 
 pub mod context;
-mod ports;
+pub mod ports;
 mod rules;
 
-#[cfg(feature = "mock")]
-pub use ports::MockSignalRepository;
 pub use ports::{Recall, SignalRepository, SignalStoreError, Subject};
 pub use rules::{
     AsMetadata, Context, DISCOVERY_FILE, Positions, Profile, Recommendation, Signal, SignalKind, Weights, WeightsError,

@@ -113,7 +113,7 @@ pub(crate) fn plan_documents(
                 .unwrap_or_default();
             let name = format!("{BUNDLES_DIR}/{stem}.toml");
             let body = std::fs::read_to_string(&path)?;
-            let checked = Bundle::parse(&name, &stem, &body).and_then(|b| Offers::check_bundle(&b, &name, tiers));
+            let checked = Bundle::parse(&body, &name).and_then(|b| Offers::check_bundle(&b, &name, tiers));
             decide(name, body, checked);
         }
     }

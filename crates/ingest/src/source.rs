@@ -219,7 +219,15 @@ fn read_folder_key(
             format!("cannot read the manifest: {e}; every KEY folder needs a {KEY_MANIFEST_FILE}"),
         )]
     })?;
-    let draft = parse_key_manifest(&text, &file, folder, kind, today)?;
+    let draft = parse_key_manifest(
+        &text,
+        &catalog::ManifestSource {
+            file: &file,
+            folder,
+            kind,
+            today,
+        },
+    )?;
     let canonical_key_dir = key_dir
         .canonicalize()
         .map_err(|e| vec![ManifestError::new(&file, None, e.to_string())])?;

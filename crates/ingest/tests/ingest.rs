@@ -694,7 +694,8 @@ async fn synthetic_catalog_is_valid() {
 /// with the reason, after the archive was stored and verified.
 #[tokio::test]
 async fn storage_failure_is_reported_per_key() {
-    use catalog::{MockArchiveStore, MockCatalogRepository, StorageError};
+    use catalog::StorageError;
+    use catalog::ports::{MockArchiveStore, MockCatalogRepository};
     let dir = tempfile::tempdir().unwrap();
     good_assets(dir.path());
     let mut repo = MockCatalogRepository::new();

@@ -25,84 +25,16 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use entitlements::ports::NewGrant;
 use entitlements::{Actor, AuditEntry, Entitlement, RevokeReason, Status, Term};
 use pricing::Money;
 use upgrades::ports::{Fulfilment, Order, OrderRef, OrderStatus, PaymentRefs, ledger_of};
 use upgrades::service::grants_for;
-use upgrades::{CreditUse, PurchaseId, Sku};
+use upgrades::{PurchaseId, Sku};
 
 use crate::events::Event;
 
-/// A storage failure inside the transaction.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("payment storage failed: {0}")]
-pub struct TxError(pub String);
-
-/// The operations an event may need, all inside one transaction.
-#[async_trait]
-pub trait PaymentTx: Send + Sync {
-    /// An order by id or provider reference.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn order(&self, by: &OrderRef) -> Result<Option<Order>, TxError>;
-    /// Pending → paid with grants; `false` when it was not pending (nothing changed).
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn fulfil(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
-    /// Cancelled → paid with grants (a payment that completed after its order was cancelled,
-    /// once the rules found nothing conflicting); `false` when it was not cancelled.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn revive(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
-    /// Every order of a holder and the credit uses among them, read under the holder's lock
-    /// (the one that order creation takes), so what the rules decide from it stays true until
-    /// the transaction commits.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn holder_history(&self, holder: entitlements::Holder) -> Result<(Vec<Order>, Vec<CreditUse>), TxError>;
-    /// Merges provider references into an order.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), TxError>;
-    /// Cancels a pending order (releasing its credit reservation).
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError>;
-    /// The entitlements an order granted.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn entitlements_of(&self, id: PurchaseId) -> Result<Vec<Entitlement>, TxError>;
-    /// Saves an entitlement's new state with its audit line.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn update(&self, e: &Entitlement, audit: &AuditEntry) -> Result<(), TxError>;
-    /// Grants for an order (linked to it).
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn grant(&self, order: PurchaseId, g: &NewGrant) -> Result<Entitlement, TxError>;
-    /// Records an order's refunded total and status.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn set_refund(&self, id: PurchaseId, refunded: Money, status: OrderStatus) -> Result<(), TxError>;
-    /// Records a plan order's current SKU and period.
-    ///
-    /// # Errors
-    /// [`TxError`].
-    async fn set_plan(&self, id: PurchaseId, sku: &Sku, period: (DateTime<Utc>, DateTime<Utc>)) -> Result<(), TxError>;
-}
+pub use crate::ports::{PaymentTx, TxError};
 
 /// Settings of the rules.
 #[derive(Debug, Clone, Copy)]

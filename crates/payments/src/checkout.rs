@@ -234,7 +234,11 @@ impl CheckoutService {
         offers: &Offers,
         now: DateTime<Utc>,
     ) -> Result<Started, CheckoutError> {
-        let earlier = self.commerce.orders(holder).await.map_err(CheckoutError::Store)?;
+        let earlier = self
+            .commerce
+            .orders(holder)
+            .await
+            .map_err(|e| CheckoutError::Store(e.to_string()))?;
         for o in earlier
             .iter()
             .filter(|o| o.status == OrderStatus::Pending && o.sku == *sku)
@@ -248,7 +252,14 @@ impl CheckoutService {
         };
         let (order, quote) = self
             .commerce
-            .open_checkout(holder, buyer, sku, offers, channel, now)
+            .open_checkout(&upgrades::service::Buying {
+                holder,
+                buyer,
+                sku,
+                offers,
+                channel,
+                now,
+            })
             .await?;
         let return_to = return_path(order.id);
         if quote.amount_due.minor() == 0 {
@@ -262,7 +273,7 @@ impl CheckoutService {
             self.commerce
                 .fulfil(&order, &f, &Actor::System, "free upgrade: fully credited")
                 .await
-                .map_err(CheckoutError::Store)?;
+                .map_err(|e| CheckoutError::Store(e.to_string()))?;
             return Ok(Started {
                 checkout_url: return_to,
                 session_id: None,
@@ -382,7 +393,7 @@ impl CheckoutService {
             .commerce
             .fulfil(&order, &f, &Actor::System, "checkout return page: session paid")
             .await
-            .map_err(CheckoutError::Store)?;
+            .map_err(|e| CheckoutError::Store(e.to_string()))?;
         Ok(fulfilled)
     }
 

@@ -14,7 +14,8 @@ pub mod checkout;
 pub mod events;
 pub mod intake;
 pub mod ports;
-pub mod signature;
+/// Stripe-format webhook signatures, from the `stripe-signature` crate (usable on its own).
+pub use stripe_signature as signature;
 
 pub use ports::{
     CatalogItem, CheckoutMode, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway, SessionState, SyncReport,

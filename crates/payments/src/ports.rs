@@ -1,7 +1,14 @@
-//! The payment-gateway port. With the `mock` feature mockall generates `MockPaymentGateway`.
+//! The ports of the payments domain: the payment gateway, the inbox of received events and the
+//! transaction the event rules run in. With the `mock` feature (and in this crate's tests)
+//! mockall generates `MockPaymentGateway`, `MockInboxRepository` and `MockPaymentTx` here.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use entitlements::ports::NewGrant;
+use entitlements::{AuditEntry, Entitlement};
 use pricing::{Interval, Money};
+use upgrades::ports::{Fulfilment, Order, OrderRef, OrderStatus, PaymentRefs};
+use upgrades::{CreditUse, PurchaseId, Sku};
 
 /// Checkout Session mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,4 +305,73 @@ pub fn catalog_items(
         }
     }
     items
+}
+
+/// A storage failure inside the transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("payment storage failed: {0}")]
+pub struct TxError(pub String);
+
+/// The operations an event may need, all inside one transaction.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait PaymentTx: Send + Sync {
+    /// An order by id or provider reference.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn order(&self, by: &OrderRef) -> Result<Option<Order>, TxError>;
+    /// Pending → paid with grants; `false` when it was not pending (nothing changed).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn fulfil(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
+    /// Cancelled → paid with grants (a payment that completed after its order was cancelled,
+    /// once the rules found nothing conflicting); `false` when it was not cancelled.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn revive(&self, id: PurchaseId, f: &Fulfilment, grants: &[NewGrant]) -> Result<bool, TxError>;
+    /// Every order of a holder and the credit uses among them, read under the holder's lock
+    /// (the one that order creation takes), so what the rules decide from it stays true until
+    /// the transaction commits.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn holder_history(&self, holder: entitlements::Holder) -> Result<(Vec<Order>, Vec<CreditUse>), TxError>;
+    /// Merges provider references into an order.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_refs(&self, id: PurchaseId, refs: &PaymentRefs) -> Result<(), TxError>;
+    /// Cancels a pending order (releasing its credit reservation).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError>;
+    /// The entitlements an order granted.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn entitlements_of(&self, id: PurchaseId) -> Result<Vec<Entitlement>, TxError>;
+    /// Saves an entitlement's new state with its audit line.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn update(&self, e: &Entitlement, audit: &AuditEntry) -> Result<(), TxError>;
+    /// Grants for an order (linked to it).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn grant(&self, order: PurchaseId, g: &NewGrant) -> Result<Entitlement, TxError>;
+    /// Records an order's refunded total and status.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_refund(&self, id: PurchaseId, refunded: Money, status: OrderStatus) -> Result<(), TxError>;
+    /// Records a plan order's current SKU and period.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_plan(&self, id: PurchaseId, sku: &Sku, period: (DateTime<Utc>, DateTime<Utc>)) -> Result<(), TxError>;
 }

@@ -22,7 +22,7 @@ use std::fmt;
 
 mod offers;
 mod price_list;
-pub use offers::{BUNDLES_DIR, Bundle, Offers, offers_from, parse_percent, percent_text};
+pub use offers::{BUNDLES_DIR, Bundle, Offers, PercentError, offers_from, parse_percent, percent_text};
 pub use price_list::{
     BUNDLE_DISCOUNT_RANGE, BundleError, BundlePrice, Interval, PRICING_FILE, PriceList, PricingError, bundle_price,
 };

@@ -55,9 +55,9 @@ struct RawBundle {
 /// Parses a percentage written `"22%"` or `"22.5%"` (at most two decimals) into basis points.
 ///
 /// # Errors
-/// A sentence saying what is wrong.
-pub fn parse_percent(text: &str) -> Result<BasisPoints, String> {
-    let bad = || format!("`{text}` is not a percentage like \"22%\" or \"22.5%\"");
+/// [`PercentError`], whose message says what is wrong.
+pub fn parse_percent(text: &str) -> Result<BasisPoints, PercentError> {
+    let bad = || PercentError::Malformed(text.to_owned());
     let number = text.trim().strip_suffix('%').ok_or_else(bad)?.trim();
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
     if whole.is_empty() || frac.len() > 2 || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
@@ -69,15 +69,32 @@ pub fn parse_percent(text: &str) -> Result<BasisPoints, String> {
         .checked_mul(100)
         .and_then(|w| w.checked_add(frac))
         .ok_or_else(bad)?;
-    BasisPoints::new(bps).map_err(|e| e.to_string())
+    Ok(BasisPoints::new(bps)?)
+}
+
+/// Why a percentage could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PercentError {
+    /// Not of the form `22%` or `22.5%`.
+    #[error("`{0}` is not a percentage like \"22%\" or \"22.5%\"")]
+    Malformed(String),
+    /// Above 100 %.
+    #[error(transparent)]
+    OutOfRange(#[from] crate::MoneyError),
 }
 
 impl Bundle {
-    /// Parses one bundle file; `slug` is its file stem.
+    /// Parses one bundle file's `text`; `file` is where it came from (`bundles/<slug>.toml`), and
+    /// its stem is the bundle's slug. Every parser of the domain crates takes the text first,
+    /// then where it came from.
     ///
     /// # Errors
     /// Every problem found, each naming the file and the field.
-    pub fn parse(file: &str, slug: &str, text: &str) -> Result<Bundle, Vec<PricingError>> {
+    pub fn parse(text: &str, file: &str) -> Result<Bundle, Vec<PricingError>> {
+        let slug = std::path::Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         let err = |field: &str, reason: String| PricingError {
             file: file.to_owned(),
             field: field.to_owned(),
@@ -96,7 +113,7 @@ impl Bundle {
             errors.push(err("summary", "must not be empty".into()));
         }
         let discount = parse_percent(&raw.discount)
-            .map_err(|e| errors.push(err("discount", e)))
+            .map_err(|e| errors.push(err("discount", e.to_string())))
             .ok();
         let mut keys = Vec::new();
         for (i, k) in raw.keys.iter().enumerate() {
@@ -285,11 +302,10 @@ pub fn offers_from(
     };
     let mut bundles = Vec::new();
     for d in documents {
-        let Some(stem) = d.name.strip_prefix("bundles/").and_then(|n| n.strip_suffix(".toml")) else {
+        if !(d.name.starts_with("bundles/") && d.name.ends_with(".toml")) {
             continue;
-        };
-        match Bundle::parse(&d.name, stem, &d.body).and_then(|b| Offers::check_bundle(&b, &d.name, &tiers).map(|()| b))
-        {
+        }
+        match Bundle::parse(&d.body, &d.name).and_then(|b| Offers::check_bundle(&b, &d.name, &tiers).map(|()| b)) {
             Ok(b) => bundles.push(b),
             Err(e) => errors.extend(e),
         }
@@ -338,7 +354,7 @@ mod tests {
     #[test]
     fn bundle_files_name_the_field_that_is_wrong() {
         let ok = "title = \"T\"\nsummary = \"S\"\ndiscount = \"22%\"\nkeys = [\"a-kit\", \"b-kit\"]\n";
-        let b = Bundle::parse("bundles/two.toml", "two", ok).unwrap();
+        let b = Bundle::parse(ok, "bundles/two.toml").unwrap();
         assert_eq!((b.slug.as_str(), b.discount.get(), b.keys.len()), ("two", 2_200, 2));
         assert!(Offers::check_bundle(&b, "bundles/two.toml", &tiers(&["a-kit", "b-kit"])).is_ok());
 
@@ -375,23 +391,22 @@ mod tests {
             ),
         ];
         for (text, field, why) in cases {
-            let errors = match Bundle::parse("bundles/x.toml", "xyz", text) {
-                Ok(b) => Offers::check_bundle(&b, "bundles/x.toml", &tiers(&["a-kit", "b-kit"])).unwrap_err(),
+            let errors = match Bundle::parse(text, "bundles/xyz.toml") {
+                Ok(b) => Offers::check_bundle(&b, "bundles/xyz.toml", &tiers(&["a-kit", "b-kit"])).unwrap_err(),
                 Err(e) => e,
             };
             assert!(
                 errors
                     .iter()
-                    .any(|e| e.field == field && e.reason.contains(why) && e.file == "bundles/x.toml"),
+                    .any(|e| e.field == field && e.reason.contains(why) && e.file == "bundles/xyz.toml"),
                 "{text}: {errors:?}"
             );
         }
-        let errors = Bundle::parse("bundles/Bad Name.toml", "Bad Name", ok).unwrap_err();
+        let errors = Bundle::parse(ok, "bundles/Bad Name.toml").unwrap_err();
         assert_eq!(errors[0].field, "(file name)");
         let errors = Bundle::parse(
-            "bundles/x.toml",
-            "xyz",
             "title = \"\"\nsummary = \" \"\ndiscount = \"22\"\nkeys = [\"A\"]\n",
+            "bundles/xyz.toml",
         )
         .unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();

@@ -251,6 +251,15 @@ impl Ledger {
         self.purchases.iter().find(|p| p.id == id)
     }
 
+    /// Whether a purchase that is not fully refunded covered `slug` (a KEY, or a bundle member):
+    /// the holder owns it perpetually.
+    #[must_use]
+    pub fn owns(&self, slug: &Slug) -> bool {
+        self.purchases
+            .iter()
+            .any(|p| !p.is_fully_refunded() && p.keys().any(|k| k == slug))
+    }
+
     /// Whether a use counts: its consuming order is not fully refunded.
     fn counts(&self, used: &CreditUse) -> bool {
         self.purchase(used.by).is_none_or(|p| !p.is_fully_refunded())

@@ -47,7 +47,6 @@
 //!     that was paid (`upgrading_twice_credits_everything_paid_so_far`).
 //!
 //! ```
-//! use std::collections::BTreeSet;
 //! use chrono::{TimeZone, Utc};
 //! use pricing::{BasisPoints, Currency, Money};
 //! use upgrades::{quote, settle, Ledger, PurchaseId, QuoteContext, Target};
@@ -58,10 +57,11 @@
 //! let mut ledger = Ledger::default();
 //! // Order #12: one KEY at $49.00.
 //! let key = Target::Key { slug: pg.clone(), price: usd(4_900) };
-//! let mut ctx = QuoteContext { holder_is_organisation: false, owned: BTreeSet::new(), ledger, subscription: None, now };
+//! let mut ctx = QuoteContext::new(ledger, now);
 //! let q = quote(&key, &ctx).unwrap();
+//! // Settled into the ledger, the KEY is owned: it cannot be bought again.
 //! ctx.ledger.apply(settle(&q, PurchaseId(12), &key, q.amount_due, now).unwrap()).unwrap();
-//! ctx.owned.insert(pg.clone());
+//! assert!(ctx.owns(&pg) && quote(&key, &ctx).is_err());
 //! // Then the bundle of three at 22 % off.
 //! let bundle = Target::Bundle {
 //!     slug: slug("ops-pack"),
@@ -153,7 +153,9 @@ impl Target {
 pub struct QuoteContext {
     /// Organisations may buy Enterprise plans; users may not.
     pub holder_is_organisation: bool,
-    /// KEYS the holder holds perpetually now, from any source (including manual grants).
+    /// KEYS the holder holds perpetually now from outside the ledger (manual grants, imports).
+    /// What the ledger's purchases settled counts as owned without being listed here, so the
+    /// two can never disagree: see [`QuoteContext::owns`].
     pub owned: BTreeSet<Slug>,
     /// The holder's purchases and credit uses.
     pub ledger: Ledger,
@@ -161,6 +163,48 @@ pub struct QuoteContext {
     pub subscription: Option<Subscription>,
     /// Now.
     pub now: DateTime<Utc>,
+}
+
+impl QuoteContext {
+    /// A user's context: nothing granted, no plan.
+    #[must_use]
+    pub fn new(ledger: Ledger, now: DateTime<Utc>) -> Self {
+        Self {
+            holder_is_organisation: false,
+            owned: BTreeSet::new(),
+            ledger,
+            subscription: None,
+            now,
+        }
+    }
+
+    /// The same for an organisation (which may buy Enterprise).
+    #[must_use]
+    pub fn for_organisation(mut self) -> Self {
+        self.holder_is_organisation = true;
+        self
+    }
+
+    /// With KEYS held from outside the ledger (grants).
+    #[must_use]
+    pub fn with_granted(mut self, slugs: impl IntoIterator<Item = Slug>) -> Self {
+        self.owned.extend(slugs);
+        self
+    }
+
+    /// With the holder's current plan.
+    #[must_use]
+    pub fn with_subscription(mut self, subscription: Subscription) -> Self {
+        self.subscription = Some(subscription);
+        self
+    }
+
+    /// Whether the holder owns `slug` perpetually: granted, or settled by a purchase in the
+    /// ledger that is not fully refunded.
+    #[must_use]
+    pub fn owns(&self, slug: &Slug) -> bool {
+        self.owned.contains(slug) || self.ledger.owns(slug)
+    }
 }
 
 /// Where a credit comes from.
@@ -516,7 +560,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
     let sku = target.sku();
     match target {
         Target::Key { slug, price } => {
-            if ctx.owned.contains(slug) {
+            if ctx.owns(slug) {
                 return Err(QuoteError::AlreadyOwned { sku });
             }
             let zero = Money::zero(price.currency());
@@ -548,7 +592,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
             }
             let owned_members: Vec<Slug> = members
                 .iter()
-                .filter(|(s, _)| ctx.owned.contains(s))
+                .filter(|(s, _)| ctx.owns(s))
                 .map(|(s, _)| s.clone())
                 .collect();
             let free_upgrade = owned_members.len() == members.len();
@@ -644,7 +688,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
                 free_upgrade: false,
                 owned_members: scope
                     .iter()
-                    .filter(|(s, _)| ctx.owned.contains(s))
+                    .filter(|(s, _)| ctx.owns(s))
                     .map(|(s, _)| s.clone())
                     .collect(),
                 uses: credits.uses,

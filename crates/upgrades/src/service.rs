@@ -105,8 +105,38 @@ pub enum QuoteRequestError {
     #[error(transparent)]
     Quote(#[from] QuoteError),
     /// Storage failed.
-    #[error("{0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] ReadError),
+}
+
+/// One purchase being made: who holds what is bought, who pays, what, at which prices, through
+/// which channel, and when. The argument of [`Commerce::prepare`], [`Commerce::open_checkout`]
+/// and [`Commerce::purchase`].
+#[derive(Debug, Clone, Copy)]
+pub struct Buying<'a> {
+    /// Who will hold what is bought (a user, or an organisation).
+    pub holder: Holder,
+    /// The signed-in user paying.
+    pub buyer: UserId,
+    /// What.
+    pub sku: &'a Sku,
+    /// The price list and bundles in force.
+    pub offers: &'a Offers,
+    /// Through which channel it is paid.
+    pub channel: Channel,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A read of the holder's orders or entitlements failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The order store.
+    #[error(transparent)]
+    Orders(#[from] crate::ports::OrderStoreError),
+    /// The entitlement store.
+    #[error(transparent)]
+    Entitlements(#[from] entitlements::ports::EntitlementStoreError),
 }
 
 /// Why a purchase could not be recorded.
@@ -279,17 +309,17 @@ impl Commerce {
     /// A holder's orders, oldest first.
     ///
     /// # Errors
-    /// The storage error, as text.
-    pub async fn orders(&self, holder: Holder) -> Result<Vec<Order>, String> {
-        Ok(self.orders.history(holder).await.map_err(|e| e.to_string())?.0)
+    /// [`ReadError`].
+    pub async fn orders(&self, holder: Holder) -> Result<Vec<Order>, ReadError> {
+        Ok(self.orders.history(holder).await?.0)
     }
 
     /// The holder's current subscription order, if any (the highest tier whose period
     /// contains `now`).
     ///
     /// # Errors
-    /// The storage error, as text.
-    pub async fn subscription(&self, holder: Holder, now: DateTime<Utc>) -> Result<Option<Order>, String> {
+    /// [`ReadError`].
+    pub async fn subscription(&self, holder: Holder, now: DateTime<Utc>) -> Result<Option<Order>, ReadError> {
         let orders = self.orders(holder).await?;
         Ok(orders
             .into_iter()
@@ -298,9 +328,9 @@ impl Commerce {
             .map(|(_, o)| o))
     }
 
-    async fn context(&self, holder: Holder, now: DateTime<Utc>) -> Result<QuoteContext, String> {
-        let (orders, uses) = self.orders.history(holder).await.map_err(|e| e.to_string())?;
-        let list = self.entitlements.for_holder(holder).await.map_err(|e| e.to_string())?;
+    async fn context(&self, holder: Holder, now: DateTime<Utc>) -> Result<QuoteContext, ReadError> {
+        let (orders, uses) = self.orders.history(holder).await?;
+        let list = self.entitlements.for_holder(holder).await?;
         let subscription = orders
             .iter()
             .filter_map(|o| o.subscription(now))
@@ -327,7 +357,7 @@ impl Commerce {
         now: DateTime<Utc>,
     ) -> Result<Quoted, QuoteRequestError> {
         let target = resolve(sku, offers)?;
-        let ctx = self.context(holder, now).await.map_err(QuoteRequestError::Store)?;
+        let ctx = self.context(holder, now).await?;
         let quote = quote(&target, &ctx)?;
         Ok(Quoted { target, quote })
     }
@@ -336,14 +366,14 @@ impl Commerce {
     /// bundles page, the billing page's upgrade offers).
     ///
     /// # Errors
-    /// The storage error, as text; per-SKU refusals are in the list.
+    /// [`ReadError`]; per-SKU refusals are in the list.
     pub async fn quote_many(
         &self,
         holder: Holder,
         skus: &[Sku],
         offers: &Offers,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(Sku, Result<Quote, QuoteRequestError>)>, String> {
+    ) -> Result<Vec<(Sku, Result<Quote, QuoteRequestError>)>, ReadError> {
         let ctx = self.context(holder, now).await?;
         Ok(skus
             .iter()
@@ -359,9 +389,9 @@ impl Commerce {
     /// The KEYS a holder holds perpetually now.
     ///
     /// # Errors
-    /// The storage error, as text.
-    pub async fn owned(&self, holder: Holder, now: DateTime<Utc>) -> Result<BTreeSet<catalog::Slug>, String> {
-        let list = self.entitlements.for_holder(holder).await.map_err(|e| e.to_string())?;
+    /// [`ReadError`].
+    pub async fn owned(&self, holder: Holder, now: DateTime<Utc>) -> Result<BTreeSet<catalog::Slug>, ReadError> {
+        let list = self.entitlements.for_holder(holder).await?;
         Ok(owned_keys(&list, holder, now))
     }
 
@@ -370,15 +400,15 @@ impl Commerce {
     ///
     /// # Errors
     /// [`PurchaseError`].
-    pub async fn prepare(
-        &self,
-        holder: Holder,
-        buyer: UserId,
-        sku: &Sku,
-        offers: &Offers,
-        channel: Channel,
-        now: DateTime<Utc>,
-    ) -> Result<Prepared, PurchaseError> {
+    pub async fn prepare(&self, buying: &Buying<'_>) -> Result<Prepared, PurchaseError> {
+        let Buying {
+            holder,
+            buyer,
+            sku,
+            offers,
+            channel,
+            now,
+        } = *buying;
         let Quoted { target, quote } = self.quote(holder, sku, offers, now).await?;
         let settlement = settle(&quote, PurchaseId(0), &target, quote.amount_due, now)?;
         let period = match &target {
@@ -408,19 +438,9 @@ impl Commerce {
     ///
     /// # Errors
     /// [`PurchaseError`]; nothing is recorded then.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn purchase(
-        &self,
-        holder: Holder,
-        buyer: UserId,
-        sku: &Sku,
-        offers: &Offers,
-        channel: Channel,
-        actor: Actor,
-        cause: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Order, PurchaseError> {
-        let Prepared { quote, order, .. } = self.prepare(holder, buyer, sku, offers, channel, now).await?;
+    pub async fn purchase(&self, buying: &Buying<'_>, actor: Actor, cause: &str) -> Result<Order, PurchaseError> {
+        let (holder, now) = (buying.holder, buying.now);
+        let Prepared { quote, order, .. } = self.prepare(buying).await?;
         let grants = grants_for(
             &order.sku,
             &order.allocations,
@@ -442,16 +462,8 @@ impl Commerce {
     ///
     /// # Errors
     /// [`PurchaseError`]; nothing is recorded then.
-    pub async fn open_checkout(
-        &self,
-        holder: Holder,
-        buyer: UserId,
-        sku: &Sku,
-        offers: &Offers,
-        channel: Channel,
-        now: DateTime<Utc>,
-    ) -> Result<(Order, Quote), PurchaseError> {
-        let Prepared { quote, order, .. } = self.prepare(holder, buyer, sku, offers, channel, now).await?;
+    pub async fn open_checkout(&self, buying: &Buying<'_>) -> Result<(Order, Quote), PurchaseError> {
+        let Prepared { quote, order, .. } = self.prepare(buying).await?;
         let order = self.orders.create_pending(&order, &quote.uses).await?;
         Ok((order, quote))
     }
@@ -461,14 +473,14 @@ impl Commerce {
     /// Idempotent with the webhook worker: the second caller changes nothing.
     ///
     /// # Errors
-    /// The storage error, as text.
+    /// [`crate::ports::OrderStoreError`].
     pub async fn fulfil(
         &self,
         order: &Order,
         fulfilment: &Fulfilment,
         actor: &Actor,
         cause: &str,
-    ) -> Result<(Order, bool), String> {
+    ) -> Result<(Order, bool), crate::ports::OrderStoreError> {
         let period = match order.sku {
             Sku::Plan { interval, .. } => Some(
                 fulfilment
@@ -491,18 +503,15 @@ impl Commerce {
             period,
             ..fulfilment.clone()
         };
-        self.orders
-            .fulfil(order.id, &f, &grants)
-            .await
-            .map_err(|e| e.to_string())
+        self.orders.fulfil(order.id, &f, &grants).await
     }
 
     /// One order.
     ///
     /// # Errors
-    /// The storage error, as text.
-    pub async fn order(&self, id: PurchaseId) -> Result<Option<Order>, String> {
-        self.orders.find(id).await.map_err(|e| e.to_string())
+    /// [`ReadError`].
+    pub async fn order(&self, id: PurchaseId) -> Result<Option<Order>, ReadError> {
+        Ok(self.orders.find(id).await?)
     }
 
     /// Checks that `amount` of an order (all of it when `None`: every cent not refunded yet) may

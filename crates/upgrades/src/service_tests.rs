@@ -55,9 +55,8 @@ annual = "1990.00"
     )
     .unwrap();
     let bundle = pricing::Bundle::parse(
-        "bundles/ops.toml",
-        "ops",
         &format!("title = \"Ops\"\nsummary = \"Both.\"\ndiscount = \"20%\"\nkeys = [\"{PG}\", \"{K8S}\"]\n"),
+        "bundles/ops.toml",
     )
     .unwrap();
     let tiers = BTreeMap::from([
@@ -146,14 +145,14 @@ fn an_owned_key_is_refused_and_nothing_is_recorded() {
     let (mut orders, ents) = owner_of_pg();
     orders.expect_create_pending().never();
     let c = commerce(orders, ents);
-    let err = run(c.open_checkout(
-        user(),
-        UserId(3),
-        &format!("key:{PG}").parse().unwrap(),
-        &offers(),
-        Channel::Stripe,
-        now(),
-    ))
+    let err = run(c.open_checkout(&Buying {
+        holder: user(),
+        buyer: UserId(3),
+        sku: &format!("key:{PG}").parse().unwrap(),
+        offers: &offers(),
+        channel: Channel::Stripe,
+        now: now(),
+    }))
     .unwrap_err();
     assert!(
         matches!(
@@ -188,14 +187,14 @@ fn opening_a_checkout_records_the_quoted_order_and_reserves_its_credit() {
             Ok(order)
         });
     let c = commerce(orders, ents);
-    let (order, quote) = run(c.open_checkout(
-        user(),
-        UserId(3),
-        &"bundle:ops".parse().unwrap(),
-        &offers(),
-        Channel::Local,
-        now(),
-    ))
+    let (order, quote) = run(c.open_checkout(&Buying {
+        holder: user(),
+        buyer: UserId(3),
+        sku: &"bundle:ops".parse().unwrap(),
+        offers: &offers(),
+        channel: Channel::Local,
+        now: now(),
+    }))
     .unwrap();
     assert_eq!(order.id, PurchaseId(2));
     assert_eq!(quote.amount_due, usd(2_940));
@@ -208,14 +207,14 @@ fn a_second_open_checkout_for_the_same_sku_is_the_storage_refusal() {
         .expect_create_pending()
         .returning(|_, _| Err(RecordOrderError::PendingExists(PurchaseId(5))));
     let c = commerce(orders, ents);
-    let err = run(c.open_checkout(
-        user(),
-        UserId(3),
-        &"bundle:ops".parse().unwrap(),
-        &offers(),
-        Channel::Stripe,
-        now(),
-    ))
+    let err = run(c.open_checkout(&Buying {
+        holder: user(),
+        buyer: UserId(3),
+        sku: &"bundle:ops".parse().unwrap(),
+        offers: &offers(),
+        channel: Channel::Stripe,
+        now: now(),
+    }))
     .unwrap_err();
     assert_eq!(
         err,

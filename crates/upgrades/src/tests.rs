@@ -55,13 +55,24 @@ fn ctx(now: DateTime<Utc>) -> QuoteContext {
         now,
     }
 }
-/// Quotes, pays the amount due, records it and marks its KEYS owned.
+/// Quotes, pays the amount due and records it (which makes its KEYS owned).
 fn buy(ctx: &mut QuoteContext, target: &Target, id: i64, at: DateTime<Utc>) -> Quote {
     let q = quote(target, ctx).unwrap();
     let s = settle(&q, PurchaseId(id), target, q.amount_due, at).unwrap();
-    ctx.owned.extend(s.purchase.keys().cloned());
     ctx.ledger.apply(s).unwrap();
     q
+}
+
+#[test]
+fn a_key_settled_into_the_ledger_is_owned_without_being_listed_and_a_refund_frees_it() {
+    let mut c = ctx(t(10));
+    buy(&mut c, &key(PG, 4_900), 1, t(1));
+    assert!(c.owned.is_empty(), "nothing granted outside the ledger");
+    assert!(c.owns(&slug(PG)));
+    assert!(matches!(quote(&key(PG, 4_900), &c), Err(QuoteError::AlreadyOwned { .. })));
+    c.ledger.refund(PurchaseId(1), usd(4_900)).unwrap();
+    assert!(!c.owns(&slug(PG)), "fully refunded: no longer owned");
+    assert!(quote(&key(PG, 4_900), &c).is_ok());
 }
 fn cents(q: &Quote) -> (i64, i64, i64, i64, i64) {
     (
@@ -212,8 +223,13 @@ fn bundle_credit_is_taken_oldest_first_then_by_slug_and_capped_at_the_price() {
     // Order #20 (day 1): a $20.00 two-KEY bundle; order #10 (day 2): a $49.00 KEY.
     buy(&mut c, &bundle("pair", &[(PG, 1_250), (K8S, 1_250)], 2_000), 20, t(1));
     buy(&mut c, &key(TF, 4_900), 10, t(2));
-    c.owned.remove(&slug(K8S)); // not free: pretend one member is no longer held
-    let q = quote(&ops_pack(), &c).unwrap();
+    // Not free: the bundle has grown a member the buyer does not own.
+    let grown = bundle(
+        "ops-pack",
+        &[(PG, 4_900), (K8S, 4_900), (TF, 4_900), ("dns-outage", 4_900)],
+        2_200,
+    );
+    let q = quote(&grown, &c).unwrap();
     assert_eq!(
         uses(&q),
         [
@@ -222,7 +238,7 @@ fn bundle_credit_is_taken_oldest_first_then_by_slug_and_capped_at_the_price() {
             (10, TF.to_owned(), 4_900)
         ]
     );
-    assert_eq!(cents(&q), (14_700, 3_234, 11_466, 6_900, 4_566));
+    assert_eq!(cents(&q), (19_600, 4_312, 15_288, 6_900, 8_388));
     // Cap: $100.00 of credit toward a $16.00 bundle → due $0.00, but not a free upgrade.
     let mut c = ctx(t(10));
     buy(&mut c, &key(PG, 10_000), 1, t(1));

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use catalog::{MockCatalogRepository, StorageError};
+use catalog::StorageError;
+use catalog::ports::MockCatalogRepository;
 use poem::test::TestClient;
 use web::{AccessPart, AppState, CatalogCache, CatalogPart, DiscoveryPart, IdentityPart, ResponseCache, ShopPart};
 
@@ -14,7 +15,7 @@ async fn app_with(
     ping: Result<(), StorageError>,
     sessions: accounts::ports::MockSessionRepository,
     entitlements: entitlements::ports::MockEntitlementRepository,
-    signals: discovery::MockSignalRepository,
+    signals: discovery::ports::MockSignalRepository,
 ) -> TestClient<impl poem::Endpoint> {
     let accounts = accounts::AccountService::new(
         Arc::new(accounts::ports::MockAccountRepository::new()),
@@ -32,7 +33,7 @@ async fn app_from(
     ping: Result<(), StorageError>,
     accounts: accounts::AccountService,
     entitlements: entitlements::ports::MockEntitlementRepository,
-    signals: discovery::MockSignalRepository,
+    signals: discovery::ports::MockSignalRepository,
 ) -> TestClient<impl poem::Endpoint> {
     let mut repo = MockCatalogRepository::new();
     repo.expect_revision().returning(|| Ok(1));
@@ -58,7 +59,7 @@ async fn app_from(
         },
         access: AccessPart {
             entitlements: Arc::new(entitlements),
-            archives: Arc::new(catalog::MockArchiveStore::new()),
+            archives: Arc::new(catalog::ports::MockArchiveStore::new()),
             downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
             links: entitlements::DownloadLinks::new(b"test".to_vec(), std::time::Duration::from_secs(300)),
         },
@@ -89,7 +90,7 @@ async fn readyz_is_503_when_the_database_is_down() {
         Err(StorageError("connection refused".into())),
         accounts::ports::MockSessionRepository::new(),
         entitlements::ports::MockEntitlementRepository::new(),
-        discovery::MockSignalRepository::new(),
+        discovery::ports::MockSignalRepository::new(),
     )
     .await;
 
@@ -120,7 +121,7 @@ async fn unknown_ownership_recommends_nothing_and_keeps_the_buyer_signed_in() {
     let mut ents = entitlements::ports::MockEntitlementRepository::new();
     ents.expect_for_credential()
         .returning(|_, _| Err(entitlements::ports::EntitlementStoreError("decode failed".into())));
-    let mut signals = discovery::MockSignalRepository::new();
+    let mut signals = discovery::ports::MockSignalRepository::new();
     // `GET /discover` only reads: nothing is saved or recorded (an unexpected call fails).
     signals.expect_save_profile().times(0);
     signals.expect_record().times(0);
@@ -157,7 +158,7 @@ async fn unknown_ownership_recommends_nothing_and_keeps_the_buyer_signed_in() {
 /// the throttle.
 #[tokio::test]
 async fn a_busy_hasher_answers_503_with_retry_after() {
-    let mut hasher = accounts::MockPasswordHashing::new();
+    let mut hasher = accounts::ports::MockPasswordHashing::new();
     hasher.expect_verify().returning(|_, _| Err(accounts::HashError::Busy));
     hasher.expect_hash().returning(|_| Err(accounts::HashError::Busy));
     let mut throttle = accounts::ports::MockThrottleRepository::new();
@@ -179,7 +180,7 @@ async fn a_busy_hasher_answers_503_with_retry_after() {
         Ok(()),
         accounts,
         entitlements::ports::MockEntitlementRepository::new(),
-        discovery::MockSignalRepository::new(),
+        discovery::ports::MockSignalRepository::new(),
     )
     .await;
     for path in ["/api/v1/auth/login", "/api/v1/auth/signup"] {

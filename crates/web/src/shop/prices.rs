@@ -646,14 +646,16 @@ impl CommerceApi {
             .shop
             .commerce
             .purchase(
-                holder,
-                buyer,
-                &sku,
-                offers,
-                Channel::Manual,
+                &upgrades::service::Buying {
+                    holder,
+                    buyer,
+                    sku: &sku,
+                    offers,
+                    channel: Channel::Manual,
+                    now,
+                },
                 Actor::Admin { user: admin },
                 body.reason.trim(),
-                now,
             )
             .await
         {
@@ -754,7 +756,12 @@ fn quote_error<T: poem_openapi::types::ToJSON + Send + Sync>(err: QuoteRequestEr
 /// Every order of an account and of the organisations it owns or administers now (a plain
 /// member does not see its organisation's billing), oldest first.
 pub(crate) async fn orders_of(state: &AppState, account: AccountId) -> Result<Vec<Order>, String> {
-    let mut list = state.shop.commerce.orders(Holder::User(account)).await?;
+    let mut list = state
+        .shop
+        .commerce
+        .orders(Holder::User(account))
+        .await
+        .map_err(|e| e.to_string())?;
     for (org, role) in state
         .identity
         .orgs
@@ -763,7 +770,14 @@ pub(crate) async fn orders_of(state: &AppState, account: AccountId) -> Result<Ve
         .map_err(|e| e.to_string())?
     {
         if role.manages() {
-            list.extend(state.shop.commerce.orders(Holder::Organisation(org.id)).await?);
+            list.extend(
+                state
+                    .shop
+                    .commerce
+                    .orders(Holder::Organisation(org.id))
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
         }
     }
     list.sort_by_key(|o| o.id);

@@ -1,6 +1,21 @@
 //! `Stripe-Signature` headers, exactly as Stripe makes them: `t=<unix seconds>,v1=<hex>` where
 //! `v1 = HMAC-SHA256(secret, "<t>.<raw body>")`. Several `v1` entries may appear; any match
 //! with any configured secret (so secrets can rotate) within the tolerance is accepted.
+//!
+//! ```
+//! use stripe_signature::{SignatureError, sign, verify};
+//! let body = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+//! let now = 1_764_700_000; // unix seconds, from your clock
+//! let header = sign(body, "whsec_current", now);
+//! assert!(header.starts_with(&format!("t={now},v1=")));
+//! // Verified against every secret in force (old and new during a rotation).
+//! let secrets = ["whsec_old".to_owned(), "whsec_current".to_owned()];
+//! assert_eq!(verify(body, Some(&header), &secrets, now + 10), Ok(()));
+//! // A changed body, a foreign secret, or an old delivery is refused.
+//! assert_eq!(verify(b"{}", Some(&header), &secrets, now), Err(SignatureError::Mismatch));
+//! assert!(matches!(verify(body, Some(&header), &secrets, now + 3_600), Err(SignatureError::Stale(_))));
+//! assert_eq!(verify(body, None, &secrets, now), Err(SignatureError::Missing));
+//! ```
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
