@@ -10,14 +10,36 @@
 //! mockall implementations of each.
 //!
 //! ```
-//! use catalog::{CatalogIndex, CatalogQuery, Kind};
-//! // Search an (empty) catalog for node-next KEYS about Stripe.
-//! let index = CatalogIndex::new(Vec::new(), 0);
+//! use catalog::*;
+//! use chrono::{NaiveDate, TimeZone, Utc};
+//! // Two KEYS, built with the constructors (the `fixtures` feature has ready-made ones).
+//! let released = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+//! let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+//! let stripe = KeyMetadata::new("next-stripe-checkout".parse().unwrap(), "Next.js Stripe Checkout Kit", Kind::NodeNext, Tier::Operator)
+//!     .with_summary("Stripe Checkout for the Next.js App Router, with verified webhooks.")
+//!     .with_categories([Category::Payments]);
+//! let pg = KeyMetadata::new("postgres-failover-runbook".parse().unwrap(), "PostgreSQL Failover Runbook", Kind::Runbook, Tier::Enterprise)
+//!     .with_summary("Fenced PostgreSQL primary failover.")
+//!     .with_categories([Category::DatabaseOperations]);
+//! let keys: Vec<Key> = [stripe, pg]
+//!     .into_iter()
+//!     .map(|meta| {
+//!         let archive = ArchiveRef::new("ab".repeat(32), 4_096);
+//!         Key::new(meta, vec![KeyVersion::new(Version::new(1, 0, 0), released, archive)], now)
+//!     })
+//!     .collect();
+//! let index = CatalogIndex::new(keys, 1);
+//! // Search as the marketplace's query string would: words, then filters.
 //! let query = CatalogQuery::from_params([("q", "stripe"), ("kind", "node-next")]).unwrap();
-//! assert_eq!(query.kind, Some(Kind::NodeNext));
-//! assert!(index.search(&query).items.is_empty());
+//! let page = index.search(&query);
+//! assert_eq!(page.items.len(), 1);
+//! assert_eq!(page.items[0].meta.name, "Next.js Stripe Checkout Kit");
+//! // Bad input is an error naming the parameter.
+//! assert!(CatalogQuery::from_params([("tier", "gold")]).is_err());
 //! ```
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 mod ids;
 mod manifest;
 mod model;

@@ -194,6 +194,28 @@ pub struct KeyDraft {
     pub manifest_file: String,
 }
 
+impl KeyDraft {
+    /// The catalog [`Key`](crate::Key) this draft becomes once each version's archive is stored:
+    /// `archive_of` gives the stored archive of a version (what ingestion does after packing
+    /// it). Changelogs carry over; previews start empty ([`crate::build_preview`] makes them
+    /// from the files).
+    #[must_use]
+    pub fn into_key(
+        self,
+        mut archive_of: impl FnMut(&VersionDraft) -> crate::ArchiveRef,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> crate::Key {
+        let versions = self
+            .versions
+            .iter()
+            .map(|v| {
+                crate::KeyVersion::new(v.version, v.released_at, archive_of(v)).with_changelog(v.changelog.clone())
+            })
+            .collect();
+        crate::Key::new(self.meta, versions, updated_at)
+    }
+}
+
 /// A version read from a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionDraft {

@@ -30,6 +30,61 @@ pub struct KeyMetadata {
     pub tags: Vec<String>,
 }
 
+impl KeyMetadata {
+    /// A KEY's metadata with a name, kind and tier; summary, description and the vocabularies
+    /// empty until set with the `with_…` methods.
+    #[must_use]
+    pub fn new(slug: Slug, name: impl Into<String>, kind: Kind, tier: Tier) -> Self {
+        Self {
+            slug,
+            name: name.into(),
+            kind,
+            tier,
+            summary: String::new(),
+            description: String::new(),
+            roles: Vec::new(),
+            intents: Vec::new(),
+            categories: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// With a one-line summary.
+    #[must_use]
+    pub fn with_summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = summary.into();
+        self
+    }
+
+    /// With the roles it is for.
+    #[must_use]
+    pub fn with_roles(mut self, roles: impl IntoIterator<Item = Role>) -> Self {
+        self.roles = roles.into_iter().collect();
+        self
+    }
+
+    /// With what the buyer wants to do.
+    #[must_use]
+    pub fn with_intents(mut self, intents: impl IntoIterator<Item = Intent>) -> Self {
+        self.intents = intents.into_iter().collect();
+        self
+    }
+
+    /// With the problems it solves.
+    #[must_use]
+    pub fn with_categories(mut self, categories: impl IntoIterator<Item = Category>) -> Self {
+        self.categories = categories.into_iter().collect();
+        self
+    }
+
+    /// With free-form tags.
+    #[must_use]
+    pub fn with_tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
 /// Where a version's archive lives and how to check it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveRef {
@@ -46,6 +101,19 @@ pub struct ArchiveRef {
 }
 
 impl ArchiveRef {
+    /// The archive with this (lowercase hex) sha256 and size, stored at its content-addressed
+    /// key ([`archive_object_key`]); the content digest is unknown until set.
+    #[must_use]
+    pub fn new(sha256: impl Into<String>, size_bytes: u64) -> Self {
+        let sha256 = sha256.into();
+        Self {
+            object_key: archive_object_key(&sha256),
+            sha256,
+            size_bytes,
+            content_sha256: String::new(),
+        }
+    }
+
     /// Whether two archives hold the same files: by content digest when both have one, by
     /// archive digest otherwise.
     #[must_use]
@@ -87,6 +155,34 @@ pub struct KeyVersion {
     pub preview: Preview,
 }
 
+impl KeyVersion {
+    /// A released version with its archive; no changelog and an empty preview until set.
+    #[must_use]
+    pub fn new(version: Version, released_at: NaiveDate, archive: ArchiveRef) -> Self {
+        Self {
+            version,
+            released_at,
+            changelog: String::new(),
+            archive,
+            preview: Preview::default(),
+        }
+    }
+
+    /// With a changelog.
+    #[must_use]
+    pub fn with_changelog(mut self, changelog: impl Into<String>) -> Self {
+        self.changelog = changelog.into();
+        self
+    }
+
+    /// With a preview.
+    #[must_use]
+    pub fn with_preview(mut self, preview: Preview) -> Self {
+        self.preview = preview;
+        self
+    }
+}
+
 /// A KEY with every released version, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
@@ -99,6 +195,17 @@ pub struct Key {
 }
 
 impl Key {
+    /// A KEY; `versions` are sorted oldest first.
+    #[must_use]
+    pub fn new(meta: KeyMetadata, mut versions: Vec<KeyVersion>, updated_at: DateTime<Utc>) -> Self {
+        versions.sort_by_key(|v| v.version);
+        Self {
+            meta,
+            versions,
+            updated_at,
+        }
+    }
+
     /// The newest version (the "current" one). `None` only for a KEY without versions, which
     /// storage never returns.
     #[must_use]

@@ -21,6 +21,16 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A persona: someone in `role` who wants `intents`.
+    #[must_use]
+    pub fn for_role(role: Role, intents: impl IntoIterator<Item = Intent>) -> Self {
+        Self {
+            role: Some(role),
+            intents: intents.into_iter().collect(),
+            categories: Vec::new(),
+        }
+    }
+
     /// Whether nothing is set.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -168,6 +178,26 @@ pub struct Context {
     pub bundles: Vec<(String, Vec<Slug>)>,
     /// Now.
     pub now: DateTime<Utc>,
+}
+
+impl Context {
+    /// A buyer who said `profile` and owns nothing, with no history, at `now`.
+    #[must_use]
+    pub fn for_profile(profile: Profile, now: DateTime<Utc>) -> Self {
+        Self {
+            profile,
+            now,
+            ..Self::default()
+        }
+    }
+
+    /// With KEYS the buyer can access (never recommended; they feed the co-purchase, bundle
+    /// and next-tier rules).
+    #[must_use]
+    pub fn owning(mut self, slugs: impl IntoIterator<Item = Slug>) -> Self {
+        self.owned.extend(slugs);
+        self
+    }
 }
 
 /// One recommended KEY.

@@ -36,6 +36,8 @@
 //! ```
 
 mod coverage;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod links;
 mod model;
 pub mod ports;

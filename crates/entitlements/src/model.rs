@@ -54,6 +54,21 @@ pub struct KeyRef {
     pub tier: Tier,
 }
 
+impl From<&catalog::KeyMetadata> for KeyRef {
+    fn from(meta: &catalog::KeyMetadata) -> Self {
+        Self {
+            slug: meta.slug.clone(),
+            tier: meta.tier,
+        }
+    }
+}
+
+impl From<&catalog::Key> for KeyRef {
+    fn from(key: &catalog::Key) -> Self {
+        Self::from(&key.meta)
+    }
+}
+
 /// What an entitlement covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]

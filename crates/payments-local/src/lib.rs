@@ -30,9 +30,6 @@ use pricing::Money;
 use upgrades::Sku;
 use upgrades::ports::{Order, OrderRef, OrderRepository, OrderStoreError, PaymentRefs};
 
-/// The Stripe API version the emitted events claim.
-const API_VERSION: &str = "2025-08-27.basil";
-
 /// Why a local action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -115,17 +112,13 @@ impl LocalGateway {
     pub async fn emit(&self, event_type: &str, object: serde_json::Value) -> Result<String, WebhookError> {
         let now = self.clock.now();
         let id = rand_id("evt_local_");
-        let body = serde_json::json!({
-            "id": id,
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": now.timestamp(),
-            "livemode": false,
-            "pending_webhooks": 1,
-            "type": event_type,
-            "data": {"object": object},
-        })
-        .to_string();
+        let body = payments::events::Envelope {
+            id: id.clone(),
+            event_type: event_type.to_owned(),
+            created: now.timestamp(),
+            object,
+        }
+        .to_json();
         let secret = self.secrets.first().cloned().unwrap_or_default();
         let header = signature::sign(body.as_bytes(), &secret, now.timestamp());
         receive(self.inbox.as_ref(), &self.secrets, now, body.as_bytes(), Some(&header)).await?;

@@ -28,6 +28,29 @@ pub struct Envelope {
     pub object: Value,
 }
 
+/// The Stripe API version whose event shape [`Envelope::to_json`] writes.
+pub const API_VERSION: &str = "2025-08-27.basil";
+
+impl Envelope {
+    /// The delivery body Stripe would send for this event (the inverse of [`parse_envelope`]):
+    /// `{"id", "object": "event", "api_version", "created", "livemode": false,
+    /// "pending_webhooks": 1, "type", "data": {"object"}}`.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "id": self.id,
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": self.created,
+            "livemode": false,
+            "pending_webhooks": 1,
+            "type": self.event_type,
+            "data": {"object": self.object},
+        })
+        .to_string()
+    }
+}
+
 /// Reads the envelope of a delivery.
 ///
 /// # Errors

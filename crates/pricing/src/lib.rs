@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 mod offers;
 mod price_list;
 pub use offers::{BUNDLES_DIR, Bundle, Offers, PercentError, offers_from, parse_percent, percent_text};

@@ -84,6 +84,19 @@ pub enum PercentError {
 }
 
 impl Bundle {
+    /// A bundle of `keys` at `discount` off their list total, titled after its slug until
+    /// changed; the summary is empty.
+    #[must_use]
+    pub fn new(slug: Slug, title: impl Into<String>, discount: BasisPoints, keys: Vec<Slug>) -> Self {
+        Self {
+            slug,
+            title: title.into(),
+            summary: String::new(),
+            discount,
+            keys,
+        }
+    }
+
     /// Parses one bundle file's `text`; `file` is where it came from (`bundles/<slug>.toml`), and
     /// its stem is the bundle's slug. Every parser of the domain crates takes the text first,
     /// then where it came from.
@@ -212,6 +225,18 @@ impl Offers {
     pub fn new(prices: PriceList, mut bundles: Vec<Bundle>, tiers: BTreeMap<Slug, Tier>) -> Self {
         bundles.sort_by(|a, b| a.slug.cmp(&b.slug));
         Self { prices, bundles, tiers }
+    }
+
+    /// The offers for a catalog: each KEY's tier is read from its metadata (no hand-built tier
+    /// map). Bundles are not checked against the KEYS here; [`Offers::check_bundle`] does that.
+    #[must_use]
+    pub fn for_keys<'k>(
+        prices: PriceList,
+        bundles: Vec<Bundle>,
+        keys: impl IntoIterator<Item = &'k catalog::KeyMetadata>,
+    ) -> Self {
+        let tiers = keys.into_iter().map(|k| (k.slug.clone(), k.tier)).collect();
+        Self::new(prices, bundles, tiers)
     }
 
     /// The price list.

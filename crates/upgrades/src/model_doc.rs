@@ -1,6 +1,6 @@
 //! `docs/revenue/PRICING_MODEL.md`, generated from the offers (the pricing file and the
 //! bundles) and the rules of this crate. Every number in it — prices, bundle totals and every
-//! worked example — is computed here by the same [`quote`] and [`settle`] the server uses, so
+//! worked example — is computed here by the same [`quote()`] and [`settle`] the server uses, so
 //! the document cannot drift from the code: a test fails when the committed file differs.
 
 use std::collections::{BTreeMap, BTreeSet};

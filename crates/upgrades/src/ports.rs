@@ -254,6 +254,40 @@ pub struct NewOrder {
     pub quote_id: Option<String>,
 }
 
+impl NewOrder {
+    /// The [`Order`] storage makes of this one under `id`: pending (nothing paid yet, no
+    /// payment time) or paid at its `at` (cash as recorded); nothing refunded, no provider
+    /// references. What an in-memory store or a test needs.
+    #[must_use]
+    pub fn into_order(self, id: PurchaseId, status: OrderStatus) -> Order {
+        let paid = status == OrderStatus::Paid;
+        Order {
+            id,
+            holder: self.holder,
+            buyer: self.buyer,
+            sku: self.sku,
+            status,
+            list_price: self.list_price,
+            amount_due: self.amount_due,
+            cash_paid: if paid {
+                self.cash_paid
+            } else {
+                Money::zero(self.cash_paid.currency())
+            },
+            credit_applied: self.credit_applied,
+            refunded: Money::zero(self.amount_due.currency()),
+            allocations: self.allocations,
+            explanation: self.explanation,
+            channel: self.channel,
+            period: self.period,
+            created_at: self.at,
+            paid_at: paid.then_some(self.at),
+            refs: PaymentRefs::default(),
+            quote_id: self.quote_id,
+        }
+    }
+}
+
 /// A storage backend failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("order storage failed: {0}")]

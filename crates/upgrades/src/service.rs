@@ -128,6 +128,37 @@ pub struct Buying<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The order that buying `target` at `quote`'s amount due records, before storage assigns it
+/// an id: the quote's prices and explanation, the credit it carries and its value per KEY, a
+/// plan's first period from now. Pure: [`Commerce::prepare`] uses it after quoting, and so can
+/// a test or an in-memory store.
+///
+/// # Errors
+/// [`SettleError`] when the quote does not settle (it was not made for `target`).
+pub fn order_for(buying: &Buying<'_>, target: &Target, quote: &Quote) -> Result<NewOrder, SettleError> {
+    let now = buying.now;
+    let settlement = settle(quote, PurchaseId(0), target, quote.amount_due, now)?;
+    let period = match target {
+        Target::Plan { interval, .. } => Some((now, period_end(now, *interval))),
+        _ => None,
+    };
+    Ok(NewOrder {
+        holder: buying.holder,
+        buyer: buying.buyer,
+        sku: buying.sku.clone(),
+        list_price: quote.list_price,
+        amount_due: quote.amount_due,
+        cash_paid: quote.amount_due,
+        credit_applied: settlement.purchase.credit_applied,
+        allocations: settlement.purchase.allocations,
+        explanation: quote.explanation.clone(),
+        channel: buying.channel,
+        period,
+        at: now,
+        quote_id: Some(quote_id(buying.holder, quote)),
+    })
+}
+
 /// A read of the holder's orders or entitlements failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -401,35 +432,8 @@ impl Commerce {
     /// # Errors
     /// [`PurchaseError`].
     pub async fn prepare(&self, buying: &Buying<'_>) -> Result<Prepared, PurchaseError> {
-        let Buying {
-            holder,
-            buyer,
-            sku,
-            offers,
-            channel,
-            now,
-        } = *buying;
-        let Quoted { target, quote } = self.quote(holder, sku, offers, now).await?;
-        let settlement = settle(&quote, PurchaseId(0), &target, quote.amount_due, now)?;
-        let period = match &target {
-            Target::Plan { interval, .. } => Some((now, period_end(now, *interval))),
-            _ => None,
-        };
-        let order = NewOrder {
-            holder,
-            buyer,
-            sku: sku.clone(),
-            list_price: quote.list_price,
-            amount_due: quote.amount_due,
-            cash_paid: quote.amount_due,
-            credit_applied: settlement.purchase.credit_applied,
-            allocations: settlement.purchase.allocations.clone(),
-            explanation: quote.explanation.clone(),
-            channel,
-            period,
-            at: now,
-            quote_id: Some(quote_id(holder, &quote)),
-        };
+        let Quoted { target, quote } = self.quote(buying.holder, buying.sku, buying.offers, buying.now).await?;
+        let order = order_for(buying, &target, &quote)?;
         Ok(Prepared { target, quote, order })
     }
 

@@ -297,3 +297,25 @@ fn an_anonymous_visitor_is_quoted_list_prices_enterprise_included() {
     assert_eq!(plan.amount_due, usd(19_900), "an organisation may be the buyer");
     assert!(super::list_price_quote(&"bundle:nope".parse().unwrap(), &offers(), now()).is_err());
 }
+
+#[test]
+fn a_fixture_order_is_what_the_service_would_record_and_its_credit_counts() {
+    use crate::fixtures;
+    let offers = fixtures::offers();
+    let handbook = fixtures::paid_order(7, user(), "key:on-call-handbook", &offers);
+    assert_eq!(handbook.cash_paid, usd(900));
+    let mut orders = MockOrderRepository::new();
+    let bought = handbook.clone();
+    orders
+        .expect_history()
+        .returning(move |_| Ok((vec![bought.clone()], Vec::new())));
+    let mut ents = MockEntitlementRepository::new();
+    ents.expect_for_holder().returning(|_| Ok(Vec::new()));
+    let c = commerce(orders, ents);
+    let sku: Sku = format!("bundle:{}", fixtures::BUNDLE).parse().unwrap();
+    let q = run(c.quote(user(), &sku, &offers, catalog::fixtures::now())).unwrap();
+    // $9.00 + $99.00 + $199.00 = $307.00, less 20 % = $245.60, less the $9.00 paid = $236.60.
+    assert_eq!(q.quote.price, usd(24_560));
+    assert_eq!(q.quote.credit_total, usd(900));
+    assert_eq!(q.quote.amount_due, usd(23_660));
+}

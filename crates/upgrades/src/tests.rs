@@ -69,7 +69,10 @@ fn a_key_settled_into_the_ledger_is_owned_without_being_listed_and_a_refund_free
     buy(&mut c, &key(PG, 4_900), 1, t(1));
     assert!(c.owned.is_empty(), "nothing granted outside the ledger");
     assert!(c.owns(&slug(PG)));
-    assert!(matches!(quote(&key(PG, 4_900), &c), Err(QuoteError::AlreadyOwned { .. })));
+    assert!(matches!(
+        quote(&key(PG, 4_900), &c),
+        Err(QuoteError::AlreadyOwned { .. })
+    ));
     c.ledger.refund(PurchaseId(1), usd(4_900)).unwrap();
     assert!(!c.owns(&slug(PG)), "fully refunded: no longer owned");
     assert!(quote(&key(PG, 4_900), &c).is_ok());

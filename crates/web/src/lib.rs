@@ -263,7 +263,7 @@ pub fn openapi_service() -> OpenApiService<
     .server("/api/v1")
 }
 
-/// The OpenAPI document (see [`spec`]).
+/// The OpenAPI document (see `spec`).
 #[must_use]
 pub fn openapi_document() -> String {
     http::spec::document().to_owned()
@@ -279,7 +279,7 @@ fn openapi_json() -> Response {
 /// Every route, with middleware, ready to serve (boxed: the middleware stack is deep).
 ///
 /// Every state-changing form route (a `post` below outside `/api/` and the webhook) takes a
-/// [`http::extract::CheckedForm`] or [`http::extract::SignedInForm`];
+/// `http::extract::CheckedForm` or `http::extract::SignedInForm`;
 /// `tests/forms.rs` finds them in this function and posts each a forged token.
 pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     use access::{library, links};

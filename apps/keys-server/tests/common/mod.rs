@@ -279,9 +279,7 @@ pub async fn drain(inbox: &dyn payments::ports::InboxRepository) -> Vec<Result<S
 
 /// A Stripe-format event.
 pub fn event(id: &str, kind: &str, object: serde_json::Value) -> String {
-    serde_json::json!({"id": id, "object": "event", "type": kind, "created": chrono::Utc::now().timestamp(),
-           "livemode": false, "data": {"object": object}})
-    .to_string()
+    payments::fixtures::event(id, kind, object, chrono::Utc::now().timestamp())
 }
 
 /// Posts a delivery to `/webhooks/stripe` with an optional `Stripe-Signature`.

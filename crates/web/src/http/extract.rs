@@ -1,14 +1,14 @@
 //! Extractors: who is calling, and whether a form may be trusted — decided once, here, for
 //! every handler.
 //!
-//! * [`SignedIn`] (JSON API): the caller behind the session cookie or an API token; 401 else.
-//! * [`Admin`] (JSON API): a signed-in account holding the admin role (read from the database
+//! * `SignedIn` (JSON API): the caller behind the session cookie or an API token; 401 else.
+//! * `Admin` (JSON API): a signed-in account holding the admin role (read from the database
 //!   at every request); 401, 403 or 503 else.
-//! * [`PageSession`] (pages): the live session; a redirect to `/login` else.
-//! * [`CheckedForm`] (form posts): the form's `csrf` field matches the session's token when
+//! * `PageSession` (pages): the live session; a redirect to `/login` else.
+//! * `CheckedForm` (form posts): the form's `csrf` field matches the session's token when
 //!   signed in, or the double-submit `keys_csrf` cookie before sign-in; 403 else. Every
 //!   state-changing form route takes one (the router-table test holds every route to it).
-//! * [`SignedInForm`]: both — a [`CheckedForm`] from a live session.
+//! * `SignedInForm`: both — a `CheckedForm` from a live session.
 
 use accounts::ports::{AccountId, Session};
 use poem::http::StatusCode;

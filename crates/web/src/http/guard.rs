@@ -1,17 +1,17 @@
 //! Middleware that holds for every route, whatever a handler does:
 //!
-//! * [`access_log`]: one structured line per request (method, path with secrets redacted —
+//! * `access_log`: one structured line per request (method, path with secrets redacted —
 //!   invite tokens, download-link signatures — status, duration); query strings are never
 //!   logged.
-//! * [`limit_body`]: request bodies are bounded (64 KiB; 256 KiB for `/webhooks/stripe`); a
+//! * `limit_body`: request bodies are bounded (64 KiB; 256 KiB for `/webhooks/stripe`); a
 //!   larger one is refused with 413 and a JSON error before any handler reads it.
-//! * [`api_guard`] (under `/api/`): an `Authorization: Bearer` token must be live and its
+//! * `api_guard` (under `/api/`): an `Authorization: Bearer` token must be live and its
 //!   scope must allow the request (`read` → safe methods, `download` → download links,
 //!   `admin` → state changes and the admin API); tokens never create tokens or change
 //!   credentials. A state-changing request authenticated by cookie must be JSON
 //!   (`Content-Type: application/json`) or carry the session's `X-CSRF-Token`: a cross-site
 //!   form can send neither.
-//! * [`response_headers`]: security headers, `Strict-Transport-Security` when the shop is
+//! * `response_headers`: security headers, `Strict-Transport-Security` when the shop is
 //!   served over HTTPS, and `Cache-Control: no-store` on every personalised or secret-bearing
 //!   response.
 

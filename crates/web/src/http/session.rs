@@ -89,7 +89,7 @@ pub(crate) enum Via {
     Token(TokenScope),
 }
 
-/// The account behind a request (set by [`crate::http::guard::api_guard`] for token requests).
+/// The account behind a request (set by `crate::http::guard::api_guard` for token requests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Caller {
     pub(crate) account: AccountId,
@@ -126,7 +126,7 @@ pub(crate) async fn caller_of(state: &AppState, req: &Request) -> Option<Caller>
 }
 
 /// The account behind a request: a personal API token or the session cookie. The JSON API
-/// accepts either (a token's scope is checked by [`crate::http::guard::api_guard`]).
+/// accepts either (a token's scope is checked by `crate::http::guard::api_guard`).
 pub async fn account_of(state: &AppState, req: &Request) -> Option<AccountId> {
     caller_of(state, req).await.map(|c| c.account)
 }
