@@ -530,6 +530,14 @@ async fn billing_portal_cancels_the_subscription_through_an_event() {
 
         let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
         assert!(billing.contains("plan:operator:monthly"), "{billing}");
+        // The plan as a buyer reads it: its name, the next renewal date and amount.
+        assert!(
+            billing.contains("data-state=\"active\"")
+                && billing.contains("Operator plan, billed monthly")
+                && billing.contains("it renews on")
+                && billing.contains("at $29.00."),
+            "{billing}"
+        );
         let post = |path: &str, csrf: String| {
             app.client
                 .post(app.url(path))
@@ -557,6 +565,14 @@ async fn billing_portal_cancels_the_subscription_through_an_event() {
             .find(|e| e["scope"] == "plan")
             .unwrap();
         assert_eq!(plan["effective"], false, "{db:?}: cancelled in the portal: {plan}");
+        // The billing page says so, instead of "paid until" a date access no longer reaches.
+        let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
+        assert!(
+            billing.contains("data-state=\"ended\"")
+                && billing.contains("it will not renew")
+                && !billing.contains("renews on"),
+            "{db:?}: {billing}"
+        );
         app.stop().await.unwrap();
     }
 }
@@ -646,6 +662,153 @@ async fn unfinished_local_checkouts_expire_after_a_day() {
                 .await;
             assert_eq!(s, want, "{db:?}: {session}: {page}");
         }
+        app.stop().await.unwrap();
+    }
+}
+
+/// Pays a local checkout on its page, as the browser would.
+async fn pay_locally(app: &TestApp, cookie: &str, session: &str, action: &str) {
+    let (_, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), cookie).await;
+    let r = app
+        .client
+        .post(app.url(&format!("/pay/local/{session}")))
+        .header("cookie", cookie)
+        .form(&[("csrf", csrf_in(&page)), ("action", action.into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{action} {session}");
+}
+
+/// Issue 12 (billing page a buyer can read): the plan first, then the orders — a paid date only
+/// for paid orders — then at most three upgrade offers, each about something the buyer owns.
+#[tokio::test]
+async fn the_billing_page_shows_paid_dates_only_for_paid_orders_and_at_most_three_relevant_offers() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (paid, session) = checkout(&app, &ada, "key:on-call-handbook").await;
+        pay_locally(&app, &ada, &session, "pay").await;
+        let (cancelled, session) = checkout(&app, &ada, "key:disk-full-recovery").await;
+        pay_locally(&app, &ada, &session, "cancel").await;
+        drain(inbox.as_ref()).await;
+        assert_eq!(order(&app, &ada, paid).await["status"], "paid");
+        assert_eq!(order(&app, &ada, cancelled).await["status"], "cancelled");
+
+        let (s, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
+        assert_eq!(s, 200);
+        let row = |id: i64| {
+            let start = billing
+                .find(&format!("data-order=\"{id}\""))
+                .unwrap_or_else(|| panic!("{billing}"));
+            billing[start..start + billing[start..].find("</tr>").unwrap()].to_owned()
+        };
+        let today = chrono::Utc::now().date_naive().to_string();
+        assert!(row(paid).contains(&today), "{db:?}: {}", row(paid));
+        assert!(
+            row(cancelled).contains("not paid") && !row(cancelled).contains(&today),
+            "{db:?}: a cancelled order was never paid: {}",
+            row(cancelled)
+        );
+        let (orders_at, offers_at) = (
+            billing.find("<h2>Orders</h2>").unwrap(),
+            billing.find("<h2>Upgrades for you</h2>").unwrap(),
+        );
+        assert!(orders_at < offers_at, "orders before offers");
+        let offers: Vec<&str> = billing
+            .split("<li class=\"offer\" data-sku=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert!(!offers.is_empty() && offers.len() <= 3, "{db:?}: {offers:?}");
+        // Each offer is about what Ada owns: a bundle with the handbook in it, or a plan her
+        // purchase credits.
+        assert!(offers.contains(&"bundle:incident-response-essentials"), "{offers:?}");
+        for sku in &offers {
+            let card = &billing[billing.find(&format!("data-sku=\"{sku}\"")).unwrap()..];
+            let card = &card[..card.find("</li>").unwrap()];
+            assert!(card.contains("line-credit"), "{sku} credits nothing Ada owns: {card}");
+        }
+        app.stop().await.unwrap();
+    }
+}
+
+/// Issue 12: a fully credited plan is a real subscription that renews at the plan's price —
+/// not a grant for one period with nothing behind it. Ada paid $19.00 for a starter KEY; the
+/// $12.00 Starter plan costs her $0.00 now, through a checkout (the card is collected), and its
+/// renewal at $12.00 extends access.
+#[tokio::test]
+async fn a_fully_credited_plan_goes_through_checkout_and_renews() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/admin/orders",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "sku": "key:disk-full-recovery", "reason": "invoice 12"})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (plan_order, session) = checkout(&app, &ada, "plan:starter:monthly").await;
+        assert!(
+            !session.is_empty(),
+            "{db:?}: a checkout session, not a grant on the spot"
+        );
+        let o = order(&app, &ada, plan_order).await;
+        assert_eq!(
+            (o["status"].as_str(), o["amount_due"]["minor"].as_i64()),
+            (Some("pending"), Some(0)),
+            "{o}"
+        );
+        assert!(
+            !entitlements(&app, &ada).await.iter().any(|e| e["scope"] == "plan"),
+            "nothing granted before the subscription exists"
+        );
+        let now = chrono::Utc::now().timestamp();
+        let completed = event(
+            "evt_free_plan",
+            "checkout.session.completed",
+            session_completed(&session, plan_order, 0, None, Some("sub_free")),
+        );
+        deliver5(&app, &completed).await;
+        drain(inbox.as_ref()).await;
+        assert_eq!(order(&app, &ada, plan_order).await["status"], "paid", "{db:?}");
+        let first = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .expect("plan granted");
+        assert_eq!(first["effective"], true);
+        // The renewal, at the plan's price, extends access.
+        let renewed_until = now + 62 * 86_400;
+        let renewal = event(
+            "evt_free_plan_renewed",
+            "invoice.paid",
+            json!({"id": "in_free_2", "object": "invoice", "subscription": "sub_free", "amount_paid": 1_200,
+                   "lines": {"object": "list", "data": [{"period": {"start": now + 31 * 86_400, "end": renewed_until}}]}}),
+        );
+        deliver5(&app, &renewal).await;
+        drain(inbox.as_ref()).await;
+        let renewed = entitlements(&app, &ada)
+            .await
+            .into_iter()
+            .find(|e| e["scope"] == "plan")
+            .unwrap();
+        assert_ne!(renewed["expires_at"], first["expires_at"], "{db:?}: renewed: {renewed}");
+        assert!(
+            renewed["expires_at"].as_str().is_some_and(|t| t.starts_with(
+                &chrono::DateTime::from_timestamp(renewed_until, 0)
+                    .unwrap()
+                    .date_naive()
+                    .to_string()
+            )),
+            "{renewed}"
+        );
         app.stop().await.unwrap();
     }
 }

@@ -382,3 +382,74 @@ async fn partial_refunds_at_stripe_are_distinct_and_capped() {
         assert!(fake.take_requests().is_empty());
     }
 }
+
+/// Issue 12: a fully credited plan is still a real subscription. Ada paid $19.00 for a starter
+/// KEY today; the $12.00 Starter monthly plan is fully credited, so the checkout opens a
+/// subscription-mode session with a one-off coupon for the whole first invoice (Stripe collects
+/// the card for the renewals at $12.00) — never a grant without a subscription.
+#[tokio::test]
+async fn a_fully_credited_plan_opens_a_subscription_with_a_one_off_coupon_for_the_whole_first_invoice() {
+    for db in test_support::databases().await {
+        let fake = FakeStripe::start().await;
+        let app = stripe_app(&db, &fake).await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/admin/orders",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "sku": "key:disk-full-recovery", "reason": "invoice 12"})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (s, q) = send(&app, "GET", "/api/v1/quotes?sku=plan:starter:monthly", Some(&ada), None).await;
+        assert_eq!(s, 200, "{q}");
+        assert_eq!(q["amount_due"]["minor"], 0, "{q}");
+        fake.take_requests();
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:starter:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: {r}");
+        let order_id = r["order_id"].as_i64().unwrap();
+        assert!(
+            r["session_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "a real checkout: {r}"
+        );
+        let reqs = fake.take_requests();
+        let coupon = reqs.iter().find(|r| r.path == "/v1/coupons").expect("a coupon");
+        assert_eq!(
+            (
+                field(coupon, "amount_off"),
+                field(coupon, "duration"),
+                field(coupon, "max_redemptions")
+            ),
+            ("1200", "once", "1"),
+            "the whole first invoice, once: {coupon:?}"
+        );
+        assert_eq!(
+            coupon.idempotency_key.as_deref(),
+            Some(format!("keys-coupon-{order_id}").as_str())
+        );
+        let cs = reqs
+            .iter()
+            .find(|r| r.path == "/v1/checkout/sessions")
+            .expect("a session");
+        assert_eq!(field(cs, "mode"), "subscription");
+        assert_eq!(field(cs, "discounts[0][coupon]"), format!("keys-credit-{order_id}"));
+        assert_eq!(field(cs, "subscription_data[metadata][sku]"), "plan:starter:monthly");
+        assert_eq!(field(cs, "subscription_data[metadata][order_id]"), order_id.to_string());
+        // Nothing granted before the subscription exists.
+        let (_, ents) = send(&app, "GET", "/api/v1/me/entitlements", Some(&ada), None).await;
+        assert!(
+            !ents["items"].as_array().unwrap().iter().any(|e| e["scope"] == "plan"),
+            "{db:?}: {ents}"
+        );
+        app.stop().await.unwrap();
+    }
+}

@@ -487,6 +487,57 @@ impl Entitlement {
     }
 }
 
+/// How a holder's plan stands now, as a billing page says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanStanding {
+    /// Paid: access until `period_end`, when it renews.
+    Active {
+        /// The plan's tier.
+        tier: Tier,
+        /// End of the paid period (the next renewal).
+        period_end: DateTime<Utc>,
+    },
+    /// A renewal failed: access until `grace_until` unless the card is fixed.
+    PastDue {
+        /// The plan's tier.
+        tier: Tier,
+        /// When access stops.
+        grace_until: DateTime<Utc>,
+    },
+    /// Ended (cancelled, unpaid, refunded, or its period passed): access stopped `at`.
+    Ended {
+        /// The plan's tier.
+        tier: Tier,
+        /// When access stopped.
+        at: DateTime<Utc>,
+    },
+}
+
+/// The standing of `holder`'s most recent plan grant (a subscription's), if it ever had one:
+/// the grant last granted or changed wins.
+#[must_use]
+pub fn plan_standing(list: &[Entitlement], holder: Holder, now: DateTime<Utc>) -> Option<PlanStanding> {
+    let e = list
+        .iter()
+        .filter(|e| e.holder == holder && e.source == Source::Subscription)
+        .filter(|e| matches!(e.scope, Scope::Plan { .. }))
+        .max_by_key(|e| (e.is_effective(now), e.updated_at, e.id.0))?;
+    let Scope::Plan { tier } = e.scope else { return None };
+    Some(match (&e.status, e.term) {
+        (Status::Active, Term::TimeBound { period_end }) if now < period_end => {
+            PlanStanding::Active { tier, period_end }
+        }
+        (Status::PastDue { grace_until, .. }, _) if now < *grace_until => PlanStanding::PastDue {
+            tier,
+            grace_until: *grace_until,
+        },
+        _ => PlanStanding::Ended {
+            tier,
+            at: e.expires_at().unwrap_or(e.updated_at),
+        },
+    })
+}
+
 /// The entitlement that lets `principal` access `key` at `now`, if any: their own or one of
 /// their current organisations'. Every version of a covered KEY is accessible. Perpetual grants
 /// are preferred over time-bound ones when several apply (they say "you own it").
@@ -508,6 +559,54 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_plan_stands_active_past_due_or_ended_as_its_latest_grant_says() {
+        let now = catalog::fixtures::now();
+        let user = Holder::User(UserId(3));
+        let end = now + Duration::days(10);
+        let mut plan = crate::fixtures::plan(1, user, Tier::Operator, end);
+        assert_eq!(plan_standing(&[], user, now), None);
+        assert_eq!(
+            plan_standing(&[plan.clone()], user, now),
+            Some(PlanStanding::Active {
+                tier: Tier::Operator,
+                period_end: end
+            })
+        );
+        assert_eq!(
+            plan_standing(&[plan.clone()], Holder::User(UserId(4)), now),
+            None,
+            "someone else's plan"
+        );
+        plan.mark_past_due(Duration::days(7), Actor::System, "invoice failed", now)
+            .unwrap();
+        assert!(matches!(
+            plan_standing(&[plan.clone()], user, now),
+            Some(PlanStanding::PastDue { .. })
+        ));
+        plan.revoke(
+            RevokeReason::SubscriptionEnded,
+            Actor::System,
+            "cancelled in the portal",
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            plan_standing(&[plan.clone()], user, now + Duration::hours(1)),
+            Some(PlanStanding::Ended {
+                tier: Tier::Operator,
+                at: now
+            }),
+            "cancelled: ended the moment it was revoked, whatever the period said"
+        );
+        // A newer live plan wins over the ended one.
+        let scale = crate::fixtures::plan(2, user, Tier::Scale, end);
+        assert!(matches!(
+            plan_standing(&[plan, scale], user, now),
+            Some(PlanStanding::Active { tier: Tier::Scale, .. })
+        ));
+    }
 
     fn t(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap()

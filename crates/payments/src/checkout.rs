@@ -262,8 +262,12 @@ impl CheckoutService {
             })
             .await?;
         let return_to = return_path(order.id);
-        if quote.amount_due.minor() == 0 {
-            // Fully credited (or every member owned): granted without payment.
+        // A KEY or bundle with nothing to pay (fully credited, every member owned, or the rest
+        // waived under the card minimum) is granted without payment. A plan never is: it must
+        // become a real subscription that renews at the plan's price, so a fully credited plan
+        // goes through checkout with a one-off coupon for the whole first invoice (the card is
+        // collected for the renewals).
+        if quote.amount_due.minor() == 0 && !matches!(sku, Sku::Plan { .. }) {
             let f = Fulfilment {
                 cash_paid: quote.amount_due,
                 refs: PaymentRefs::default(),
@@ -315,7 +319,9 @@ impl CheckoutService {
                 _ => CheckoutMode::Payment,
             },
             unit_amount: quote.price,
-            credit: (quote.credit_total.minor() > 0).then_some(quote.credit_total),
+            // Everything between the price and the amount due: credit, and what the
+            // minimum-charge rule waived — so the provider charges exactly the amount due.
+            credit: quote.price.checked_sub(quote.amount_due).ok().filter(|c| c.minor() > 0),
             customer: customer.clone(),
             holder: holder_text(holder),
             quote_id: order.quote_id.clone().unwrap_or_default(),

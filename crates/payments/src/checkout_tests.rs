@@ -269,3 +269,93 @@ fn refunds_go_to_the_provider_with_a_key_per_order_amount_and_refunds_so_far() {
     let done = run(service(orders, g).refund(PurchaseId(7), Some(usd(1_000)), Actor::System, "test", now())).unwrap();
     assert!(matches!(done, Refunded::Sent(_)));
 }
+
+/// The holder paid $49.00 for the KEY today: the $10.00 Operator plan is fully credited.
+fn key_bought_today() -> MockOrderRepository {
+    let bought = upgrades::fixtures::paid_order(1, holder(), &format!("key:{KEY}"), &offers());
+    let mut orders = MockOrderRepository::new();
+    orders
+        .expect_history()
+        .returning(move |_| Ok((vec![bought.clone()], Vec::new())));
+    orders.expect_customer().returning(|_| Ok(Some("cus_1".into())));
+    orders
+}
+
+#[test]
+fn a_fully_credited_plan_is_a_real_subscription_with_a_one_off_coupon_for_the_first_invoice() {
+    let plan: Sku = "plan:operator:monthly".parse().unwrap();
+    let mut orders = key_bought_today();
+    orders.expect_create_pending().times(1).returning(|o, _| {
+        assert_eq!(
+            (o.amount_due, o.list_price),
+            (usd(0), usd(1_000)),
+            "the quote: fully credited"
+        );
+        let mut p = order(7, OrderStatus::Pending, PaymentRefs::default());
+        p.sku = o.sku.clone();
+        p.amount_due = o.amount_due;
+        Ok(p)
+    });
+    // Never fulfilled on the spot: no subscription would exist and access would lapse.
+    orders.expect_fulfil().never();
+    orders.expect_set_refs().times(1).returning(|_, _| Ok(()));
+    let mut g = stripe();
+    g.expect_create_checkout()
+        .withf(|r| {
+            r.mode == CheckoutMode::Subscription
+                && r.sku == "plan:operator:monthly"
+                && r.unit_amount == usd(1_000)
+                && r.credit == Some(usd(1_000))
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(CheckoutSession {
+                id: "cs_plan".into(),
+                url: "https://checkout.stripe.com/c/pay/cs_plan".into(),
+            })
+        });
+    let started = run(service(orders, g).start(holder(), UserId(3), "a@example.com", &plan, &offers(), now())).unwrap();
+    assert_eq!(started.session_id.as_deref(), Some("cs_plan"));
+}
+
+#[test]
+fn a_key_with_nothing_left_to_pay_is_granted_without_a_provider_session() {
+    // A second KEY of the same tier after a full refund is not this case; a bundle whose members
+    // are all owned is: the gateway is never called.
+    let bundle_offers = {
+        let o = offers();
+        let bundle = pricing::Bundle::new(
+            "pair".parse().unwrap(),
+            "Pair",
+            pricing::BasisPoints::new(2_000).unwrap(),
+            vec![KEY.parse().unwrap(), "other-key".parse().unwrap()],
+        );
+        let mut tiers: BTreeMap<catalog::Slug, Tier> = BTreeMap::from([(KEY.parse().unwrap(), Tier::Operator)]);
+        tiers.insert("other-key".parse().unwrap(), Tier::Operator);
+        Offers::new(o.prices().clone(), vec![bundle], tiers)
+    };
+    let first = upgrades::fixtures::paid_order(1, holder(), &format!("key:{KEY}"), &bundle_offers);
+    let second = upgrades::fixtures::paid_order(2, holder(), "key:other-key", &bundle_offers);
+    let mut orders = MockOrderRepository::new();
+    orders
+        .expect_history()
+        .returning(move |_| Ok((vec![first.clone(), second.clone()], Vec::new())));
+    orders.expect_create_pending().times(1).returning(|o, _| {
+        let mut p = order(8, OrderStatus::Pending, PaymentRefs::default());
+        p.sku = o.sku.clone();
+        p.amount_due = o.amount_due;
+        Ok(p)
+    });
+    orders.expect_fulfil().times(1).returning(|id, _, _| {
+        let mut p = order(id.0, OrderStatus::Paid, PaymentRefs::default());
+        p.amount_due = usd(0);
+        Ok((p, true))
+    });
+    let mut g = stripe();
+    g.expect_create_checkout().never();
+    let bundle: Sku = "bundle:pair".parse().unwrap();
+    let started =
+        run(service(orders, g).start(holder(), UserId(3), "a@example.com", &bundle, &bundle_offers, now())).unwrap();
+    assert_eq!(started.session_id, None);
+    assert_eq!(started.checkout_url, "/checkout/return?order=8");
+}

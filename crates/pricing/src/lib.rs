@@ -55,6 +55,19 @@ impl Currency {
         }
     }
 
+    /// The smallest amount a card payment may be, in minor units: what card networks (and
+    /// Stripe) accept — 0.50 USD and EUR, 0.30 GBP, 50 JPY. A price list may not price anything
+    /// below it, and an amount due that credit brings below it is waived (see the `upgrades`
+    /// crate's minimum-charge rule).
+    #[must_use]
+    pub const fn minimum_charge_minor(self) -> i64 {
+        match self {
+            Currency::Usd | Currency::Eur => 50,
+            Currency::Gbp => 30,
+            Currency::Jpy => 50,
+        }
+    }
+
     /// ISO code.
     #[must_use]
     pub const fn code(self) -> &'static str {

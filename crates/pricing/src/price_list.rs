@@ -67,7 +67,8 @@ impl PriceList {
     /// Parses and checks a pricing file.
     ///
     /// Rules: the four tiers each have a single-KEY price and a monthly and annual plan price;
-    /// every amount is positive and uses the file's currency's decimals; prices do not fall as
+    /// every amount is at least the currency's minimum card charge
+    /// ([`Currency::minimum_charge_minor`]) and uses the file's currency's decimals; prices do not fall as
     /// the tier rises; an annual plan costs less than twelve months; overrides name valid slugs.
     ///
     /// # Errors
@@ -113,7 +114,15 @@ impl PriceList {
         let mut errors = Vec::new();
         let currency = raw.currency;
         let amount = |field: &str, text: &str, errors: &mut Vec<PricingError>| match Money::parse(text, currency) {
-            Ok(m) if m.minor() > 0 => Some(m),
+            Ok(m) if m.minor() >= currency.minimum_charge_minor() => Some(m),
+            Ok(m) if m.minor() > 0 => {
+                let min = Money::from_minor(currency.minimum_charge_minor(), currency);
+                errors.push(err(
+                    field,
+                    format!("{m} is below the smallest card payment in {} ({min})", currency.code()),
+                ));
+                None
+            }
             Ok(_) => {
                 errors.push(err(field, "must be more than zero".into()));
                 None
@@ -327,6 +336,12 @@ mod tests {
         assert!(PriceList::parse(GOOD, "p.toml").is_ok());
         let cases: &[(&str, &str, &str, &str)] = &[
             ("scale = \"99.00\"", "scale = \"0\"", "single.scale", "more than zero"),
+            (
+                "starter = \"19.00\"",
+                "starter = \"0.49\"",
+                "single.starter",
+                "$0.49 is below the smallest card payment in USD ($0.50)",
+            ),
             (
                 "scale = \"99.00\"",
                 "scale = \"9.999\"",

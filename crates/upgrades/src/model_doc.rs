@@ -89,7 +89,7 @@ fn quote_table(out: &mut String, q: &Quote) {
     out.push_str("| Line | Amount |\n|---|---:|\n");
     for l in q.lines() {
         let sign = match l.kind {
-            crate::LineKind::Discount | crate::LineKind::Credit => "−",
+            crate::LineKind::Discount | crate::LineKind::Credit | crate::LineKind::Waived => "−",
             _ => "",
         };
         let _ = writeln!(out, "| {} | {sign}{} |", l.description, l.amount);
@@ -192,7 +192,10 @@ pub fn render(offers: &Offers, names: &BTreeMap<Slug, String>) -> String {
          4. **Owning every member makes the bundle free**: it is granted without payment and recorded as a \
             free upgrade.\n\
          5. **KEYS or bundles → subscription**: KEY and bundle orders from the last {RECENT_PURCHASE_WINDOW_DAYS} \
-            days whose KEYS the plan covers are credited on the first invoice, capped at that invoice.\n\
+            days whose KEYS the plan covers are credited on the first invoice, capped at that invoice. A plan \
+            whose first invoice is fully credited is still a real subscription: the first period costs $0.00 \
+            (a one-off coupon at checkout, where the card for the renewals is collected) and it renews at the \
+            plan's price.\n\
          6. **Plan → higher plan** (or monthly → annual of the same tier): the unused part of the current \
             period is credited, `amount paid × remaining time / period length`, rounded down; other changes \
             are refused.\n\
@@ -200,7 +203,14 @@ pub fn render(offers: &Offers, names: &BTreeMap<Slug, String>) -> String {
             credit it had used. A partial refund keeps access and reduces the order's credit in proportion. \
             An order whose credit was carried into a later order can be refunded only after that later order.\n\
          8. **Organisations** have their own orders and credit; a quote for an organisation (`org=`) uses \
-            only the organisation's purchases.\n"
+            only the organisation's purchases.\n\
+         9. **Minimum charge**: a card payment cannot be smaller than {minimum} (the {code} minimum; the price \
+            list prices nothing below it). When credit leaves an amount above zero but below it, that amount is \
+            **waived**: you pay nothing now, the quote shows a \"waived\" line and says so, and the order keeps \
+            that explanation. The shop never rounds a charge up to the minimum — you never pay more than the \
+            quote.\n",
+        minimum = pricing::Money::from_minor(prices.currency().minimum_charge_minor(), prices.currency()),
+        code = prices.currency().code(),
     );
 
     o.push_str("## Worked examples\n\nComputed from the prices above by the server's own quote code.\n\n");

@@ -37,14 +37,22 @@
 //!    [`RECENT_PURCHASE_WINDOW_DAYS`] days give their available credit for KEYS in the plan's
 //!    scope. Unused plan time is used first, then purchases oldest first; the total is capped at
 //!    the plan price (the first invoice). *Operator monthly → Scale monthly $59.00: $9.66 unused
-//!    time + $49.00 KEY bought 20 days ago = $58.66, you pay $0.34; a KEY bought 31 days ago or
-//!    outside the scope gives nothing* (`plan_upgrade_59_00_credits_9_66_unused_time_and_49_00_recent_key`).
+//!    time + $49.00 KEY bought 20 days ago = $58.66; the $0.34 left is waived (rule 11), you
+//!    pay $0.00; a KEY bought 31 days ago or outside the scope gives nothing*
+//!    (`plan_upgrade_59_00_credits_9_66_unused_time_and_49_00_recent_key`).
 //! 9. **Bounds** — the amount due is never negative and never more than the price;
-//!    `price = list_price − discount`.
+//!    `price = list_price − discount`; `amount_due = price − credit_total − waived`.
 //! 10. **Settlement** — the cash paid must equal the amount due. The new purchase's credit is
 //!     the credit from purchases (unused plan time stays with the plan) and its value is spread
 //!     over the target's KEYS by [`allocate`] (a plan gets none). Upgrading twice credits all
 //!     that was paid (`upgrading_twice_credits_everything_paid_so_far`).
+//! 11. **Minimum charge** — a card payment cannot be smaller than the currency's minimum
+//!     ($0.50, €0.50, £0.30, ¥50; price lists may not price anything below it). When credit
+//!     leaves an amount above zero but below it, that amount is *waived*: the buyer pays
+//!     nothing now, the quote shows a `waived` line and says so, and the order keeps the
+//!     explanation. The shop writes off at most the minimum less one cent per purchase; it never
+//!     rounds a charge *up* to the minimum (the buyer would pay more than the quote)
+//!     (`an_amount_below_the_card_minimum_is_waived_and_said`).
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -266,6 +274,8 @@ pub enum LineKind {
     Discount,
     /// A credit (subtracts).
     Credit,
+    /// The amount left after credit below the smallest card payment, waived (subtracts).
+    Waived,
     /// What is charged.
     AmountDue,
 }
@@ -300,8 +310,11 @@ pub struct Quote {
     pub credits: Vec<CreditLine>,
     /// Sum of the credits (at most `price`).
     pub credit_total: Money,
-    /// What is charged: `price − credit_total`, or zero for a free upgrade.
+    /// What is charged: `price − credit_total − waived`, or zero for a free upgrade.
     pub amount_due: Money,
+    /// What was left after credit when it was more than zero but below the currency's smallest
+    /// card payment: waived, never charged (the minimum-charge rule); else zero.
+    pub waived: Money,
     /// Every KEY of the bundle was already owned: recorded as a free upgrade.
     pub free_upgrade: bool,
     /// Bundle members (or plan scope KEYS) already owned.
@@ -333,6 +346,16 @@ impl Quote {
             description: c.description.clone(),
             amount: c.amount,
         }));
+        if self.waived.minor() > 0 {
+            lines.push(QuoteLine {
+                kind: LineKind::Waived,
+                description: format!(
+                    "Below the smallest card payment ({}): waived",
+                    Money::from_minor(self.currency.minimum_charge_minor(), self.currency)
+                ),
+                amount: self.waived,
+            });
+        }
         lines.push(QuoteLine {
             kind: LineKind::AmountDue,
             description: if self.free_upgrade {
@@ -551,6 +574,32 @@ fn credit_sentence(lines: &[CreditLine], total: Money) -> String {
     }
 }
 
+/// The minimum-charge rule: an amount due above zero but below the currency's smallest card
+/// payment ([`pricing::Currency::minimum_charge_minor`]: $0.50, €0.50, £0.30, ¥50) cannot be
+/// charged by card, so it is waived — the buyer pays nothing now and the waived amount is
+/// recorded in the quote (a `waived` line and a sentence in the explanation, both kept on the
+/// order). Only credit can cause it: a price list prices nothing below the minimum. Returns
+/// `(amount_due, waived)`.
+fn waive_below_minimum(due: Money, credit_total: Money) -> (Money, Money) {
+    let zero = Money::zero(due.currency());
+    if credit_total.minor() > 0 && due.minor() > 0 && due.minor() < due.currency().minimum_charge_minor() {
+        (zero, due)
+    } else {
+        (due, zero)
+    }
+}
+
+fn waived_sentence(waived: Money) -> String {
+    if waived.minor() > 0 {
+        format!(
+            " The {waived} left is below the smallest card payment ({}), so it is waived.",
+            Money::from_minor(waived.currency().minimum_charge_minor(), waived.currency())
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// Prices `target` for the holder described by `ctx`, with every credit (see the module rules).
 ///
 /// # Errors
@@ -574,6 +623,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
                 credits: Vec::new(),
                 credit_total: zero,
                 amount_due: *price,
+                waived: zero,
                 free_upgrade: false,
                 owned_members: Vec::new(),
                 explanation: format!("One KEY ({slug}): {price}. You pay {price}."),
@@ -599,22 +649,24 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
             let mut credits = Credits::new(priced.price);
             credits.purchases(&ctx.ledger, |_| true, &member_slugs)?;
             let credit_total = credits.total()?;
-            let amount_due = if free_upgrade {
-                Money::zero(priced.price.currency())
+            let (amount_due, waived) = if free_upgrade {
+                let zero = Money::zero(priced.price.currency());
+                (zero, zero)
             } else {
-                priced.price.checked_sub(credit_total)?
+                waive_below_minimum(priced.price.checked_sub(credit_total)?, credit_total)
             };
             let explanation = if free_upgrade {
                 "You already own every KEY in this bundle, so it is yours free: recorded as a free upgrade.".to_owned()
             } else {
                 format!(
-                    "Bundle of {} KEYS: list {} less {} bundle discount ({}) = {}. {}You pay {amount_due}.",
+                    "Bundle of {} KEYS: list {} less {} bundle discount ({}) = {}. {}You pay {amount_due}.{}",
                     members.len(),
                     priced.list_total,
                     percent(*discount),
                     priced.discount,
                     priced.price,
-                    credit_sentence(&credits.lines, credit_total)
+                    credit_sentence(&credits.lines, credit_total),
+                    waived_sentence(waived)
                 )
             };
             Ok(Quote {
@@ -627,6 +679,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
                 credits: credits.lines,
                 credit_total,
                 amount_due,
+                waived,
                 free_upgrade,
                 owned_members,
                 explanation,
@@ -664,7 +717,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
             let recent = |p: &Purchase| matches!(p.sku, Sku::Key(_) | Sku::Bundle(_)) && p.purchased_at >= since;
             credits.purchases(&ctx.ledger, recent, &scope_slugs)?;
             let credit_total = credits.total()?;
-            let amount_due = price.checked_sub(credit_total)?;
+            let (amount_due, waived) = waive_below_minimum(price.checked_sub(credit_total)?, credit_total);
             let billed = match interval {
                 Interval::Monthly => "monthly",
                 Interval::Annual => "annually",
@@ -678,13 +731,15 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
                 discount: zero,
                 price: *price,
                 explanation: format!(
-                    "{} plan, billed {billed}: {price}. {}You pay {amount_due}.",
+                    "{} plan, billed {billed}: {price}. {}You pay {amount_due}.{}",
                     title(*tier),
-                    credit_sentence(&credits.lines, credit_total)
+                    credit_sentence(&credits.lines, credit_total),
+                    waived_sentence(waived)
                 ),
                 credits: credits.lines,
                 credit_total,
                 amount_due,
+                waived,
                 free_upgrade: false,
                 owned_members: scope
                     .iter()

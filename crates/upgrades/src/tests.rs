@@ -373,12 +373,15 @@ fn plan_upgrade_59_00_credits_9_66_unused_time_and_49_00_recent_key() {
     });
     let scale = plan(Tier::Scale, Interval::Monthly, 5_900, &[(PG, 4_900), (K8S, 4_900)]);
     let q = quote(&scale, &c).unwrap();
-    // $29.00 × 10 / 30 days = $9.666… → $9.66; + $49.00 = $58.66; due $0.34.
-    assert_eq!(cents(&q), (5_900, 0, 5_900, 5_866, 34));
+    // $29.00 × 10 / 30 days = $9.666… → $9.66; + $49.00 = $58.66; $0.34 left, below the $0.50
+    // card minimum: waived (rule 11).
+    assert_eq!(cents(&q), (5_900, 0, 5_900, 5_866, 0));
+    assert_eq!(q.waived, usd(34));
     assert_eq!(
         q.explanation,
         "Scale plan, billed monthly: $59.00. Credit $58.66: $9.66 for unused time on your Operator monthly plan, \
-         $49.00 for what you paid in order #2 (key:postgres-failover-runbook). You pay $0.34."
+         $49.00 for what you paid in order #2 (key:postgres-failover-runbook). You pay $0.00. \
+         The $0.34 left is below the smallest card payment ($0.50), so it is waived."
     );
     assert_eq!(
         q.credits[0].description,
@@ -386,11 +389,50 @@ fn plan_upgrade_59_00_credits_9_66_unused_time_and_49_00_recent_key() {
     );
     assert_eq!(q.owned_members, [slug(PG), slug(K8S)]);
     // Settling: only the purchase credit is applied; plans get no allocations.
-    let s = settle(&q, PurchaseId(4), &scale, usd(34), t(20)).unwrap();
+    assert!(
+        settle(&q, PurchaseId(4), &scale, usd(34), t(20)).is_err(),
+        "the waived amount is not charged"
+    );
+    let s = settle(&q, PurchaseId(4), &scale, usd(0), t(20)).unwrap();
     assert_eq!(s.purchase.credit_applied, usd(4_900));
     assert!(s.purchase.allocations.is_empty());
     c.ledger.apply(s).unwrap();
     assert_eq!(c.ledger.available(PurchaseId(2), &slug(PG)), Some(usd(0)));
+}
+
+#[test]
+fn an_amount_below_the_card_minimum_is_waived_and_said() {
+    // $49.00 paid for PG. A two-KEY bundle at 20 % off: with a $14.00 second KEY, $63.00 less
+    // 20 % = $50.40, less $49.00 = $1.40 charged; with $12.86, $61.86 less $12.37 = $49.49,
+    // less $49.00 = $0.49 left: waived.
+    let mut c = ctx(t(10));
+    buy(&mut c, &key(PG, 4_900), 1, t(1));
+    let charged = quote(&bundle("duo", &[(PG, 4_900), (K8S, 1_400)], 2_000), &c).unwrap();
+    assert_eq!((charged.amount_due, charged.waived), (usd(140), usd(0)));
+    let q = quote(&bundle("duo", &[(PG, 4_900), (K8S, 1_286)], 2_000), &c).unwrap();
+    assert_eq!((q.amount_due, q.waived, q.credit_total), (usd(0), usd(49), usd(4_900)));
+    assert!(
+        !q.free_upgrade,
+        "not everything was owned: a waiver, not a free upgrade"
+    );
+    assert!(
+        q.explanation
+            .ends_with("The $0.49 left is below the smallest card payment ($0.50), so it is waived.")
+    );
+    let kinds: Vec<LineKind> = q.lines().iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            LineKind::ListPrice,
+            LineKind::Discount,
+            LineKind::Credit,
+            LineKind::Waived,
+            LineKind::AmountDue
+        ]
+    );
+    // Exactly the minimum is charged.
+    let at_min = quote(&bundle("duo", &[(PG, 4_900), (K8S, 1_287)], 2_000), &c).unwrap();
+    assert_eq!((at_min.amount_due, at_min.waived), (usd(50), usd(0)));
 }
 
 #[test]

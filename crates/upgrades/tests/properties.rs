@@ -157,9 +157,23 @@ fn check_quote(q: &upgrades::Quote) -> Result<(), TestCaseError> {
     let lines: i64 = q.credits.iter().map(|c| c.amount.minor()).sum();
     prop_assert_eq!(lines, q.credit_total.minor());
     prop_assert!(q.credit_total.minor() <= price);
+    let waived = q.waived.minor();
+    let minimum = q.currency.minimum_charge_minor();
     if !q.free_upgrade {
-        prop_assert_eq!(due, price - q.credit_total.minor());
+        prop_assert_eq!(due, price - q.credit_total.minor() - waived);
     }
+    // The minimum-charge rule: never an amount due strictly between zero and the minimum once
+    // credit applies; what is waived is below the minimum, and only ever with credit.
+    prop_assert!(
+        waived == 0 || (due == 0 && waived < minimum && q.credit_total.minor() > 0),
+        "waived {}",
+        waived
+    );
+    prop_assert!(
+        q.credit_total.minor() == 0 || due == 0 || due >= minimum,
+        "due {} with credit",
+        due
+    );
     Ok(())
 }
 
@@ -285,7 +299,8 @@ proptest! {
             let target = if i == usize::MAX { catalog.bundle(j) } else { catalog.key(i) };
             let q = quote(&target, &ctx).unwrap();
             check_quote(&q)?;
-            cash += q.amount_due.minor();
+            // What was waived counts as paid here: the rule is about value, not cash.
+            cash += q.amount_due.minor() + q.waived.minor();
             let s = settle(&q, PurchaseId(id), &target, q.amount_due, ctx.now).unwrap();
             ctx.ledger.apply(s).unwrap();
             ctx.owned = owned(&ctx.ledger);

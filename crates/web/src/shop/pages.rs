@@ -5,7 +5,7 @@
 
 use askama::Template;
 use catalog::Tier;
-use entitlements::Holder;
+use entitlements::{Holder, PlanStanding};
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{IntoResponse, Request, Response, handler};
@@ -36,7 +36,7 @@ pub(crate) fn quote_view(q: &Quote) -> QuoteView {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let sign = if matches!(kind.as_str(), "discount" | "credit") {
+                let sign = if matches!(kind.as_str(), "discount" | "credit" | "waived") {
                     "−"
                 } else {
                     ""
@@ -232,11 +232,27 @@ struct OfferView {
     quote: QuoteView,
 }
 
+/// The current plan, as a buyer reads it.
+struct CurrentPlanView {
+    /// The SKU (for machines: `data-sku`).
+    sku: String,
+    /// "Operator plan, billed monthly".
+    name: String,
+    /// `active`, `past_due` or `ended` (for machines: `data-state`).
+    state: &'static str,
+    /// The sentence after the name: when it renews and for how much, until when a past-due
+    /// plan keeps access, or when it ended.
+    terms: String,
+}
+
+/// At most this many upgrade offers: the ones that make sense for what the buyer owns.
+const MAX_OFFERS: usize = 3;
+
 #[derive(Template)]
 #[template(path = "billing.html")]
 struct BillingPage {
     orders: Vec<OrderView>,
-    subscription: Option<(String, String)>,
+    subscription: Option<CurrentPlanView>,
     offers: Vec<OfferView>,
     csrf: String,
     has_customer: bool,
@@ -251,14 +267,18 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
     };
     let holder = Holder::User(session.account);
     let now = state.clock.now();
-    let (orders, owned, current) = match (
+    let (orders, owned, current, grants) = match (
         orders_of(&state, session.account).await,
         state.shop.commerce.owned(holder, now).await,
         state.shop.commerce.subscription(holder, now).await,
+        state.access.entitlements.for_holder(holder).await,
     ) {
-        (Ok(o), Ok(w), Ok(c)) => (o, w, c),
+        (Ok(o), Ok(w), Ok(c), Ok(g)) => (o, w, c, g),
         _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
+    // What the plan's grant says, not the order: a plan cancelled in the portal has ended even
+    // though its paid period has not.
+    let standing = entitlements::plan_standing(&grants, holder, now);
     // Upgrade offers: bundles partly owned, and plans above the current one (or, without a
     // plan, the plans whose first invoice recent purchases would credit).
     let mut skus: Vec<(String, Sku)> = offers
@@ -294,17 +314,33 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
         Ok(q) => q,
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    let offer_views = skus
+    // Only offers that make sense for what the buyer owns: a bundle credits something they
+    // paid for (it was chosen that way above); a plan either moves up from their current plan
+    // or is credited by what they bought. Bundles first (they credit KEYS the buyer owns), each
+    // kind closest first (least to pay), at most three.
+    let mut offer_views: Vec<((bool, i64), OfferView)> = skus
         .into_iter()
         .zip(quotes)
         .filter_map(|((title, sku), (_, q))| {
-            q.ok().map(|q| OfferView {
-                title,
-                sku: sku.to_string(),
-                quote: quote_view(&q),
+            let q = q.ok()?;
+            let relevant = match sku {
+                Sku::Plan { .. } => current_tier.is_some() || q.credit_total.minor() > 0,
+                _ => true,
+            };
+            relevant.then(|| {
+                (
+                    (matches!(sku, Sku::Plan { .. }), q.amount_due.minor()),
+                    OfferView {
+                        title,
+                        sku: sku.to_string(),
+                        quote: quote_view(&q),
+                    },
+                )
             })
         })
         .collect();
+    offer_views.sort_by_key(|(due, _)| *due);
+    let offer_views: Vec<OfferView> = offer_views.into_iter().take(MAX_OFFERS).map(|(_, v)| v).collect();
     render(&BillingPage {
         orders: orders
             .iter()
@@ -312,7 +348,10 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
                 id: o.id.0,
                 sku: o.sku.to_string(),
                 status: o.status.as_str().replace('_', " "),
-                paid_at: o.paid_at.unwrap_or(o.created_at).date_naive().to_string(),
+                // A date only for what was paid: a cancelled or pending order never was.
+                paid_at: o
+                    .paid_at
+                    .map_or_else(|| "not paid".to_owned(), |at| at.date_naive().to_string()),
                 cash_paid: o.cash_paid.to_string(),
                 credit_applied: o.credit_applied.to_string(),
                 refunded: o.refunded.to_string(),
@@ -322,11 +361,37 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
                 },
             })
             .collect(),
-        subscription: current.map(|o| {
-            (
-                o.sku.to_string(),
-                o.period.map(|p| p.1.date_naive().to_string()).unwrap_or_default(),
-            )
+        subscription: current.and_then(|o| match o.sku {
+            Sku::Plan { tier, interval } => {
+                let day = |at: chrono::DateTime<chrono::Utc>| at.date_naive().to_string();
+                let (state, terms) = match standing {
+                    Some(PlanStanding::Active { period_end, .. }) => (
+                        "active",
+                        format!(
+                            "Paid until {}; it renews on {} at {}.",
+                            day(period_end),
+                            day(period_end),
+                            offers.prices().plan(tier, interval)
+                        ),
+                    ),
+                    Some(PlanStanding::PastDue { grace_until, .. }) => (
+                        "past_due",
+                        format!(
+                            "The last renewal could not be charged: access continues until {} — update your card below.",
+                            day(grace_until)
+                        ),
+                    ),
+                    Some(PlanStanding::Ended { at, .. }) => ("ended", format!("Ended on {}; it will not renew.", day(at))),
+                    None => ("ended", "Not active.".to_owned()),
+                };
+                Some(CurrentPlanView {
+                    sku: o.sku.to_string(),
+                    name: format!("{} plan, billed {}", capitalise(tier.as_str()), interval_as_str(interval)),
+                    state,
+                    terms,
+                })
+            }
+            _ => None,
         }),
         offers: offer_views,
         has_customer: orders.iter().any(|o| o.refs.customer.is_some()),

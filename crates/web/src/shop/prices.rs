@@ -106,7 +106,8 @@ pub(crate) struct CreditInfo {
 /// One line of a quote.
 #[derive(Object)]
 pub(crate) struct LineInfo {
-    /// `list_price`, `discount`, `credit`, `amount_due`.
+    /// `list_price`, `discount`, `credit`, `waived` (below the smallest card payment),
+    /// `amount_due`.
     kind: String,
     /// For a person.
     description: String,
@@ -140,6 +141,9 @@ pub(crate) struct QuoteInfo {
     credit_total: Amount,
     /// What to pay: never negative, never more than the price.
     amount_due: Amount,
+    /// What credit left above zero but below the smallest card payment, waived (the
+    /// minimum-charge rule of `docs/revenue/PRICING_MODEL.md`); else zero.
+    waived: Amount,
     /// Everything is already owned: granted without payment.
     free_upgrade: bool,
     /// Members of a bundle the holder already owns.
@@ -180,6 +184,7 @@ pub(crate) fn quote_info(q: &Quote, holder: &str, personalised: bool) -> QuoteIn
             .collect(),
         credit_total: amount(q.credit_total),
         amount_due: amount(q.amount_due),
+        waived: amount(q.waived),
         free_upgrade: q.free_upgrade,
         owned_members: q.owned_members.iter().map(ToString::to_string).collect(),
         lines: q
