@@ -19,6 +19,7 @@ mod m20261126_000010_inbox_order;
 mod m20261126_000011_discovery;
 mod m20261126_000012_signal_columns;
 mod m20261203_000013_security;
+mod m20261203_000014_live_plan;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000011_discovery::Migration),
             Box::new(m20261126_000012_signal_columns::Migration),
             Box::new(m20261203_000013_security::Migration),
+            Box::new(m20261203_000014_live_plan::Migration),
         ]
     }
 }

@@ -453,3 +453,141 @@ async fn a_fully_credited_plan_opens_a_subscription_with_a_one_off_coupon_for_th
         app.stop().await.unwrap();
     }
 }
+
+/// Issue 12: a plan bought by a subscriber changes the live subscription at Stripe — the exact
+/// requests: the new Price by lookup key, the subscription's item, a one-off coupon for the
+/// quote's credit (unused time), and one update (new price, period restarting now, no
+/// proration of Stripe's own, payment taken now or nothing changes) under the change order's
+/// idempotency key. Its `invoice.paid` fulfils the change for exactly the quote.
+#[tokio::test]
+#[allow(clippy::too_many_lines)]
+async fn a_plan_upgrade_updates_the_stripe_subscription_for_exactly_the_quote() {
+    for db in test_support::databases().await {
+        let fake = FakeStripe::start().await;
+        let app = stripe_app(&db, &fake).await;
+        let inbox = common::inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (s, started) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:starter:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{started}");
+        let first = started["order_id"].as_i64().unwrap();
+        let session = started["session_id"].as_str().unwrap().to_owned();
+        let completed = common::event(
+            "evt_starter",
+            "checkout.session.completed",
+            json!({"id": session, "object": "checkout.session", "client_reference_id": first.to_string(),
+                   "payment_status": "paid", "status": "complete", "amount_total": 1_200, "currency": "usd",
+                   "payment_intent": null, "subscription": "sub_ada", "customer": "cus_ada", "mode": "subscription"}),
+        );
+        let (s, r) = common::deliver(&app, &completed, common::signed(&completed, SECRET)).await;
+        assert_eq!(s, 200, "{r}");
+        common::drain(inbox.as_ref()).await;
+        let starter_price = fake
+            .prices()
+            .into_iter()
+            .find(|p| p["lookup_key"] == "plan:starter:monthly")
+            .unwrap();
+        fake.seed_subscription("sub_ada", "cus_ada", starter_price["id"].as_str().unwrap());
+        let operator_price = fake
+            .prices()
+            .into_iter()
+            .find(|p| p["lookup_key"] == "plan:operator:monthly")
+            .unwrap();
+
+        let (_, q) = send(
+            &app,
+            "GET",
+            "/api/v1/quotes?sku=plan:operator:monthly",
+            Some(&ada),
+            None,
+        )
+        .await;
+        let due = q["amount_due"]["minor"].as_i64().unwrap();
+        let credit = q["credit_total"]["minor"].as_i64().unwrap();
+        assert!(credit > 0 && due + credit == 2_900, "{q}");
+        fake.take_requests();
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:operator:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: {r}");
+        let change = r["order_id"].as_i64().unwrap();
+        assert_eq!(r["session_id"], Value::Null, "no new Checkout Session: {r}");
+        let reqs = fake.take_requests();
+        let paths: Vec<String> = reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        assert_eq!(
+            paths,
+            [
+                "GET /v1/prices",
+                "GET /v1/subscriptions/sub_ada",
+                "POST /v1/coupons",
+                "POST /v1/subscriptions/sub_ada"
+            ],
+            "{db:?}: never a second subscription: {reqs:#?}"
+        );
+        assert_eq!(
+            (field(&reqs[2], "amount_off"), field(&reqs[2], "duration")),
+            (credit.to_string().as_str(), "once"),
+            "the quote's credit, once"
+        );
+        let update = &reqs[3];
+        assert_eq!(field(update, "items[0][id]"), "si_sub_ada");
+        assert_eq!(field(update, "items[0][price]"), operator_price["id"].as_str().unwrap());
+        assert_eq!(field(update, "proration_behavior"), "none");
+        assert_eq!(field(update, "billing_cycle_anchor[type]"), "now");
+        assert_eq!(field(update, "payment_behavior"), "error_if_incomplete");
+        assert_eq!(field(update, "discounts[0][coupon]"), format!("keys-credit-{change}"));
+        assert_eq!(field(update, "metadata[order_id]"), change.to_string());
+        assert_eq!(field(update, "metadata[sku]"), "plan:operator:monthly");
+        assert_eq!(
+            update.idempotency_key.as_deref(),
+            Some(format!("keys-plan-change-{change}").as_str())
+        );
+
+        // Stripe invoices the change at once; its invoice names the change order.
+        let now = chrono::Utc::now().timestamp();
+        let paid = common::event(
+            "evt_change_paid",
+            "invoice.paid",
+            json!({"id": "in_change", "object": "invoice", "amount_paid": due, "billing_reason": "subscription_update",
+                   "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_ada",
+                       "metadata": {"order_id": change.to_string(), "sku": "plan:operator:monthly"}}},
+                   "lines": {"object": "list", "data": [{"period": {"start": now, "end": now + 30 * 86_400}}]}}),
+        );
+        let (s, r) = common::deliver(&app, &paid, common::signed(&paid, SECRET)).await;
+        assert_eq!(s, 200, "{r}");
+        common::drain(inbox.as_ref()).await;
+        let (_, subs) = send(&app, "GET", "/api/v1/me/subscriptions", Some(&ada), None).await;
+        let items = subs["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{db:?}: {subs}");
+        assert_eq!(
+            (
+                items[0]["id"].as_str(),
+                items[0]["sku"].as_str(),
+                items[0]["order_id"].as_i64()
+            ),
+            (Some("sub_ada"), Some("plan:operator:monthly"), Some(change))
+        );
+        let list = orders_of(&app, &ada).await;
+        let order = list.iter().find(|o| o["id"] == change).unwrap();
+        assert_eq!(
+            (order["status"].as_str(), order["cash_paid"]["minor"].as_i64()),
+            (Some("paid"), Some(due))
+        );
+        // An invoice for another amount than the quote would have been refused: replaying the
+        // same event changes nothing.
+        let (s, r) = common::deliver(&app, &paid, common::signed(&paid, SECRET)).await;
+        assert_eq!((s, r["duplicate"].as_bool()), (200, Some(true)), "{r}");
+        app.stop().await.unwrap();
+    }
+}

@@ -22,8 +22,8 @@ use catalog::Clock;
 use payments::checkout::{CheckoutStanding, holder_text, page_of, payment_started, return_path, standing};
 use payments::intake::{WebhookError, receive};
 use payments::ports::{
-    CatalogItem, CheckoutRequest, CheckoutSession, GatewayError, InboxRepository, PaymentGateway, SessionState,
-    SyncReport,
+    CatalogItem, CheckoutRequest, CheckoutSession, GatewayError, InboxRepository, PaymentGateway, PlanChange,
+    SessionState, SyncReport,
 };
 use payments::signature;
 use pricing::Money;
@@ -152,6 +152,9 @@ impl LocalGateway {
     /// errors.
     pub async fn pay(&self, session: &str, order: &Order) -> Result<String, LocalError> {
         self.payable(order)?;
+        if let Some(replaced) = order.refs.replaces {
+            return self.pay_plan_change(order, replaced).await;
+        }
         let now = self.clock.now();
         let plan = matches!(order.sku, Sku::Plan { .. });
         let payment_intent = (!plan).then(|| rand_id("pi_local_"));
@@ -191,6 +194,66 @@ impl LocalGateway {
             {
                 tracing::warn!(error = %err, "local invoice.paid not taken in");
             }
+        }
+        Ok(return_path(order.id))
+    }
+
+    /// Pays plan change `order` of the subscription of order `replaced`, as Stripe does when
+    /// the subscription's price changes with the period restarting today: the invoice for the
+    /// quoted amount is paid (`invoice.paid` naming the change's order in the subscription's
+    /// metadata), then `customer.subscription.updated` carries the new plan.
+    async fn pay_plan_change(&self, order: &Order, replaced: upgrades::PurchaseId) -> Result<String, LocalError> {
+        let now = self.clock.now();
+        let old = self
+            .orders
+            .find_by_ref(&OrderRef::Id(replaced))
+            .await?
+            .ok_or(LocalError::Closed)?;
+        let (Some(sub), Sku::Plan { interval, .. }) = (old.refs.subscription.clone(), &order.sku) else {
+            return Err(LocalError::Closed);
+        };
+        let refs = PaymentRefs {
+            subscription: Some(sub.clone()),
+            ..Default::default()
+        };
+        if !self.orders.start_payment(order.id, &refs).await? {
+            return Err(LocalError::Closed);
+        }
+        let end = upgrades::service::period_end(now, *interval);
+        let metadata = serde_json::json!({
+            "order_id": order.id.0.to_string(),
+            "sku": order.sku.to_string(),
+            "holder": holder_text(order.holder),
+        });
+        self.emit(
+            "invoice.paid",
+            serde_json::json!({
+                "id": rand_id("in_local_"),
+                "object": "invoice",
+                "amount_paid": order.amount_due.minor(),
+                "billing_reason": "subscription_update",
+                "created": now.timestamp(),
+                "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub, "metadata": metadata}},
+                "lines": {"object": "list", "data": [{"period": {"start": now.timestamp(), "end": end.timestamp()}}]},
+            }),
+        )
+        .await?;
+        if let Err(err) = self
+            .emit(
+                "customer.subscription.updated",
+                serde_json::json!({
+                    "id": sub,
+                    "object": "subscription",
+                    "status": "active",
+                    "created": now.timestamp(),
+                    "metadata": metadata,
+                    "items": {"object": "list", "data": [{"current_period_end": end.timestamp(),
+                        "price": {"lookup_key": order.sku.to_string()}}]},
+                }),
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "local customer.subscription.updated not taken in");
         }
         Ok(return_path(order.id))
     }
@@ -248,6 +311,16 @@ impl PaymentGateway for LocalGateway {
             url: format!("/pay/local/{id}"),
             id,
         })
+    }
+
+    async fn change_subscription(&self, change: &PlanChange) -> Result<Option<CheckoutSession>, GatewayError> {
+        // The test payment page, as for a checkout: paying there charges the change (see
+        // [`LocalGateway::pay`]).
+        let id = rand_id(&format!("cs_local_{}_", change.order_id));
+        Ok(Some(CheckoutSession {
+            url: format!("/pay/local/{id}"),
+            id,
+        }))
     }
 
     async fn retrieve_session(&self, id: &str) -> Result<SessionState, GatewayError> {

@@ -190,6 +190,96 @@ async fn late_payment_conflict(
     Ok(())
 }
 
+/// A plan change's invoice was paid: the change's order becomes the subscription's order —
+/// paid exactly its quoted amount due, granted the new plan for the invoice's period — and the
+/// order it replaces ends now (its plan grants revoked, its period cut, its live marker moved).
+/// An amount that is not the quote, or a change naming another subscription, is rejected.
+async fn apply_plan_change(
+    tx: &dyn PaymentTx,
+    change: &Order,
+    subscription: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    amount_paid: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Applied, ApplyError> {
+    let Some(old_id) = change.refs.replaces else {
+        return Err(ApplyError::Reject(format!("order {} is not a plan change", change.id)));
+    };
+    let old = tx.order(&OrderRef::Id(old_id)).await?.ok_or_else(|| {
+        ApplyError::Reject(format!(
+            "plan change order {} replaces unknown order {old_id}",
+            change.id
+        ))
+    })?;
+    if old.refs.subscription.as_deref() != Some(subscription) || old.holder != change.holder {
+        return Err(ApplyError::Reject(format!(
+            "invoice of subscription {subscription} names plan change order {}, which changes another subscription",
+            change.id
+        )));
+    }
+    if amount_paid != change.amount_due.minor() {
+        return Err(ApplyError::Reject(format!(
+            "plan change order {} is due {}, but its invoice charged {amount_paid} minor units: nothing changed; \
+             refund the difference or record the change by hand",
+            change.id, change.amount_due
+        )));
+    }
+    if change.status != OrderStatus::Pending {
+        return Err(ApplyError::Reject(format!(
+            "plan change order {} was {} when its invoice was paid: nothing changed; refund invoice of {subscription}",
+            change.id,
+            change.status.as_str()
+        )));
+    }
+    // The old plan ends now.
+    change_each(tx, live_plan_grants(tx, &old).await?, |e| {
+        e.revoke(RevokeReason::SubscriptionEnded, actor.clone(), "plan changed", now)
+            .ok()
+    })
+    .await?;
+    if let Some((start, end)) = old.period
+        && end > now
+    {
+        tx.set_plan(old.id, &old.sku, (start, now.max(start))).await?;
+    }
+    let grants = grants_for(
+        &change.sku,
+        &[],
+        change.holder,
+        false,
+        Some(period),
+        actor,
+        "plan change paid",
+        now,
+    );
+    let f = Fulfilment {
+        cash_paid: change.amount_due,
+        refs: PaymentRefs {
+            subscription: Some(subscription.to_owned()),
+            ..PaymentRefs::default()
+        },
+        period: Some(period),
+        at: now,
+    };
+    if !tx.fulfil(change.id, &f, &grants).await? {
+        return Ok(Applied::Ignored(format!(
+            "plan change order {} changed meanwhile",
+            change.id
+        )));
+    }
+    if !tx.make_live(change.id, now).await? {
+        return Err(ApplyError::Reject(format!(
+            "plan change order {} cannot become the live subscription: another one is live",
+            change.id
+        )));
+    }
+    Ok(Applied::Changed(format!(
+        "order {} replaced order {} on subscription {subscription}: {} until {}",
+        change.id, old.id, change.sku, period.1
+    )))
+}
+
 /// Applies one event.
 ///
 /// # Errors
@@ -219,6 +309,7 @@ pub async fn apply(
         } => {
             let o = order_of_session(tx, session, *order).await?;
             let refs = PaymentRefs {
+                replaces: None,
                 checkout_session: Some(session.clone()),
                 payment_intent: payment_intent.clone(),
                 subscription: subscription.clone(),
@@ -272,6 +363,16 @@ pub async fn apply(
                 period,
                 at: now,
             };
+            // One live subscription per holder: a second one is refused, never granted.
+            if matches!(o.sku, Sku::Plan { .. }) && !tx.make_live(o.id, now).await? {
+                return Err(ApplyError::Reject(format!(
+                    "order {} would be a second live subscription of {:?}: nothing granted; cancel subscription {} \
+                     and refund the payment (plan changes go through checkout, which changes the live subscription)",
+                    o.id,
+                    o.holder,
+                    f.refs.subscription.as_deref().unwrap_or("(see the checkout session)")
+                )));
+            }
             if o.status == OrderStatus::Cancelled {
                 late_payment_conflict(tx, &o, payment_intent.as_deref(), now).await?;
                 return Ok(if tx.revive(o.id, &f, &grants).await? {
@@ -303,9 +404,20 @@ pub async fn apply(
         }
         Event::InvoicePaid {
             subscription,
+            period_start,
             period_end,
-            ..
+            amount_paid,
+            order,
         } => {
+            // A plan change's invoice names the change's pending order.
+            if let Some(id) = order
+                && let Some(change) = tx.order(&OrderRef::Id(PurchaseId(*id))).await?
+                && change.refs.replaces.is_some()
+                && !change.was_paid()
+            {
+                let period = (period_start.map_or(now, ts), ts(*period_end));
+                return apply_plan_change(tx, &change, subscription, period, *amount_paid, &actor, now).await;
+            }
             let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
             if !o.was_paid() {
                 return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
@@ -387,6 +499,7 @@ pub async fn apply(
         }
         Event::SubscriptionDeleted { subscription } => {
             let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
+            tx.end_live(o.id).await?;
             let changed = change_each(tx, live_plan_grants(tx, &o).await?, |e| {
                 e.revoke(
                     RevokeReason::SubscriptionEnded,
@@ -408,15 +521,34 @@ pub async fn apply(
             status,
             period_end,
             sku,
+            order,
+            cancel_at_period_end,
         } => {
+            // A plan change of ours: its invoice carries it out (retried until that is applied).
+            if let Some(id) = order
+                && let Some(change) = tx.order(&OrderRef::Id(PurchaseId(*id))).await?
+                && change.refs.replaces.is_some()
+                && change.status == OrderStatus::Pending
+            {
+                return Err(ApplyError::Retry(format!(
+                    "plan change order {} waits for its invoice",
+                    change.id
+                )));
+            }
             let o = order_or_retry(tx, OrderRef::Subscription(subscription.clone()), subscription).await?;
             if !o.was_paid() {
                 return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
+            }
+            // Cancelled (or resumed) for the end of the paid period: access continues until
+            // then; `customer.subscription.deleted` ends it.
+            if let Some(flag) = cancel_at_period_end {
+                tx.set_cancel_at_period_end(o.id, *flag).await?;
             }
             let new_sku = sku.as_deref().and_then(|s| s.parse::<Sku>().ok());
             let live = live_plan_grants(tx, &o).await?;
             match (status.as_str(), new_sku) {
                 ("canceled" | "incomplete_expired" | "unpaid", _) => {
+                    tx.end_live(o.id).await?;
                     change_each(tx, live, |e| {
                         e.revoke(
                             RevokeReason::SubscriptionEnded,

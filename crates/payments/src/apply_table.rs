@@ -127,6 +127,19 @@ impl PaymentTx for FakeTx {
         Ok(())
     }
 
+    async fn make_live(&self, _: PurchaseId, _: DateTime<Utc>) -> Result<bool, TxError> {
+        // One order here: it is always the holder's only subscription.
+        Ok(true)
+    }
+
+    async fn set_cancel_at_period_end(&self, _: PurchaseId, _: bool) -> Result<(), TxError> {
+        Ok(())
+    }
+
+    async fn end_live(&self, _: PurchaseId) -> Result<(), TxError> {
+        Ok(())
+    }
+
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError> {
         let mut guard = self.order.lock().unwrap();
         match guard
@@ -225,6 +238,7 @@ fn order(sku: &str, status: OrderStatus) -> Order {
         created_at: now() - Duration::days(10),
         paid_at: paid.then(|| now() - Duration::days(10)),
         refs: PaymentRefs {
+            replaces: None,
             checkout_session: Some("cs_1".into()),
             payment_intent: (paid && !plan).then(|| "pi_1".into()),
             subscription: plan.then(|| "sub_1".into()),
@@ -400,8 +414,10 @@ fn every_plan_event_in_every_state() {
             "invoice paid",
             Event::InvoicePaid {
                 subscription: "sub_1".into(),
+                period_start: None,
                 period_end: next_end,
                 amount_paid: 4_900,
+                order: None,
             },
         ),
         (
@@ -424,6 +440,8 @@ fn every_plan_event_in_every_state() {
                 status: "past_due".into(),
                 period_end: None,
                 sku: None,
+                order: None,
+                cancel_at_period_end: None,
             },
         ),
         (
@@ -433,6 +451,8 @@ fn every_plan_event_in_every_state() {
                 status: "canceled".into(),
                 period_end: None,
                 sku: None,
+                order: None,
+                cancel_at_period_end: None,
             },
         ),
     ];
@@ -485,6 +505,119 @@ fn every_plan_event_in_every_state() {
             let once = tx.snapshot();
             run(apply(event, "evt_1", &tx, &Policy::default(), now())).ok();
             assert_eq!(tx.snapshot(), once, "{state:?} × {name} twice changed something");
+        }
+    }
+}
+
+/// Plan changes (issue 12) over the mocked transaction port: the change's invoice fulfils the
+/// change order for exactly its quote, ends the old plan and moves the live marker; a wrong
+/// amount or another subscription's invoice changes nothing.
+mod plan_change {
+    use super::*;
+    use crate::ports::MockPaymentTx;
+
+    fn old() -> Order {
+        let mut o = order("plan:starter:monthly", OrderStatus::Paid);
+        o.id = PurchaseId(1);
+        o
+    }
+
+    fn change() -> Order {
+        let mut o = order("plan:operator:monthly", OrderStatus::Pending);
+        o.id = PurchaseId(2);
+        o.amount_due = usd(1_701);
+        o.refs = PaymentRefs {
+            replaces: Some(PurchaseId(1)),
+            ..PaymentRefs::default()
+        };
+        o
+    }
+
+    fn invoice(subscription: &str, amount: i64) -> Event {
+        Event::InvoicePaid {
+            subscription: subscription.into(),
+            period_start: Some(now().timestamp()),
+            period_end: (now() + Duration::days(30)).timestamp(),
+            amount_paid: amount,
+            order: Some(2),
+        }
+    }
+
+    fn tx_with_orders() -> MockPaymentTx {
+        let mut tx = MockPaymentTx::new();
+        tx.expect_order().returning(|by| {
+            Ok(match by {
+                OrderRef::Id(PurchaseId(1)) => Some(old()),
+                OrderRef::Id(PurchaseId(2)) => Some(change()),
+                _ => None,
+            })
+        });
+        tx
+    }
+
+    fn starter_grant() -> Entitlement {
+        Entitlement::grant(
+            EntitlementId(11),
+            Holder::User(UserId(3)),
+            entitlements::Scope::Plan {
+                tier: catalog::Tier::Starter,
+            },
+            entitlements::Source::Subscription,
+            entitlements::Term::TimeBound {
+                period_end: now() + Duration::days(20),
+            },
+            now() - Duration::days(10),
+        )
+    }
+
+    #[test]
+    fn the_change_invoice_fulfils_the_change_for_its_quote_and_ends_the_old_plan() {
+        let mut tx = tx_with_orders();
+        tx.expect_entitlements_of()
+            .withf(|id| *id == PurchaseId(1))
+            .returning(|_| Ok(vec![starter_grant()]));
+        tx.expect_update()
+            .withf(|e, _| matches!(e.status, Status::Revoked { .. }) && e.id == EntitlementId(11))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        tx.expect_set_plan()
+            .withf(|id, _, (_, end)| *id == PurchaseId(1) && *end == now())
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        tx.expect_fulfil()
+            .withf(|id, f, grants| {
+                *id == PurchaseId(2)
+                    && f.cash_paid == usd(1_701)
+                    && f.refs.subscription.as_deref() == Some("sub_1")
+                    && grants.len() == 1
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        tx.expect_make_live()
+            .withf(|id, _| *id == PurchaseId(2))
+            .times(1)
+            .returning(|_, _| Ok(true));
+        let applied = run(apply(&invoice("sub_1", 1_701), "evt_1", &tx, &Policy::default(), now())).unwrap();
+        assert!(
+            matches!(applied, Applied::Changed(ref m) if m.contains("replaced order #1")),
+            "{applied:?}"
+        );
+    }
+
+    #[test]
+    fn an_amount_other_than_the_quote_or_another_subscription_changes_nothing() {
+        for (sub, amount, why) in [
+            ("sub_1", 1_700, "is due"),
+            ("sub_other", 1_701, "changes another subscription"),
+        ] {
+            let mut tx = tx_with_orders();
+            tx.expect_fulfil().never();
+            tx.expect_update().never();
+            tx.expect_make_live().never();
+            match run(apply(&invoice(sub, amount), "evt_1", &tx, &Policy::default(), now())) {
+                Err(ApplyError::Reject(m)) => assert!(m.contains(why), "{m}"),
+                other => panic!("{sub} {amount}: {other:?}"),
+            }
         }
     }
 }

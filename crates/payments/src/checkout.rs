@@ -18,7 +18,7 @@ use upgrades::ports::{Channel, Fulfilment, Order, OrderRepository, OrderStatus, 
 use upgrades::service::{Commerce, PurchaseError, QuoteRequestError, RefundOrderError};
 use upgrades::{PurchaseId, Sku};
 
-use crate::ports::{CheckoutMode, CheckoutRequest, GatewayError, PaymentGateway};
+use crate::ports::{CheckoutMode, CheckoutRequest, GatewayError, PaymentGateway, PlanChange};
 
 /// Why a checkout could not start (or be cancelled). Nothing stays reserved then.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -250,6 +250,28 @@ impl CheckoutService {
         } else {
             Channel::Stripe
         };
+        // A plan for a holder with a live subscription changes that subscription — never a
+        // second one (storage allows one live subscription per holder).
+        if matches!(sku, Sku::Plan { .. }) {
+            let live = self
+                .orders
+                .live_plan(holder)
+                .await
+                .map_err(|e| CheckoutError::Store(e.to_string()))?;
+            if let Some(live) = live.map(|l| l.order).filter(|o| o.subscription(now).is_some())
+                && let Some(subscription) = live.refs.subscription.clone()
+            {
+                let buying = upgrades::service::Buying {
+                    holder,
+                    buyer,
+                    sku,
+                    offers,
+                    channel,
+                    now,
+                };
+                return self.change_plan(&live, subscription, &buying).await;
+            }
+        }
         let (order, quote) = self
             .commerce
             .open_checkout(&upgrades::service::Buying {
@@ -292,6 +314,75 @@ impl CheckoutService {
             let _ = self.orders.cancel_pending(order.id).await;
         }
         opened
+    }
+
+    /// A plan upgrade of `live`'s subscription: an order for exactly the quote (the new price
+    /// less the unused time of the current plan and any credit; a downgrade is refused by the
+    /// quote), linked to the order it replaces, then the provider changes the subscription and
+    /// charges that amount; its `invoice.paid` fulfils the order and ends the old plan.
+    async fn change_plan(
+        &self,
+        live: &Order,
+        subscription: String,
+        buying: &upgrades::service::Buying<'_>,
+    ) -> Result<Started, CheckoutError> {
+        let store = |e: upgrades::ports::OrderStoreError| CheckoutError::Store(e.to_string());
+        let (order, quote) = self.commerce.open_checkout(buying).await?;
+        let linked = self
+            .orders
+            .set_refs(
+                order.id,
+                &PaymentRefs {
+                    replaces: Some(live.id),
+                    ..PaymentRefs::default()
+                },
+            )
+            .await;
+        if let Err(e) = linked {
+            let _ = self.orders.cancel_pending(order.id).await;
+            return Err(store(e));
+        }
+        let change = PlanChange {
+            order_id: order.id.0,
+            subscription,
+            sku: buying.sku.to_string(),
+            unit_amount: quote.price,
+            credit: quote.price.checked_sub(quote.amount_due).ok().filter(|c| c.minor() > 0),
+            holder: holder_text(buying.holder),
+            quote_id: order.quote_id.clone().unwrap_or_default(),
+        };
+        let page = match self.gateway.change_subscription(&change).await {
+            Ok(page) => page,
+            Err(e) => {
+                // Nothing was charged: release the credit reservation.
+                let _ = self.orders.cancel_pending(order.id).await;
+                return Err(e.into());
+            }
+        };
+        match page {
+            Some(session) => {
+                self.orders
+                    .set_refs(
+                        order.id,
+                        &PaymentRefs {
+                            checkout_session: Some(session.id.clone()),
+                            ..PaymentRefs::default()
+                        },
+                    )
+                    .await
+                    .map_err(store)?;
+                Ok(Started {
+                    checkout_url: session.url,
+                    session_id: Some(session.id),
+                    order_id: order.id,
+                })
+            }
+            None => Ok(Started {
+                checkout_url: return_path(order.id),
+                session_id: None,
+                order_id: order.id,
+            }),
+        }
     }
 
     async fn open_session(
@@ -362,7 +453,9 @@ impl CheckoutService {
     /// The return page's reconciliation: a pending Stripe order whose Checkout Session is
     /// paid — for exactly the order's amount due, in its currency — is fulfilled now, without
     /// waiting for the webhook (the worker's later delivery changes nothing). Anything else is
-    /// left to the webhook worker, which rejects mismatches with a reason.
+    /// left to the webhook worker, which rejects mismatches with a reason — plans included: a
+    /// subscription becomes its holder's one live subscription only in the worker's transaction
+    /// (which refuses a second one).
     ///
     /// # Errors
     /// [`CheckoutError`] when the provider or storage fails; the order is unchanged then.
@@ -370,7 +463,8 @@ impl CheckoutService {
         let Some(cs) = order.refs.checkout_session.clone() else {
             return Ok(order);
         };
-        if order.status != OrderStatus::Pending || self.gateway.is_test_mode() {
+        if order.status != OrderStatus::Pending || self.gateway.is_test_mode() || matches!(order.sku, Sku::Plan { .. })
+        {
             return Ok(order);
         }
         let s = self.gateway.retrieve_session(&cs).await?;
@@ -387,6 +481,7 @@ impl CheckoutService {
         let f = Fulfilment {
             cash_paid: due,
             refs: PaymentRefs {
+                replaces: None,
                 checkout_session: Some(cs),
                 payment_intent: s.payment_intent,
                 subscription: s.subscription,

@@ -285,6 +285,7 @@ fn key_bought_today() -> MockOrderRepository {
 fn a_fully_credited_plan_is_a_real_subscription_with_a_one_off_coupon_for_the_first_invoice() {
     let plan: Sku = "plan:operator:monthly".parse().unwrap();
     let mut orders = key_bought_today();
+    orders.expect_live_plan().returning(|_| Ok(None));
     orders.expect_create_pending().times(1).returning(|o, _| {
         assert_eq!(
             (o.amount_due, o.list_price),

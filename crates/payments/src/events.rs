@@ -130,10 +130,15 @@ pub enum Event {
     InvoicePaid {
         /// `sub_…`.
         subscription: String,
+        /// Start of the paid service period (unix seconds), when given.
+        period_start: Option<i64>,
         /// End of the paid service period (unix seconds).
         period_end: i64,
         /// Paid, minor units.
         amount_paid: i64,
+        /// The order the subscription's metadata names (`order_id`): after a plan change, the
+        /// change's order.
+        order: Option<i64>,
     },
     /// A subscription invoice failed.
     InvoicePaymentFailed {
@@ -168,6 +173,10 @@ pub enum Event {
         period_end: Option<i64>,
         /// The plan SKU now (metadata `sku`, else the price's lookup key).
         sku: Option<String>,
+        /// The order the subscription's metadata names (`order_id`).
+        order: Option<i64>,
+        /// Whether it ends at the end of the paid period (the portal's "cancel").
+        cancel_at_period_end: Option<bool>,
     },
     /// Not acted on.
     Ignored,
@@ -243,10 +252,21 @@ pub fn interpret(env: &Envelope) -> Result<Event, EventError> {
                 .or_else(|| o.get("period_end").and_then(Value::as_i64))
                 .ok_or(EventError::Missing("data.object.lines.data[0].period.end"))?;
             if env.event_type == "invoice.paid" {
+                // The subscription's metadata, wherever this API version puts it on an invoice.
+                let order = [
+                    &["parent", "subscription_details", "metadata", "order_id"][..],
+                    &["subscription_details", "metadata", "order_id"][..],
+                ]
+                .iter()
+                .find_map(|path| str_at(o, path))
+                .or_else(|| first_line(o).and_then(|l| str_at(l, &["metadata", "order_id"])))
+                .and_then(|s| s.parse().ok());
                 Event::InvoicePaid {
                     subscription,
+                    period_start: first_line(o).and_then(|l| i64_at(l, &["period", "start"])),
                     period_end,
                     amount_paid: o.get("amount_paid").and_then(Value::as_i64).unwrap_or(0),
+                    order,
                 }
             } else {
                 Event::InvoicePaymentFailed {
@@ -286,6 +306,8 @@ pub fn interpret(env: &Envelope) -> Result<Event, EventError> {
                 sku: str_at(o, &["metadata", "sku"])
                     .or_else(|| item.and_then(|i| str_at(i, &["price", "lookup_key"])))
                     .map(str::to_owned),
+                order: str_at(o, &["metadata", "order_id"]).and_then(|s| s.parse().ok()),
+                cancel_at_period_end: o.get("cancel_at_period_end").and_then(Value::as_bool),
             }
         }
         _ => Event::Ignored,
@@ -350,8 +372,10 @@ mod tests {
         );
         let want = Event::InvoicePaid {
             subscription: "sub_1".into(),
+            period_start: Some(1),
             period_end: 99,
             amount_paid: 2900,
+            order: None,
         };
         assert_eq!(interpret(&old).unwrap(), want);
         assert_eq!(interpret(&new).unwrap(), want);
@@ -374,8 +398,27 @@ mod tests {
                 subscription: "sub_1".into(),
                 status: "active".into(),
                 period_end: Some(77),
-                sku: Some("plan:scale:monthly".into())
+                sku: Some("plan:scale:monthly".into()),
+                order: None,
+                cancel_at_period_end: None,
             }
         );
+        // A plan change's invoice names the change's order through the subscription metadata.
+        let change = env(
+            "invoice.paid",
+            serde_json::json!({"id": "in_2", "amount_paid": 1701, "billing_reason": "subscription_update",
+                "parent": {"subscription_details": {"subscription": "sub_1", "metadata": {"order_id": "42", "sku": "plan:operator:monthly"}}},
+                "lines": {"data": [{"period": {"start": 10, "end": 20}}]}}),
+        );
+        assert!(matches!(
+            interpret(&change).unwrap(),
+            Event::InvoicePaid {
+                order: Some(42),
+                period_start: Some(10),
+                period_end: 20,
+                amount_paid: 1701,
+                ..
+            }
+        ));
     }
 }

@@ -47,6 +47,26 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
 }
 
+/// A plan upgrade of a live subscription (see [`PaymentGateway::change_subscription`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    /// The change's own order (metadata `order_id`; idempotency `keys-plan-change-<id>`).
+    pub order_id: i64,
+    /// The live subscription (`sub_…`).
+    pub subscription: String,
+    /// The new plan's SKU (the provider Price's lookup key).
+    pub sku: String,
+    /// The new plan's price.
+    pub unit_amount: Money,
+    /// Taken off the first invoice once (unused time, credit, a waived remainder): the
+    /// provider charges `unit_amount − credit`, the quote's amount due.
+    pub credit: Option<Money>,
+    /// `user:<id>` or `organisation:<id>` (metadata).
+    pub holder: String,
+    /// The quote's id (metadata).
+    pub quote_id: String,
+}
+
 /// A created Checkout Session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSession {
@@ -159,6 +179,17 @@ pub trait PaymentGateway: Send + Sync {
     /// # Errors
     /// [`GatewayError`].
     async fn refund(&self, payment_intent: &str, amount: Option<Money>, key: &str) -> Result<(), GatewayError>;
+
+    /// Changes live subscription `change.subscription` to `change.sku` now (a plan upgrade),
+    /// charging exactly the quote's amount due: the new price from today, less `change.credit`
+    /// as a one-off discount, the billing period restarting today, no proration of the
+    /// provider's own. The payment confirms through `invoice.paid` naming `change.order_id`
+    /// (subscription metadata). Answers the page the buyer goes to when the provider needs them
+    /// (the local mode's test payment page), `None` when it charges the card on file.
+    ///
+    /// # Errors
+    /// [`GatewayError`] (the change did not start: nothing was charged).
+    async fn change_subscription(&self, change: &PlanChange) -> Result<Option<CheckoutSession>, GatewayError>;
 
     /// A billing-portal URL where the customer manages their subscription.
     ///
@@ -349,6 +380,23 @@ pub trait PaymentTx: Send + Sync {
     /// # Errors
     /// [`TxError`].
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError>;
+    /// Makes plan order `id` its holder's one live subscription (releasing the holder's earlier
+    /// live order when `id` replaces it or its period ended); `false` when another live
+    /// subscription remains (nothing changed).
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn make_live(&self, id: PurchaseId, now: DateTime<Utc>) -> Result<bool, TxError>;
+    /// Records whether plan order `id`'s subscription ends at the end of its paid period.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), TxError>;
+    /// Plan order `id`'s subscription is no longer live.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn end_live(&self, id: PurchaseId) -> Result<(), TxError>;
     /// The entitlements an order granted.
     ///
     /// # Errors

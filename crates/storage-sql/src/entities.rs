@@ -317,6 +317,13 @@ pub mod orders {
         pub subscription_ref: Option<String>,
         pub customer_ref: Option<String>,
         pub quote_id: Option<String>,
+        /// `user:<id>` / `organisation:<id>` on the holder's one live plan order, else NULL
+        /// (UNIQUE: one live subscription per holder).
+        pub live_plan_of: Option<String>,
+        /// A plan change: the plan order it replaces.
+        pub replaces_order: Option<i64>,
+        /// The subscription ends at the end of its paid period.
+        pub cancel_at_period_end: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,8 +12,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
 use upgrades::ports::{
-    Channel, Fulfilment, NewOrder, Order, OrderRef, OrderRepository, OrderStatus, OrderStoreError, PaymentRefs,
-    RecordOrderError, ledger_of,
+    Channel, Fulfilment, LivePlan, NewOrder, Order, OrderRef, OrderRepository, OrderStatus, OrderStoreError,
+    PaymentRefs, RecordOrderError, ledger_of,
 };
 use upgrades::{CreditUse, PlannedUse, PurchaseId};
 
@@ -64,6 +64,7 @@ fn from_row(r: &orders::Model) -> Result<Order, OrderStoreError> {
         created_at: r.created_at,
         paid_at: r.paid_at,
         refs: PaymentRefs {
+            replaces: r.replaces_order.map(PurchaseId),
             checkout_session: r.checkout_session.clone(),
             payment_intent: r.payment_intent.clone(),
             subscription: r.subscription_ref.clone(),
@@ -249,6 +250,9 @@ pub(crate) async fn set_refs_on<C: ConnectionTrait>(
     refs: &PaymentRefs,
 ) -> Result<(), OrderStoreError> {
     let mut m = orders::ActiveModel::default();
+    if let Some(v) = refs.replaces {
+        m.replaces_order = Set(Some(v.0));
+    }
     if let Some(v) = &refs.checkout_session {
         m.checkout_session = Set(Some(v.clone()));
     }
@@ -279,7 +283,12 @@ pub(crate) async fn find_by_ref_on<C: ConnectionTrait>(c: &C, by: &OrderRef) -> 
         OrderRef::Id(id) => q.filter(orders::Column::Id.eq(id.0)),
         OrderRef::CheckoutSession(s) => q.filter(orders::Column::CheckoutSession.eq(s.as_str())),
         OrderRef::PaymentIntent(s) => q.filter(orders::Column::PaymentIntent.eq(s.as_str())),
-        OrderRef::Subscription(s) => q.filter(orders::Column::SubscriptionRef.eq(s.as_str())),
+        // A subscription's orders: its first, then each plan change that replaced the one before
+        // (same subscription). The live one answers, else the newest.
+        OrderRef::Subscription(s) => q
+            .filter(orders::Column::SubscriptionRef.eq(s.as_str()))
+            .order_by_desc(orders::Column::LivePlanOf.is_not_null())
+            .order_by_desc(orders::Column::Id),
     };
     q.order_by_asc(orders::Column::Id)
         .one(c)
@@ -349,6 +358,102 @@ pub(crate) async fn fulfil_fast<C: ConnectionTrait>(
     }
     grant_for_order(txn, id.0, grants).await?;
     Ok(true)
+}
+
+/// The holder text of the live-plan marker (`user:3`, `organisation:7`).
+fn live_key(holder: Holder) -> String {
+    let (kind, id) = holder_columns(holder);
+    format!("{kind}:{id}")
+}
+
+/// Makes plan order `id` its holder's one live subscription. The holder's earlier live order
+/// is released first when it is the one `id` replaces or its period has ended at `now`;
+/// `false` (nothing changed) when another live subscription remains — the caller refuses the
+/// event. The UNIQUE index on `live_plan_of` is the backstop for concurrent writers.
+pub(crate) async fn make_live_on<C: ConnectionTrait>(
+    c: &C,
+    id: PurchaseId,
+    now: DateTime<Utc>,
+) -> Result<bool, OrderStoreError> {
+    let order = load(c, id.0).await?;
+    let key = live_key(order.holder);
+    let current = orders::Entity::find()
+        .filter(orders::Column::LivePlanOf.eq(key.as_str()))
+        .one(c)
+        .await
+        .map_err(err)?;
+    if let Some(other) = current {
+        if other.id == id.0 {
+            return Ok(true);
+        }
+        let replaced = order.refs.replaces == Some(PurchaseId(other.id));
+        let ended = other.period_end.is_none_or(|end| end <= now) || other.status != OrderStatus::Paid.as_str();
+        if !(replaced || ended) {
+            return Ok(false);
+        }
+        end_live_on(c, PurchaseId(other.id)).await?;
+    }
+    orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            live_plan_of: Set(Some(key)),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id.0))
+        .exec(c)
+        .await
+        .map_err(err)?;
+    Ok(true)
+}
+
+/// Clears plan order `id`'s live marker (its subscription ended or was replaced).
+pub(crate) async fn end_live_on<C: ConnectionTrait>(c: &C, id: PurchaseId) -> Result<(), OrderStoreError> {
+    orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            live_plan_of: Set(None),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id.0))
+        .exec(c)
+        .await
+        .map(|_| ())
+        .map_err(err)
+}
+
+/// The holder's live plan order, if any.
+pub(crate) async fn live_plan_on<C: ConnectionTrait>(
+    c: &C,
+    holder: Holder,
+) -> Result<Option<LivePlan>, OrderStoreError> {
+    let Some(row) = orders::Entity::find()
+        .filter(orders::Column::LivePlanOf.eq(live_key(holder)))
+        .one(c)
+        .await
+        .map_err(err)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(LivePlan {
+        order: from_row(&row)?,
+        cancel_at_period_end: row.cancel_at_period_end,
+    }))
+}
+
+/// Records whether plan order `id`'s subscription ends at the end of its period.
+pub(crate) async fn set_cancel_at_period_end_on<C: ConnectionTrait>(
+    c: &C,
+    id: PurchaseId,
+    cancel: bool,
+) -> Result<(), OrderStoreError> {
+    orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            cancel_at_period_end: Set(cancel),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id.0))
+        .exec(c)
+        .await
+        .map(|_| ())
+        .map_err(err)
 }
 
 /// Pending → cancelled (releasing its credit reservation), only while no payment has started
@@ -475,6 +580,10 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError> {
         find_by_ref_on(&self.db, by).await
+    }
+
+    async fn live_plan(&self, holder: Holder) -> Result<Option<LivePlan>, OrderStoreError> {
+        live_plan_on(&self.db, holder).await
     }
 
     async fn fulfil(

@@ -28,7 +28,8 @@ use upgrades::{PurchaseId, Sku};
 use crate::entities::{entitlements as ent_rows, order_entitlements, orders, webhook_inbox as inbox};
 use crate::entitlement_repo::{from_row as ent_from_row, grant_in, update_in};
 use crate::order_repo::{
-    cancel_pending_on, find_by_ref_on, fulfil_fast, history_on, lock_holder, set_refs_on, set_refund_on,
+    cancel_pending_on, end_live_on, find_by_ref_on, fulfil_fast, history_on, lock_holder, make_live_on, set_refs_on,
+    set_refund_on,
 };
 
 /// Inbox row states.
@@ -327,6 +328,20 @@ impl PaymentTx for TxPort<'_> {
 
     async fn cancel_pending(&self, id: PurchaseId) -> Result<bool, TxError> {
         cancel_pending_on(self.txn, id).await.map_err(tx_err)
+    }
+
+    async fn make_live(&self, id: PurchaseId, now: DateTime<Utc>) -> Result<bool, TxError> {
+        make_live_on(self.txn, id, now).await.map_err(tx_err)
+    }
+
+    async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), TxError> {
+        crate::order_repo::set_cancel_at_period_end_on(self.txn, id, cancel)
+            .await
+            .map_err(tx_err)
+    }
+
+    async fn end_live(&self, id: PurchaseId) -> Result<(), TxError> {
+        end_live_on(self.txn, id).await.map_err(tx_err)
     }
 
     async fn entitlements_of(&self, id: PurchaseId) -> Result<Vec<Entitlement>, TxError> {

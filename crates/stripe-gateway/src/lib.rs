@@ -30,11 +30,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use payments::{
-    CatalogItem, CheckoutMode, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway, SessionState, SyncReport,
+    CatalogItem, CheckoutMode, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway, SessionState,
+    SyncReport, ports::PlanChange,
 };
 use pricing::Money;
 use stripe::{ApiErrorsCode, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::subscription::{
+    DiscountsDataParam, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionBillingCycleAnchor,
+    UpdateSubscriptionBillingCycleAnchorType, UpdateSubscriptionItems, UpdateSubscriptionPaymentBehavior,
+    UpdateSubscriptionProrationBehavior,
+};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionSubscriptionData, ExpireCheckoutSession, RetrieveCheckoutSession,
@@ -307,6 +313,59 @@ impl PaymentGateway for StripeGateway {
             id: session.id.as_str().to_owned(),
             url,
         })
+    }
+
+    async fn change_subscription(&self, change: &PlanChange) -> Result<Option<CheckoutSession>, GatewayError> {
+        let out_of_sync = || GatewayError::CatalogOutOfSync {
+            sku: change.sku.clone(),
+        };
+        let price = self.active_price(&change.sku).await?.ok_or_else(out_of_sync)?;
+        if !wire::same_amount(&price, change.unit_amount) || price.recurring.is_none() {
+            return Err(out_of_sync());
+        }
+        let subscription = RetrieveSubscription::new(change.subscription.as_str())
+            .send(&self.client)
+            .await
+            .map_err(gateway_error)?;
+        let item = subscription.items.data.first().ok_or_else(|| {
+            GatewayError::Refused(format!("subscription `{}` has no item to change", change.subscription))
+        })?;
+        let coupon = match change.credit {
+            Some(credit) if credit.minor() > 0 => Some(self.credit_coupon(change.order_id, credit).await?),
+            _ => None,
+        };
+        let order_id = change.order_id.to_string();
+        let mut line = UpdateSubscriptionItems::new();
+        line.id = Some(item.id.as_str().to_owned());
+        line.price = Some(price.id.as_str().to_owned());
+        // The new price from today, the period restarting today, no proration of Stripe's own
+        // (the coupon carries the quote's credit), and the payment taken now or the whole
+        // update refused — so the charge is exactly the quote, or nothing changes.
+        let mut update = UpdateSubscription::new(change.subscription.as_str())
+            .items(vec![line])
+            .proration_behavior(UpdateSubscriptionProrationBehavior::None)
+            .billing_cycle_anchor(UpdateSubscriptionBillingCycleAnchor::new(
+                UpdateSubscriptionBillingCycleAnchorType::Now,
+            ))
+            .payment_behavior(UpdateSubscriptionPaymentBehavior::ErrorIfIncomplete)
+            .metadata(HashMap::from([
+                ("order_id".to_owned(), order_id.clone()),
+                ("sku".to_owned(), change.sku.clone()),
+                ("holder".to_owned(), change.holder.clone()),
+                ("quote_id".to_owned(), change.quote_id.clone()),
+            ]));
+        if let Some(coupon) = coupon {
+            let mut discount = DiscountsDataParam::new();
+            discount.coupon = Some(coupon);
+            update = update.discounts(vec![discount]);
+        }
+        update
+            .customize()
+            .request_strategy(idempotent(&format!("keys-plan-change-{order_id}"))?)
+            .send(&self.client)
+            .await
+            .map_err(gateway_error)?;
+        Ok(None)
     }
 
     async fn expire_checkout(&self, id: &str) -> Result<bool, GatewayError> {

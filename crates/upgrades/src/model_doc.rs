@@ -198,7 +198,9 @@ pub fn render(offers: &Offers, names: &BTreeMap<Slug, String>) -> String {
             plan's price.\n\
          6. **Plan → higher plan** (or monthly → annual of the same tier): the unused part of the current \
             period is credited, `amount paid × remaining time / period length`, rounded down; other changes \
-            are refused.\n\
+            are refused. The change is made to the same subscription — never a second one (one live \
+            subscription per holder is enforced by the database): you pay exactly the quote now, the paid \
+            period restarts today, and each renewal after that is at the new plan's price.\n\
          7. **Refunds**: a fully refunded order gives no credit and revokes what it granted; it releases the \
             credit it had used. A partial refund keeps access and reduces the order's credit in proportion. \
             An order whose credit was carried into a later order can be refunded only after that later order.\n\

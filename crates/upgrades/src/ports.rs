@@ -130,6 +130,8 @@ pub struct Order {
 /// The payment provider's ids for an order, so later events find it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PaymentRefs {
+    /// A plan change: the holder's live plan order this one replaces when it is paid.
+    pub replaces: Option<PurchaseId>,
     /// Checkout Session (`cs_…`).
     pub checkout_session: Option<String>,
     /// PaymentIntent (`pi_…`), for refunds.
@@ -138,6 +140,15 @@ pub struct PaymentRefs {
     pub subscription: Option<String>,
     /// Customer (`cus_…`).
     pub customer: Option<String>,
+}
+
+/// A holder's live subscription: its current plan order and what the provider said of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePlan {
+    /// The plan order the subscription runs on now (after plan changes, the latest).
+    pub order: Order,
+    /// The subscription ends at the end of the paid period instead of renewing.
+    pub cancel_at_period_end: bool,
 }
 
 /// How an event names its order.
@@ -384,11 +395,19 @@ pub trait OrderRepository: Send + Sync {
     /// [`OrderStoreError`] when the backend fails.
     async fn expire_pending(&self, channel: Channel, created_before: DateTime<Utc>) -> Result<u64, OrderStoreError>;
 
-    /// Finds an order by our id or one of the provider's references.
+    /// Finds an order by our id or one of the provider's references. By subscription: the
+    /// subscription's live order (after plan changes, the newest), else its newest order.
     ///
     /// # Errors
     /// [`OrderStoreError`] when the backend fails.
     async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError>;
+
+    /// The holder's one live plan order (its subscription is live), if any. At most one exists
+    /// per holder: storage enforces it.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn live_plan(&self, holder: Holder) -> Result<Option<LivePlan>, OrderStoreError>;
 
     /// Marks a pending order paid and records its grants, in one transaction. Idempotent: an
     /// order already paid is returned unchanged with `false` (nothing granted twice).

@@ -159,6 +159,25 @@ pub fn order_for(buying: &Buying<'_>, target: &Target, quote: &Quote) -> Result<
     })
 }
 
+/// A holder's live subscription as the buyer sees it (see [`Commerce::live_subscription`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSubscription {
+    /// The provider's subscription id (`sub_…`), the same across plan changes.
+    pub id: String,
+    /// The plan's tier.
+    pub tier: catalog::Tier,
+    /// Monthly or annual.
+    pub interval: Interval,
+    /// `active`, `past_due` or `canceled`.
+    pub status: &'static str,
+    /// End of the paid period.
+    pub current_period_end: Option<DateTime<Utc>>,
+    /// Ends at the end of the paid period instead of renewing.
+    pub cancel_at_period_end: bool,
+    /// The plan order it runs on now.
+    pub order: Order,
+}
+
 /// A read of the holder's orders or entitlements failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -508,6 +527,40 @@ impl Commerce {
             ..fulfilment.clone()
         };
         self.orders.fulfil(order.id, &f, &grants).await
+    }
+
+    /// The holder's live subscription (at most one: storage enforces it), with its standing
+    /// from the plan's entitlements: `active`, `past_due` (a renewal failed, access during the
+    /// grace period) or `canceled` (ended; access stopped).
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub async fn live_subscription(
+        &self,
+        holder: Holder,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LiveSubscription>, ReadError> {
+        let Some(live) = self.orders.live_plan(holder).await? else {
+            return Ok(None);
+        };
+        let (Some(id), Sku::Plan { tier, interval }) = (live.order.refs.subscription.clone(), &live.order.sku) else {
+            return Ok(None);
+        };
+        let grants = self.entitlements.for_holder(holder).await?;
+        let status = match entitlements::plan_standing(&grants, holder, now) {
+            Some(entitlements::PlanStanding::Active { .. }) => "active",
+            Some(entitlements::PlanStanding::PastDue { .. }) => "past_due",
+            _ => "canceled",
+        };
+        Ok(Some(LiveSubscription {
+            id,
+            tier: *tier,
+            interval: *interval,
+            status,
+            current_period_end: live.order.period.map(|p| p.1),
+            cancel_at_period_end: live.cancel_at_period_end,
+            order: live.order,
+        }))
     }
 
     /// One order.

@@ -198,6 +198,33 @@ impl FakeStripe {
         self.state().sessions.get(id).cloned()
     }
 
+    /// Adds a Subscription `id` of `customer` with one item (`si_<id>`) on Price `price`: the
+    /// fixture with those fields.
+    pub fn seed_subscription(&self, id: &str, customer: &str, price: &str) {
+        let mut sub = fixture("subscription");
+        sub["id"] = json!(id);
+        sub["customer"] = json!(customer);
+        sub["status"] = json!("active");
+        let mut state = self.state();
+        let price_object = state
+            .prices
+            .iter()
+            .find(|p| p["id"] == json!(price))
+            .cloned()
+            .expect("seeded price");
+        let mut item = sub["items"]["data"][0].clone();
+        item["id"] = json!(format!("si_{id}"));
+        item["price"] = price_object;
+        item["subscription"] = json!(id);
+        sub["items"]["data"] = json!([item]);
+        state.subscriptions.insert(id.to_owned(), sub);
+    }
+
+    /// A Subscription as the fake holds it now.
+    pub fn subscription(&self, id: &str) -> Option<Value> {
+        self.state().subscriptions.get(id).cloned()
+    }
+
     /// The next request (whatever it is) gets this answer.
     pub fn fail_next(&self, status: u16, body: Value) {
         self.state().fail_next = Some((status, body));
@@ -301,6 +328,7 @@ struct State {
     prices: Vec<Value>,
     coupons: BTreeMap<String, Value>,
     sessions: BTreeMap<String, Value>,
+    subscriptions: BTreeMap<String, Value>,
     /// Idempotency key → (the request it was first used with, the answer).
     idempotent: HashMap<String, (String, u16, Value)>,
     fail_next: Option<(u16, Value)>,
@@ -522,6 +550,32 @@ impl State {
                 ),
                 None => not_found("checkout.session", id),
             },
+            ("GET", ["subscriptions", id]) => match self.subscriptions.get(*id) {
+                Some(sub) => (200, sub.clone()),
+                None => not_found("subscription", id),
+            },
+            ("POST", ["subscriptions", id]) => {
+                let price_id = field("items[0][price]");
+                let price = price_id
+                    .as_ref()
+                    .and_then(|p| self.prices.iter().find(|x| x["id"] == json!(p)).cloned());
+                let meta = metadata(form);
+                let Some(sub) = self.subscriptions.get_mut(*id) else {
+                    return not_found("subscription", id);
+                };
+                if let Some(item_id) = field("items[0][id]")
+                    && sub["items"]["data"][0]["id"] != json!(item_id)
+                {
+                    return not_found("subscription_item", &item_id);
+                }
+                if let Some(price) = price {
+                    sub["items"]["data"][0]["price"] = price;
+                }
+                if meta.as_object().is_some_and(|m| !m.is_empty()) {
+                    sub["metadata"] = meta;
+                }
+                (200, sub.clone())
+            }
             ("POST", ["refunds"]) => {
                 let mut refund = fixture("refund");
                 refund["id"] = json!(self.new_id("re"));

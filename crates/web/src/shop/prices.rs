@@ -261,6 +261,53 @@ pub(crate) struct OrderList {
     items: Vec<OrderInfo>,
 }
 
+/// A live subscription.
+#[derive(Object)]
+pub(crate) struct SubscriptionInfo {
+    /// The provider's subscription id (`sub_…`), the same across plan changes.
+    id: String,
+    /// The plan SKU it runs on now (`plan:<tier>:<interval>`).
+    sku: String,
+    /// `starter`, `operator`, `scale` or `enterprise`.
+    tier: String,
+    /// `monthly` or `annual`.
+    interval: String,
+    /// `active`, `past_due` (a renewal failed: access during the grace period) or `canceled`.
+    status: String,
+    /// End of the paid period (RFC 3339).
+    #[oai(nullable)]
+    current_period_end: Option<String>,
+    /// Ends at the end of the paid period instead of renewing.
+    cancel_at_period_end: bool,
+    /// `user:<id>` or `organisation:<id>`.
+    holder: String,
+    /// The plan order it runs on now.
+    order_id: i64,
+}
+
+/// A holder's live subscriptions: at most one (the database allows one per holder).
+#[derive(Object)]
+pub(crate) struct SubscriptionList {
+    /// The live subscription, if any.
+    items: Vec<SubscriptionInfo>,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum SubscriptionsResponse {
+    /// The subscriptions.
+    #[oai(status = 200)]
+    Ok(Json<SubscriptionList>),
+    /// `org` is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// `org` names an organisation the caller does not manage.
+    #[oai(status = 403)]
+    Forbidden(Json<Problem>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
+}
+
 /// Record a purchase paid outside the shop (an invoice, a bank transfer).
 #[derive(Object)]
 pub(crate) struct RecordOrderRequest {
@@ -597,6 +644,51 @@ impl CommerceApi {
             Err(err) => {
                 tracing::error!(error = %err, "orders lookup failed");
                 OrdersResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+
+    /// The live subscription of the signed-in account, or (`org=`) of an organisation it owns or
+    /// administers: at most one per holder. A plan checkout for a holder with one changes it.
+    #[oai(path = "/me/subscriptions", method = "get", tag = "CommerceTags::Orders")]
+    async fn my_subscriptions(
+        &self,
+        state: Data<&AppState>,
+        caller: SignedIn,
+        /// An organisation's subscription (you must be its owner or an admin; the document
+        /// says integer).
+        #[oai(validator(max_length = 20))]
+        org: Query<Option<String>>,
+    ) -> SubscriptionsResponse {
+        let org = match parse_org(org.0.as_deref()) {
+            Ok(o) => o,
+            Err(m) => return SubscriptionsResponse::BadRequest(e("bad_request", m)),
+        };
+        let holder = match buyer_holder(&state, caller.account(), org).await {
+            Ok(h) => h,
+            Err(("forbidden", m)) => return SubscriptionsResponse::Forbidden(e("forbidden", m)),
+            Err((k, m)) => return SubscriptionsResponse::Unavailable(e(k, m)),
+        };
+        match state.shop.commerce.live_subscription(holder, state.clock.now()).await {
+            Ok(live) => SubscriptionsResponse::Ok(Json(SubscriptionList {
+                items: live
+                    .into_iter()
+                    .map(|s| SubscriptionInfo {
+                        sku: s.order.sku.to_string(),
+                        tier: s.tier.as_str().to_owned(),
+                        interval: interval_as_str(s.interval).to_owned(),
+                        status: s.status.to_owned(),
+                        current_period_end: s.current_period_end.map(|t| t.to_rfc3339()),
+                        cancel_at_period_end: s.cancel_at_period_end,
+                        holder: holder_text(holder),
+                        order_id: s.order.id.0,
+                        id: s.id,
+                    })
+                    .collect(),
+            })),
+            Err(err) => {
+                tracing::error!(error = %err, "subscription lookup failed");
+                SubscriptionsResponse::Unavailable(e("unavailable", "try again shortly"))
             }
         }
     }

@@ -1,0 +1,249 @@
+//! Subscriptions (issue 12), over HTTP on SQLite and Postgres in local payment mode: a plan
+//! bought by a holder who already has one changes that subscription — never a second one — and
+//! charges exactly the quote; the database allows one live subscription per holder, so even two
+//! plan checkouts paid one after the other cannot leave two.
+
+mod common;
+
+use common::{TestApp, deliver, drain, event, inbox, send, sign_up, signed};
+use serde_json::{Value, json};
+
+const SECRET: &str = "whsec_subscriptions";
+
+async fn app_on(db: &test_support::TestDatabase) -> TestApp {
+    common::spawn_app_with(
+        db,
+        &test_support::repo_assets_dir(),
+        &[
+            ("stripe.webhook_secrets", SECRET.into()),
+            ("worker.in_server", "false".into()),
+        ],
+    )
+    .await
+}
+
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+/// Starts a checkout for `sku`: (order id, local session id).
+async fn checkout(app: &TestApp, cookie: &str, sku: &str) -> (i64, String) {
+    let (s, r) = send(app, "POST", "/api/v1/checkout", Some(cookie), Some(json!({"sku": sku}))).await;
+    assert_eq!(s, 200, "{sku}: {r}");
+    (
+        r["order_id"].as_i64().unwrap(),
+        r["session_id"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Pays a local checkout on its test page, as the browser would.
+async fn pay(app: &TestApp, cookie: &str, session: &str) {
+    let (s, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), cookie).await;
+    assert_eq!(s, 200, "{page}");
+    let r = app
+        .client
+        .post(app.url(&format!("/pay/local/{session}")))
+        .header("cookie", cookie)
+        .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{session}");
+}
+
+async fn quote_due(app: &TestApp, cookie: &str, sku: &str) -> i64 {
+    let (s, q) = send(app, "GET", &format!("/api/v1/quotes?sku={sku}"), Some(cookie), None).await;
+    assert_eq!(s, 200, "{q}");
+    q["amount_due"]["minor"].as_i64().unwrap()
+}
+
+async fn subscriptions(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let (s, r) = send(app, "GET", "/api/v1/me/subscriptions", Some(cookie), None).await;
+    assert_eq!(s, 200, "{r}");
+    r["items"].as_array().unwrap().clone()
+}
+
+async fn orders(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let (_, r) = send(app, "GET", "/api/v1/me/orders", Some(cookie), None).await;
+    r["items"].as_array().unwrap().clone()
+}
+
+async fn plan_grants(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let (_, r) = send(app, "GET", "/api/v1/me/entitlements", Some(cookie), None).await;
+    r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["scope"] == "plan")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn starter_then_operator_then_scale_is_one_subscription_charged_exactly_the_quotes() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        assert!(subscriptions(&app, &ada).await.is_empty());
+
+        let starter_due = quote_due(&app, &ada, "plan:starter:monthly").await;
+        let (starter, session) = checkout(&app, &ada, "plan:starter:monthly").await;
+        pay(&app, &ada, &session).await;
+        drain(inbox.as_ref()).await;
+        let subs = subscriptions(&app, &ada).await;
+        assert_eq!(subs.len(), 1, "{db:?}: {subs:?}");
+        let sub_id = subs[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            (
+                subs[0]["sku"].as_str(),
+                subs[0]["status"].as_str(),
+                subs[0]["order_id"].as_i64()
+            ),
+            (Some("plan:starter:monthly"), Some("active"), Some(starter))
+        );
+        assert!(
+            subs[0]["holder"].as_str().is_some_and(|h| h.starts_with("user:")),
+            "{subs:?}"
+        );
+        assert_eq!(subs[0]["cancel_at_period_end"], false);
+
+        // Upgrades: each is a change of the same subscription, paid exactly its quote (the new
+        // price less the unused time of the current plan).
+        let mut charged = vec![starter_due];
+        for sku in ["plan:operator:monthly", "plan:scale:monthly"] {
+            let due = quote_due(&app, &ada, sku).await;
+            let (change, session) = checkout(&app, &ada, sku).await;
+            assert!(!session.is_empty(), "the change is paid on the test page: {sku}");
+            pay(&app, &ada, &session).await;
+            drain(inbox.as_ref()).await;
+            let subs = subscriptions(&app, &ada).await;
+            assert_eq!(subs.len(), 1, "{db:?}: one live subscription after {sku}: {subs:?}");
+            assert_eq!(subs[0]["id"], sub_id.as_str(), "the same subscription, changed");
+            assert_eq!(
+                (subs[0]["sku"].as_str(), subs[0]["order_id"].as_i64()),
+                (Some(sku), Some(change))
+            );
+            let order = orders(&app, &ada)
+                .await
+                .into_iter()
+                .find(|o| o["id"] == change)
+                .unwrap();
+            assert_eq!(order["status"], "paid", "{order}");
+            assert_eq!(
+                order["cash_paid"]["minor"].as_i64(),
+                Some(due),
+                "{db:?}: charged the quote: {order}"
+            );
+            assert!(
+                order["explanation"].as_str().is_some_and(|x| x.contains("unused time")),
+                "the credit for unused time is on the order: {order}"
+            );
+            charged.push(due);
+        }
+        let all = orders(&app, &ada).await;
+        let paid: i64 = all.iter().map(|o| o["cash_paid"]["minor"].as_i64().unwrap()).sum();
+        assert_eq!(
+            paid,
+            charged.iter().sum::<i64>(),
+            "{db:?}: total charged = sum of the quotes: {all:?}"
+        );
+        assert!(
+            charged[1] < 2_900 && charged[2] < 5_900,
+            "credit was given: {charged:?}"
+        );
+        // Only the Scale plan gives access now; the earlier plans' grants ended.
+        let grants = plan_grants(&app, &ada).await;
+        let live: Vec<&Value> = grants.iter().filter(|g| g["effective"] == true).collect();
+        assert_eq!(live.len(), 1, "{db:?}: {grants:?}");
+        assert_eq!(live[0]["scope_ref"], "scale", "{live:?}");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/kubernetes-incident-response/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: a scale KEY downloads on the Scale plan");
+
+        // The next renewal is the subscription's and carries the Scale plan on.
+        let now = chrono::Utc::now().timestamp();
+        let renewed_until = now + 62 * 86_400;
+        let renewal = event(
+            "evt_scale_renewed",
+            "invoice.paid",
+            json!({"id": "in_renewal", "object": "invoice", "subscription": sub_id, "amount_paid": 5_900,
+                   "billing_reason": "subscription_cycle",
+                   "lines": {"object": "list", "data": [{"period": {"start": now + 31 * 86_400, "end": renewed_until}}]}}),
+        );
+        let (s, r) = deliver(&app, &renewal, signed(&renewal, SECRET)).await;
+        assert_eq!(s, 200, "{r}");
+        drain(inbox.as_ref()).await;
+        let subs = subscriptions(&app, &ada).await;
+        assert!(
+            subs[0]["current_period_end"]
+                .as_str()
+                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp() == renewed_until),
+            "{db:?}: {subs:?}"
+        );
+        // A downgrade is refused by the quote, not charged.
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:starter:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 409, "{r}");
+        app.stop().await.unwrap();
+    }
+}
+
+/// Two plan checkouts opened before either is paid, both paid: the second payment cannot make
+/// a second live subscription — its event is refused (parked dead, with the reason, for a
+/// refund) and grants nothing.
+#[tokio::test]
+async fn two_plan_checkouts_paid_one_after_the_other_never_make_two_live_subscriptions() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (_, first) = checkout(&app, &ada, "plan:starter:monthly").await;
+        let (second_order, second) = checkout(&app, &ada, "plan:operator:monthly").await;
+        pay(&app, &ada, &first).await;
+        drain(inbox.as_ref()).await;
+        pay(&app, &ada, &second).await;
+        let applied = drain(inbox.as_ref()).await;
+        assert!(!applied.is_empty(), "{applied:?}");
+        let subs = subscriptions(&app, &ada).await;
+        assert_eq!(subs.len(), 1, "{db:?}: {subs:?}");
+        assert_eq!(subs[0]["sku"], "plan:starter:monthly");
+        let second = orders(&app, &ada)
+            .await
+            .into_iter()
+            .find(|o| o["id"] == second_order)
+            .unwrap();
+        assert_ne!(
+            second["status"], "paid",
+            "{db:?}: nothing granted for a second subscription: {second}"
+        );
+        let effective: Vec<Value> = plan_grants(&app, &ada)
+            .await
+            .into_iter()
+            .filter(|g| g["effective"] == true)
+            .collect();
+        assert_eq!(effective.len(), 1, "{db:?}: {effective:?}");
+        let dead = inbox.list("dead", 10).await.unwrap();
+        assert!(
+            dead.iter().any(|d| d
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("second live subscription"))),
+            "{db:?}: {dead:?}"
+        );
+        app.stop().await.unwrap();
+    }
+}
