@@ -492,8 +492,9 @@ fn csrf_in(page: &str) -> String {
     page[at..at + page[at..].find('"').unwrap()].to_owned()
 }
 
-/// The billing portal from `/account/billing`: in local payment mode it lists the subscription
-/// and cancelling there emits `customer.subscription.deleted`, which ends access.
+/// The billing portal from `/account/billing`: in local payment mode it lists the subscription;
+/// cancelling there emits `customer.subscription.updated` with `cancel_at_period_end` (access
+/// until the period ends), resuming undoes it, and `customer.subscription.deleted` ends access.
 #[tokio::test]
 async fn billing_portal_cancels_the_subscription_through_an_event() {
     for db in test_support::databases().await {
@@ -559,19 +560,63 @@ async fn billing_portal_cancels_the_subscription_through_an_event() {
         assert_eq!(r.status(), 303);
         let applied = drain(inbox.as_ref()).await;
         assert_eq!(applied.len(), 1, "{applied:?}");
-        let plan = entitlements(&app, &ada)
-            .await
-            .into_iter()
-            .find(|e| e["scope"] == "plan")
-            .unwrap();
-        assert_eq!(plan["effective"], false, "{db:?}: cancelled in the portal: {plan}");
-        // The billing page says so, instead of "paid until" a date access no longer reaches.
+        let plan = || async {
+            entitlements(&app, &ada)
+                .await
+                .into_iter()
+                .find(|e| e["scope"] == "plan")
+                .unwrap()
+        };
+        // Cancelled in the portal: as with Stripe's portal, at the end of the paid period —
+        // access continues until then, and every page says when it ends.
+        assert_eq!(plan().await["effective"], true, "{db:?}: access until the period ends");
+        let (_, subs) = send(&app, "GET", "/api/v1/me/subscriptions", Some(&ada), None).await;
+        assert_eq!(subs["items"][0]["cancel_at_period_end"], true, "{subs}");
         let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
         assert!(
-            billing.contains("data-state=\"ended\"")
+            billing.contains("data-state=\"ending\"")
                 && billing.contains("it will not renew")
                 && !billing.contains("renews on"),
             "{db:?}: {billing}"
+        );
+        // Resumed in the portal before the end: it renews again.
+        let (_, portal) = app.get_text_with_cookie("/pay/local/portal", &ada).await;
+        assert!(portal.contains("resume-subscription"), "{portal}");
+        let r = app
+            .client
+            .post(app.url("/pay/local/portal"))
+            .header("cookie", &ada)
+            .form(&[("csrf", csrf_in(&portal)), ("action", "resume".into())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        drain(inbox.as_ref()).await;
+        let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
+        assert!(
+            billing.contains("data-state=\"active\"") && billing.contains("renews on"),
+            "{billing}"
+        );
+        // The end of the subscription ends access, and the billing page says so.
+        let sub = subs["items"][0]["id"].as_str().unwrap().to_owned();
+        let ended = event(
+            "evt_portal_deleted",
+            "customer.subscription.deleted",
+            json!({"id": sub, "object": "subscription", "status": "canceled"}),
+        );
+        deliver5(&app, &ended).await;
+        drain(inbox.as_ref()).await;
+        assert_eq!(plan().await["effective"], false, "{db:?}: ended");
+        let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
+        assert!(
+            billing.contains("data-state=\"ended\"") && !billing.contains("renews on"),
+            "{db:?}: {billing}"
+        );
+        let (_, subs) = send(&app, "GET", "/api/v1/me/subscriptions", Some(&ada), None).await;
+        assert_eq!(
+            subs["items"].as_array().map(Vec::len),
+            Some(0),
+            "no live subscription: {subs}"
         );
         app.stop().await.unwrap();
     }

@@ -588,6 +588,36 @@ async fn a_plan_upgrade_updates_the_stripe_subscription_for_exactly_the_quote() 
         // same event changes nothing.
         let (s, r) = common::deliver(&app, &paid, common::signed(&paid, SECRET)).await;
         assert_eq!((s, r["duplicate"].as_bool()), (200, Some(true)), "{r}");
+
+        // Cancel at the end of the period, then resume: one update each, with its own key.
+        fake.take_requests();
+        for (action, flag) in [("cancel", "true"), ("resume", "false")] {
+            let (s, r) = send(
+                &app,
+                "POST",
+                &format!("/api/v1/me/subscriptions/sub_ada/{action}"),
+                Some(&ada),
+                None,
+            )
+            .await;
+            assert_eq!(s, 200, "{db:?}: {r}");
+            let reqs = fake.take_requests();
+            assert_eq!(reqs.len(), 1, "{reqs:#?}");
+            assert_eq!(
+                (reqs[0].method.as_str(), reqs[0].path.as_str()),
+                ("POST", "/v1/subscriptions/sub_ada")
+            );
+            assert_eq!(field(&reqs[0], "cancel_at_period_end"), flag);
+            assert!(
+                reqs[0]
+                    .idempotency_key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with(&format!("keys-{action}-sub_ada-"))),
+                "{:?}",
+                reqs[0].idempotency_key
+            );
+            assert_eq!(r["cancel_at_period_end"].as_bool(), Some(flag == "true"));
+        }
         app.stop().await.unwrap();
     }
 }

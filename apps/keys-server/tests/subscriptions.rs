@@ -247,3 +247,96 @@ async fn two_plan_checkouts_paid_one_after_the_other_never_make_two_live_subscri
         app.stop().await.unwrap();
     }
 }
+
+/// Cancel at the end of the paid period and resume, through the API: access continues until
+/// the period ends; someone else's subscription id is a 404, never a change.
+#[tokio::test]
+async fn cancel_at_period_end_and_resume_through_the_api_only_for_the_holder() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let inbox = inbox(&db).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let bob = sign_up(&app, "bob@example.com").await;
+        let (_, session) = checkout(&app, &ada, "plan:operator:monthly").await;
+        pay(&app, &ada, &session).await;
+        drain(inbox.as_ref()).await;
+        let sub = subscriptions(&app, &ada).await[0]["id"].as_str().unwrap().to_owned();
+
+        let (s, r) = send(
+            &app,
+            "POST",
+            &format!("/api/v1/me/subscriptions/{sub}/cancel"),
+            Some(&bob),
+            None,
+        )
+        .await;
+        assert_eq!(s, 404, "{db:?}: Bob cannot cancel Ada's subscription: {r}");
+        let (s, r) = send(
+            &app,
+            "POST",
+            &format!("/api/v1/me/subscriptions/{sub}/cancel?org=99"),
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 403, "{r}");
+
+        let (s, r) = send(
+            &app,
+            "POST",
+            &format!("/api/v1/me/subscriptions/{sub}/cancel"),
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(
+            (r["id"].as_str(), r["cancel_at_period_end"].as_bool()),
+            (Some(sub.as_str()), Some(true))
+        );
+        drain(inbox.as_ref()).await;
+        assert_eq!(subscriptions(&app, &ada).await[0]["cancel_at_period_end"], true);
+        let effective = plan_grants(&app, &ada)
+            .await
+            .into_iter()
+            .filter(|g| g["effective"] == true)
+            .count();
+        assert_eq!(effective, 1, "{db:?}: access continues until the period ends");
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/deploy-rollback-runbook/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "an operator KEY still downloads");
+
+        let (s, r) = send(
+            &app,
+            "POST",
+            &format!("/api/v1/me/subscriptions/{sub}/resume"),
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["cancel_at_period_end"], false);
+        drain(inbox.as_ref()).await;
+        assert_eq!(
+            subscriptions(&app, &ada).await[0]["cancel_at_period_end"],
+            false,
+            "{db:?}"
+        );
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/me/subscriptions/sub_unknown/resume",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+        app.stop().await.unwrap();
+    }
+}

@@ -272,15 +272,31 @@ impl LocalGateway {
         Ok(page_of(&order.sku))
     }
 
-    /// Cancels subscription `id` (the local billing portal): emits
-    /// `customer.subscription.deleted`.
+    /// Cancels subscription `id` at the end of its paid period, or resumes it (the local
+    /// billing portal and the API): emits `customer.subscription.updated` with
+    /// `cancel_at_period_end`, as Stripe's portal does. Access lasts until the period ends.
     ///
     /// # Errors
-    /// Intake errors.
-    pub async fn cancel_subscription(&self, id: &str) -> Result<(), LocalError> {
+    /// Intake errors; [`LocalError::Closed`] for an unknown subscription.
+    pub async fn cancel_subscription(&self, id: &str, cancel: bool) -> Result<(), LocalError> {
+        let order = self
+            .orders
+            .find_by_ref(&OrderRef::Subscription(id.to_owned()))
+            .await?
+            .ok_or(LocalError::Closed)?;
+        let now = self.clock.now();
         self.emit(
-            "customer.subscription.deleted",
-            serde_json::json!({"id": id, "object": "subscription", "status": "canceled", "created": self.clock.now().timestamp()}),
+            "customer.subscription.updated",
+            serde_json::json!({
+                "id": id,
+                "object": "subscription",
+                "status": "active",
+                "cancel_at_period_end": cancel,
+                "created": now.timestamp(),
+                "items": {"object": "list", "data": [{
+                    "current_period_end": order.period.map_or(now.timestamp(), |p| p.1.timestamp()),
+                    "price": {"lookup_key": order.sku.to_string()}}]},
+            }),
         )
         .await?;
         Ok(())
@@ -321,6 +337,15 @@ impl PaymentGateway for LocalGateway {
             url: format!("/pay/local/{id}"),
             id,
         }))
+    }
+
+    async fn set_cancel_at_period_end(&self, subscription: &str, cancel: bool, _key: &str) -> Result<(), GatewayError> {
+        self.cancel_subscription(subscription, cancel)
+            .await
+            .map_err(|e| match e {
+                LocalError::Closed => GatewayError::Refused(format!("no subscription {subscription}")),
+                other => GatewayError::Unreachable(other.to_string()),
+            })
     }
 
     async fn retrieve_session(&self, id: &str) -> Result<SessionState, GatewayError> {
@@ -586,7 +611,11 @@ mod tests {
         inbox.expect_intake().times(1).returning(|_, _, _| Ok(true));
         let g = gateway(inbox, MockOrderRepository::new());
         // `receive` verifies before storing: an event signed with anything else never arrives.
-        run(g.cancel_subscription("sub_local_1")).unwrap();
+        run(g.emit(
+            "customer.subscription.updated",
+            serde_json::json!({"id": "sub_local_1"}),
+        ))
+        .unwrap();
         let wrong = LocalGateway::new(
             Arc::new(MockInboxRepository::new()),
             Arc::new(MockOrderRepository::new()),
@@ -594,8 +623,11 @@ mod tests {
             Arc::new(FixedClock(now())),
         );
         assert!(matches!(
-            run(wrong.cancel_subscription("sub_local_1")),
-            Err(LocalError::Intake(_))
+            run(wrong.emit(
+                "customer.subscription.updated",
+                serde_json::json!({"id": "sub_local_1"})
+            )),
+            Err(WebhookError::Signature(_))
         ));
     }
 }

@@ -37,6 +37,9 @@ pub enum CheckoutError {
     /// The order is not pending (paid, cancelled or refunded): nothing to cancel.
     #[error("order {0} is not an open checkout")]
     NotPending(PurchaseId),
+    /// No live subscription by that id for this holder.
+    #[error("no live subscription `{0}` here: see GET /api/v1/me/subscriptions")]
+    NoSuchSubscription(String),
     /// The payment provider failed or refused.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -314,6 +317,45 @@ impl CheckoutService {
             let _ = self.orders.cancel_pending(order.id).await;
         }
         opened
+    }
+
+    /// Cancels `holder`'s live subscription `subscription` at the end of its paid period
+    /// (`cancel`), or resumes it before then: the provider is told (it confirms with
+    /// `customer.subscription.updated`) and the flag is recorded at once. Access is unchanged
+    /// until the period ends; `customer.subscription.deleted` then ends it.
+    ///
+    /// # Errors
+    /// [`CheckoutError::NoSuchSubscription`] when `subscription` is not the holder's live one
+    /// (someone else's, or ended); [`CheckoutError::Gateway`], [`CheckoutError::Store`].
+    pub async fn set_cancel_at_period_end(
+        &self,
+        holder: Holder,
+        subscription: &str,
+        cancel: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), CheckoutError> {
+        let store = |e: upgrades::ports::OrderStoreError| CheckoutError::Store(e.to_string());
+        let live = self
+            .orders
+            .live_plan(holder)
+            .await
+            .map_err(store)?
+            .filter(|l| {
+                l.order.refs.subscription.as_deref() == Some(subscription) && l.order.subscription(now).is_some()
+            })
+            .ok_or_else(|| CheckoutError::NoSuchSubscription(subscription.to_owned()))?;
+        let key = format!(
+            "keys-{}-{subscription}-{}",
+            if cancel { "cancel" } else { "resume" },
+            now.timestamp()
+        );
+        self.gateway
+            .set_cancel_at_period_end(subscription, cancel, &key)
+            .await?;
+        self.orders
+            .set_cancel_at_period_end(live.order.id, cancel)
+            .await
+            .map_err(store)
     }
 
     /// A plan upgrade of `live`'s subscription: an order for exactly the quote (the new price

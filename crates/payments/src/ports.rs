@@ -191,6 +191,14 @@ pub trait PaymentGateway: Send + Sync {
     /// [`GatewayError`] (the change did not start: nothing was charged).
     async fn change_subscription(&self, change: &PlanChange) -> Result<Option<CheckoutSession>, GatewayError>;
 
+    /// Sets whether subscription `subscription` ends at the end of its paid period (`true`:
+    /// cancel then, access until then) or renews (`false`: resume), under idempotency `key`.
+    /// The provider confirms with `customer.subscription.updated`.
+    ///
+    /// # Errors
+    /// [`GatewayError`] (nothing changed).
+    async fn set_cancel_at_period_end(&self, subscription: &str, cancel: bool, key: &str) -> Result<(), GatewayError>;
+
     /// A billing-portal URL where the customer manages their subscription.
     ///
     /// # Errors

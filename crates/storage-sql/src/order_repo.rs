@@ -582,6 +582,10 @@ impl OrderRepository for SqlOrderRepository {
         find_by_ref_on(&self.db, by).await
     }
 
+    async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), OrderStoreError> {
+        set_cancel_at_period_end_on(&self.db, id, cancel).await
+    }
+
     async fn live_plan(&self, holder: Holder) -> Result<Option<LivePlan>, OrderStoreError> {
         live_plan_on(&self.db, holder).await
     }

@@ -368,6 +368,17 @@ impl PaymentGateway for StripeGateway {
         Ok(None)
     }
 
+    async fn set_cancel_at_period_end(&self, subscription: &str, cancel: bool, key: &str) -> Result<(), GatewayError> {
+        UpdateSubscription::new(subscription)
+            .cancel_at_period_end(cancel)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(gateway_error)?;
+        Ok(())
+    }
+
     async fn expire_checkout(&self, id: &str) -> Result<bool, GatewayError> {
         if !wire::is_path_safe(id) {
             return Err(GatewayError::Refused(format!("`{id}` is not a Checkout Session id")));

@@ -402,6 +402,12 @@ pub trait OrderRepository: Send + Sync {
     /// [`OrderStoreError`] when the backend fails.
     async fn find_by_ref(&self, by: &OrderRef) -> Result<Option<Order>, OrderStoreError>;
 
+    /// Records whether plan order `id`'s subscription ends at the end of its paid period.
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), OrderStoreError>;
+
     /// The holder's one live plan order (its subscription is live), if any. At most one exists
     /// per holder: storage enforces it.
     ///

@@ -127,6 +127,7 @@ pub(crate) fn checkout_failure(err: CheckoutError) -> CheckoutFailure {
         e @ (CheckoutError::CreditTaken | CheckoutError::InProgress(_) | CheckoutError::NotPending(_)) => {
             (StatusCode::CONFLICT, "conflict", e.to_string())
         }
+        e @ CheckoutError::NoSuchSubscription(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string()),
         CheckoutError::Gateway(g @ GatewayError::CatalogOutOfSync { .. }) => {
             tracing::error!(error = %g, "payment catalog out of date");
             (StatusCode::SERVICE_UNAVAILABLE, "payment_provider", g.to_string())
@@ -234,6 +235,69 @@ fn checkout_response(status: StatusCode, code: &str, message: String) -> Checkou
     }
 }
 
+#[derive(ApiResponse)]
+pub(crate) enum SubscriptionChangeResponse {
+    /// The subscription now.
+    #[oai(status = 200)]
+    Ok(Json<crate::shop::prices::SubscriptionInfo>),
+    /// `org` is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// `org` names an organisation the caller does not manage.
+    #[oai(status = 403)]
+    Forbidden(Json<Problem>),
+    /// No live subscription by that id for this holder.
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
+    /// The payment provider failed: nothing changed.
+    #[oai(status = 502)]
+    BadGateway(Json<Problem>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
+}
+
+/// Cancels (at the end of the paid period) or resumes `id` for the caller or `org`.
+async fn cancel_or_resume(
+    state: &AppState,
+    account: accounts::ports::AccountId,
+    id: &str,
+    org: Option<&str>,
+    cancel: bool,
+) -> SubscriptionChangeResponse {
+    let org = match parse_org(org) {
+        Ok(o) => o,
+        Err(m) => return SubscriptionChangeResponse::BadRequest(e("bad_request", m)),
+    };
+    let holder = match crate::shop::prices::buyer_holder(state, account, org).await {
+        Ok(h) => h,
+        Err(("forbidden", m)) => return SubscriptionChangeResponse::Forbidden(e("forbidden", m)),
+        Err((k, m)) => return SubscriptionChangeResponse::Unavailable(e(k, m)),
+    };
+    let now = state.clock.now();
+    if let Err(err) = state
+        .shop
+        .checkout
+        .set_cancel_at_period_end(holder, id, cancel, now)
+        .await
+    {
+        let (status, code, message) = checkout_failure(err);
+        return match status {
+            StatusCode::NOT_FOUND => SubscriptionChangeResponse::NotFound(e(code, message)),
+            StatusCode::BAD_GATEWAY => SubscriptionChangeResponse::BadGateway(e(code, message)),
+            _ => SubscriptionChangeResponse::Unavailable(e(code, message)),
+        };
+    }
+    match state.shop.commerce.live_subscription(holder, now).await {
+        Ok(Some(s)) => SubscriptionChangeResponse::Ok(Json(crate::shop::prices::subscription_info(s, holder))),
+        Ok(None) => SubscriptionChangeResponse::NotFound(e("not_found", format!("no live subscription `{id}`"))),
+        Err(err) => {
+            tracing::error!(error = %err, "subscription lookup failed");
+            SubscriptionChangeResponse::Unavailable(e("unavailable", "try again shortly"))
+        }
+    }
+}
+
 /// Checkout endpoints.
 pub struct CheckoutApi;
 
@@ -249,6 +313,49 @@ impl CheckoutApi {
             Ok(started) => CheckoutResponse::Ok(Json(started)),
             Err((status, code, message)) => checkout_response(status, code, message),
         }
+    }
+
+    /// Cancel your live subscription (or, with `org=`, an organisation's you own or administer)
+    /// at the end of its paid period: access continues until then, nothing is refunded, and it
+    /// does not renew. Undo it with `…/resume` before then.
+    #[oai(
+        path = "/me/subscriptions/:id/cancel",
+        method = "post",
+        tag = "CheckoutTags::Checkout"
+    )]
+    async fn cancel_subscription(
+        &self,
+        state: Data<&AppState>,
+        caller: SignedIn,
+        /// The subscription id from `GET /api/v1/me/subscriptions`.
+        #[oai(validator(max_length = 255))]
+        id: poem_openapi::param::Path<String>,
+        /// An organisation's subscription (the document says integer).
+        #[oai(validator(max_length = 20))]
+        org: poem_openapi::param::Query<Option<String>>,
+    ) -> SubscriptionChangeResponse {
+        cancel_or_resume(&state, caller.account(), &id.0, org.0.as_deref(), true).await
+    }
+
+    /// Resume a subscription cancelled for the end of its period, before that end: it renews
+    /// again.
+    #[oai(
+        path = "/me/subscriptions/:id/resume",
+        method = "post",
+        tag = "CheckoutTags::Checkout"
+    )]
+    async fn resume_subscription(
+        &self,
+        state: Data<&AppState>,
+        caller: SignedIn,
+        /// The subscription id from `GET /api/v1/me/subscriptions`.
+        #[oai(validator(max_length = 255))]
+        id: poem_openapi::param::Path<String>,
+        /// An organisation's subscription (the document says integer).
+        #[oai(validator(max_length = 20))]
+        org: poem_openapi::param::Query<Option<String>>,
+    ) -> SubscriptionChangeResponse {
+        cancel_or_resume(&state, caller.account(), &id.0, org.0.as_deref(), false).await
     }
 
     /// Cancel a pending checkout of yours (or of an organisation you own or administer),
@@ -545,7 +652,23 @@ pub(crate) async fn billing_portal(
 #[template(path = "local_portal.html")]
 struct LocalPortalPage {
     subscription: Option<(i64, String, String)>,
+    /// Cancelled for the end of the period (the portal offers to resume).
+    ending: bool,
     csrf: String,
+}
+
+/// The local portal's form: cancel at period end (default) or resume.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PortalForm {
+    csrf: String,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+impl HasCsrf for PortalForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// `GET /pay/local/portal`: the local billing portal (cancel the subscription, test mode).
@@ -558,40 +681,45 @@ pub(crate) async fn local_portal(state: Data<&AppState>, PageSession(session): P
     let current = state
         .shop
         .commerce
-        .subscription(holder, state.clock.now())
+        .live_subscription(holder, state.clock.now())
         .await
         .ok()
         .flatten();
     render(&LocalPortalPage {
-        subscription: current.map(|o| {
+        ending: current.as_ref().is_some_and(|s| s.cancel_at_period_end),
+        subscription: current.map(|s| {
             (
-                o.id.0,
-                o.sku.to_string(),
-                o.period.map(|p| p.1.date_naive().to_string()).unwrap_or_default(),
+                s.order.id.0,
+                s.order.sku.to_string(),
+                s.current_period_end
+                    .map(|t| t.date_naive().to_string())
+                    .unwrap_or_default(),
             )
         }),
         csrf: session.csrf_token,
     })
 }
 
-/// `POST /pay/local/portal`: cancel the subscription (emits `customer.subscription.deleted`).
+/// `POST /pay/local/portal`: cancel the subscription at the end of its paid period (emits
+/// `customer.subscription.updated` with `cancel_at_period_end`, as Stripe's portal does).
 #[handler]
 pub(crate) async fn local_portal_post(
     state: Data<&AppState>,
-    SignedInForm(session, _): SignedInForm<CsrfOnly>,
+    SignedInForm(session, form): SignedInForm<PortalForm>,
 ) -> Response {
-    let Some(local) = state.shop.local.as_ref() else {
+    if state.shop.local.is_none() {
         return local_off();
-    };
+    }
     let holder = Holder::User(session.account);
+    let now = state.clock.now();
     let Some(sub) = state
         .shop
         .commerce
-        .subscription(holder, state.clock.now())
+        .live_subscription(holder, now)
         .await
         .ok()
         .flatten()
-        .and_then(|o| o.refs.subscription)
+        .map(|s| s.id)
     else {
         return error_page(
             StatusCode::NOT_FOUND,
@@ -599,8 +727,18 @@ pub(crate) async fn local_portal_post(
             "There is no subscription to cancel.",
         );
     };
-    match local.cancel_subscription(&sub).await {
+    let cancel = form.action.as_deref() != Some("resume");
+    match state
+        .shop
+        .checkout
+        .set_cancel_at_period_end(holder, &sub, cancel, now)
+        .await
+    {
         Ok(()) => Redirect::see_other("/account/billing").into_response(),
-        Err(err) => error_page(StatusCode::SERVICE_UNAVAILABLE, "Cancelling failed", &err.to_string()),
+        Err(err) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Changing the subscription failed",
+            &err.to_string(),
+        ),
     }
 }

@@ -267,15 +267,17 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
     };
     let holder = Holder::User(session.account);
     let now = state.clock.now();
-    let (orders, owned, current, grants) = match (
+    let (orders, owned, current, grants, live) = match (
         orders_of(&state, session.account).await,
         state.shop.commerce.owned(holder, now).await,
         state.shop.commerce.subscription(holder, now).await,
         state.access.entitlements.for_holder(holder).await,
+        state.shop.commerce.live_subscription(holder, now).await,
     ) {
-        (Ok(o), Ok(w), Ok(c), Ok(g)) => (o, w, c, g),
+        (Ok(o), Ok(w), Ok(c), Ok(g), Ok(l)) => (o, w, c, g, l),
         _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
+    let ending = live.as_ref().is_some_and(|l| l.cancel_at_period_end);
     // What the plan's grant says, not the order: a plan cancelled in the portal has ended even
     // though its paid period has not.
     let standing = entitlements::plan_standing(&grants, holder, now);
@@ -365,6 +367,13 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
             Sku::Plan { tier, interval } => {
                 let day = |at: chrono::DateTime<chrono::Utc>| at.date_naive().to_string();
                 let (state, terms) = match standing {
+                    Some(PlanStanding::Active { period_end, .. }) if ending => (
+                        "ending",
+                        format!(
+                            "Cancelled: access until {}, when it ends; it will not renew.",
+                            day(period_end)
+                        ),
+                    ),
                     Some(PlanStanding::Active { period_end, .. }) => (
                         "active",
                         format!(

@@ -285,6 +285,20 @@ pub(crate) struct SubscriptionInfo {
     order_id: i64,
 }
 
+pub(crate) fn subscription_info(s: upgrades::service::LiveSubscription, holder: Holder) -> SubscriptionInfo {
+    SubscriptionInfo {
+        sku: s.order.sku.to_string(),
+        tier: s.tier.as_str().to_owned(),
+        interval: interval_as_str(s.interval).to_owned(),
+        status: s.status.to_owned(),
+        current_period_end: s.current_period_end.map(|t| t.to_rfc3339()),
+        cancel_at_period_end: s.cancel_at_period_end,
+        holder: holder_text(holder),
+        order_id: s.order.id.0,
+        id: s.id,
+    }
+}
+
 /// A holder's live subscriptions: at most one (the database allows one per holder).
 #[derive(Object)]
 pub(crate) struct SubscriptionList {
@@ -671,20 +685,7 @@ impl CommerceApi {
         };
         match state.shop.commerce.live_subscription(holder, state.clock.now()).await {
             Ok(live) => SubscriptionsResponse::Ok(Json(SubscriptionList {
-                items: live
-                    .into_iter()
-                    .map(|s| SubscriptionInfo {
-                        sku: s.order.sku.to_string(),
-                        tier: s.tier.as_str().to_owned(),
-                        interval: interval_as_str(s.interval).to_owned(),
-                        status: s.status.to_owned(),
-                        current_period_end: s.current_period_end.map(|t| t.to_rfc3339()),
-                        cancel_at_period_end: s.cancel_at_period_end,
-                        holder: holder_text(holder),
-                        order_id: s.order.id.0,
-                        id: s.id,
-                    })
-                    .collect(),
+                items: live.map(|s| subscription_info(s, holder)).into_iter().collect(),
             })),
             Err(err) => {
                 tracing::error!(error = %err, "subscription lookup failed");
