@@ -20,6 +20,7 @@ mod m20261126_000011_discovery;
 mod m20261126_000012_signal_columns;
 mod m20261203_000013_security;
 mod m20261203_000014_live_plan;
+mod m20261203_000015_disputes;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_signal_columns::Migration),
             Box::new(m20261203_000013_security::Migration),
             Box::new(m20261203_000014_live_plan::Migration),
+            Box::new(m20261203_000015_disputes::Migration),
         ]
     }
 }

@@ -52,6 +52,11 @@ pub enum IssueError {
     /// The principal is not entitled to the KEY.
     #[error("you do not own this KEY")]
     NotEntitled,
+    /// What gave access is suspended while a dispute of its payment is open.
+    #[error(
+        "access to this KEY is suspended while the payment for it is under dispute (a chargeback); it returns if the dispute is won"
+    )]
+    UnderDispute,
 }
 
 /// Why a presented link is refused (each message completes "This download link cannot be
@@ -73,6 +78,9 @@ pub enum LinkRefused {
     /// The entitlement has ended since the link was issued.
     #[error("you no longer have access to this KEY")]
     NoLongerEntitled,
+    /// The entitlement is suspended: its payment is under dispute.
+    #[error("access to this KEY is suspended while the payment for it is under dispute")]
+    UnderDispute,
 }
 
 /// Signs and checks download links.
@@ -129,7 +137,11 @@ impl DownloadLinks {
         now: DateTime<Utc>,
     ) -> Result<SignedLink, IssueError> {
         if can_access(principal, entitlements, &archive.key, now).is_none() {
-            return Err(IssueError::NotEntitled);
+            return Err(if under_dispute(principal, entitlements, &archive.key) {
+                IssueError::UnderDispute
+            } else {
+                IssueError::NotEntitled
+            });
         }
         let account = principal.user.0;
         let expires_at = now + self.ttl;
@@ -172,10 +184,22 @@ impl DownloadLinks {
             return Err(LinkRefused::OtherAccount);
         }
         if can_access(principal, entitlements, &archive.key, now).is_none() {
-            return Err(LinkRefused::NoLongerEntitled);
+            return Err(if under_dispute(principal, entitlements, &archive.key) {
+                LinkRefused::UnderDispute
+            } else {
+                LinkRefused::NoLongerEntitled
+            });
         }
         Ok(principal.user)
     }
+}
+
+/// Whether the principal's access to `key` is only suspended: an entitlement covering it is
+/// held under an open dispute.
+fn under_dispute(principal: &Principal, entitlements: &[Entitlement], key: &crate::KeyRef) -> bool {
+    entitlements.iter().any(|e| {
+        principal.acts_for(e.holder) && e.scope.covers(key) && matches!(e.status, crate::Status::Disputed { .. })
+    })
 }
 
 #[cfg(test)]

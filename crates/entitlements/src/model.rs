@@ -171,6 +171,14 @@ pub enum Status {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Suspended while the payment that bought it is disputed (a chargeback is open): no
+    /// access until the dispute closes — restored when won, revoked when lost.
+    Disputed {
+        /// The dispute (`dp_…`).
+        dispute: String,
+        /// Since when.
+        since: DateTime<Utc>,
+    },
 }
 
 /// One entitlement.
@@ -209,6 +217,9 @@ pub enum RuleError {
     /// The grace period has not run out yet.
     #[error("the grace period of entitlement {0:?} has not run out yet")]
     GraceNotOver(EntitlementId),
+    /// Only an entitlement in force can be suspended, and only a suspended one restored.
+    #[error("entitlement {0:?} is not in a state this dispute step applies to")]
+    NotDisputable(EntitlementId),
 }
 
 /// Who made a change.
@@ -249,6 +260,16 @@ pub enum AuditAction {
     Renew {
         /// New period end.
         period_end: DateTime<Utc>,
+    },
+    /// Suspended while a dispute is open.
+    Suspend {
+        /// The dispute.
+        dispute: String,
+    },
+    /// Restored: the dispute was won.
+    Restore {
+        /// The dispute.
+        dispute: String,
     },
 }
 
@@ -296,7 +317,7 @@ impl Entitlement {
     #[must_use]
     pub fn is_effective(&self, now: DateTime<Utc>) -> bool {
         match (&self.status, self.term) {
-            (Status::Revoked { .. }, _) => false,
+            (Status::Revoked { .. } | Status::Disputed { .. }, _) => false,
             (Status::PastDue { grace_until, .. }, _) => now < *grace_until,
             (Status::Active, Term::Perpetual) => true,
             (Status::Active, Term::TimeBound { period_end }) => now < period_end,
@@ -307,7 +328,7 @@ impl Entitlement {
     #[must_use]
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         match (&self.status, self.term) {
-            (Status::Revoked { at, .. }, _) => Some(*at),
+            (Status::Revoked { at, .. } | Status::Disputed { since: at, .. }, _) => Some(*at),
             (Status::PastDue { grace_until, .. }, _) => Some(*grace_until),
             (Status::Active, Term::Perpetual) => None,
             (Status::Active, Term::TimeBound { period_end }) => Some(period_end),
@@ -379,6 +400,7 @@ impl Entitlement {
         };
         let grace_until = match &self.status {
             Status::Revoked { .. } => return Err(RuleError::AlreadyRevoked(self.id)),
+            Status::Disputed { .. } => return Err(RuleError::NotDisputable(self.id)),
             Status::PastDue { grace_until, .. } => *grace_until,
             Status::Active => period_end.max(now) + grace,
         };
@@ -417,6 +439,7 @@ impl Entitlement {
         }
         let (grace_until, unpaid) = match &self.status {
             Status::Revoked { .. } => return Err(RuleError::AlreadyRevoked(self.id)),
+            Status::Disputed { .. } => return Err(RuleError::NotDisputable(self.id)),
             Status::PastDue {
                 grace_until,
                 unpaid_until: known,
@@ -434,6 +457,64 @@ impl Entitlement {
             cause,
             now,
         )))
+    }
+
+    /// Suspends an entitlement in force while dispute `dispute` of the payment that bought it
+    /// is open: no access until [`Entitlement::restore`] (dispute won) or a revocation with
+    /// [`RevokeReason::Chargeback`] (lost).
+    ///
+    /// # Errors
+    /// [`RuleError::NotDisputable`] unless it is active or past due.
+    pub fn suspend(
+        &mut self,
+        dispute: &str,
+        actor: Actor,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEntry, RuleError> {
+        if !matches!(self.status, Status::Active | Status::PastDue { .. }) {
+            return Err(RuleError::NotDisputable(self.id));
+        }
+        self.status = Status::Disputed {
+            dispute: dispute.to_owned(),
+            since: now,
+        };
+        self.updated_at = now;
+        Ok(self.audit(
+            AuditAction::Suspend {
+                dispute: dispute.to_owned(),
+            },
+            actor,
+            cause,
+            now,
+        ))
+    }
+
+    /// Restores an entitlement suspended by dispute `dispute`, which the seller won: in force
+    /// again (a time-bound one until its period end, as before).
+    ///
+    /// # Errors
+    /// [`RuleError::NotDisputable`] unless it is suspended by that dispute.
+    pub fn restore(
+        &mut self,
+        dispute: &str,
+        actor: Actor,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEntry, RuleError> {
+        if !matches!(&self.status, Status::Disputed { dispute: d, .. } if d == dispute) {
+            return Err(RuleError::NotDisputable(self.id));
+        }
+        self.status = Status::Active;
+        self.updated_at = now;
+        Ok(self.audit(
+            AuditAction::Restore {
+                dispute: dispute.to_owned(),
+            },
+            actor,
+            cause,
+            now,
+        ))
     }
 
     /// Payment succeeded: the period end moves to `period_end` if later (never earlier, so a
@@ -466,6 +547,8 @@ impl Entitlement {
                 grace_until: grace_until + (new_end - current),
                 unpaid_until: Some(unpaid),
             },
+            // A renewal does not lift a suspension: only the dispute's outcome does.
+            Status::Disputed { .. } => self.status.clone(),
             _ => Status::Active,
         };
         self.updated_at = now;
@@ -559,6 +642,45 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_dispute_suspends_then_restores_or_ends_in_a_chargeback() {
+        let now = catalog::fixtures::now();
+        let user = Holder::User(UserId(3));
+        let key = KeyRef {
+            slug: catalog::fixtures::slug("disk-full-recovery"),
+            tier: Tier::Starter,
+        };
+        let buyer = Principal {
+            user: UserId(3),
+            organisations: vec![],
+        };
+        let mut e = crate::fixtures::key_purchase(1, user, "disk-full-recovery");
+        let audit = e.suspend("dp_1", Actor::System, "charge.dispute.created", now).unwrap();
+        assert!(matches!(audit.action, AuditAction::Suspend { ref dispute } if dispute == "dp_1"));
+        assert!(!e.is_effective(now) && can_access(&buyer, &[e.clone()], &key, now).is_none());
+        assert_eq!(
+            e.suspend("dp_2", Actor::System, "again", now),
+            Err(RuleError::NotDisputable(e.id))
+        );
+        assert_eq!(
+            e.restore("dp_other", Actor::System, "won", now),
+            Err(RuleError::NotDisputable(e.id))
+        );
+        let mut lost = e.clone();
+        e.restore("dp_1", Actor::System, "won", now).unwrap();
+        assert!(
+            e.is_effective(now + Duration::days(400)),
+            "won: a perpetual grant again"
+        );
+        lost.revoke(RevokeReason::Chargeback, Actor::System, "lost", now)
+            .unwrap();
+        assert!(!lost.is_effective(now));
+        assert_eq!(
+            lost.restore("dp_1", Actor::System, "late", now),
+            Err(RuleError::NotDisputable(lost.id))
+        );
+    }
 
     #[test]
     fn a_plan_stands_active_past_due_or_ended_as_its_latest_grant_says() {

@@ -34,6 +34,7 @@ use upgrades::{PurchaseId, Sku};
 
 use crate::events::Event;
 
+use crate::ports::DisputeRecord;
 pub use crate::ports::{PaymentTx, TxError};
 
 /// Settings of the rules.
@@ -297,6 +298,109 @@ pub async fn apply(
     };
     match event {
         Event::Ignored => Ok(Applied::Ignored("event type not handled".into())),
+        Event::DisputeCreated {
+            dispute,
+            payment_intent,
+            amount,
+            reason,
+        } => {
+            let Some(pi) = payment_intent else {
+                return Err(ApplyError::Reject(format!("dispute {dispute} names no payment")));
+            };
+            let o = order_or_retry(tx, OrderRef::PaymentIntent(pi.clone()), pi).await?;
+            // Closed already (the events crossed): the outcome stands.
+            if let Some(known) = tx.dispute(dispute).await?
+                && known.status != "open"
+            {
+                return Ok(Applied::Ignored(format!(
+                    "dispute {dispute} already closed: {}",
+                    known.status
+                )));
+            }
+            let suspended = change_each(tx, tx.entitlements_of(o.id).await?, |e| {
+                e.suspend(dispute, actor.clone(), "charge.dispute.created", now).ok()
+            })
+            .await?;
+            tx.record_dispute(&DisputeRecord {
+                id: dispute.clone(),
+                order: o.id,
+                payment_intent: pi.clone(),
+                amount: Money::from_minor(*amount, o.cash_paid.currency()),
+                reason: reason.clone(),
+                status: "open".into(),
+                opened_at: now,
+                closed_at: None,
+            })
+            .await?;
+            Ok(Applied::Changed(format!(
+                "order {}: dispute {dispute} opened, {suspended} entitlement(s) suspended",
+                o.id
+            )))
+        }
+        Event::DisputeClosed {
+            dispute,
+            payment_intent,
+            status,
+        } => {
+            let Some(pi) = payment_intent else {
+                return Err(ApplyError::Reject(format!("dispute {dispute} names no payment")));
+            };
+            let o = order_or_retry(tx, OrderRef::PaymentIntent(pi.clone()), pi).await?;
+            let known = tx.dispute(dispute).await?;
+            if known.as_ref().is_some_and(|d| d.status != "open") {
+                return Ok(Applied::Ignored(format!("dispute {dispute} already closed")));
+            }
+            let outcome = match status.as_str() {
+                "won" | "warning_closed" => "won",
+                "lost" => "lost",
+                other => return Ok(Applied::Ignored(format!("dispute {dispute} closed as {other}"))),
+            };
+            let list = tx.entitlements_of(o.id).await?;
+            let changed = if outcome == "won" {
+                change_each(tx, list, |e| {
+                    e.restore(dispute, actor.clone(), "charge.dispute.closed: won", now)
+                        .ok()
+                })
+                .await?
+            } else {
+                // A chargeback: the money went back to the buyer, so what it bought is revoked
+                // and the order counts as refunded — its value is no credit for later orders.
+                let revoked = change_each(tx, list, |e| {
+                    e.revoke(
+                        RevokeReason::Chargeback,
+                        actor.clone(),
+                        "charge.dispute.closed: lost",
+                        now,
+                    )
+                    .ok()
+                })
+                .await?;
+                tx.set_refund(o.id, o.cash_paid, OrderStatus::Refunded).await?;
+                revoked
+            };
+            tx.record_dispute(&DisputeRecord {
+                id: dispute.clone(),
+                order: o.id,
+                payment_intent: pi.clone(),
+                amount: known.as_ref().map_or(o.cash_paid, |d| d.amount),
+                reason: known
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_owned(), |d| d.reason.clone()),
+                status: outcome.into(),
+                opened_at: known.as_ref().map_or(now, |d| d.opened_at),
+                closed_at: Some(now),
+            })
+            .await?;
+            Ok(Applied::Changed(format!(
+                "order {}: dispute {dispute} {outcome}, {changed} entitlement(s) {}",
+                o.id,
+                if outcome == "won" {
+                    "restored"
+                } else {
+                    "revoked (chargeback)"
+                }
+            )))
+        }
         Event::CheckoutCompleted {
             session,
             order,

@@ -132,6 +132,14 @@ impl PaymentTx for FakeTx {
         Ok(true)
     }
 
+    async fn dispute(&self, _: &str) -> Result<Option<crate::ports::DisputeRecord>, TxError> {
+        Ok(None)
+    }
+
+    async fn record_dispute(&self, _: &crate::ports::DisputeRecord) -> Result<(), TxError> {
+        Ok(())
+    }
+
     async fn set_cancel_at_period_end(&self, _: PurchaseId, _: bool) -> Result<(), TxError> {
         Ok(())
     }

@@ -95,6 +95,8 @@ pub const HANDLED: &[&str] = &[
     "charge.refunded",
     "customer.subscription.deleted",
     "customer.subscription.updated",
+    "charge.dispute.created",
+    "charge.dispute.closed",
 ];
 
 /// An event the shop acts on.
@@ -177,6 +179,26 @@ pub enum Event {
         order: Option<i64>,
         /// Whether it ends at the end of the paid period (the portal's "cancel").
         cancel_at_period_end: Option<bool>,
+    },
+    /// A payment was disputed (a chargeback opened).
+    DisputeCreated {
+        /// `dp_…`.
+        dispute: String,
+        /// The disputed payment.
+        payment_intent: Option<String>,
+        /// Disputed, minor units.
+        amount: i64,
+        /// The card network's reason (`fraudulent`, `product_not_received`, …).
+        reason: String,
+    },
+    /// A dispute closed: `won`, `lost` or `warning_closed`.
+    DisputeClosed {
+        /// `dp_…`.
+        dispute: String,
+        /// The disputed payment.
+        payment_intent: Option<String>,
+        /// The outcome.
+        status: String,
     },
     /// Not acted on.
     Ignored,
@@ -286,6 +308,24 @@ pub fn interpret(env: &Envelope) -> Result<Event, EventError> {
                 .and_then(Value::as_i64)
                 .ok_or(EventError::Missing("data.object.amount_refunded"))?,
             refunded: o.get("refunded").and_then(Value::as_bool).unwrap_or(false),
+        },
+        "charge.dispute.created" => Event::DisputeCreated {
+            dispute: session()?,
+            payment_intent: id_of(o.get("payment_intent")),
+            amount: o
+                .get("amount")
+                .and_then(Value::as_i64)
+                .ok_or(EventError::Missing("data.object.amount"))?,
+            reason: o.get("reason").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
+        },
+        "charge.dispute.closed" => Event::DisputeClosed {
+            dispute: session()?,
+            payment_intent: id_of(o.get("payment_intent")),
+            status: o
+                .get("status")
+                .and_then(Value::as_str)
+                .ok_or(EventError::Missing("data.object.status"))?
+                .to_owned(),
         },
         "customer.subscription.deleted" => Event::SubscriptionDeleted {
             subscription: session()?,
@@ -403,6 +443,29 @@ mod tests {
                 cancel_at_period_end: None,
             }
         );
+        // Disputes: the payment they are about, the reason, the outcome.
+        let opened = env(
+            "charge.dispute.created",
+            serde_json::json!({"id": "dp_1", "object": "dispute", "amount": 1900, "payment_intent": "pi_1",
+                "reason": "fraudulent", "status": "needs_response"}),
+        );
+        assert_eq!(
+            interpret(&opened).unwrap(),
+            Event::DisputeCreated {
+                dispute: "dp_1".into(),
+                payment_intent: Some("pi_1".into()),
+                amount: 1900,
+                reason: "fraudulent".into()
+            }
+        );
+        let closed = env(
+            "charge.dispute.closed",
+            serde_json::json!({"id": "dp_1", "object": "dispute", "payment_intent": {"id": "pi_1"}, "status": "lost"}),
+        );
+        assert!(matches!(
+            interpret(&closed).unwrap(),
+            Event::DisputeClosed { ref status, ref payment_intent, .. } if status == "lost" && payment_intent.as_deref() == Some("pi_1")
+        ));
         // A plan change's invoice names the change's order through the subscription metadata.
         let change = env(
             "invoice.paid",

@@ -47,6 +47,27 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
 }
 
+/// A payment dispute (chargeback) as the shop records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeRecord {
+    /// `dp_…`.
+    pub id: String,
+    /// The order whose payment is disputed.
+    pub order: PurchaseId,
+    /// The disputed payment.
+    pub payment_intent: String,
+    /// Disputed amount.
+    pub amount: Money,
+    /// The card network's reason.
+    pub reason: String,
+    /// `open`, `won` or `lost`.
+    pub status: String,
+    /// When the shop learnt of it.
+    pub opened_at: DateTime<Utc>,
+    /// When it closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
 /// A plan upgrade of a live subscription (see [`PaymentGateway::change_subscription`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanChange {
@@ -300,6 +321,12 @@ pub trait InboxRepository: Send + Sync {
     /// # Errors
     /// [`InboxError`].
     async fn counts(&self) -> Result<Vec<(String, i64)>, InboxError>;
+
+    /// Recorded payment disputes, newest first: only the open ones when `open_only`.
+    ///
+    /// # Errors
+    /// [`InboxError`] when storage fails.
+    async fn disputes(&self, open_only: bool) -> Result<Vec<DisputeRecord>, InboxError>;
 }
 
 /// Every SKU the shop sells, as the payment provider's catalog should have it: each KEY at its
@@ -400,6 +427,16 @@ pub trait PaymentTx: Send + Sync {
     /// # Errors
     /// [`TxError`].
     async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), TxError>;
+    /// A recorded dispute.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn dispute(&self, id: &str) -> Result<Option<DisputeRecord>, TxError>;
+    /// Records a dispute, or its new status.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn record_dispute(&self, dispute: &DisputeRecord) -> Result<(), TxError>;
     /// Plan order `id`'s subscription is no longer live.
     ///
     /// # Errors

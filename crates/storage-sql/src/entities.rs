@@ -389,6 +389,30 @@ pub mod payment_customers {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod disputes {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "disputes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub order_id: i64,
+        pub payment_intent: String,
+        pub amount_minor: i64,
+        pub currency: String,
+        pub reason: String,
+        pub status: String,
+        pub opened_at: DateTimeUtc,
+        pub closed_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod webhook_inbox {
     use sea_orm::entity::prelude::*;
 

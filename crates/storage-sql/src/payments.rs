@@ -16,7 +16,7 @@ use entitlements::ports::NewGrant;
 use entitlements::{AuditEntry, Entitlement};
 use payments::apply::{Applied, ApplyError, PaymentTx, Policy, TxError, apply};
 use payments::events::{Envelope, HANDLED, interpret};
-use payments::ports::{InboxEntry, InboxError, InboxRepository, Processed};
+use payments::ports::{DisputeRecord, InboxEntry, InboxError, InboxRepository, Processed};
 use pricing::Money;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -25,7 +25,7 @@ use sea_orm::{
 use upgrades::ports::{Fulfilment, Order, OrderRef, OrderStatus, PaymentRefs};
 use upgrades::{PurchaseId, Sku};
 
-use crate::entities::{entitlements as ent_rows, order_entitlements, orders, webhook_inbox as inbox};
+use crate::entities::{disputes, entitlements as ent_rows, order_entitlements, orders, webhook_inbox as inbox};
 use crate::entitlement_repo::{from_row as ent_from_row, grant_in, update_in};
 use crate::order_repo::{
     cancel_pending_on, end_live_on, find_by_ref_on, fulfil_fast, history_on, lock_holder, make_live_on, set_refs_on,
@@ -216,6 +216,20 @@ impl InboxRepository for SqlInbox {
             .collect())
     }
 
+    async fn disputes(&self, open_only: bool) -> Result<Vec<DisputeRecord>, InboxError> {
+        let mut q = disputes::Entity::find();
+        if open_only {
+            q = q.filter(disputes::Column::Status.eq("open"));
+        }
+        q.order_by_desc(disputes::Column::OpenedAt)
+            .all(&self.db)
+            .await
+            .map_err(err)?
+            .iter()
+            .map(|r| dispute_from_row(r).map_err(|e| InboxError(e.0)))
+            .collect()
+    }
+
     async fn counts(&self) -> Result<Vec<(String, i64)>, InboxError> {
         let backend = self.db.get_database_backend();
         let rows = self
@@ -292,6 +306,21 @@ async fn claim(txn: &DatabaseTransaction, now: DateTime<Utc>, max: usize) -> Res
     Ok(rows)
 }
 
+fn dispute_from_row(r: &disputes::Model) -> Result<DisputeRecord, TxError> {
+    let currency: pricing::Currency = serde_json::from_str(&format!("\"{}\"", r.currency))
+        .map_err(|e| TxError(format!("dispute {}: stored currency cannot be read: {e}", r.id)))?;
+    Ok(DisputeRecord {
+        id: r.id.clone(),
+        order: PurchaseId(r.order_id),
+        payment_intent: r.payment_intent.clone(),
+        amount: Money::from_minor(r.amount_minor, currency),
+        reason: r.reason.clone(),
+        status: r.status.clone(),
+        opened_at: r.opened_at,
+        closed_at: r.closed_at,
+    })
+}
+
 struct TxPort<'a> {
     txn: &'a DatabaseTransaction,
 }
@@ -332,6 +361,41 @@ impl PaymentTx for TxPort<'_> {
 
     async fn make_live(&self, id: PurchaseId, now: DateTime<Utc>) -> Result<bool, TxError> {
         make_live_on(self.txn, id, now).await.map_err(tx_err)
+    }
+
+    async fn dispute(&self, id: &str) -> Result<Option<DisputeRecord>, TxError> {
+        disputes::Entity::find_by_id(id.to_owned())
+            .one(self.txn)
+            .await
+            .map_err(|e| TxError(e.to_string()))?
+            .as_ref()
+            .map(dispute_from_row)
+            .transpose()
+    }
+
+    async fn record_dispute(&self, d: &DisputeRecord) -> Result<(), TxError> {
+        let row = disputes::ActiveModel {
+            id: Set(d.id.clone()),
+            order_id: Set(d.order.0),
+            payment_intent: Set(d.payment_intent.clone()),
+            amount_minor: Set(d.amount.minor()),
+            currency: Set(d.amount.currency().code().to_owned()),
+            reason: Set(d.reason.clone()),
+            status: Set(d.status.clone()),
+            opened_at: Set(d.opened_at),
+            closed_at: Set(d.closed_at),
+        };
+        let exists = disputes::Entity::find_by_id(d.id.clone())
+            .one(self.txn)
+            .await
+            .map_err(|e| TxError(e.to_string()))?
+            .is_some();
+        if exists {
+            disputes::Entity::update(row).exec(self.txn).await.map(|_| ())
+        } else {
+            disputes::Entity::insert(row).exec(self.txn).await.map(|_| ())
+        }
+        .map_err(|e| TxError(e.to_string()))
     }
 
     async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), TxError> {

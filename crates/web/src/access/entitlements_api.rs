@@ -41,7 +41,7 @@ pub(crate) struct EntitlementInfo {
     source: String,
     /// `user:<id>` or `organisation:<id>`.
     holder: String,
-    /// `active`, `past_due`, `revoked`.
+    /// `active`, `past_due`, `revoked`, `disputed` (suspended while a chargeback is open).
     status: String,
     /// When access ends (RFC 3339), if it does.
     #[oai(nullable)]
@@ -139,6 +139,7 @@ fn info(e: &Entitlement, now: chrono::DateTime<chrono::Utc>) -> EntitlementInfo 
             Status::Active => "active",
             Status::PastDue { .. } => "past_due",
             Status::Revoked { .. } => "revoked",
+            Status::Disputed { .. } => "disputed",
         }
         .into(),
         expires_at: e.expires_at().map(|t| t.to_rfc3339()),

@@ -141,7 +141,9 @@ fn link_with(
         state.clock.now(),
     ) {
         Ok(link) => Ok((link.path, link.expires_at)),
-        Err(err @ IssueError::NotEntitled) => Err(json_error(StatusCode::FORBIDDEN, "forbidden", &err.to_string())),
+        Err(err @ (IssueError::NotEntitled | IssueError::UnderDispute)) => {
+            Err(json_error(StatusCode::FORBIDDEN, "forbidden", &err.to_string()))
+        }
     }
 }
 

@@ -168,22 +168,48 @@ fn build() -> Value {
         }
     }
     // Numbers the server parses itself (to name the parameter in its answer).
-    for (path, name, schema) in [
+    for (path, method, name, schema) in [
         (
             "/keys",
+            "get",
             "page",
             json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 100_000}),
         ),
         (
             "/keys",
+            "get",
             "per_page",
             json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 100}),
         ),
-        ("/quotes", "org", json!({"type": "integer", "format": "int64"})),
+        ("/quotes", "get", "org", json!({"type": "integer", "format": "int64"})),
+        (
+            "/me/subscriptions",
+            "get",
+            "org",
+            json!({"type": "integer", "format": "int64"}),
+        ),
+        (
+            "/me/subscriptions/{id}/cancel",
+            "post",
+            "org",
+            json!({"type": "integer", "format": "int64"}),
+        ),
+        (
+            "/me/subscriptions/{id}/resume",
+            "post",
+            "org",
+            json!({"type": "integer", "format": "int64"}),
+        ),
+        (
+            "/admin/disputes",
+            "get",
+            "state",
+            json!({"type": "string", "enum": ["open", "all"]}),
+        ),
     ] {
         if let Some(params) = paths
             .get_mut(path)
-            .and_then(|p| p.get_mut("get"))
+            .and_then(|p| p.get_mut(method))
             .and_then(|op| op.get_mut("parameters"))
             .and_then(Value::as_array_mut)
         {

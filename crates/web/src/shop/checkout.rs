@@ -265,7 +265,7 @@ async fn cancel_or_resume(
     org: Option<&str>,
     cancel: bool,
 ) -> SubscriptionChangeResponse {
-    let org = match parse_org(org) {
+    let org = match crate::shop::prices::parse_api_org(org) {
         Ok(o) => o,
         Err(m) => return SubscriptionChangeResponse::BadRequest(e("bad_request", m)),
     };

@@ -261,6 +261,48 @@ pub(crate) struct OrderList {
     items: Vec<OrderInfo>,
 }
 
+/// A payment dispute (chargeback).
+#[derive(Object)]
+pub(crate) struct DisputeInfo {
+    /// The provider's dispute id (`dp_…`).
+    id: String,
+    /// The order whose payment is disputed.
+    order_id: i64,
+    /// The disputed payment.
+    payment_intent: String,
+    /// Disputed amount.
+    amount: Amount,
+    /// The card network's reason.
+    reason: String,
+    /// `open` (what it bought is suspended), `won` (restored) or `lost` (revoked, a chargeback).
+    status: String,
+    /// When the shop learnt of it (RFC 3339).
+    opened_at: String,
+    /// When it closed.
+    #[oai(nullable)]
+    closed_at: Option<String>,
+}
+
+/// Disputes, newest first.
+#[derive(Object)]
+pub(crate) struct DisputeList {
+    /// The disputes.
+    items: Vec<DisputeInfo>,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum DisputesResponse {
+    /// The disputes.
+    #[oai(status = 200)]
+    Ok(Json<DisputeList>),
+    /// `state` is not `open` or `all`.
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
+}
+
 /// A live subscription.
 #[derive(Object)]
 pub(crate) struct SubscriptionInfo {
@@ -498,6 +540,14 @@ pub(crate) async fn buyer_holder(
     }
 }
 
+/// [`parse_org`] for the JSON API, where a given `org` must be an id (empty is a 400).
+pub(crate) fn parse_api_org(org: Option<&str>) -> Result<Option<i64>, String> {
+    match org {
+        Some(o) if o.trim().is_empty() => Err("`org`: give an organisation id, or leave `org` out".to_owned()),
+        other => parse_org(other),
+    }
+}
+
 /// Parses an `org` form or query value: absent or empty is none; anything else must be an
 /// organisation id (never silently ignored, which would buy for the caller instead).
 pub(crate) fn parse_org(org: Option<&str>) -> Result<Option<i64>, String> {
@@ -674,7 +724,7 @@ impl CommerceApi {
         #[oai(validator(max_length = 20))]
         org: Query<Option<String>>,
     ) -> SubscriptionsResponse {
-        let org = match parse_org(org.0.as_deref()) {
+        let org = match parse_api_org(org.0.as_deref()) {
             Ok(o) => o,
             Err(m) => return SubscriptionsResponse::BadRequest(e("bad_request", m)),
         };
@@ -690,6 +740,50 @@ impl CommerceApi {
             Err(err) => {
                 tracing::error!(error = %err, "subscription lookup failed");
                 SubscriptionsResponse::Unavailable(e("unavailable", "try again shortly"))
+            }
+        }
+    }
+
+    /// Payment disputes (admins): the open ones by default (`state=all` for every one). While a
+    /// dispute is open, what its payment bought is suspended; won restores it, lost revokes it.
+    #[oai(path = "/admin/disputes", method = "get", tag = "CommerceTags::Orders")]
+    async fn disputes(
+        &self,
+        state: Data<&AppState>,
+        _admin: Admin,
+        /// `open` (default) or `all`.
+        #[oai(name = "state", validator(max_length = 8))]
+        state_filter: Query<Option<String>>,
+    ) -> DisputesResponse {
+        let open_only = match state_filter.0.as_deref() {
+            None | Some("open") => true,
+            Some("all") => false,
+            Some(other) => {
+                return DisputesResponse::BadRequest(e(
+                    "bad_request",
+                    format!("`state` must be `open` or `all`, not `{other}`"),
+                ));
+            }
+        };
+        match state.shop.inbox.disputes(open_only).await {
+            Ok(list) => DisputesResponse::Ok(Json(DisputeList {
+                items: list
+                    .into_iter()
+                    .map(|d| DisputeInfo {
+                        order_id: d.order.0,
+                        payment_intent: d.payment_intent,
+                        amount: amount(d.amount),
+                        reason: d.reason,
+                        status: d.status,
+                        opened_at: d.opened_at.to_rfc3339(),
+                        closed_at: d.closed_at.map(|t| t.to_rfc3339()),
+                        id: d.id,
+                    })
+                    .collect(),
+            })),
+            Err(err) => {
+                tracing::error!(error = %err, "disputes lookup failed");
+                DisputesResponse::Unavailable(e("unavailable", "try again shortly"))
             }
         }
     }
