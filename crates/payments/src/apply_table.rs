@@ -517,6 +517,113 @@ fn every_plan_event_in_every_state() {
     }
 }
 
+fn dispute(kind: &str, status: &str) -> Event {
+    if kind == "created" {
+        Event::DisputeCreated {
+            dispute: "dp_1".into(),
+            payment_intent: Some("pi_1".into()),
+            amount: 4_900,
+            reason: "fraudulent".into(),
+        }
+    } else {
+        Event::DisputeClosed {
+            dispute: "dp_1".into(),
+            payment_intent: Some("pi_1".into()),
+            status: status.into(),
+        }
+    }
+}
+
+/// Disputes × the KEY order's states (issue 12). Rows: the order's state. Columns: a dispute
+/// opened, closed won, closed lost, closed with another outcome. Cells: the outcome, the order's
+/// status after, and the grant's status after (`a` active, `d` disputed, `r` revoked, `-` none).
+#[test]
+fn every_dispute_event_in_every_key_order_state() {
+    use OrderStatus::{Paid, Pending, Refunded};
+    let events = [
+        ("opened", dispute("created", "needs_response")),
+        ("won", dispute("closed", "won")),
+        ("lost", dispute("closed", "lost")),
+        ("closed otherwise", dispute("closed", "charge_refunded")),
+    ];
+    type Cell = (Outcome, Option<OrderStatus>, char);
+    let table: [(Option<OrderStatus>, [Cell; 4]); 4] = [
+        (
+            None,
+            [
+                (Retry, None, '-'),
+                (Retry, None, '-'),
+                (Retry, None, '-'),
+                (Retry, None, '-'),
+            ],
+        ),
+        // A pending order has no payment to dispute yet: retried until its payment is known.
+        (
+            Some(Pending),
+            [
+                (Retry, Some(Pending), '-'),
+                (Retry, Some(Pending), '-'),
+                (Retry, Some(Pending), '-'),
+                (Retry, Some(Pending), '-'),
+            ],
+        ),
+        (
+            Some(Paid),
+            [
+                (Changed, Some(Paid), 'd'),
+                (Changed, Some(Paid), 'a'),
+                (Changed, Some(Refunded), 'r'),
+                (Ignored, Some(Paid), 'a'),
+            ],
+        ),
+        (
+            Some(Refunded),
+            [
+                (Changed, Some(Refunded), 'r'),
+                (Changed, Some(Refunded), 'r'),
+                (Changed, Some(Refunded), 'r'),
+                (Ignored, Some(Refunded), 'r'),
+            ],
+        ),
+    ];
+    for (state, row) in table {
+        for ((name, event), (want, after, grant_after)) in events.iter().zip(row) {
+            let grant = state.filter(|s| !matches!(s, Pending)).map(|s| {
+                let mut g = Entitlement::grant(
+                    EntitlementId(1),
+                    Holder::User(UserId(3)),
+                    entitlements::Scope::Key("pg-failover".parse().unwrap()),
+                    entitlements::Source::Purchase,
+                    entitlements::Term::Perpetual,
+                    now() - Duration::days(10),
+                );
+                if s == Refunded {
+                    g.revoke(
+                        entitlements::RevokeReason::Refund,
+                        entitlements::Actor::System,
+                        "refund",
+                        now(),
+                    )
+                    .unwrap();
+                }
+                g
+            });
+            let tx = FakeTx::with(state.map(|s| order("key:pg-failover", s)), grant.into_iter().collect());
+            let got = run(apply(event, "evt_1", &tx, &Policy::default(), now()));
+            assert_eq!(outcome(&got), want, "{state:?} × {name}: {got:?}");
+            assert_eq!(tx.status(), after, "{state:?} × {name}: status after");
+            let grants = tx.grants.lock().unwrap().clone();
+            let g = grants.first().map_or('-', |g| match g.status {
+                Status::Active => 'a',
+                Status::Disputed { .. } => 'd',
+                Status::Revoked { .. } => 'r',
+                Status::PastDue { .. } => 'p',
+            });
+            assert_eq!(g, grant_after, "{state:?} × {name}: grant after");
+        }
+    }
+}
+
 /// Plan changes (issue 12) over the mocked transaction port: the change's invoice fulfils the
 /// change order for exactly its quote, ends the old plan and moves the live marker; a wrong
 /// amount or another subscription's invoice changes nothing.
