@@ -460,6 +460,10 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
     c.goto(&key_url).await.unwrap();
     assert_eq!(text(&c, "#buy-key").await, "Buy for $49.00");
     click_and_wait(&c, "#buy-key").await;
+    // The review step: what is bought and the amount now, then confirm.
+    assert_eq!(text(&c, "#amount-now").await, "$49.00");
+    assert!(text(&c, "#review-terms").await.contains("nothing recurring"));
+    click_and_wait(&c, "#confirm-purchase").await;
     assert!(text(&c, ".test-mode").await.contains("TEST MODE"));
     assert_eq!(text(&c, "#amount-due").await, "$49.00");
     click_and_wait(&c, "#pay").await;
@@ -520,13 +524,8 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
         .await
         .unwrap();
     eprintln!("CSP {:?}", r.headers().get("content-security-policy"));
-    c.find(Locator::Css("#buy-key")).await.unwrap().click().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    eprintln!("URL {}", c.current_url().await.unwrap());
-    eprintln!(
-        "SRC {}",
-        &c.source().await.unwrap().chars().take(1500).collect::<String>()
-    );
+    click_and_wait(&c, "#buy-key").await;
+    click_and_wait(&c, "#confirm-purchase").await;
     click_and_wait(&c, "#pay").await;
     let paid_url = c.current_url().await.unwrap().to_string();
     wait_for_text(&c, &paid_url, "#order-state", "Paid").await;
@@ -539,6 +538,12 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
     )
     .await;
     click_and_wait(&c, "#bundle-incident-response-essentials .buy-bundle").await;
+    assert_eq!(
+        text(&c, "#amount-now").await,
+        "$79.28",
+        "the review shows the credited amount"
+    );
+    click_and_wait(&c, "#confirm-purchase").await;
     assert_eq!(
         text(&c, "#amount-due").await,
         "$79.28",
@@ -682,17 +687,78 @@ async fn the_buy_button_reaches_the_providers_checkout_page() {
         .await
         .unwrap();
     eprintln!("CSP {:?}", r.headers().get("content-security-policy"));
-    c.find(Locator::Css("#buy-key")).await.unwrap().click().await.unwrap();
+    click_and_wait(&c, "#buy-key").await;
+    c.find(Locator::Css("#confirm-purchase"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    eprintln!("URL {}", c.current_url().await.unwrap());
-    eprintln!(
-        "SRC {}",
-        &c.source().await.unwrap().chars().take(1500).collect::<String>()
-    );
     let url = c.current_url().await.unwrap().to_string();
     assert!(
         url.starts_with(&format!("{}c/pay/cs_test_", fake.base)),
         "landed on {url}"
     );
     assert_eq!(text(&c, "#fake-stripe-checkout").await, "Pay with the fake Stripe");
+}
+
+/// Issue 12 in a browser (local payment mode): subscribe on `/pricing` through the review step,
+/// upgrade from `/account/billing` (a change of the same subscription, paid on the test page),
+/// then cancel at the end of the period in the portal and resume.
+#[tokio::test]
+async fn subscribe_upgrade_cancel_at_period_end_and_resume() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("worker.poll_ms", "50".into())],
+    )
+    .await;
+    let c = connect(&driver).await;
+    sign_up_in_browser(&c, &app, "ada@example.com").await;
+
+    c.goto(&app.url("/pricing")).await.unwrap();
+    click_and_wait(&c, "li.plan.tier-starter .subscribe-monthly").await;
+    assert_eq!(text(&c, "#review-what").await, "Starter plan, billed monthly");
+    assert_eq!(text(&c, "#amount-now").await, "$12.00");
+    assert!(text(&c, "#review-terms").await.contains("then $12.00 every month from"));
+    click_and_wait(&c, "#confirm-purchase").await;
+    click_and_wait(&c, "#pay").await;
+    let paid = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &paid, "#order-state", "Paid").await;
+    let billing = app.url("/account/billing");
+    wait_for_text(&c, &billing, "#subscription", "Starter plan, billed monthly").await;
+    assert!(text(&c, "#subscription").await.contains("renews on"));
+
+    // Upgrade from the billing page: the review says it changes the current plan.
+    click_and_wait(&c, "li.offer[data-sku='plan:operator:monthly'] .take-offer").await;
+    assert!(
+        text(&c, "#review-terms")
+            .await
+            .contains("changes your current Starter plan"),
+        "{}",
+        text(&c, "#review-terms").await
+    );
+    let due = text(&c, "#amount-now").await;
+    assert_ne!(due, "$29.00", "unused Starter time is credited");
+    click_and_wait(&c, "#confirm-purchase").await;
+    assert_eq!(
+        text(&c, "#amount-due").await,
+        due,
+        "the test checkout charges the reviewed amount"
+    );
+    click_and_wait(&c, "#pay").await;
+    wait_for_text(&c, &billing, "#subscription", "Operator plan, billed monthly").await;
+
+    // Cancel at the end of the period in the portal, then resume.
+    c.goto(&billing).await.unwrap();
+    click_and_wait(&c, "#billing-portal").await;
+    click_and_wait(&c, "#cancel-subscription").await;
+    wait_for_text(&c, &billing, "#subscription", "Cancelled: access until").await;
+    c.goto(&app.url("/pay/local/portal")).await.unwrap();
+    click_and_wait(&c, "#resume-subscription").await;
+    wait_for_text(&c, &billing, "#subscription", "renews on").await;
+    c.close().await.unwrap();
 }

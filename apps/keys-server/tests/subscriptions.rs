@@ -340,3 +340,82 @@ async fn cancel_at_period_end_and_resume_through_the_api_only_for_the_holder() {
         app.stop().await.unwrap();
     }
 }
+
+/// Every purchase passes a review step (issue 12): the Buy form leads to `/checkout/review`,
+/// which names what is bought, shows every quote line and the amount now — $0.00 too — and the
+/// renewal terms; only its confirmation opens the checkout.
+#[tokio::test]
+async fn every_purchase_is_reviewed_before_it_starts_even_at_zero() {
+    for db in test_support::databases().await {
+        let app = app_on(&db).await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        // A $19.00 starter KEY paid today fully credits the $12.00 Starter plan.
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/admin/orders",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "sku": "key:disk-full-recovery", "reason": "invoice 7"})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (csrf, _) = common::form_csrf(&app, "/account", Some(&ada)).await;
+        let post = |form: Vec<(&'static str, String)>| {
+            app.client
+                .post(app.url("/checkout"))
+                .header("cookie", &ada)
+                .form(&form)
+                .send()
+        };
+        let r = post(vec![("csrf", csrf.clone()), ("sku", "plan:starter:monthly".into())])
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let review = r.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(review, "/checkout/review?sku=plan:starter:monthly");
+        let (_, orders) = send(&app, "GET", "/api/v1/me/orders", Some(&ada), None).await;
+        assert_eq!(
+            orders["items"].as_array().unwrap().len(),
+            1,
+            "nothing started before the review"
+        );
+
+        let (s, page) = app.get_text_with_cookie(&review, &ada).await;
+        assert_eq!(s, 200, "{page}");
+        assert!(page.contains("Starter plan, billed monthly"), "{page}");
+        assert!(page.contains("id=\"amount-now\" class=\"money\">$0.00"), "{page}");
+        assert!(
+            page.contains("then $12.00 every month from") && page.contains("until you cancel"),
+            "the renewal terms: {page}"
+        );
+        assert!(page.contains("Confirm — nothing to pay now"), "{page}");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        let r = post(vec![
+            ("csrf", csrf),
+            ("sku", "plan:starter:monthly".into()),
+            ("confirm", "1".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(
+            r.headers()["location"].to_str().unwrap().starts_with("/pay/local/"),
+            "{db:?}: confirmed: the (test) checkout, where the card is collected: {:?}",
+            r.headers()["location"]
+        );
+        // A KEY: one payment, nothing recurring. Someone's malformed SKU: a 400, not a review.
+        let (_, page) = app
+            .get_text_with_cookie("/checkout/review?sku=key:redis-memory-pressure", &ada)
+            .await;
+        assert!(page.contains("Redis") && page.contains("nothing recurring"), "{page}");
+        let (s, _) = app.get_text_with_cookie("/checkout/review?sku=widget:x", &ada).await;
+        assert_eq!(s, 400);
+        app.stop().await.unwrap();
+    }
+}

@@ -315,6 +315,7 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/webhooks/stripe", poem::post(checkout::webhook))
         .at("/checkout", poem::post(checkout::buy_form))
         .at("/checkout/return", get(checkout::return_page))
+        .at("/checkout/review", get(checkout::review_page))
         .at(
             "/pay/local/portal",
             get(checkout::local_portal).post(checkout::local_portal_post),

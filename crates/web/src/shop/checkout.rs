@@ -393,13 +393,141 @@ impl CheckoutApi {
     }
 }
 
-/// The Buy forms' body.
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    sku: String,
+    org: Option<i64>,
+    what: String,
+    kind: &'static str,
+    lines: Vec<(String, String, String)>,
+    amount_now: String,
+    free: bool,
+    terms: String,
+    back: String,
+    csrf: String,
+}
+
+/// `?sku=&org=` of the review page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReviewQuery {
+    sku: String,
+    #[serde(default)]
+    org: Option<String>,
+}
+
+/// `GET /checkout/review`: the last step before paying — what is bought (by name), every line
+/// of the quote, the amount charged now (also when it is $0.00) and what happens next (a
+/// one-time purchase, or when and at what price a plan renews, or how a plan change takes
+/// effect). Confirming posts the checkout.
+#[handler]
+pub(crate) async fn review_page(
+    state: Data<&AppState>,
+    PageSession(session): PageSession,
+    poem::web::Query(q): poem::web::Query<ReviewQuery>,
+) -> Response {
+    let fail = |status, message: String| error_page(status, "This purchase cannot be reviewed", &message);
+    let sku = match parse_sku(Some(&q.sku)) {
+        Ok(s) => s,
+        Err(crate::shop::prices::SkuProblem::Unknown(m)) => return fail(StatusCode::NOT_FOUND, m),
+        Err(crate::shop::prices::SkuProblem::Malformed(m)) => return fail(StatusCode::BAD_REQUEST, m),
+    };
+    let org = match parse_org(q.org.as_deref()) {
+        Ok(o) => o,
+        Err(m) => return fail(StatusCode::BAD_REQUEST, m),
+    };
+    let holder = match crate::shop::prices::buyer_holder(&state, session.account, org).await {
+        Ok(h) => h,
+        Err(("forbidden", m)) => return fail(StatusCode::FORBIDDEN, m),
+        Err((_, m)) => return fail(StatusCode::SERVICE_UNAVAILABLE, m),
+    };
+    let quote = match crate::shop::prices::quote_for(&state, Some(holder), &sku).await {
+        Ok(q) => q,
+        Err(("not_found", m)) => return fail(StatusCode::NOT_FOUND, m),
+        Err(("conflict" | "bad_request", m)) => return fail(StatusCode::CONFLICT, m),
+        Err((_, m)) => return fail(StatusCode::SERVICE_UNAVAILABLE, m),
+    };
+    let now = state.clock.now();
+    let snapshot = state.catalog.cache.snapshot();
+    let offers = state.catalog.cache.offers();
+    let (what, kind, terms) = match &sku {
+        Sku::Key(slug) => (
+            snapshot
+                .get(slug.as_str())
+                .map_or_else(|| slug.to_string(), |k| k.meta.name.clone()),
+            "key",
+            "One payment, nothing recurring: the KEY is yours to keep, with every version released later.".to_owned(),
+        ),
+        Sku::Bundle(slug) => (
+            offers
+                .as_ref()
+                .as_ref()
+                .and_then(|o| o.bundles().iter().find(|b| &b.slug == slug).map(|b| format!("{} bundle", b.title)))
+                .unwrap_or_else(|| slug.to_string()),
+            "bundle",
+            "One payment, nothing recurring: every KEY of the bundle is yours to keep, with every version released later.".to_owned(),
+        ),
+        Sku::Plan { tier, interval } => {
+            let price = offers
+                .as_ref()
+                .as_ref()
+                .map(|o| o.plan_price(*tier, *interval).to_string())
+                .unwrap_or_default();
+            let next = upgrades::service::period_end(now, *interval).date_naive();
+            let every = match interval {
+                pricing::Interval::Monthly => "month",
+                pricing::Interval::Annual => "year",
+            };
+            let live = state.shop.commerce.live_subscription(holder, now).await.ok().flatten();
+            let terms = match live {
+                Some(current) => format!(
+                    "This changes your current {} plan now (never a second subscription): you pay {} today, your \
+                     paid period restarts today, and it renews on {next} at {price} every {every} until you cancel.",
+                    crate::shop::prices::capitalise(current.tier.as_str()),
+                    quote.amount_due
+                ),
+                None => format!(
+                    "A subscription: {} today, then {price} every {every} from {next} until you cancel. \
+                     Cancelling keeps access until the end of the period you paid for.",
+                    quote.amount_due
+                ),
+            };
+            (
+                format!(
+                    "{} plan, billed {}",
+                    crate::shop::prices::capitalise(tier.as_str()),
+                    upgrades::interval_as_str(*interval)
+                ),
+                "plan",
+                terms,
+            )
+        }
+    };
+    let view = crate::shop::pages::quote_view(&quote);
+    render(&ReviewPage {
+        sku: sku.to_string(),
+        org,
+        what,
+        kind,
+        lines: view.lines,
+        amount_now: quote.amount_due.to_string(),
+        free: quote.amount_due.minor() == 0,
+        terms,
+        back: page_of(&sku),
+        csrf: session.csrf_token,
+    })
+}
+
+/// The Buy forms' body. Without `confirm=1` it leads to the review page; the review page's
+/// form confirms.
 #[derive(Debug, Deserialize)]
 pub(crate) struct BuyForm {
     csrf: String,
     sku: String,
     #[serde(default)]
     org: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 impl HasCsrf for BuyForm {
@@ -408,14 +536,26 @@ impl HasCsrf for BuyForm {
     }
 }
 
-/// `POST /checkout` (the Buy buttons): 303 to the checkout. An `org` that is not an
-/// organisation id is a 400, never a purchase for yourself.
+/// `POST /checkout` (the Buy buttons): first 303 to the review page (what is bought, the amount
+/// now, the renewal terms); its confirmation (`confirm=1`) then 303 to the checkout. An `org`
+/// that is not an organisation id is a 400, never a purchase for yourself.
 #[handler]
 pub(crate) async fn buy_form(state: Data<&AppState>, SignedInForm(session, f): SignedInForm<BuyForm>) -> Response {
     let org = match parse_org(f.org.as_deref()) {
         Ok(o) => o,
         Err(message) => return error_page(StatusCode::BAD_REQUEST, "This purchase could not start", &message),
     };
+    if f.confirm.as_deref() != Some("1") {
+        if let Err(p) = parse_sku(Some(&f.sku)) {
+            let message = match p {
+                crate::shop::prices::SkuProblem::Unknown(m) | crate::shop::prices::SkuProblem::Malformed(m) => m,
+            };
+            return error_page(StatusCode::BAD_REQUEST, "This purchase could not start", &message);
+        }
+        // The SKU parsed: only `[a-z0-9:-]`, safe in a query string as it is.
+        let org_part = org.map(|o| format!("&org={o}")).unwrap_or_default();
+        return Redirect::see_other(format!("/checkout/review?sku={}{org_part}", f.sku.trim())).into_response();
+    }
     match start_checkout(&state, session.account, &f.sku, org).await {
         Ok(started) => Redirect::see_other(started.checkout_url).into_response(),
         Err((status, _, message)) => error_page(status, "This purchase could not start", &message),
