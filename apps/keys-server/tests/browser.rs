@@ -762,3 +762,90 @@ async fn subscribe_upgrade_cancel_at_period_end_and_resume() {
     wait_for_text(&c, &billing, "#subscription", "renews on").await;
     c.close().await.unwrap();
 }
+
+async fn switch_to(c: &Client, app: &common::TestApp, email: &str) {
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(c, "section.auth button[type=submit]").await;
+}
+
+/// Issue 12 in a browser: an owner creates an organisation on `/account/orgs`, invites a second
+/// user with a link, buys a bundle "for" the organisation (through the review step and the test
+/// checkout); the member can then download its KEYS — until the owner removes them.
+#[tokio::test]
+async fn an_organisation_buys_a_bundle_its_member_downloads_until_removed() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("worker.poll_ms", "50".into())],
+    )
+    .await;
+    let c = connect(&driver).await;
+    sign_up_in_browser(&c, &app, "ada@example.com").await;
+
+    c.goto(&app.url("/account/orgs")).await.unwrap();
+    c.find(Locator::Id("org-name"))
+        .await
+        .unwrap()
+        .send_keys("Acme Ops")
+        .await
+        .unwrap();
+    click_and_wait(&c, "#create-org").await;
+    assert_eq!(text(&c, "#my-role").await, "owner");
+    let org_url = c.current_url().await.unwrap().to_string();
+    click_and_wait(&c, "#create-invite").await;
+    let link = text(&c, "#invite-link").await;
+    assert!(link.starts_with("/join/"), "{link}");
+
+    c.delete_all_cookies().await.unwrap();
+    sign_up_in_browser(&c, &app, "bob@example.com").await;
+    c.goto(&app.url(&link)).await.unwrap();
+    click_and_wait(&c, "#join-org").await;
+    assert_eq!(text(&c, "#my-role").await, "member");
+
+    // The owner buys the bundle for the organisation, from the bundles page.
+    switch_to(&c, &app, "ada@example.com").await;
+    c.goto(&app.url("/marketplace/bundles")).await.unwrap();
+    click_and_wait(&c, "#bundle-incident-response-essentials .buy-for-org").await;
+    assert!(text(&c, "#review .what").await.contains("for organisation"));
+    click_and_wait(&c, "#confirm-purchase").await;
+    click_and_wait(&c, "#pay").await;
+    let paid = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &paid, "#order-state", "Paid").await;
+    wait_for_text(&c, &org_url, "#org-keys", "Disk").await;
+
+    // The member downloads a KEY of the bundle.
+    let key = app.url("/marketplace/disk-full-recovery");
+    switch_to(&c, &app, "bob@example.com").await;
+    c.goto(&key).await.unwrap();
+    assert!(
+        c.find(Locator::Css("form button.download")).await.is_ok(),
+        "the member has access through the organisation"
+    );
+
+    // Removed: access ends at once.
+    switch_to(&c, &app, "ada@example.com").await;
+    c.goto(&org_url).await.unwrap();
+    click_and_wait(&c, "#members button.remove-member").await;
+    switch_to(&c, &app, "bob@example.com").await;
+    c.goto(&key).await.unwrap();
+    assert!(
+        c.find(Locator::Css("#buy-key")).await.is_ok(),
+        "removed: the KEY is locked again"
+    );
+    c.close().await.unwrap();
+}

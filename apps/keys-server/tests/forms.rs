@@ -103,7 +103,17 @@ async fn every_form_route_refuses_a_forged_token() {
     let routes: Vec<(String, String)> = post_routes()
         .into_iter()
         .filter(|(p, _)| !EXEMPT.iter().any(|(e, _)| e == p))
-        .map(|(p, h)| (p.replace(":slug", slug).replace(":session", "cs_local_1_forged"), h))
+        .map(|(p, h)| {
+            (
+                p.replace(":slug", slug)
+                    .replace(":session", "cs_local_1_forged")
+                    .replace(":id", "1")
+                    .replace(":invite", "inv_forged")
+                    .replace(":account", "2")
+                    .replace(":token", "forged-invite-token"),
+                h,
+            )
+        })
         .collect();
     for (path, handler) in &routes {
         // Signed in: the session's token is the only one accepted.

@@ -284,7 +284,7 @@ fn openapi_json() -> Response {
 pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     use access::{library, links};
     use browse::pages;
-    use identity::signin;
+    use identity::{org_pages, signin};
     use shop::{checkout, pages as shop_pages};
     let api = openapi_service();
     let docs = api.swagger_ui();
@@ -310,6 +310,19 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/account/password", poem::post(signin::password_post))
         .at("/account/sessions/end", poem::post(signin::end_sessions_post))
         .at("/account/keys", get(library::account_keys))
+        .at("/account/orgs", get(org_pages::orgs_page).post(org_pages::create_post))
+        .at("/account/orgs/:id", get(org_pages::org_page))
+        .at("/account/orgs/:id/invites", poem::post(org_pages::invite_post))
+        .at(
+            "/account/orgs/:id/invites/:invite/revoke",
+            poem::post(org_pages::revoke_invite_post),
+        )
+        .at(
+            "/account/orgs/:id/members/:account/remove",
+            poem::post(org_pages::remove_post),
+        )
+        .at("/account/orgs/:id/leave", poem::post(org_pages::leave_post))
+        .at("/join/:token", get(org_pages::join_page).post(org_pages::join_post))
         .at("/marketplace/:slug/download", poem::post(library::download_form))
         .at("/dl/:account/:slug/:version/:expires/:sig", get(links::serve))
         .at("/webhooks/stripe", poem::post(checkout::webhook))

@@ -45,8 +45,9 @@ fn how(e: &Entitlement, org_names: &[(i64, String)]) -> String {
 pub(crate) enum Access {
     /// Not signed in.
     Anonymous,
-    /// Signed in, no entitlement; the CSRF token for the Buy form.
-    Locked { csrf: String },
+    /// Signed in, no entitlement; the CSRF token for the Buy form, and the organisations the
+    /// buyer may buy it for.
+    Locked { csrf: String, buy_for: Vec<(i64, String)> },
     /// Entitled: how, and the CSRF token for the download forms.
     Owned { how: String, csrf: String },
 }
@@ -66,6 +67,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
             tracing::error!(error = %e, "entitlement lookup failed");
             return Access::Locked {
                 csrf: session.csrf_token.clone(),
+                buy_for: Vec::new(),
             };
         }
     };
@@ -80,6 +82,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
         },
         None => Access::Locked {
             csrf: session.csrf_token.clone(),
+            buy_for: crate::http::session::managed_orgs(state, session.account).await,
         },
     }
 }

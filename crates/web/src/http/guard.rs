@@ -271,6 +271,7 @@ fn personal_path(path: &str) -> bool {
         "/checkout",
         "/pay/",
         "/dl/",
+        "/join/",
         "/login",
         "/signup",
         "/discover",

@@ -186,3 +186,19 @@ pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<
         .await
         .map_err(|e| tracing::error!(error = %e, "entitlement lookup failed"))
 }
+
+/// The organisations `account` owns or administers — those it may buy for — as (id, name),
+/// for the "buy for <organisation>" buttons. Empty when storage fails (the buyer can still buy
+/// for themselves).
+pub(crate) async fn managed_orgs(state: &AppState, account: accounts::ports::AccountId) -> Vec<(i64, String)> {
+    state
+        .identity
+        .orgs
+        .memberships(account)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, role)| role.manages())
+        .map(|(o, _)| (o.id.0, o.name))
+        .collect()
+}

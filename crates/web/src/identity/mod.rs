@@ -1,5 +1,6 @@
 //! Accounts: sign-up, sign-in, sessions, passwords, API tokens ([`signin`]) and organisations
 //! ([`orgs`]).
 
+pub mod org_pages;
 pub mod orgs;
 pub mod signin;

@@ -75,12 +75,19 @@ struct PricingPage {
     singles: Vec<(String, String)>,
     currency: String,
     csrf: Option<String>,
+    /// Organisations the buyer may subscribe for.
+    buy_for: Vec<(i64, String)>,
 }
 
 /// `/pricing`: the plans side by side, and single-KEY prices by tier.
 #[handler]
 pub(crate) async fn pricing_page(state: Data<&AppState>, req: &Request) -> Response {
-    let csrf = session_of(&state, req).await.map(|s| s.csrf_token);
+    let session = session_of(&state, req).await;
+    let buy_for = match &session {
+        Some(s) => crate::http::session::managed_orgs(&state, s.account).await,
+        None => Vec::new(),
+    };
+    let csrf = session.map(|s| s.csrf_token);
     let offers = state.catalog.cache.offers();
     let Some(offers) = offers.as_ref() else {
         return unpriced();
@@ -112,6 +119,7 @@ pub(crate) async fn pricing_page(state: Data<&AppState>, req: &Request) -> Respo
         singles,
         currency: offers.prices().currency().code().to_owned(),
         csrf,
+        buy_for,
     })
 }
 
@@ -135,6 +143,8 @@ struct BundlesPage {
     bundles: Vec<BundleView>,
     signed_in: bool,
     csrf: String,
+    /// Organisations the buyer may buy for.
+    buy_for: Vec<(i64, String)>,
 }
 
 fn bundle_views(offers: &Offers, names: &dyn Fn(&catalog::Slug) -> String) -> Vec<BundleView> {
@@ -208,10 +218,15 @@ pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Respo
             }
         }
     }
+    let buy_for = match &session {
+        Some(s) => crate::http::session::managed_orgs(&state, s.account).await,
+        None => Vec::new(),
+    };
     render(&BundlesPage {
         bundles,
         signed_in: session.is_some(),
         csrf: session.map(|s| s.csrf_token).unwrap_or_default(),
+        buy_for,
     })
 }
 
@@ -230,6 +245,13 @@ struct OfferView {
     title: String,
     sku: String,
     quote: QuoteView,
+}
+
+/// `?org=` of the billing page.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct BillingQuery {
+    #[serde(default)]
+    org: Option<String>,
 }
 
 /// The current plan, as a buyer reads it.
@@ -253,6 +275,8 @@ const MAX_OFFERS: usize = 3;
 struct BillingPage {
     orders: Vec<OrderView>,
     subscription: Option<CurrentPlanView>,
+    /// The organisation whose billing this is (`?org=`).
+    org: Option<i64>,
     offers: Vec<OfferView>,
     csrf: String,
     has_customer: bool,
@@ -260,15 +284,32 @@ struct BillingPage {
 
 /// `/account/billing`: the buyer's orders, subscription and upgrade offers with their quotes.
 #[handler]
-pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): PageSession) -> Response {
+pub(crate) async fn billing_page(
+    state: Data<&AppState>,
+    PageSession(session): PageSession,
+    poem::web::Query(q): poem::web::Query<BillingQuery>,
+) -> Response {
     let offers_arc = state.catalog.cache.offers();
     let Some(offers) = offers_arc.as_ref() else {
         return unpriced();
     };
-    let holder = Holder::User(session.account);
+    // `?org=`: an organisation's billing, for its owners and admins.
+    let org = match crate::shop::prices::parse_org(q.org.as_deref()) {
+        Ok(o) => o,
+        Err(m) => return error_page(StatusCode::BAD_REQUEST, "Billing", &m),
+    };
+    let holder = match crate::shop::prices::buyer_holder(&state, session.account, org).await {
+        Ok(h) => h,
+        Err(("forbidden", m)) => return error_page(StatusCode::FORBIDDEN, "Billing", &m),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
     let now = state.clock.now();
+    let orders_read = match holder {
+        Holder::User(_) => orders_of(&state, session.account).await,
+        Holder::Organisation(_) => state.shop.commerce.orders(holder).await.map_err(|e| e.to_string()),
+    };
     let (orders, owned, current, grants, live) = match (
-        orders_of(&state, session.account).await,
+        orders_read,
         state.shop.commerce.owned(holder, now).await,
         state.shop.commerce.subscription(holder, now).await,
         state.access.entitlements.for_holder(holder).await,
@@ -403,6 +444,7 @@ pub(crate) async fn billing_page(state: Data<&AppState>, PageSession(session): P
             _ => None,
         }),
         offers: offer_views,
+        org,
         has_customer: orders.iter().any(|o| o.refs.customer.is_some()),
         csrf: session.csrf_token.clone(),
     })
