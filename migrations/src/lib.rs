@@ -21,6 +21,7 @@ mod m20261126_000012_signal_columns;
 mod m20261203_000013_security;
 mod m20261203_000014_live_plan;
 mod m20261203_000015_disputes;
+mod m20261203_000016_scheduled_plan;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_security::Migration),
             Box::new(m20261203_000014_live_plan::Migration),
             Box::new(m20261203_000015_disputes::Migration),
+            Box::new(m20261203_000016_scheduled_plan::Migration),
         ]
     }
 }

@@ -31,6 +31,10 @@ struct Buyer {
     partial: bool,
     failed: bool,
     deleted: bool,
+    /// A dispute of the payment: `Some(true)` won, `Some(false)` lost.
+    dispute: Option<bool>,
+    /// The plan was cancelled for the end of its period (still active).
+    cancelling: bool,
 }
 
 fn event(id: &str, kind: &str, object: Value) -> String {
@@ -128,6 +132,21 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
                        "refunded": !partial, "payment_intent": format!("pi_{i}")}),
             ));
         }
+        // Disputes (issue 12) of some KEY payments that were not refunded: opened, then won or
+        // lost — shuffled with the rest, so "closed" may come before "opened".
+        let dispute = (kind == Kind::Key && i % 6 == 3).then_some(i % 12 == 3);
+        if let Some(won) = dispute {
+            let d = |kind: &str, status: &str| {
+                event(
+                    &format!("evt_{i}_dispute_{kind}"),
+                    &format!("charge.dispute.{kind}"),
+                    json!({"id": format!("dp_{i}"), "object": "dispute", "amount": due, "currency": "usd",
+                           "payment_intent": format!("pi_{i}"), "reason": "fraudulent", "status": status}),
+                )
+            };
+            events.push(d("created", "needs_response"));
+            events.push(d("closed", if won { "won" } else { "lost" }));
+        }
         if kind == Kind::Plan {
             events.push(event(
                 &format!("evt_{i}_renewal"),
@@ -142,6 +161,14 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
                 "invoice.payment_failed",
                 json!({"id": format!("in_{i}_3"), "object": "invoice", "subscription": format!("sub_{i}"),
                        "lines": {"object": "list", "data": [{"period": {"start": renewed, "end": renewed + 31 * 86_400}}]}}),
+            ));
+        }
+        let cancelling = kind == Kind::Plan && !deleted && !failed && i % 5 == 4;
+        if cancelling {
+            events.push(event(
+                &format!("evt_{i}_cancel_at_period_end"),
+                "customer.subscription.updated",
+                json!({"id": format!("sub_{i}"), "object": "subscription", "status": "active", "cancel_at_period_end": true}),
             ));
         }
         if deleted {
@@ -166,6 +193,8 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
             partial,
             failed,
             deleted,
+            dispute,
+            cancelling,
         });
     }
 
@@ -258,7 +287,7 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
             .find(|o| o["id"] == buyer.order)
             .cloned()
             .unwrap();
-        let want_status = if buyer.refunded {
+        let want_status = if buyer.refunded || buyer.dispute == Some(false) {
             "refunded"
         } else if buyer.partial {
             "partially_refunded"
@@ -275,7 +304,17 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
         assert_eq!(ents.len(), 1, "buyer {i}: exactly one grant, never two: {ents:?}");
         let e = &ents[0];
         match buyer.kind {
-            Kind::Key => assert_eq!(e["effective"], !buyer.refunded, "buyer {i}: {e}"),
+            Kind::Key => {
+                let lost = buyer.dispute == Some(false);
+                assert_eq!(e["effective"], !buyer.refunded && !lost, "buyer {i}: {e}");
+                if buyer.dispute.is_some() {
+                    assert_eq!(
+                        e["status"],
+                        if lost { "revoked" } else { "active" },
+                        "buyer {i}: dispute: {e}"
+                    );
+                }
+            }
             Kind::Bundle => assert_eq!(e["effective"], true, "buyer {i}: {e}"),
             Kind::Plan => {
                 if buyer.deleted {
@@ -284,6 +323,11 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
                     assert_eq!(e["effective"], true, "buyer {i}: {e}");
                     let want = if buyer.failed { "past_due" } else { "active" };
                     assert_eq!(e["status"], want, "buyer {i}: {e}");
+                    let (_, subs) = send(app, "GET", "/api/v1/me/subscriptions", Some(&buyer.cookie), None).await;
+                    assert_eq!(
+                        subs["items"][0]["cancel_at_period_end"], buyer.cancelling,
+                        "buyer {i}: cancelled for the period's end, still active: {subs}"
+                    );
                     let end = chrono::DateTime::parse_from_rfc3339(e["expires_at"].as_str().unwrap()).unwrap();
                     if !buyer.failed {
                         assert_eq!(

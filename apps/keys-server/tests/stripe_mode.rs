@@ -618,6 +618,50 @@ async fn a_plan_upgrade_updates_the_stripe_subscription_for_exactly_the_quote() 
             );
             assert_eq!(r["cancel_at_period_end"].as_bool(), Some(flag == "true"));
         }
+
+        // A downgrade is scheduled at Stripe: the Starter Price from the next invoice, no
+        // proration, the billing cycle unchanged — nothing charged now.
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:starter:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: {r}");
+        let reqs = fake.take_requests();
+        let paths: Vec<String> = reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        assert_eq!(
+            paths,
+            [
+                "GET /v1/prices",
+                "GET /v1/subscriptions/sub_ada",
+                "POST /v1/subscriptions/sub_ada"
+            ],
+            "{reqs:#?}"
+        );
+        let schedule = &reqs[2];
+        assert_eq!(
+            field(schedule, "items[0][price]"),
+            starter_price["id"].as_str().unwrap()
+        );
+        assert_eq!(field(schedule, "proration_behavior"), "none");
+        assert_eq!(field(schedule, "billing_cycle_anchor[type]"), "unchanged");
+        assert_eq!(field(schedule, "metadata[sku]"), "plan:operator:monthly");
+        assert_eq!(field(schedule, "metadata[scheduled_sku]"), "plan:starter:monthly");
+        assert!(
+            field(schedule, "discounts[0][coupon]").is_empty(),
+            "nothing to credit: nothing is charged"
+        );
+        assert!(
+            schedule
+                .idempotency_key
+                .as_deref()
+                .is_some_and(|k| k.starts_with("keys-plan-schedule-sub_ada-plan:starter:monthly-")),
+            "{:?}",
+            schedule.idempotency_key
+        );
         app.stop().await.unwrap();
     }
 }

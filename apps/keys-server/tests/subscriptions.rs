@@ -188,7 +188,16 @@ async fn starter_then_operator_then_scale_is_one_subscription_charged_exactly_th
                 .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp() == renewed_until),
             "{db:?}: {subs:?}"
         );
-        // A downgrade is refused by the quote, not charged.
+        // A downgrade is scheduled for the end of the paid period: nothing charged, no new order,
+        // the Scale plan until the period ends; the next renewal is the Starter plan's.
+        let (_, review) = app
+            .get_text_with_cookie("/checkout/review?sku=plan:starter:monthly", &ada)
+            .await;
+        assert!(
+            review.contains("Scheduled, not charged") && review.contains(">$0.00<"),
+            "the review says from when, and that nothing is charged: {review}"
+        );
+        let orders_before = orders(&app, &ada).await.len();
         let (s, r) = send(
             &app,
             "POST",
@@ -197,7 +206,50 @@ async fn starter_then_operator_then_scale_is_one_subscription_charged_exactly_th
             Some(json!({"sku": "plan:starter:monthly"})),
         )
         .await;
-        assert_eq!(s, 409, "{r}");
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["checkout_url"], "/account/billing", "{r}");
+        assert_eq!(orders(&app, &ada).await.len(), orders_before, "{db:?}: nothing charged");
+        let subs = subscriptions(&app, &ada).await;
+        assert_eq!(
+            (subs[0]["sku"].as_str(), subs[0]["scheduled_sku"].as_str()),
+            (Some("plan:scale:monthly"), Some("plan:starter:monthly")),
+            "{subs:?}"
+        );
+        let (s, _) = send(
+            &app,
+            "POST",
+            "/api/v1/keys/kubernetes-incident-response/download",
+            Some(&ada),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "still Scale until the period ends");
+        let (_, billing) = app.get_text_with_cookie("/account/billing", &ada).await;
+        assert!(billing.contains("then it becomes the Starter plan"), "{billing}");
+        let next_until = renewed_until + 31 * 86_400;
+        let renewal = event(
+            "evt_starter_renewal",
+            "invoice.paid",
+            json!({"id": "in_renewal_2", "object": "invoice", "subscription": sub_id, "amount_paid": 1_200,
+                   "billing_reason": "subscription_cycle",
+                   "lines": {"object": "list", "data": [{"period": {"start": renewed_until, "end": next_until}}]}}),
+        );
+        let (s, r) = deliver(&app, &renewal, signed(&renewal, SECRET)).await;
+        assert_eq!(s, 200, "{r}");
+        drain(inbox.as_ref()).await;
+        let subs = subscriptions(&app, &ada).await;
+        assert_eq!(
+            (subs[0]["sku"].as_str(), subs[0]["scheduled_sku"].as_str()),
+            (Some("plan:starter:monthly"), None),
+            "{db:?}: {subs:?}"
+        );
+        let effective: Vec<Value> = plan_grants(&app, &ada)
+            .await
+            .into_iter()
+            .filter(|g| g["effective"] == true)
+            .collect();
+        assert_eq!(effective.len(), 1, "{db:?}: {effective:?}");
+        assert_eq!(effective[0]["scope_ref"], "starter", "{effective:?}");
         app.stop().await.unwrap();
     }
 }
@@ -416,6 +468,105 @@ async fn every_purchase_is_reviewed_before_it_starts_even_at_zero() {
         assert!(page.contains("Redis") && page.contains("nothing recurring"), "{page}");
         let (s, _) = app.get_text_with_cookie("/checkout/review?sku=widget:x", &ada).await;
         assert_eq!(s, 400);
+        app.stop().await.unwrap();
+    }
+}
+
+/// Copies `src` into `dst` (the test's own assets).
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+/// The minimum-charge rule over HTTP (issue 12, docs/revenue/PRICING_MODEL.md rule 9): with a
+/// starter KEY priced $11.60 bought today, the $12.00 Starter plan leaves $0.40 — below the
+/// card minimum — so it is waived: the quote says so, nothing is charged, and the plan still
+/// checks out as a real subscription (the whole first invoice as a one-off discount).
+#[tokio::test]
+async fn an_amount_under_the_card_minimum_is_waived_as_documented() {
+    let assets = tempfile::tempdir().unwrap();
+    copy_dir(&test_support::repo_assets_dir(), assets.path());
+    let pricing = assets.path().join("pricing.toml");
+    let text = std::fs::read_to_string(&pricing).unwrap();
+    std::fs::write(
+        &pricing,
+        text.replace(
+            "on-call-handbook = \"9.00\"",
+            "on-call-handbook = \"9.00\"\ndisk-full-recovery = \"11.60\"",
+        ),
+    )
+    .unwrap();
+    for db in test_support::databases().await {
+        let app = common::spawn_app_with(
+            &db,
+            assets.path(),
+            &[
+                ("stripe.webhook_secrets", SECRET.into()),
+                ("worker.in_server", "false".into()),
+            ],
+        )
+        .await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/admin/orders",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "sku": "key:disk-full-recovery", "reason": "invoice 8"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{r}");
+        assert_eq!(r["cash_paid"]["minor"], 1_160, "{r}");
+        let (s, q) = send(&app, "GET", "/api/v1/quotes?sku=plan:starter:monthly", Some(&ada), None).await;
+        assert_eq!(s, 200, "{q}");
+        assert_eq!(
+            (
+                q["credit_total"]["minor"].as_i64(),
+                q["waived"]["minor"].as_i64(),
+                q["amount_due"]["minor"].as_i64()
+            ),
+            (Some(1_160), Some(40), Some(0)),
+            "{db:?}: {q}"
+        );
+        let lines: Vec<&str> = q["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(lines, ["list_price", "credit", "waived", "amount_due"], "{q}");
+        assert!(
+            q["explanation"]
+                .as_str()
+                .unwrap()
+                .ends_with("The $0.40 left is below the smallest card payment ($0.50), so it is waived."),
+            "{q}"
+        );
+        // Checkout: a real (test) checkout for the subscription, nothing charged now.
+        let (order, session) = checkout(&app, &ada, "plan:starter:monthly").await;
+        assert!(!session.is_empty());
+        let (_, orders) = send(&app, "GET", "/api/v1/me/orders", Some(&ada), None).await;
+        let o = orders["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == order)
+            .unwrap()
+            .clone();
+        assert_eq!(o["amount_due"]["minor"], 0, "{o}");
+        assert!(
+            o["explanation"].as_str().unwrap().contains("is waived"),
+            "the order keeps it: {o}"
+        );
         app.stop().await.unwrap();
     }
 }

@@ -339,6 +339,19 @@ impl PaymentGateway for LocalGateway {
         }))
     }
 
+    async fn schedule_plan_change(
+        &self,
+        _subscription: &str,
+        _sku: &str,
+        _unit_amount: Money,
+        _current_sku: &str,
+        _key: &str,
+    ) -> Result<(), GatewayError> {
+        // Nothing to tell: the shop records the schedule, and the next renewal's
+        // `invoice.paid` (the test's, or an operator's) switches the plan.
+        Ok(())
+    }
+
     async fn set_cancel_at_period_end(&self, subscription: &str, cancel: bool, _key: &str) -> Result<(), GatewayError> {
         self.cancel_subscription(subscription, cancel)
             .await

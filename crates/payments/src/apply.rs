@@ -527,6 +527,41 @@ pub async fn apply(
                 return Err(ApplyError::Retry(format!("order {} is not fulfilled yet", o.id)));
             }
             let end = ts(*period_end);
+            // The renewal of a subscription with a change scheduled for it (a downgrade): the
+            // new period is the new plan's — the old plan's grants end, the new plan's start.
+            if let (Some((_, old_end)), Some(next)) = (o.period, tx.scheduled_plan(o.id).await?)
+                && end > old_end
+            {
+                change_each(tx, live_plan_grants(tx, &o).await?, |e| {
+                    e.revoke(
+                        RevokeReason::SubscriptionEnded,
+                        actor.clone(),
+                        "scheduled plan change",
+                        now,
+                    )
+                    .ok()
+                })
+                .await?;
+                let grants = grants_for(
+                    &next,
+                    &[],
+                    o.holder,
+                    false,
+                    Some((old_end, end)),
+                    &actor,
+                    "scheduled plan change",
+                    now,
+                );
+                for g in &grants {
+                    tx.grant(o.id, g).await?;
+                }
+                tx.set_plan(o.id, &next, (old_end, end)).await?;
+                tx.set_scheduled_plan(o.id, None).await?;
+                return Ok(Applied::Changed(format!(
+                    "order {}: renewed as {next} until {end} (scheduled change)",
+                    o.id
+                )));
+            }
             // A stale invoice, or the first one, is already covered.
             let changed = change_each(tx, live_plan_grants(tx, &o).await?, |e| match e.term {
                 Term::TimeBound { period_end: current } if end > current => {

@@ -132,6 +132,14 @@ impl PaymentTx for FakeTx {
         Ok(true)
     }
 
+    async fn scheduled_plan(&self, _: PurchaseId) -> Result<Option<Sku>, TxError> {
+        Ok(None)
+    }
+
+    async fn set_scheduled_plan(&self, _: PurchaseId, _: Option<Sku>) -> Result<(), TxError> {
+        Ok(())
+    }
+
     async fn dispute(&self, _: &str) -> Result<Option<crate::ports::DisputeRecord>, TxError> {
         Ok(None)
     }

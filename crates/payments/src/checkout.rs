@@ -264,6 +264,33 @@ impl CheckoutService {
             if let Some(live) = live.map(|l| l.order).filter(|o| o.subscription(now).is_some())
                 && let Some(subscription) = live.refs.subscription.clone()
             {
+                if let (
+                    Sku::Plan {
+                        tier: from,
+                        interval: was,
+                    },
+                    Sku::Plan { tier: to, interval },
+                ) = (&live.sku, sku)
+                    && (to < from
+                        || (to == from && *was == pricing::Interval::Annual && *interval == pricing::Interval::Monthly))
+                {
+                    // A downgrade (or annual → monthly): scheduled for the end of the paid
+                    // period, nothing charged now.
+                    let price = offers.plan_price(*to, *interval);
+                    let key = format!("keys-plan-schedule-{subscription}-{sku}-{}", now.timestamp());
+                    self.gateway
+                        .schedule_plan_change(&subscription, &sku.to_string(), price, &live.sku.to_string(), &key)
+                        .await?;
+                    self.orders
+                        .set_scheduled_plan(live.id, Some(sku.clone()))
+                        .await
+                        .map_err(|e| CheckoutError::Store(e.to_string()))?;
+                    return Ok(Started {
+                        checkout_url: "/account/billing".to_owned(),
+                        session_id: None,
+                        order_id: live.id,
+                    });
+                }
                 let buying = upgrades::service::Buying {
                     holder,
                     buyer,

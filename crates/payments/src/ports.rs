@@ -212,6 +212,21 @@ pub trait PaymentGateway: Send + Sync {
     /// [`GatewayError`] (the change did not start: nothing was charged).
     async fn change_subscription(&self, change: &PlanChange) -> Result<Option<CheckoutSession>, GatewayError>;
 
+    /// Schedules live subscription `subscription` to become `sku` (priced `unit_amount`) at its
+    /// next renewal — a downgrade, or annual → monthly: nothing is charged now, the current plan
+    /// stays until the paid period ends. `current_sku` stays the subscription's plan until then.
+    ///
+    /// # Errors
+    /// [`GatewayError`] (nothing changed).
+    async fn schedule_plan_change(
+        &self,
+        subscription: &str,
+        sku: &str,
+        unit_amount: Money,
+        current_sku: &str,
+        key: &str,
+    ) -> Result<(), GatewayError>;
+
     /// Sets whether subscription `subscription` ends at the end of its paid period (`true`:
     /// cancel then, access until then) or renews (`false`: resume), under idempotency `key`.
     /// The provider confirms with `customer.subscription.updated`.
@@ -427,6 +442,16 @@ pub trait PaymentTx: Send + Sync {
     /// # Errors
     /// [`TxError`].
     async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), TxError>;
+    /// The plan plan order `id` becomes at its next renewal, if one is scheduled.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn scheduled_plan(&self, id: PurchaseId) -> Result<Option<Sku>, TxError>;
+    /// Clears (or sets) the plan plan order `id` becomes at its next renewal.
+    ///
+    /// # Errors
+    /// [`TxError`].
+    async fn set_scheduled_plan(&self, id: PurchaseId, sku: Option<Sku>) -> Result<(), TxError>;
     /// A recorded dispute.
     ///
     /// # Errors

@@ -324,6 +324,8 @@ pub mod orders {
         pub replaces_order: Option<i64>,
         /// The subscription ends at the end of its paid period.
         pub cancel_at_period_end: bool,
+        /// The plan it becomes at the next renewal (a scheduled downgrade).
+        pub scheduled_sku: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -435,7 +435,39 @@ pub(crate) async fn live_plan_on<C: ConnectionTrait>(
     Ok(Some(LivePlan {
         order: from_row(&row)?,
         cancel_at_period_end: row.cancel_at_period_end,
+        scheduled: row.scheduled_sku.as_deref().and_then(|s| s.parse().ok()),
     }))
+}
+
+/// Records (or clears) the plan order `id` becomes at its next renewal.
+pub(crate) async fn set_scheduled_plan_on<C: ConnectionTrait>(
+    c: &C,
+    id: PurchaseId,
+    sku: Option<&upgrades::Sku>,
+) -> Result<(), OrderStoreError> {
+    orders::Entity::update_many()
+        .set(orders::ActiveModel {
+            scheduled_sku: Set(sku.map(|s| s.to_string())),
+            ..Default::default()
+        })
+        .filter(orders::Column::Id.eq(id.0))
+        .exec(c)
+        .await
+        .map(|_| ())
+        .map_err(err)
+}
+
+/// The plan order `id` becomes at its next renewal, if one is scheduled.
+pub(crate) async fn scheduled_plan_on<C: ConnectionTrait>(
+    c: &C,
+    id: PurchaseId,
+) -> Result<Option<upgrades::Sku>, OrderStoreError> {
+    Ok(orders::Entity::find_by_id(id.0)
+        .one(c)
+        .await
+        .map_err(err)?
+        .and_then(|r| r.scheduled_sku)
+        .and_then(|s| s.parse().ok()))
 }
 
 /// Records whether plan order `id`'s subscription ends at the end of its period.
@@ -584,6 +616,10 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), OrderStoreError> {
         set_cancel_at_period_end_on(&self.db, id, cancel).await
+    }
+
+    async fn set_scheduled_plan(&self, id: PurchaseId, sku: Option<upgrades::Sku>) -> Result<(), OrderStoreError> {
+        set_scheduled_plan_on(&self.db, id, sku.as_ref()).await
     }
 
     async fn live_plan(&self, holder: Holder) -> Result<Option<LivePlan>, OrderStoreError> {

@@ -363,6 +363,16 @@ impl PaymentTx for TxPort<'_> {
         make_live_on(self.txn, id, now).await.map_err(tx_err)
     }
 
+    async fn scheduled_plan(&self, id: PurchaseId) -> Result<Option<Sku>, TxError> {
+        crate::order_repo::scheduled_plan_on(self.txn, id).await.map_err(tx_err)
+    }
+
+    async fn set_scheduled_plan(&self, id: PurchaseId, sku: Option<Sku>) -> Result<(), TxError> {
+        crate::order_repo::set_scheduled_plan_on(self.txn, id, sku.as_ref())
+            .await
+            .map_err(tx_err)
+    }
+
     async fn dispute(&self, id: &str) -> Result<Option<DisputeRecord>, TxError> {
         disputes::Entity::find_by_id(id.to_owned())
             .one(self.txn)

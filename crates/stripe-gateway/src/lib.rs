@@ -368,6 +368,52 @@ impl PaymentGateway for StripeGateway {
         Ok(None)
     }
 
+    async fn schedule_plan_change(
+        &self,
+        subscription: &str,
+        sku: &str,
+        unit_amount: Money,
+        current_sku: &str,
+        key: &str,
+    ) -> Result<(), GatewayError> {
+        let out_of_sync = || GatewayError::CatalogOutOfSync { sku: sku.to_owned() };
+        let price = self.active_price(sku).await?.ok_or_else(out_of_sync)?;
+        if !wire::same_amount(&price, unit_amount) || price.recurring.is_none() {
+            return Err(out_of_sync());
+        }
+        let current = RetrieveSubscription::new(subscription)
+            .send(&self.client)
+            .await
+            .map_err(gateway_error)?;
+        let item = current
+            .items
+            .data
+            .first()
+            .ok_or_else(|| GatewayError::Refused(format!("subscription `{subscription}` has no item to change")))?;
+        let mut line = UpdateSubscriptionItems::new();
+        line.id = Some(item.id.as_str().to_owned());
+        line.price = Some(price.id.as_str().to_owned());
+        // The new price from the next invoice on: no proration, the billing cycle unchanged, so
+        // nothing is charged now and the paid period runs out on the current plan (metadata
+        // `sku` keeps naming it until the renewal switches the plan).
+        UpdateSubscription::new(subscription)
+            .items(vec![line])
+            .proration_behavior(UpdateSubscriptionProrationBehavior::None)
+            .billing_cycle_anchor(UpdateSubscriptionBillingCycleAnchor::new(
+                UpdateSubscriptionBillingCycleAnchorType::Unchanged,
+            ))
+            .metadata(HashMap::from([
+                ("sku".to_owned(), current_sku.to_owned()),
+                ("scheduled_sku".to_owned(), sku.to_owned()),
+            ]))
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(gateway_error)?;
+        Ok(())
+    }
+
     async fn set_cancel_at_period_end(&self, subscription: &str, cancel: bool, key: &str) -> Result<(), GatewayError> {
         UpdateSubscription::new(subscription)
             .cancel_at_period_end(cancel)

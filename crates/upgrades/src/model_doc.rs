@@ -197,8 +197,10 @@ pub fn render(offers: &Offers, names: &BTreeMap<Slug, String>) -> String {
             (a one-off coupon at checkout, where the card for the renewals is collected) and it renews at the \
             plan's price.\n\
          6. **Plan → higher plan** (or monthly → annual of the same tier): the unused part of the current \
-            period is credited, `amount paid × remaining time / period length`, rounded down; other changes \
-            are refused. The change is made to the same subscription — never a second one (one live \
+            period is credited, `amount paid × remaining time / period length`, rounded down. A downgrade (or \
+            annual → monthly) is scheduled instead: nothing is charged, the current plan stays until the end \
+            of the period you paid for, and the renewal is at the new plan's price. The change is made to the \
+            same subscription — never a second one (one live \
             subscription per holder is enforced by the database): you pay exactly the quote now, the paid \
             period restarts today, and each renewal after that is at the new plan's price.\n\
          7. **Refunds**: a fully refunded order gives no credit and revokes what it granted; it releases the \

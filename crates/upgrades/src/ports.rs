@@ -149,6 +149,8 @@ pub struct LivePlan {
     pub order: Order,
     /// The subscription ends at the end of the paid period instead of renewing.
     pub cancel_at_period_end: bool,
+    /// The plan it becomes at the next renewal (a scheduled downgrade), if any.
+    pub scheduled: Option<Sku>,
 }
 
 /// How an event names its order.
@@ -407,6 +409,12 @@ pub trait OrderRepository: Send + Sync {
     /// # Errors
     /// [`OrderStoreError`] when the backend fails.
     async fn set_cancel_at_period_end(&self, id: PurchaseId, cancel: bool) -> Result<(), OrderStoreError>;
+
+    /// Records the plan live plan order `id` becomes at its next renewal (`None`: none).
+    ///
+    /// # Errors
+    /// [`OrderStoreError`] when the backend fails.
+    async fn set_scheduled_plan(&self, id: PurchaseId, sku: Option<Sku>) -> Result<(), OrderStoreError>;
 
     /// The holder's one live plan order (its subscription is live), if any. At most one exists
     /// per holder: storage enforces it.

@@ -383,7 +383,7 @@ pub enum QuoteError {
     EnterpriseNeedsOrganisation,
     /// A plan change that is not an upgrade (including the current plan itself).
     #[error(
-        "`{requested}` is not an upgrade from your current `{current}`: choose a higher tier, or the same tier billed annually instead of monthly"
+        "`{requested}` is not an upgrade from your current `{current}`, so it has no price now: buying it schedules the change for the end of your paid period, at no charge (or choose a higher tier, or the same tier billed annually)"
     )]
     NotAnUpgrade {
         /// The current plan.

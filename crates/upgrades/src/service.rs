@@ -174,6 +174,8 @@ pub struct LiveSubscription {
     pub current_period_end: Option<DateTime<Utc>>,
     /// Ends at the end of the paid period instead of renewing.
     pub cancel_at_period_end: bool,
+    /// The plan it becomes at the next renewal (a scheduled downgrade).
+    pub scheduled: Option<Sku>,
     /// The plan order it runs on now.
     pub order: Order,
 }
@@ -559,6 +561,7 @@ impl Commerce {
             status,
             current_period_end: live.order.period.map(|p| p.1),
             cancel_at_period_end: live.cancel_at_period_end,
+            scheduled: live.scheduled,
             order: live.order,
         }))
     }

@@ -502,8 +502,9 @@ fn plan_changes_must_be_upgrades() {
     });
     assert_eq!(
         quote(&plan(Scale, Monthly, 5_900, &[]), &c).unwrap_err().to_string(),
-        "`plan:scale:monthly` is not an upgrade from your current `plan:scale:annual`: \
-         choose a higher tier, or the same tier billed annually instead of monthly"
+        "`plan:scale:monthly` is not an upgrade from your current `plan:scale:annual`, so it has no price now: \
+         buying it schedules the change for the end of your paid period, at no charge (or choose a higher tier, \
+         or the same tier billed annually)"
     );
 }
 

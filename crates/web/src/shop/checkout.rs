@@ -441,13 +441,54 @@ pub(crate) async fn review_page(
         Err(("forbidden", m)) => return fail(StatusCode::FORBIDDEN, m),
         Err((_, m)) => return fail(StatusCode::SERVICE_UNAVAILABLE, m),
     };
+    let now = state.clock.now();
+    // A downgrade (or annual → monthly) of a live plan is scheduled, not charged: its review
+    // says from when.
+    if let Sku::Plan { tier: to, interval } = &sku
+        && let Ok(Some(live)) = state.shop.commerce.live_subscription(holder, now).await
+        && (*to < live.tier
+            || (*to == live.tier
+                && live.interval == pricing::Interval::Annual
+                && *interval == pricing::Interval::Monthly))
+    {
+        let offers = state.catalog.cache.offers();
+        let price = offers
+            .as_ref()
+            .as_ref()
+            .map(|o| o.plan_price(*to, *interval).to_string())
+            .unwrap_or_default();
+        let from = live
+            .current_period_end
+            .map(|t| t.date_naive().to_string())
+            .unwrap_or_default();
+        let name = format!(
+            "{} plan, billed {}",
+            crate::shop::prices::capitalise(to.as_str()),
+            upgrades::interval_as_str(*interval)
+        );
+        return render(&ReviewPage {
+            sku: sku.to_string(),
+            org,
+            what: name.clone(),
+            kind: "plan",
+            lines: Vec::new(),
+            amount_now: pricing::Money::zero(live.order.cash_paid.currency()).to_string(),
+            free: true,
+            terms: format!(
+                "Scheduled, not charged: your {} plan stays until the end of the period you paid for, {from}; \
+                 from then on it becomes the {name} at {price}.",
+                crate::shop::prices::capitalise(live.tier.as_str()),
+            ),
+            back: page_of(&sku),
+            csrf: session.csrf_token,
+        });
+    }
     let quote = match crate::shop::prices::quote_for(&state, Some(holder), &sku).await {
         Ok(q) => q,
         Err(("not_found", m)) => return fail(StatusCode::NOT_FOUND, m),
         Err(("conflict" | "bad_request", m)) => return fail(StatusCode::CONFLICT, m),
         Err((_, m)) => return fail(StatusCode::SERVICE_UNAVAILABLE, m),
     };
-    let now = state.clock.now();
     let snapshot = state.catalog.cache.snapshot();
     let offers = state.catalog.cache.offers();
     let (what, kind, terms) = match &sku {

@@ -319,6 +319,7 @@ pub(crate) async fn billing_page(
         _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     let ending = live.as_ref().is_some_and(|l| l.cancel_at_period_end);
+    let scheduled = live.as_ref().and_then(|l| l.scheduled.clone());
     // What the plan's grant says, not the order: a plan cancelled in the portal has ended even
     // though its paid period has not.
     let standing = entitlements::plan_standing(&grants, holder, now);
@@ -414,6 +415,19 @@ pub(crate) async fn billing_page(
                             "Cancelled: access until {}, when it ends; it will not renew.",
                             day(period_end)
                         ),
+                    ),
+                    Some(PlanStanding::Active { period_end, .. }) if scheduled.is_some() => (
+                        "changing",
+                        match &scheduled {
+                            Some(Sku::Plan { tier: t, interval: i }) => format!(
+                                "Paid until {}; then it becomes the {} plan, billed {}, at {}.",
+                                day(period_end),
+                                capitalise(t.as_str()),
+                                interval_as_str(*i),
+                                offers.prices().plan(*t, *i)
+                            ),
+                            _ => format!("Paid until {}.", day(period_end)),
+                        },
                     ),
                     Some(PlanStanding::Active { period_end, .. }) => (
                         "active",

@@ -321,6 +321,9 @@ pub(crate) struct SubscriptionInfo {
     current_period_end: Option<String>,
     /// Ends at the end of the paid period instead of renewing.
     cancel_at_period_end: bool,
+    /// The plan it becomes at the next renewal (a scheduled downgrade or annual → monthly).
+    #[oai(nullable)]
+    scheduled_sku: Option<String>,
     /// `user:<id>` or `organisation:<id>`.
     holder: String,
     /// The plan order it runs on now.
@@ -335,6 +338,7 @@ pub(crate) fn subscription_info(s: upgrades::service::LiveSubscription, holder: 
         status: s.status.to_owned(),
         current_period_end: s.current_period_end.map(|t| t.to_rfc3339()),
         cancel_at_period_end: s.cancel_at_period_end,
+        scheduled_sku: s.scheduled.as_ref().map(ToString::to_string),
         holder: holder_text(holder),
         order_id: s.order.id.0,
         id: s.id,
