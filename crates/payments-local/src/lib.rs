@@ -341,15 +341,28 @@ impl PaymentGateway for LocalGateway {
 
     async fn schedule_plan_change(
         &self,
-        _subscription: &str,
-        _sku: &str,
+        subscription: &str,
+        sku: &str,
         _unit_amount: Money,
-        _current_sku: &str,
+        current_sku: &str,
         _key: &str,
     ) -> Result<(), GatewayError> {
-        // Nothing to tell: the shop records the schedule, and the next renewal's
-        // `invoice.paid` (the test's, or an operator's) switches the plan.
-        Ok(())
+        // As Stripe does: the subscription now carries the new price from its next invoice, its
+        // metadata still names the current plan (the next renewal's `invoice.paid` switches it).
+        self.emit(
+            "customer.subscription.updated",
+            serde_json::json!({
+                "id": subscription,
+                "object": "subscription",
+                "status": "active",
+                "created": self.clock.now().timestamp(),
+                "metadata": {"sku": current_sku, "scheduled_sku": sku},
+                "items": {"object": "list", "data": [{"price": {"lookup_key": sku}}]},
+            }),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| GatewayError::Unreachable(e.to_string()))
     }
 
     async fn set_cancel_at_period_end(&self, subscription: &str, cancel: bool, _key: &str) -> Result<(), GatewayError> {

@@ -734,7 +734,14 @@ pub async fn apply(
                 }
                 _ => {
                     let Some(end) = period_end.map(ts) else {
-                        return Ok(Applied::Ignored(format!("order {}: nothing to change", o.id)));
+                        return Ok(match cancel_at_period_end {
+                            Some(flag) => Applied::Changed(format!(
+                                "order {}: cancel at the end of the period {}",
+                                o.id,
+                                if *flag { "set" } else { "cleared" }
+                            )),
+                            None => Applied::Ignored(format!("order {}: nothing to change", o.id)),
+                        });
                     };
                     let changed = change_each(tx, live, |e| match e.term {
                         Term::TimeBound { period_end: current } if end > current => {

@@ -471,12 +471,23 @@ fn every_plan_event_in_every_state() {
                 cancel_at_period_end: None,
             },
         ),
+        (
+            "cancel at period end",
+            Event::SubscriptionUpdated {
+                subscription: "sub_1".into(),
+                status: "active".into(),
+                period_end: None,
+                sku: None,
+                order: None,
+                cancel_at_period_end: Some(true),
+            },
+        ),
     ];
     // The grant's status after each event (paid row).
-    let table: [(Option<OrderStatus>, [Outcome; 5]); 3] = [
-        (None, [Retry, Retry, Retry, Retry, Retry]),
-        (Some(Pending), [Retry, Retry, Ignored, Retry, Retry]),
-        (Some(Paid), [Changed, Changed, Changed, Changed, Changed]),
+    let table: [(Option<OrderStatus>, [Outcome; 6]); 3] = [
+        (None, [Retry, Retry, Retry, Retry, Retry, Retry]),
+        (Some(Pending), [Retry, Retry, Ignored, Retry, Retry, Retry]),
+        (Some(Paid), [Changed, Changed, Changed, Changed, Changed, Changed]),
     ];
     for (state, row) in table {
         for ((name, event), want) in events.iter().zip(row) {
@@ -515,6 +526,8 @@ fn every_plan_event_in_every_state() {
                     "invoice failed" | "past due" => {
                         assert!(matches!(g.status, Status::PastDue { .. }), "{name}: {g:?}")
                     }
+                    // Access lasts until the period ends; only the flag is recorded.
+                    "cancel at period end" => assert_eq!(g.status, Status::Active, "{name}: {g:?}"),
                     _ => assert!(matches!(g.status, Status::Revoked { .. }), "{name}: {g:?}"),
                 }
             }
