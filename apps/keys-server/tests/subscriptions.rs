@@ -109,6 +109,39 @@ async fn starter_then_operator_then_scale_is_one_subscription_charged_exactly_th
         );
         assert_eq!(subs[0]["cancel_at_period_end"], false);
 
+        // While a plan change waits for its payment, no other plan checkout starts (two changes
+        // of one subscription could both be charged); cancelling it on the test page frees it.
+        let (_, waiting) = checkout(&app, &ada, "plan:operator:monthly").await;
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:scale:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 409, "{db:?}: {r}");
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "plan:operator:monthly"})),
+        )
+        .await;
+        assert_eq!(s, 409, "the same change is not reopened either: {r}");
+        let (_, page) = app.get_text_with_cookie(&format!("/pay/local/{waiting}"), &ada).await;
+        let r = app
+            .client
+            .post(app.url(&format!("/pay/local/{waiting}")))
+            .header("cookie", &ada)
+            .form(&[("csrf", csrf_in(&page)), ("action", "cancel".into())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        drain(inbox.as_ref()).await;
+
         // Upgrades: each is a change of the same subscription, paid exactly its quote (the new
         // price less the unused time of the current plan).
         let mut charged = vec![starter_due];

@@ -242,6 +242,16 @@ impl CheckoutService {
             .orders(holder)
             .await
             .map_err(|e| CheckoutError::Store(e.to_string()))?;
+        // A plan change being paid (its charge may be under way at the provider) is never
+        // closed, and no other plan checkout starts until it settles: two changes of one
+        // subscription at once could both be charged.
+        if matches!(sku, Sku::Plan { .. })
+            && let Some(change) = earlier
+                .iter()
+                .find(|o| o.status == OrderStatus::Pending && o.refs.replaces.is_some())
+        {
+            return Err(CheckoutError::InProgress(change.id));
+        }
         for o in earlier
             .iter()
             .filter(|o| o.status == OrderStatus::Pending && o.sku == *sku)
