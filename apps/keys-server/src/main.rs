@@ -113,9 +113,12 @@ async fn run() -> anyhow::Result<ExitCode> {
     let app = Application::build(&settings)
         .await
         .context("keys-server could not start")?;
+    // Signal handlers first: a SIGTERM right after the URL is printed stops the server
+    // gracefully, never with the default action.
+    let stop = shutdown_signal();
     let url = format!("http://{}/marketplace", app.addr());
     tracing::info!(%url, "listening");
     println!("KEYS marketplace running at {url}  (Ctrl-C to stop)");
-    app.run_until(shutdown_signal()).await.context("server failed")?;
+    app.run_until(stop).await.context("server failed")?;
     Ok(ExitCode::SUCCESS)
 }

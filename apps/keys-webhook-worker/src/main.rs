@@ -106,6 +106,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { drain: false } => {
+            let stop = infra::shutdown_signal();
             let (tx, rx) = tokio::sync::watch::channel(false);
             let worker = tokio::spawn(infra::worker::run_worker(
                 inbox,
@@ -113,7 +114,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 settings.worker.clone(),
                 rx,
             ));
-            infra::shutdown_signal().await;
+            stop.await;
             let _ = tx.send(true);
             let stats = worker.await.context("worker task")?;
             println!(
