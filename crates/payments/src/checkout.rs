@@ -281,8 +281,7 @@ impl CheckoutService {
                     },
                     Sku::Plan { tier: to, interval },
                 ) = (&live.sku, sku)
-                    && (to < from
-                        || (to == from && *was == pricing::Interval::Annual && *interval == pricing::Interval::Monthly))
+                    && upgrades::plan_move((*from, *was), (*to, *interval)) == upgrades::PlanMove::Downgrade
                 {
                     // A downgrade (or annual → monthly): scheduled for the end of the paid
                     // period, nothing charged now.

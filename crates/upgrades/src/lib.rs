@@ -72,8 +72,8 @@ pub use ledger::{
     Allocation, ApplyError, CreditUse, Ledger, Purchase, PurchaseId, RefundError, Settlement, Subscription, allocate,
 };
 pub use quote::{
-    CreditLine, CreditSource, LineKind, PlannedUse, Quote, QuoteContext, QuoteError, QuoteLine,
-    RECENT_PURCHASE_WINDOW_DAYS, SettleError, Target, quote, settle,
+    CreditLine, CreditSource, LineKind, PlanMove, PlannedUse, Quote, QuoteContext, QuoteError, QuoteLine,
+    RECENT_PURCHASE_WINDOW_DAYS, SettleError, Target, plan_move, quote, settle,
 };
 pub use service::{Buying, Commerce, ReadError, list_price_quote, order_for, owned_keys, resolve};
 pub use sku::{Sku, SkuError, interval_as_str, parse_interval};

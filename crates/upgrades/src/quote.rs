@@ -574,6 +574,31 @@ fn credit_sentence(lines: &[CreditLine], total: Money) -> String {
     }
 }
 
+/// How a move from one plan to another changes a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanMove {
+    /// A higher tier, or the same tier billed annually instead of monthly: takes effect now,
+    /// paid with credit for the unused time.
+    Upgrade,
+    /// The same plan.
+    Same,
+    /// A lower tier, or annual → monthly: scheduled for the end of the paid period, at no
+    /// charge.
+    Downgrade,
+}
+
+/// The one rule for plan moves (quotes, checkout and the review page all ask it).
+#[must_use]
+pub fn plan_move(from: (Tier, Interval), to: (Tier, Interval)) -> PlanMove {
+    if to == from {
+        PlanMove::Same
+    } else if to.0 > from.0 || (to.0 == from.0 && from.1 == Interval::Monthly && to.1 == Interval::Annual) {
+        PlanMove::Upgrade
+    } else {
+        PlanMove::Downgrade
+    }
+}
+
 /// The minimum-charge rule: an amount due above zero but below the currency's smallest card
 /// payment ([`pricing::Currency::minimum_charge_minor`]: $0.50, €0.50, £0.30, ¥50) cannot be
 /// charged by card, so it is waived — the buyer pays nothing now and the waived amount is
@@ -697,11 +722,7 @@ pub fn quote(target: &Target, ctx: &QuoteContext) -> Result<Quote, QuoteError> {
             }
             let mut credits = Credits::new(*price);
             if let Some(current) = &ctx.subscription {
-                let upgrade = *tier > current.tier
-                    || (*tier == current.tier
-                        && current.interval == Interval::Monthly
-                        && *interval == Interval::Annual);
-                if !upgrade {
+                if plan_move((current.tier, current.interval), (*tier, *interval)) != PlanMove::Upgrade {
                     return Err(QuoteError::NotAnUpgrade {
                         current: Sku::Plan {
                             tier: current.tier,

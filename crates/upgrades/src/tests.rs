@@ -552,3 +552,33 @@ fn quotes_and_ledgers_serialize() {
     de::<Subscription>();
     de::<Settlement>();
 }
+
+#[test]
+fn one_rule_says_which_plan_moves_are_upgrades_and_which_are_scheduled() {
+    use crate::{PlanMove, plan_move};
+    use Interval::{Annual, Monthly};
+    assert_eq!(
+        plan_move((Tier::Starter, Monthly), (Tier::Operator, Monthly)),
+        PlanMove::Upgrade
+    );
+    assert_eq!(
+        plan_move((Tier::Operator, Monthly), (Tier::Operator, Annual)),
+        PlanMove::Upgrade
+    );
+    assert_eq!(
+        plan_move((Tier::Operator, Annual), (Tier::Scale, Monthly)),
+        PlanMove::Upgrade
+    );
+    assert_eq!(
+        plan_move((Tier::Operator, Annual), (Tier::Operator, Monthly)),
+        PlanMove::Downgrade
+    );
+    assert_eq!(
+        plan_move((Tier::Scale, Monthly), (Tier::Starter, Annual)),
+        PlanMove::Downgrade
+    );
+    assert_eq!(
+        plan_move((Tier::Scale, Monthly), (Tier::Scale, Monthly)),
+        PlanMove::Same
+    );
+}

@@ -154,6 +154,8 @@ pub(crate) struct Holdings {
     pub(crate) principal: Principal,
     pub(crate) entitlements: Vec<Entitlement>,
     pub(crate) org_names: Vec<(i64, String)>,
+    /// The organisations the account owns or administers (it may buy for them).
+    pub(crate) managed: Vec<(i64, String)>,
 }
 
 /// Reads [`Holdings`]: one memberships query, one entitlements query.
@@ -174,11 +176,17 @@ pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Hol
         .for_principal(&principal)
         .await
         .map_err(|e| e.to_string())?;
+    let managed = orgs
+        .iter()
+        .filter(|(_, role)| role.manages())
+        .map(|(o, _)| (o.id.0, o.name.clone()))
+        .collect();
     let org_names = orgs.into_iter().map(|(o, _)| (o.id.0, o.name)).collect();
     Ok(Holdings {
         principal,
         entitlements,
         org_names,
+        managed,
     })
 }
 

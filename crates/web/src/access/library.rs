@@ -61,6 +61,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
         principal,
         entitlements: list,
         org_names,
+        managed,
     } = match holdings(state, session.account).await {
         Ok(h) => h,
         Err(e) => {
@@ -82,7 +83,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
         },
         None => Access::Locked {
             csrf: session.csrf_token.clone(),
-            buy_for: crate::http::session::managed_orgs(state, session.account).await,
+            buy_for: managed,
         },
     }
 }
@@ -134,6 +135,7 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request, PageSess
         principal,
         entitlements: list,
         org_names,
+        ..
     } = match holdings(&state, session.account).await {
         Ok(h) => h,
         Err(e) => {

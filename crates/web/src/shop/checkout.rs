@@ -446,10 +446,7 @@ pub(crate) async fn review_page(
     // says from when.
     if let Sku::Plan { tier: to, interval } = &sku
         && let Ok(Some(live)) = state.shop.commerce.live_subscription(holder, now).await
-        && (*to < live.tier
-            || (*to == live.tier
-                && live.interval == pricing::Interval::Annual
-                && *interval == pricing::Interval::Monthly))
+        && upgrades::plan_move((live.tier, live.interval), (*to, *interval)) == upgrades::PlanMove::Downgrade
     {
         let offers = state.catalog.cache.offers();
         let price = offers
