@@ -3,6 +3,7 @@
 # Postgres (if down) and an s3s-fs S3 server on a free loopback port, and exports:
 #   KEYS_TEST_DATABASE_URL   admin URL; each test creates its own fresh database from it
 #   KEYS_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY / _BUCKET
+#   KEYS_TEST_SMTP_PYTHON    a Python with aiosmtpd (the mail tests start SMTP servers with it)
 #   KEYS_TEST_REQUIRE_SERVICES=1  (a missing peer fails the tests instead of skipping them)
 # and stops s3s-fs and drops this run's databases on exit.
 
@@ -29,6 +30,17 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   say "installing s3s-fs 0.14.1 (once, ~3 min)"
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
+
+# A real SMTP server for the mail tests: aiosmtpd (PyPI, pinned) in a venv outside the clone;
+# each test starts its own on a free loopback port, writing what it receives to a Maildir.
+AIOSMTPD_VERSION=1.4.6
+MAIL_VENV="${KEYS_MAIL_VENV:-/var/tmp/keys-mail-venv}"
+if ! "$MAIL_VENV/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+  say "installing aiosmtpd $AIOSMTPD_VERSION into $MAIL_VENV"
+  python3 -m venv "$MAIL_VENV"
+  "$MAIL_VENV/bin/pip" install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+export KEYS_TEST_SMTP_PYTHON="$MAIL_VENV/bin/python"
 
 # PostgreSQL 15 on 127.0.0.1:5432 (trust auth).
 if ! pg_isready -h 127.0.0.1 -p 5432 -q; then

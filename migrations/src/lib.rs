@@ -22,6 +22,7 @@ mod m20261203_000013_security;
 mod m20261203_000014_live_plan;
 mod m20261203_000015_disputes;
 mod m20261203_000016_scheduled_plan;
+mod m20261203_000017_mail;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_live_plan::Migration),
             Box::new(m20261203_000015_disputes::Migration),
             Box::new(m20261203_000016_scheduled_plan::Migration),
+            Box::new(m20261203_000017_mail::Migration),
         ]
     }
 }

@@ -51,6 +51,7 @@ pub struct Application {
     state: AppState,
     refresher: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<infra::worker::WorkerStats>>,
+    mailer: Option<tokio::task::JoinHandle<()>>,
     stop_worker: tokio::sync::watch::Sender<bool>,
     purger: tokio::task::JoinHandle<()>,
     grace: Duration,
@@ -120,6 +121,20 @@ impl Application {
         // The local payment mode applies its own events unless told otherwise.
         let run_worker = settings.worker.in_server.unwrap_or(services.payments.local.is_some());
         let (stop_worker, worker_rx) = tokio::sync::watch::channel(false);
+        // Mail leaves with the worker: the process that applies events also sends the notices
+        // they queued (and those of password resets).
+        let mailer = if run_worker {
+            let delivery =
+                infra::mailer::delivery(&infra, settings, &public_url, &infra::mailer::worker_name("server"))?;
+            Some(tokio::spawn(infra::mailer::run_mailer(
+                delivery,
+                infra.clock.clone(),
+                Duration::from_millis(settings.worker.poll_ms.max(1)),
+                worker_rx.clone(),
+            )))
+        } else {
+            None
+        };
         let worker = run_worker.then(|| {
             tokio::spawn(infra::worker::run_worker(
                 services.inbox.clone(),
@@ -138,6 +153,7 @@ impl Application {
             state,
             refresher,
             worker,
+            mailer,
             stop_worker,
             purger,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
@@ -164,6 +180,9 @@ impl Application {
         let _ = self.stop_worker.send(true);
         if let Some(w) = self.worker {
             let _ = w.await;
+        }
+        if let Some(m) = self.mailer {
+            let _ = m.await;
         }
         result
     }
@@ -213,6 +232,11 @@ fn app_state(
             settings.secure_cookies(addr),
             trusted,
             &services.payments.redirect_origins,
+        ),
+        site: web::SiteInfo::new(
+            &settings.site.company_name,
+            &settings.site.support_email,
+            settings.stripe.grace_days,
         ),
     }
 }

@@ -107,7 +107,11 @@ async fn json_signup_login_logout() {
             .await
             .unwrap();
         assert_eq!(r.status(), 303, "{db:?}: signed out session no longer opens /account");
-        assert_eq!(r.headers()["location"], "/login");
+        assert_eq!(
+            r.headers()["location"],
+            "/login?next=%2Faccount",
+            "and back to the account page"
+        );
     }
 }
 

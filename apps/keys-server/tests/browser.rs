@@ -849,3 +849,276 @@ async fn an_organisation_buys_a_bundle_its_member_downloads_until_removed() {
     );
     c.close().await.unwrap();
 }
+
+/// Whether the page is wider than the window (horizontal scrolling), and by how much.
+async fn overflow(c: &Client) -> (i64, i64) {
+    let v: serde_json::Value = c
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
+}
+
+async fn assert_fits(c: &Client, url: &str) {
+    c.goto(url).await.unwrap();
+    let (scroll, client) = overflow(c).await;
+    assert!(
+        scroll <= client,
+        "{url} scrolls sideways at 390 px: {scroll} px wide in a {client} px window"
+    );
+}
+
+/// A new buyer on a phone (390 px): no page scrolls sideways; on a KEY page the price and Buy
+/// are in the first screenful; Buy → create an account → straight back to the KEY → review →
+/// pay → "Thank you" with a download button, whose archive unpacks into one folder named after
+/// the KEY and version, with the release date on its files.
+#[tokio::test]
+async fn a_phone_buyer_signs_up_from_the_key_page_buys_and_downloads() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("worker.poll_ms", "50".into())],
+    )
+    .await;
+    let c = connect(&driver).await;
+    c.set_window_size(390, 844).await.unwrap();
+
+    let mut anonymous: Vec<String> = [
+        "/marketplace",
+        "/marketplace?q=postgres",
+        "/marketplace/bundles",
+        "/pricing",
+        "/discover",
+        "/login",
+        "/signup",
+        "/terms",
+        "/privacy",
+        "/refunds",
+        "/license",
+        "/support",
+        "/marketplace/no-such-key",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    let (_, keys) = common::TestApp::get_json(&app, "/api/v1/keys?per_page=100").await;
+    for k in keys["items"].as_array().unwrap() {
+        anonymous.push(format!("/marketplace/{}", k["slug"].as_str().unwrap()));
+    }
+    assert!(anonymous.len() > 30, "every KEY page is measured");
+    for path in &anonymous {
+        assert_fits(&c, &app.url(path)).await;
+    }
+
+    // The KEY page: price and Buy within the first screenful.
+    let key_url = app.url("/marketplace/disk-full-recovery");
+    c.goto(&key_url).await.unwrap();
+    let place: serde_json::Value = c
+        .execute(
+            "const b = document.getElementById('buybar-buy').getBoundingClientRect(); \
+             return [b.top, b.bottom, window.innerHeight, b.width > 0]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        place[3] == true && place[1].as_f64().unwrap() <= place[2].as_f64().unwrap(),
+        "Buy is not in the first screenful: {place}"
+    );
+    assert!(text(&c, "#buybar .price").await.starts_with('$'));
+
+    // Buy → sign up → back here.
+    click_and_wait(&c, "#buybar-buy").await;
+    assert!(c.current_url().await.unwrap().path().starts_with("/signup"));
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("pia@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+    let here = c.current_url().await.unwrap();
+    assert_eq!(
+        here.path(),
+        "/marketplace/disk-full-recovery",
+        "back on the KEY: {here}"
+    );
+    assert_eq!(here.fragment(), Some("access"));
+    click_and_wait(&c, "#buy-key").await;
+    assert_fits(&c, c.current_url().await.unwrap().as_ref()).await;
+    click_and_wait(&c, "#confirm-purchase").await;
+    click_and_wait(&c, "#pay").await;
+    let paid = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &paid, "h1", "Thank you").await;
+    assert_fits(&c, &paid).await;
+    c.find(Locator::Id("download-now"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut archive = None;
+    for _ in 0..100 {
+        archive = std::fs::read_dir(driver.downloads.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "gz"));
+        if archive.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let archive = archive.expect("the archive was downloaded");
+    let bytes = std::fs::read(&archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    let (_, meta) = common::TestApp::get_json(&app, "/api/v1/keys/disk-full-recovery").await;
+    let version = meta["latest_version"].as_str().unwrap().to_owned();
+    let root = format!("disk-full-recovery-{version}/");
+    for entry in tar.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        assert!(path.starts_with(&root), "{path} is outside {root}");
+        assert!(entry.header().mtime().unwrap() > 1_700_000_000, "{path} is dated 1970");
+    }
+
+    // Signed-in pages fit too.
+    for path in [
+        "/account",
+        "/account/keys",
+        "/account/billing",
+        "/account/orgs",
+        "/marketplace/bundles",
+        "/pricing",
+    ] {
+        assert_fits(&c, &app.url(path)).await;
+    }
+    c.close().await.unwrap();
+}
+
+/// The `.eml` files the embedded default wrote (`<data_dir>/mail/`), decoded enough to read:
+/// quoted-printable soft line breaks joined and `=XX` escapes of ASCII undone.
+fn mails(app: &common::TestApp) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(app.data_dir.join("mail")) else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .map(|raw| {
+            let joined = raw.replace("=\r\n", "").replace("=\n", "");
+            let mut out = String::with_capacity(joined.len());
+            let mut rest = joined.as_str();
+            while let Some(i) = rest.find('=') {
+                out.push_str(&rest[..i]);
+                let hex = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) if b.is_ascii() => {
+                        out.push(char::from(b));
+                        rest = &rest[i + 3..];
+                    }
+                    _ => {
+                        out.push('=');
+                        rest = &rest[i + 1..];
+                    }
+                }
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+async fn wait_for_mail(app: &common::TestApp, needle: &str) -> String {
+    for _ in 0..100 {
+        if let Some(m) = mails(app).into_iter().find(|m| m.contains(needle)) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail with “{needle}”");
+}
+
+/// A buyer who forgot the password: "Forgot your password?" on the sign-in page, the mailed
+/// link (read from the `.eml` the embedded default wrote), a new password, signed in with it;
+/// the link then no longer works. A purchase's receipt is mailed too.
+#[tokio::test]
+async fn a_forgotten_password_is_reset_from_the_mailed_link() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("worker.poll_ms", "50".into())],
+    )
+    .await;
+    let c = connect(&driver).await;
+    sign_up_in_browser(&c, &app, "rosa@example.com").await;
+    c.goto(&app.url("/marketplace/redis-memory-pressure")).await.unwrap();
+    click_and_wait(&c, "#buy-key").await;
+    click_and_wait(&c, "#confirm-purchase").await;
+    click_and_wait(&c, "#pay").await;
+    let receipt = wait_for_mail(&app, "Subject: Your KEYS receipt").await;
+    assert!(receipt.contains("To: rosa@example.com"), "{receipt}");
+    assert!(receipt.contains("Redis"), "{receipt}");
+    c.goto(&app.url("/account")).await.unwrap();
+    click_and_wait(&c, "form[action='/logout'] button").await;
+
+    c.goto(&app.url("/login")).await.unwrap();
+    click_and_wait(&c, "#forgot-link").await;
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("rosa@example.com")
+        .await
+        .unwrap();
+    click_and_wait(&c, "#send-link").await;
+    assert!(
+        text(&c, "#form-notice")
+            .await
+            .contains("If an account uses this address")
+    );
+    let mail = wait_for_mail(&app, "Subject: Reset your KEYS password").await;
+    let start = mail.find(&format!("{}/reset/", app.base)).expect("a reset link");
+    let link: String = mail[start..]
+        .chars()
+        .take_while(|ch| !ch.is_whitespace() && *ch != '"' && *ch != '<')
+        .collect();
+    c.goto(&link).await.unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("a brand new passphrase")
+        .await
+        .unwrap();
+    click_and_wait(&c, "#set-password").await;
+    assert!(text(&c, "#form-notice").await.contains("Your password is changed"));
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("rosa@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("a brand new passphrase")
+        .await
+        .unwrap();
+    click_and_wait(&c, "section.auth button[type=submit]").await;
+    assert_eq!(text(&c, "#account-email").await, "rosa@example.com");
+    c.goto(&link).await.unwrap();
+    assert!(text(&c, "h1").await.contains("This link no longer works"));
+    c.close().await.unwrap();
+}

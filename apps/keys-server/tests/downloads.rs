@@ -222,7 +222,7 @@ async fn pages_show_locked_and_unlocked_states_and_download_without_javascript()
     assert!(
         page(None)
             .await
-            .contains("Sign in</a> or <a href=\"/signup\">create an account")
+            .contains("id=\"sign-in-to-buy\">Sign in</a> or <a href=\"/signup?next=%2Fmarketplace%2F")
     );
     let admin = common::sign_up_admin(&app, "admin@keys.test").await;
     let ada = sign_up(&app, "ada@example.com").await;

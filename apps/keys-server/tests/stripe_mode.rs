@@ -116,7 +116,7 @@ async fn stripe_checkout_applies_credit_as_a_coupon_and_events_fulfil_once() {
         );
         assert_eq!(
             field(cs, "cancel_url"),
-            "https://shop.example/marketplace/bundles#bundle-incident-response-essentials"
+            format!("https://shop.example/checkout/return?order={order_id}&cancelled=1")
         );
         assert_eq!(
             cs.idempotency_key.as_deref(),

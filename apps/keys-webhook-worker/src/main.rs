@@ -108,6 +108,18 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Run { drain: false } => {
             let stop = infra::shutdown_signal();
             let (tx, rx) = tokio::sync::watch::channel(false);
+            let delivery = infra::mailer::delivery(
+                &infra,
+                &settings,
+                &settings.public_url(settings.bind_addr()),
+                &infra::mailer::worker_name("worker"),
+            )?;
+            let mailer = tokio::spawn(infra::mailer::run_mailer(
+                delivery,
+                infra.clock.clone(),
+                std::time::Duration::from_millis(settings.worker.poll_ms.max(1)),
+                rx.clone(),
+            ));
             let worker = tokio::spawn(infra::worker::run_worker(
                 inbox,
                 infra.clock.clone(),
@@ -117,6 +129,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             stop.await;
             let _ = tx.send(true);
             let stats = worker.await.context("worker task")?;
+            mailer.await.context("mail task")?;
             println!(
                 "applied {}, failed {}, swept {}",
                 stats.applied, stats.failed, stats.swept

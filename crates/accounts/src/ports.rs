@@ -432,3 +432,44 @@ pub trait OrgRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<crate::Membership>, AccountStoreError>;
 }
+
+/// Single-use password reset links, shared by every instance.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait PasswordResetRepository: Send + Sync {
+    /// For the account with `email` (normalised): stores the sha256 `digest` of a new reset
+    /// token valid until `expires_at` and — in the same transaction — queues `notice` (the mail
+    /// with the link) addressed to the account. `None` (nothing stored) when no account has this
+    /// email, or when a link was sent to it less than a minute ago.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails; nothing is stored then.
+    async fn begin(
+        &self,
+        email: &str,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        notice: &mail::Notice,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, AccountStoreError>;
+
+    /// Whether `digest` is a token that can still be used.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    async fn usable(&self, digest: &str, now: DateTime<Utc>) -> Result<bool, AccountStoreError>;
+
+    /// Uses token `digest`: when it is unused and unexpired, in one transaction marks it (and
+    /// every other link of the account) used, sets `password_hash` and ends every session of
+    /// the account. `None` when the token cannot be used (unknown, used, expired) — nothing
+    /// changes then, also when two requests race with the same token.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails; nothing changes then.
+    async fn finish(
+        &self,
+        digest: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, AccountStoreError>;
+}

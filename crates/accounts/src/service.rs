@@ -183,6 +183,34 @@ pub struct AccountService {
     /// A real hash of a random password, verified against when the email is unknown so that
     /// both failures cost the same time.
     decoy_hash: String,
+    /// Password reset links (set with [`AccountService::with_password_resets`]).
+    resets: Option<Arc<dyn crate::ports::PasswordResetRepository>>,
+}
+
+/// How long a password reset link works.
+pub const RESET_LINK_MINUTES: i64 = 60;
+
+/// Why a password reset failed. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordResetError {
+    /// This server was built without a reset store.
+    #[error("password resets are not available on this server")]
+    NotConfigured,
+    /// The email is not an address.
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    /// The link is unknown, used or expired.
+    #[error("this reset link is invalid, already used or expired; ask for a new one")]
+    InvalidLink,
+    /// The new password is outside the policy.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Hashing failed or is saturated.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] AccountStoreError),
 }
 
 impl std::fmt::Debug for AccountService {
@@ -218,7 +246,87 @@ impl AccountService {
             hasher,
             policy,
             decoy_hash: hash_password(&decoy)?,
+            resets: None,
         })
+    }
+
+    /// The same service with password reset links stored in `resets`.
+    #[must_use]
+    pub fn with_password_resets(mut self, resets: Arc<dyn crate::ports::PasswordResetRepository>) -> Self {
+        self.resets = Some(resets);
+        self
+    }
+
+    fn resets(&self) -> Result<&Arc<dyn crate::ports::PasswordResetRepository>, PasswordResetError> {
+        self.resets.as_ref().ok_or(PasswordResetError::NotConfigured)
+    }
+
+    /// Mails a single-use reset link (valid [`RESET_LINK_MINUTES`]) to the account with
+    /// `email`. Says nothing about whether such an account exists: an unknown address, or a
+    /// second request within a minute, succeeds without sending anything.
+    ///
+    /// # Errors
+    /// [`PasswordResetError::Email`] when `email` is not an address; storage errors.
+    pub async fn request_password_reset(&self, email: &str, now: DateTime<Utc>) -> Result<(), PasswordResetError> {
+        let email: Email = email.parse()?;
+        let token = SecretToken::generate("rst_");
+        let digest = token.digest();
+        let notice = mail::Notice {
+            kind: mail::NoticeKind::PasswordReset,
+            account: None,
+            to: Some(email.as_str().to_owned()),
+            order: None,
+            detail: String::new(),
+            secret: Some(token.expose().to_owned()),
+            dedupe: format!("password-reset:{digest}"),
+        };
+        self.resets()?
+            .begin(
+                email.as_str(),
+                &digest,
+                now + chrono::Duration::minutes(RESET_LINK_MINUTES),
+                &notice,
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether reset link `token` can still be used (for the reset page).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn reset_link_usable(&self, token: &str, now: DateTime<Utc>) -> Result<bool, PasswordResetError> {
+        Ok(self
+            .resets()?
+            .usable(&SecretToken::from_client(token).digest(), now)
+            .await?)
+    }
+
+    /// Sets a new password with reset link `token`: the link is used up, every other link of
+    /// the account dies, and every session of the account ends.
+    ///
+    /// # Errors
+    /// [`PasswordResetError::InvalidLink`], [`PasswordResetError::Password`], hashing and
+    /// storage errors; nothing changes then.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AccountId, PasswordResetError> {
+        let new: NewPassword = new_password.parse()?;
+        let resets = self.resets()?;
+        let digest = SecretToken::from_client(token).digest();
+        // An invalid link costs no hashing.
+        if !resets.usable(&digest, now).await? {
+            return Err(PasswordResetError::InvalidLink);
+        }
+        let hash = self.hasher.hash(new).await?;
+        resets
+            .finish(&digest, &hash, now)
+            .await?
+            .ok_or(PasswordResetError::InvalidLink)
     }
 
     async fn open_session(&self, account: AccountId, now: DateTime<Utc>) -> Result<NewSession, AccountStoreError> {

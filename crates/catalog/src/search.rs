@@ -262,6 +262,8 @@ const W_NAME: u8 = 8;
 const W_SLUG_TAG: u8 = 5;
 const W_SUMMARY: u8 = 3;
 const W_DESCRIPTION: u8 = 1;
+/// Query words at least this long are corrected when nothing begins with them.
+pub const MIN_TYPO_CHARS: usize = 5;
 
 impl TextIndex {
     fn build(keys: &[Arc<Key>]) -> Self {
@@ -293,17 +295,62 @@ impl TextIndex {
         index
     }
 
+    /// The indexed words that begin with `prefix`, as a range of `words`.
+    fn prefixed(&self, prefix: &str) -> std::ops::Range<usize> {
+        let from = self.words.partition_point(|w| w.as_str() < prefix);
+        let to = from + self.words[from..].partition_point(|w| w.starts_with(prefix));
+        from..to
+    }
+
+    /// The indexed word closest to `q`, for a query word no indexed word begins with: words of
+    /// [`MIN_TYPO_CHARS`] or more characters may be one edit away (two from eight characters
+    /// on), an edit being an insertion, deletion, substitution or swap of neighbours. Only
+    /// words with the same first letter are compared (typos rarely hit the first letter, and
+    /// the candidates are then one contiguous range of the sorted words). Ties go to the word
+    /// in more KEYS, then to the alphabetically first.
+    fn correction(&self, q: &str) -> Option<&str> {
+        let n = q.chars().count();
+        if n < MIN_TYPO_CHARS {
+            return None;
+        }
+        let max = if n >= 8 { 2 } else { 1 };
+        let first = q.chars().next()?;
+        let mut buf = [0u8; 4];
+        let range = self.prefixed(first.encode_utf8(&mut buf));
+        let start = range.start;
+        self.words[range]
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.chars().count().abs_diff(n) <= max)
+            .map(|(i, w)| (strsim::damerau_levenshtein(q, w), i + start))
+            .filter(|(d, _)| *d <= max)
+            .min_by_key(|&(d, i)| (d, std::cmp::Reverse(self.postings[i].len()), i))
+            .map(|(_, i)| self.words[i].as_str())
+    }
+
     /// Per-entry scores for a query: 0 unless every query word is a prefix of a word of the
     /// entry; otherwise the sum, over query words, of the best weight of the words it prefixes.
-    fn scores(&self, query_words: &[String], n: usize) -> Vec<u32> {
+    /// A query word that begins no indexed word is replaced by its [`correction`](Self::correction)
+    /// when there is one; the second value is the query as corrected, when anything was.
+    fn scores(&self, query_words: &[String], n: usize) -> (Vec<u32>, Option<String>) {
         let mut total = vec![0u32; n];
         let mut matched = vec![0u16; n];
         let mut best = vec![0u8; n];
+        let mut used: Vec<&str> = Vec::with_capacity(query_words.len());
+        let mut corrected = false;
         for (qi, q) in query_words.iter().enumerate() {
-            let from = self.words.partition_point(|w| w.as_str() < q.as_str());
-            let to = from + self.words[from..].partition_point(|w| w.starts_with(q.as_str()));
+            let mut range = self.prefixed(q);
+            let mut word = q.as_str();
+            if range.is_empty()
+                && let Some(fixed) = self.correction(q)
+            {
+                range = self.prefixed(fixed);
+                word = fixed;
+                corrected = true;
+            }
+            used.push(word);
             best.iter_mut().for_each(|b| *b = 0);
-            for postings in &self.postings[from..to] {
+            for postings in &self.postings[range] {
                 for &(e, w) in postings {
                     let slot = &mut best[e as usize];
                     *slot = (*slot).max(w);
@@ -323,7 +370,7 @@ impl TextIndex {
                 *t = 0;
             }
         }
-        total
+        (total, corrected.then(|| used.join(" ")))
     }
 }
 
@@ -358,6 +405,9 @@ pub struct SearchPage {
     pub page: u32,
     /// Page size.
     pub per_page: u32,
+    /// The search text as it was run, when a misspelt word was corrected ("kubernets" →
+    /// "kubernetes"): pages say "showing results for …".
+    pub corrected: Option<String>,
 }
 
 impl SearchPage {
@@ -495,14 +545,21 @@ impl CatalogIndex {
     ///
     /// Text matching is by word prefix: every word of `q` must begin a word of the KEY's name,
     /// slug, tags, summary or description (`postgres` finds "PostgreSQL"). Relevance weighs a
-    /// match in the name 8, slug or tag 5, summary 3, description 1.
+    /// match in the name 8, slug or tag 5, summary 3, description 1. A word of five letters or
+    /// more that begins no word of the catalog is read as the closest word one edit away (two
+    /// from eight letters), and [`SearchPage::corrected`] says so.
     #[must_use]
     pub fn search(&self, q: &CatalogQuery) -> SearchPage {
         let query_words: Vec<String> = q.text.as_deref().map(|t| words(t).collect()).unwrap_or_default();
         let per_page = q.per_page.clamp(1, MAX_PER_PAGE) as usize;
         let skip = (q.page.max(1) as usize - 1).saturating_mul(per_page);
         let masks = Masks::of(q);
-        let scores = (!query_words.is_empty()).then(|| self.text.scores(&query_words, self.entries.len()));
+        let (scores, corrected) = if query_words.is_empty() {
+            (None, None)
+        } else {
+            let (scores, corrected) = self.text.scores(&query_words, self.entries.len());
+            (Some(scores), corrected)
+        };
         let order = match q.sort {
             Sort::Newest => &self.by_newest,
             Sort::Tier => &self.by_tier,
@@ -539,6 +596,7 @@ impl CatalogIndex {
             total,
             page: q.page,
             per_page: u32::try_from(per_page).unwrap_or(MAX_PER_PAGE),
+            corrected,
         }
     }
 }
@@ -670,6 +728,39 @@ mod tests {
             assert_eq!(slugs(&run(params)), *want, "{params:?}");
         }
         assert_eq!(run(&[("per_page", "3")]).pages(), 2);
+    }
+
+    #[test]
+    fn misspelt_words_of_five_letters_or_more_are_corrected() {
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            // One edit: a missing letter, a swapped pair, a wrong letter.
+            (
+                "Postgrs",
+                &["pg-failover", "auth-kit", "churn-pack", "stripe-kit"],
+                Some("postgres"),
+            ),
+            ("stirpe", &["stripe-kit"], Some("stripe")),
+            ("checkuot kit", &["stripe-kit"], Some("checkout kit")),
+            ("failovr", &["pg-failover"], Some("failover")),
+            // Two edits only from eight letters on.
+            (
+                "desciptoin",
+                &["auth-kit", "churn-pack", "pg-failover", "stripe-kit"],
+                Some("description"),
+            ),
+            ("failvr", &[], None),
+            // Short words are never corrected; the first letter must match.
+            ("aut", &["auth-kit"], None),
+            ("oaht", &[], None),
+            ("xtripe", &[], None),
+            // A word that begins an indexed word is taken as typed.
+            ("postg", &["pg-failover", "auth-kit", "churn-pack", "stripe-kit"], None),
+        ];
+        for (text, want, corrected) in cases {
+            let page = run(&[("q", text)]);
+            assert_eq!(slugs(&page), *want, "{text}");
+            assert_eq!(page.corrected.as_deref(), *corrected, "{text}");
+        }
     }
 
     #[test]

@@ -106,6 +106,12 @@ impl DownloadLinks {
         DownloadLinks { key, ttl }
     }
 
+    /// How long a link stays valid.
+    #[must_use]
+    pub fn ttl(&self) -> std::time::Duration {
+        self.ttl.to_std().unwrap_or(std::time::Duration::from_secs(300))
+    }
+
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length: this cannot fail.
         HmacSha256::new_from_slice(&self.key).expect("HMAC accepts any key length")

@@ -10,6 +10,7 @@
 
 mod hasher;
 pub mod housekeeping;
+pub mod mailer;
 pub mod services;
 mod settings;
 pub mod worker;
@@ -25,9 +26,9 @@ use storage_sql::{ConnectError, SqlCatalogRepository};
 pub use hasher::BlockingHasher;
 pub use services::{PaymentParts, Services, ServicesError, shutdown_signal};
 pub use settings::{
-    AuthSettings, CatalogSettings, DatabaseSettings, IngestSettings, LogFormat, LogSettings, PaymentsMode,
-    PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError, StorageBackend, StorageSettings,
-    StripeSettings, WorkerSettings,
+    AuthSettings, CatalogSettings, DatabaseSettings, EmailSettings, IngestSettings, LogFormat, LogSettings,
+    PaymentsMode, PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError, StorageBackend,
+    StorageSettings, StripeSettings, WorkerSettings,
 };
 
 /// The real clock.

@@ -61,7 +61,8 @@ pub fn identity(
     let store = Arc::new(storage_sql::SqlAccountStore::new(infra.db.clone()));
     let tokens: Arc<dyn TokenRepository> = store.clone();
     let orgs = accounts::OrgService::new(store.clone());
-    let accounts = accounts::AccountService::new(store.clone(), store.clone(), store, hasher, policy)?;
+    let accounts = accounts::AccountService::new(store.clone(), store.clone(), store, hasher, policy)?
+        .with_password_resets(Arc::new(storage_sql::SqlPasswordResets::new(infra.db.clone())));
     Ok((accounts, tokens, orgs))
 }
 

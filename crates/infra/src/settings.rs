@@ -65,6 +65,33 @@ pub struct Settings {
     /// Which payment provider.
     #[serde(default)]
     pub payments: PaymentsSettings,
+    /// Who runs the shop: the name and contact the legal pages, footer and receipts show.
+    pub site: SiteSettings,
+    /// Outgoing mail.
+    pub email: EmailSettings,
+}
+
+/// `[email]`: how mail leaves the shop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// SMTP server, `smtp://host:port` (plain, for a local relay), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:password@host` (TLS). Unset: each message is written as an
+    /// `.eml` file under `<data_dir>/mail/` and its path logged.
+    pub smtp_url: Option<SecretString>,
+    /// The sender, `Name <address>`.
+    pub from: String,
+}
+
+/// `[site]`: who runs the shop. The legal pages (`/terms`, `/privacy`, `/refunds`, `/license`)
+/// are templates filled with these; the operator adapts them and sets these two.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The seller's legal name, as buyers see it ("Acme Tools Ltd").
+    pub company_name: String,
+    /// Where buyers write for help, refunds and privacy requests.
+    pub support_email: String,
 }
 
 /// How payments are taken.
@@ -365,6 +392,13 @@ redirect_origins = "https://checkout.stripe.com,https://billing.stripe.com"
 [discovery]
 retention_days = 180
 
+[email]
+from = "KEYS <no-reply@keys.localhost>"
+
+[site]
+company_name = "The KEYS marketplace operator"
+support_email = "support@keys.localhost"
+
 [worker]
 poll_ms = 250
 max_attempts = 8
@@ -455,6 +489,42 @@ impl Settings {
                     format!("`{origin}` is not an origin like https://checkout.stripe.com"),
                 ));
             }
+        }
+        if self.site.company_name.trim().is_empty() || self.site.company_name.chars().count() > 120 {
+            return Err(invalid(
+                "site.company_name",
+                "must be the seller's name buyers see on the legal pages (1 to 120 characters)",
+            ));
+        }
+        let email = self.site.support_email.trim();
+        let plausible = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            })
+            && email.chars().all(|c| c.is_ascii_graphic());
+        if !plausible {
+            return Err(invalid(
+                "site.support_email",
+                format!("`{email}` is not an email address buyers can write to, like support@example.com"),
+            ));
+        }
+        if let Some(url) = &self.email.smtp_url {
+            let url = url.expose_secret();
+            if !(url.is_empty() || url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(invalid(
+                    "email.smtp_url",
+                    "must start with smtp:// or smtps:// (or be unset: mail is written to <data_dir>/mail/)",
+                ));
+            }
+        }
+        if !self.email.from.contains('@') {
+            return Err(invalid(
+                "email.from",
+                format!(
+                    "`{}` is not a sender like `KEYS <no-reply@example.com>`",
+                    self.email.from
+                ),
+            ));
         }
         if self.auth.signups_per_hour == 0 {
             return Err(invalid("auth.signups_per_hour", "must be at least 1"));
@@ -790,6 +860,11 @@ mod tests {
                 "KEYS__SERVER__SHUTDOWN_GRACE_SECS",
             ),
             ("log.filter", "info,[bad", "KEYS__LOG__FILTER"),
+            ("site.company_name", " ", "KEYS__SITE__COMPANY_NAME"),
+            ("email.smtp_url", "http://mail", "KEYS__EMAIL__SMTP_URL"),
+            ("email.from", "nobody", "KEYS__EMAIL__FROM"),
+            ("site.support_email", "not-an-address", "KEYS__SITE__SUPPORT_EMAIL"),
+            ("site.support_email", "help@localhost", "KEYS__SITE__SUPPORT_EMAIL"),
             (
                 "catalog.response_cache_entries",
                 "0",

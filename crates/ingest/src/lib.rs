@@ -328,11 +328,26 @@ impl Ingestor {
         }
 
         // Package every version (blocking file reads and gzip off the async threads).
+        // A version already released in the first archive layout is recognised by its legacy
+        // digest (computed only for versions the catalog already has).
         let versions = c.versions.clone();
+        let released: Vec<catalog::Version> = stored
+            .map(|s| s.versions.iter().map(|v| v.version).collect())
+            .unwrap_or_default();
+        let root_slug = slug.clone();
         let packaged = tokio::task::spawn_blocking(move || {
             versions
                 .into_iter()
-                .map(|(v, files)| package::package(&files).map(|p| (v, p)))
+                .map(|(v, files)| {
+                    let layout = package::Layout::new(&root_slug, &v.version, v.released_at);
+                    let p = package::package(&files, &layout)?;
+                    let legacy = if released.contains(&v.version) {
+                        Some(package::legacy_content_sha256(&files)?)
+                    } else {
+                        None
+                    };
+                    Ok((v, p, legacy))
+                })
                 .collect::<std::io::Result<Vec<_>>>()
         })
         .await;
@@ -356,15 +371,21 @@ impl Ingestor {
 
         let mut errors = Vec::new();
         let mut new_versions = Vec::new();
-        for (v, p) in packaged {
+        for (v, p, legacy) in packaged {
             let incoming = ArchiveRef {
                 object_key: archive_object_key(&p.sha256),
                 sha256: p.sha256.clone(),
                 size_bytes: p.bytes.len() as u64,
                 content_sha256: p.content_sha256.clone(),
             };
+            let released_in_first_layout = legacy.as_deref().is_some_and(|l| {
+                stored
+                    .and_then(|s| s.version(&v.version))
+                    .is_some_and(|sv| sv.archive.content_sha256 == l)
+            });
             match plan_version(stored, v.version, &incoming) {
                 VersionPlan::Unchanged => {}
+                VersionPlan::Conflict { .. } if released_in_first_layout => {}
                 VersionPlan::Conflict { stored_sha256 } => errors.push(
                     ManifestError::new(
                         &file,

@@ -632,6 +632,44 @@ async fn changed_content_under_a_released_version_is_a_conflict() {
     }
 }
 
+/// A version released in the first archive layout (flat entries dated 1970) is recognised as
+/// unchanged, not refused as "different content": released archives are never repacked.
+#[tokio::test]
+async fn versions_released_in_the_first_archive_layout_stay_unchanged() {
+    use sea_orm::ConnectionTrait;
+    for env in envs().await {
+        let dir = tempfile::tempdir().unwrap();
+        good_assets(dir.path());
+        run(&env, dir.path(), false).await;
+        let folder = dir.path().join("node-next-keys/next-beta/1.0.0");
+        let files: Vec<ingest::source::SourceFile> = ["README.md", "src/index.ts"]
+            .iter()
+            .map(|p| ingest::source::SourceFile {
+                archive_path: (*p).to_owned(),
+                disk_path: folder.join(p),
+                executable: false,
+            })
+            .collect();
+        let legacy = ingest::package::legacy_content_sha256(&files).unwrap();
+        let db = storage_sql::connect(&env._db.url, 1).await.unwrap();
+        db.execute_unprepared(&format!(
+            "UPDATE key_versions SET content_sha256 = '{legacy}' WHERE version = '1.0.0' AND key_id = (SELECT id FROM keys WHERE slug = 'next-beta')"
+        ))
+        .await
+        .unwrap();
+        let report = run(&env, dir.path(), false).await;
+        let r = outcome(&report, "next-beta");
+        assert_eq!(r.outcome, Outcome::Unchanged, "{r:#?}");
+        // A real change is still refused.
+        write(
+            &dir.path().join("node-next-keys/next-beta/1.0.0/src/index.ts"),
+            "export const x = 3;\n",
+        );
+        let report = run(&env, dir.path(), false).await;
+        assert_eq!(outcome(&report, "next-beta").outcome, Outcome::Rejected);
+    }
+}
+
 /// Two runs over the same tree at once end as one run would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_runs_are_safe() {
@@ -744,8 +782,9 @@ async fn storage_failure_is_reported_per_key() {
     assert_eq!(beta.outcome, Outcome::Rejected);
     assert!(beta.errors[0].reason.contains("disk full"), "{:?}", beta.errors);
     assert_eq!(report.added, 4);
-    // 6 versions, but the two Jupyter KEYS ship the same notebook: one content address.
-    assert_eq!(stored.lock().unwrap().len(), 5, "every distinct archive stored once");
+    // 6 versions in 6 archives: the two Jupyter KEYS ship the same notebook, but each archive
+    // unpacks into a folder named after its own KEY, so their contents differ.
+    assert_eq!(stored.lock().unwrap().len(), 6, "every distinct archive stored once");
 }
 
 /// Ingestion into a real S3-compatible bucket (s3s-fs): archives land under their content

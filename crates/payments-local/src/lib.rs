@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use catalog::Clock;
-use payments::checkout::{CheckoutStanding, holder_text, page_of, payment_started, return_path, standing};
+use payments::checkout::{CheckoutStanding, holder_text, payment_started, return_path, standing};
 use payments::intake::{WebhookError, receive};
 use payments::ports::{
     CatalogItem, CheckoutRequest, CheckoutSession, GatewayError, InboxRepository, PaymentGateway, PlanChange,
@@ -259,7 +259,8 @@ impl LocalGateway {
     }
 
     /// Abandons checkout `session` of `order`: emits `checkout.session.expired`, which cancels
-    /// the order and releases its credit. Returns the page the SKU is bought from.
+    /// the order and releases its credit. Returns the order's return page, which says nothing
+    /// was charged ([`payments::checkout::cancelled_path`], Stripe's cancel URL too).
     ///
     /// # Errors
     /// [`LocalError::Closed`] / [`LocalError::Paid`] when it is not open; intake errors.
@@ -269,7 +270,7 @@ impl LocalGateway {
         object["status"] = "expired".into();
         object["payment_status"] = "unpaid".into();
         self.emit("checkout.session.expired", object).await?;
-        Ok(page_of(&order.sku))
+        Ok(payments::checkout::cancelled_path(order.id))
     }
 
     /// Cancels subscription `id` at the end of its paid period, or resumes it (the local
@@ -597,7 +598,7 @@ mod tests {
     }
 
     #[test]
-    fn cancelling_emits_an_expired_session_and_returns_to_the_keys_page() {
+    fn cancelling_emits_an_expired_session_and_returns_to_the_order_page() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let g = gateway(recording_inbox(seen.clone()), MockOrderRepository::new());
         let back = run(g.cancel_checkout(
@@ -605,7 +606,7 @@ mod tests {
             &order("key:pg-failover", OrderStatus::Pending, Duration::zero()),
         ))
         .unwrap();
-        assert_eq!(back, "/marketplace/pg-failover");
+        assert_eq!(back, "/checkout/return?order=7&cancelled=1");
         let events = seen.lock().unwrap();
         assert_eq!(events[0]["type"], "checkout.session.expired");
         assert_eq!(events[0]["data"]["object"]["payment_status"], "unpaid");

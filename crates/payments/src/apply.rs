@@ -37,6 +37,8 @@ use crate::events::Event;
 use crate::ports::DisputeRecord;
 pub use crate::ports::{PaymentTx, TxError};
 
+use mail::{Notice, NoticeKind};
+
 /// Settings of the rules.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -275,10 +277,34 @@ async fn apply_plan_change(
             change.id
         )));
     }
+    tx.notify(&receipt(change, String::new())).await?;
     Ok(Applied::Changed(format!(
         "order {} replaced order {} on subscription {subscription}: {} until {}",
         change.id, old.id, change.sku, period.1
     )))
+}
+
+/// The receipt of order `o` (`detail`: empty for a purchase, `renewal <end> <amount>` for a
+/// renewal), queued once per order (and per period for renewals).
+fn receipt(o: &Order, detail: String) -> Notice {
+    let dedupe = if detail.is_empty() {
+        format!("receipt:order:{}", o.id.0)
+    } else {
+        format!("receipt:order:{}:{detail}", o.id.0)
+    };
+    Notice::about_order(NoticeKind::Receipt, o.buyer.0, o.id.0, detail, dedupe)
+}
+
+/// "Your access ended" for order `o`, `why` being `refund`, `subscription_ended` or
+/// `dispute_lost`.
+fn access_ended(o: &Order, why: &str) -> Notice {
+    Notice::about_order(
+        NoticeKind::AccessEnded,
+        o.buyer.0,
+        o.id.0,
+        why,
+        format!("access-ended:{why}:order:{}", o.id.0),
+    )
 }
 
 /// Applies one event.
@@ -376,6 +402,9 @@ pub async fn apply(
                 })
                 .await?;
                 tx.set_refund(o.id, o.cash_paid, OrderStatus::Refunded).await?;
+                if revoked > 0 {
+                    tx.notify(&access_ended(&o, "dispute_lost")).await?;
+                }
                 revoked
             };
             tx.record_dispute(&DisputeRecord {
@@ -480,6 +509,7 @@ pub async fn apply(
             if o.status == OrderStatus::Cancelled {
                 late_payment_conflict(tx, &o, payment_intent.as_deref(), now).await?;
                 return Ok(if tx.revive(o.id, &f, &grants).await? {
+                    tx.notify(&receipt(&o, String::new())).await?;
                     Applied::Changed(format!(
                         "order {} was paid after it was cancelled: nothing conflicted, so it is fulfilled",
                         o.id
@@ -489,6 +519,7 @@ pub async fn apply(
                 });
             }
             if tx.fulfil(o.id, &f, &grants).await? {
+                tx.notify(&receipt(&o, String::new())).await?;
                 Ok(Applied::Changed(format!("order {} paid and fulfilled", o.id)))
             } else {
                 Ok(Applied::Ignored(format!(
@@ -557,6 +588,8 @@ pub async fn apply(
                 }
                 tx.set_plan(o.id, &next, (old_end, end)).await?;
                 tx.set_scheduled_plan(o.id, None).await?;
+                tx.notify(&receipt(&o, format!("renewal {} {amount_paid}", end.date_naive())))
+                    .await?;
                 return Ok(Applied::Changed(format!(
                     "order {}: renewed as {next} until {end} (scheduled change)",
                     o.id
@@ -574,6 +607,10 @@ pub async fn apply(
                 && end > old_end
             {
                 tx.set_plan(o.id, &o.sku, (start, end)).await?;
+            }
+            if changed > 0 {
+                tx.notify(&receipt(&o, format!("renewal {} {amount_paid}", end.date_naive())))
+                    .await?;
             }
             Ok(if changed > 0 {
                 Applied::Changed(format!("order {} renewed until {end}", o.id))
@@ -597,6 +634,17 @@ pub async fn apply(
                     .flatten()
             })
             .await?;
+            if changed > 0 {
+                let until = (end + policy.grace).date_naive();
+                tx.notify(&Notice::about_order(
+                    NoticeKind::PaymentFailed,
+                    o.buyer.0,
+                    o.id.0,
+                    until.to_string(),
+                    format!("payment-failed:order:{}:{}", o.id.0, end.date_naive()),
+                ))
+                .await?;
+            }
             Ok(if changed > 0 {
                 Applied::Changed(format!("order {} past due", o.id))
             } else {
@@ -622,6 +670,7 @@ pub async fn apply(
                 })
                 .await?;
                 tx.set_refund(o.id, value, OrderStatus::Refunded).await?;
+                tx.notify(&access_ended(&o, "refund")).await?;
                 Ok(Applied::Changed(format!("order {} refunded, access revoked", o.id)))
             } else {
                 // Partial refund: access stays; the order's credit shrinks by the cash refunded.
@@ -649,6 +698,9 @@ pub async fn apply(
                 .ok()
             })
             .await?;
+            if changed > 0 {
+                tx.notify(&access_ended(&o, "subscription_ended")).await?;
+            }
             Ok(if changed > 0 {
                 Applied::Changed(format!("order {}: subscription ended", o.id))
             } else {

@@ -28,6 +28,7 @@ fn usd(minor: i64) -> Money {
 struct FakeTx {
     order: Mutex<Option<Order>>,
     grants: Mutex<Vec<Entitlement>>,
+    notices: Mutex<Vec<mail::Notice>>,
 }
 
 impl FakeTx {
@@ -35,7 +36,12 @@ impl FakeTx {
         Self {
             order: Mutex::new(order),
             grants: Mutex::new(grants),
+            notices: Mutex::new(Vec::new()),
         }
+    }
+
+    fn notice_kinds(&self) -> Vec<&'static str> {
+        self.notices.lock().unwrap().iter().map(|n| n.kind.as_str()).collect()
     }
 
     fn status(&self) -> Option<OrderStatus> {
@@ -98,6 +104,11 @@ fn merge(into: &mut PaymentRefs, from: &PaymentRefs) {
 
 #[async_trait]
 impl PaymentTx for FakeTx {
+    async fn notify(&self, notice: &mail::Notice) -> Result<(), TxError> {
+        self.notices.lock().unwrap().push(notice.clone());
+        Ok(())
+    }
+
     async fn order(&self, by: &OrderRef) -> Result<Option<Order>, TxError> {
         let o = self.order.lock().unwrap().clone();
         Ok(o.filter(|o| match by {
@@ -394,6 +405,13 @@ fn every_key_order_event_in_every_state() {
             let got = run(apply(event, "evt_1", &tx, &Policy::default(), now()));
             assert_eq!(outcome(&got), want, "{state:?} × {name}: {got:?}");
             assert_eq!(tx.status(), after, "{state:?} × {name}: status after");
+            // Exactly the mail the change is worth, queued in the event's transaction.
+            let mail: &[&str] = match (want, after) {
+                (Changed, Some(Paid)) => &["receipt"],
+                (Changed, Some(Refunded)) => &["access_ended"],
+                _ => &[],
+            };
+            assert_eq!(tx.notice_kinds(), mail, "{state:?} × {name}: notices");
             if want == Changed && after == Some(Paid) {
                 let grants = tx.grants.lock().unwrap().clone();
                 assert_eq!(grants.len(), 1, "{state:?} × {name}: one grant");
@@ -733,6 +751,11 @@ mod plan_change {
             .withf(|id, _| *id == PurchaseId(2))
             .times(1)
             .returning(|_, _| Ok(true));
+        // The change's receipt, queued in the same transaction.
+        tx.expect_notify()
+            .withf(|n| n.kind == mail::NoticeKind::Receipt && n.order == Some(2) && n.account == Some(3))
+            .times(1)
+            .returning(|_| Ok(()));
         let applied = run(apply(&invoice("sub_1", 1_701), "evt_1", &tx, &Policy::default(), now())).unwrap();
         assert!(
             matches!(applied, Applied::Changed(ref m) if m.contains("replaced order #1")),
@@ -750,6 +773,7 @@ mod plan_change {
             tx.expect_fulfil().never();
             tx.expect_update().never();
             tx.expect_make_live().never();
+            tx.expect_notify().never();
             match run(apply(&invoice(sub, amount), "evt_1", &tx, &Policy::default(), now())) {
                 Err(ApplyError::Reject(m)) => assert!(m.contains(why), "{m}"),
                 other => panic!("{sub} {amount}: {other:?}"),

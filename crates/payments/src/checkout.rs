@@ -97,7 +97,14 @@ pub fn return_path(order: PurchaseId) -> String {
     format!("/checkout/return?order={}", order.0)
 }
 
-/// The page a SKU is bought from (the provider's cancel URL).
+/// Where a buyer who leaves the payment page lands (the provider's cancel URL): the order's
+/// return page, which says nothing was charged and offers to start again.
+#[must_use]
+pub fn cancelled_path(order: PurchaseId) -> String {
+    format!("/checkout/return?order={}&cancelled=1", order.0)
+}
+
+/// The page a SKU is bought from.
 #[must_use]
 pub fn page_of(sku: &Sku) -> String {
     match sku {
@@ -495,7 +502,9 @@ impl CheckoutService {
             holder: holder_text(holder),
             quote_id: order.quote_id.clone().unwrap_or_default(),
             success_url: format!("{}{return_to}", self.public_url),
-            cancel_url: format!("{}{}", self.public_url, page_of(sku)),
+            // Leaving the payment page comes back to the order, which says nothing was charged
+            // and offers to start again.
+            cancel_url: format!("{}{}", self.public_url, cancelled_path(order.id)),
         };
         let session = self.gateway.create_checkout(&request).await?;
         self.orders

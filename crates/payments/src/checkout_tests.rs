@@ -143,7 +143,7 @@ fn a_new_checkout_expires_the_earlier_one_at_the_provider_then_opens_for_exactly
                 && r.customer == "cus_1"
                 && r.holder == "user:3"
                 && r.success_url == "https://shop.example/checkout/return?order=6"
-                && r.cancel_url == format!("https://shop.example/marketplace/{KEY}")
+                && r.cancel_url == "https://shop.example/checkout/return?order=6&cancelled=1"
         })
         .times(1)
         .returning(|_| {

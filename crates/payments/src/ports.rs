@@ -397,6 +397,13 @@ pub struct TxError(pub String);
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait PaymentTx: Send + Sync {
+    /// Queues a notice (a receipt, a failed payment, access ended) in this transaction: it is
+    /// mailed only if the event's effects commit, and once per dedupe key.
+    ///
+    /// # Errors
+    /// [`TxError`] when storage fails.
+    async fn notify(&self, notice: &mail::Notice) -> Result<(), TxError>;
+
     /// An order by id or provider reference.
     ///
     /// # Errors

@@ -14,6 +14,7 @@ mod discovery_repo;
 pub mod downloads;
 mod entities;
 mod entitlement_repo;
+pub mod mail_outbox;
 mod order_repo;
 pub mod payments;
 
@@ -26,6 +27,7 @@ pub use account_repo::SqlAccountStore;
 pub use catalog_repo::SqlCatalogRepository;
 pub use discovery_repo::SqlSignalRepository;
 pub use entitlement_repo::SqlEntitlementRepository;
+pub use mail_outbox::{SqlOutbox, SqlPasswordResets};
 pub use order_repo::SqlOrderRepository;
 
 /// Why the database could not be opened.

@@ -120,7 +120,7 @@ impl InboxRepository for SqlInbox {
             let sp = txn.begin().await.map_err(err)?;
             let result = match payments::events::parse_envelope(row.payload.as_bytes()) {
                 Ok(env) => match interpret(&env) {
-                    Ok(event) => apply(&event, &row.event_id, &TxPort { txn: &sp }, &self.policy, now).await,
+                    Ok(event) => apply(&event, &row.event_id, &TxPort { txn: &sp, now }, &self.policy, now).await,
                     Err(e) => Err(ApplyError::Retry(format!("unreadable event: {e}"))),
                 },
                 Err(e) => Err(ApplyError::Retry(format!("unreadable event: {e}"))),
@@ -323,10 +323,19 @@ fn dispute_from_row(r: &disputes::Model) -> Result<DisputeRecord, TxError> {
 
 struct TxPort<'a> {
     txn: &'a DatabaseTransaction,
+    /// When the event is applied (the time notices are queued at).
+    now: DateTime<Utc>,
 }
 
 #[async_trait]
 impl PaymentTx for TxPort<'_> {
+    async fn notify(&self, notice: &mail::Notice) -> Result<(), TxError> {
+        crate::mail_outbox::insert_notice(self.txn, notice, self.now)
+            .await
+            .map(|_| ())
+            .map_err(tx_err)
+    }
+
     async fn order(&self, by: &OrderRef) -> Result<Option<Order>, TxError> {
         find_by_ref_on(self.txn, by).await.map_err(tx_err)
     }

@@ -21,6 +21,7 @@ const DOMAIN: &[&str] = &[
     "entitlements",
     "accounts",
     "payments",
+    "mail",
     // Not a domain of its own: the pure leaf `payments` verifies webhooks with, held to the
     // same rules.
     "stripe-signature",
@@ -304,6 +305,7 @@ fn web_feature_folders_depend_only_along_allowed_edges() {
         ("access", &["http", "snapshot", "discover"][..]),
         ("shop", &["http", "snapshot", "discover"][..]),
         ("browse", &["http", "snapshot", "discover", "access"][..]),
+        ("legal", &["http"][..]),
     ]);
     let mut bad = Vec::new();
     for (module, targets) in web_imports() {
@@ -411,6 +413,7 @@ const REUSABLE: &[&str] = &[
     "entitlements",
     "accounts",
     "payments",
+    "mail",
     "stripe-signature",
 ];
 

@@ -22,6 +22,7 @@ mod browse;
 mod discover;
 pub mod http;
 mod identity;
+mod legal;
 mod shop;
 mod snapshot;
 
@@ -92,6 +93,32 @@ pub struct AppState {
     pub clock: Arc<dyn catalog::Clock>,
     /// Cookies, HTTPS, proxies, CSP.
     pub http: HttpPolicy,
+    /// Who runs the shop (legal pages, footer, receipts).
+    pub site: SiteInfo,
+}
+
+/// Who runs the shop, from the `[site]` settings: the legal pages are templates filled with it.
+#[derive(Clone, Debug)]
+pub struct SiteInfo {
+    /// The seller's name.
+    pub company_name: Arc<String>,
+    /// Where buyers write for help.
+    pub support_email: Arc<String>,
+    /// Days a subscription keeps access after a failed renewal (`stripe.grace_days`).
+    pub grace_days: i64,
+}
+
+impl SiteInfo {
+    /// The seller `company_name`, reached at `support_email`; failed renewals keep access
+    /// `grace_days`.
+    #[must_use]
+    pub fn new(company_name: &str, support_email: &str, grace_days: i64) -> Self {
+        Self {
+            company_name: Arc::new(company_name.trim().to_owned()),
+            support_email: Arc::new(support_email.trim().to_owned()),
+            grace_days,
+        }
+    }
 }
 
 /// The catalog as requests read it.
@@ -205,6 +232,15 @@ fn stylesheet() -> Response {
         .body(include_str!("../static/app.css"))
 }
 
+/// The shop's icon (SVG; `/favicon.ico` serves the same for browsers that ask for it).
+#[handler]
+fn favicon() -> Response {
+    Response::builder()
+        .content_type("image/svg+xml")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(include_str!("../static/favicon.svg"))
+}
+
 /// Errors under `/api/` (unknown route, wrong method) as JSON.
 async fn api_error(err: poem::Error) -> Response {
     if let Some(problem) = err.downcast_ref::<http::extract::ProblemError>() {
@@ -237,6 +273,7 @@ pub fn openapi_service() -> OpenApiService<
     (
         browse::keys_api::KeysApi,
         identity::signin::AuthApi,
+        identity::reset::ResetApi,
         identity::signin::TokensApi,
         access::entitlements_api::EntitlementsApi,
         identity::orgs::OrgsApi,
@@ -250,6 +287,7 @@ pub fn openapi_service() -> OpenApiService<
         (
             browse::keys_api::KeysApi,
             identity::signin::AuthApi,
+            identity::reset::ResetApi,
             identity::signin::TokensApi,
             access::entitlements_api::EntitlementsApi,
             identity::orgs::OrgsApi,
@@ -284,7 +322,7 @@ fn openapi_json() -> Response {
 pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
     use access::{library, links};
     use browse::pages;
-    use identity::{org_pages, signin};
+    use identity::{org_pages, reset, signin};
     use shop::{checkout, pages as shop_pages};
     let api = openapi_service();
     let docs = api.swagger_ui();
@@ -305,6 +343,8 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/account/billing", get(shop_pages::billing_page))
         .at("/signup", get(signin::signup_page).post(signin::signup_post))
         .at("/login", get(signin::login_page).post(signin::login_post))
+        .at("/forgot", get(reset::forgot_page).post(reset::forgot_post))
+        .at("/reset/:token", get(reset::reset_page).post(reset::reset_post))
         .at("/logout", poem::post(signin::logout_post))
         .at("/account", get(signin::account_page))
         .at("/account/password", poem::post(signin::password_post))
@@ -328,6 +368,7 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/webhooks/stripe", poem::post(checkout::webhook))
         .at("/checkout", poem::post(checkout::buy_form))
         .at("/checkout/return", get(checkout::return_page))
+        .at("/checkout/restart", poem::post(checkout::restart_post))
         .at("/checkout/review", get(checkout::review_page))
         .at(
             "/pay/local/portal",
@@ -339,6 +380,13 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         )
         .at("/account/billing/portal", poem::post(checkout::billing_portal))
         .at("/static/app.css", get(stylesheet))
+        .at("/favicon.svg", get(favicon))
+        .at("/favicon.ico", get(favicon))
+        .at("/terms", get(legal::terms))
+        .at("/privacy", get(legal::privacy))
+        .at("/refunds", get(legal::refunds))
+        .at("/license", get(legal::license))
+        .at("/support", get(legal::support))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .nest("/api", api_routes)

@@ -81,6 +81,7 @@ async fn app_from(
         },
         clock: Arc::new(catalog::FixedClock(chrono::Utc::now())),
         http: web::HttpPolicy::new("http://127.0.0.1", false, Vec::new(), &[]),
+        site: web::SiteInfo::new("Test Shop", "help@shop.example", 7),
     }))
 }
 

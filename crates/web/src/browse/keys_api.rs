@@ -53,6 +53,10 @@ pub(crate) struct KeyList {
     page: u32,
     /// Page size.
     per_page: u32,
+    /// The search text as it was run when a misspelt word was corrected (`kubernets` →
+    /// `kubernetes`); absent when the text was used as typed.
+    #[oai(skip_serializing_if_is_none)]
+    corrected_query: Option<String>,
 }
 
 /// A released version.
@@ -288,6 +292,7 @@ impl KeysApi {
             total: result.total as u64,
             page: result.page,
             per_page: result.per_page,
+            corrected_query: result.corrected.clone(),
         }))
     }
 

@@ -68,6 +68,7 @@ struct Card {
     kind: &'static str,
     kind_label: &'static str,
     tier: &'static str,
+    tier_label: String,
     summary: String,
     version: String,
     released: String,
@@ -83,6 +84,7 @@ fn card(k: &Key, offers: Option<&pricing::Offers>) -> Card {
         kind: k.meta.kind.as_str(),
         kind_label: kind_label(k.meta.kind),
         tier: k.meta.tier.as_str(),
+        tier_label: label(k.meta.tier.as_str()),
         summary: k.meta.summary.clone(),
         version: current.map(|v| v.version.to_string()).unwrap_or_default(),
         released: current.map(|v| v.released_at.to_string()).unwrap_or_default(),
@@ -95,6 +97,8 @@ fn card(k: &Key, offers: Option<&pricing::Offers>) -> Card {
 #[template(path = "marketplace.html")]
 struct MarketplacePage {
     q: String,
+    notices: Vec<String>,
+    corrected: Option<String>,
     filters: Vec<Filter>,
     sorts: Vec<Opt>,
     cards: Vec<Card>,
@@ -117,11 +121,81 @@ fn page_url(q: &CatalogQuery, page: u32) -> String {
     format!("/marketplace?{}", s.finish())
 }
 
-fn parse_query(req: &Request) -> Result<CatalogQuery, QueryError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+/// What a page calls a search parameter.
+fn parameter_label(parameter: &str) -> &'static str {
+    match parameter {
+        "kind" => "Kind",
+        "tier" => "Tier",
+        "role" => "Role",
+        "intent" => "Goal",
+        "category" => "Problem",
+        "sort" => "Sort",
+        "page" => "Page",
+        "per_page" => "Items per page",
+        _ => "Search",
+    }
+}
+
+/// A marketplace query read the forgiving way a page should (the JSON API keeps its 400s): a
+/// value that is not one of the choices is left out with a plain-language notice, numbers are
+/// clamped, and search text is cut to its longest allowed length. Also says whether the
+/// visitor chose a sort (the form's "Best match" sends none).
+fn parse_query(req: &Request) -> (CatalogQuery, Vec<String>, bool) {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
-    CatalogQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let mut notices = Vec::new();
+    for (name, value) in &mut pairs {
+        let v = value.trim();
+        match name.as_str() {
+            "page" | "per_page" if !v.is_empty() => {
+                let max = if name == "page" { 100_000 } else { catalog::MAX_PER_PAGE };
+                let clamped = match v.parse::<u64>() {
+                    Ok(n) => n.clamp(1, u64::from(max)).to_string(),
+                    Err(_) => String::new(),
+                };
+                if clamped != v {
+                    notices.push(format!(
+                        "{} “{}” was changed to {}.",
+                        parameter_label(name),
+                        crate::clip(v),
+                        if clamped.is_empty() {
+                            "the default"
+                        } else {
+                            clamped.as_str()
+                        }
+                    ));
+                    *value = clamped;
+                }
+            }
+            "q" if v.chars().count() > 200 => {
+                *value = v.chars().take(200).collect();
+                notices.push("Your search was cut to its first 200 characters.".to_owned());
+            }
+            _ => {}
+        }
+    }
+    let chose_sort = pairs.iter().any(|(k, v)| k == "sort" && !v.trim().is_empty());
+    // Each round drops the one parameter the catalog could not use; there are at most nine.
+    for _ in 0..16 {
+        match CatalogQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(q) => return (q, notices, chose_sort),
+            Err(QueryError { parameter, .. }) => {
+                let bad: Vec<String> = pairs
+                    .iter()
+                    .filter(|(k, v)| *k == parameter && !v.trim().is_empty())
+                    .map(|(_, v)| crate::clip(v.trim()))
+                    .collect();
+                notices.push(format!(
+                    "{} “{}” is not one of the choices, so it was left out.",
+                    parameter_label(&parameter),
+                    bad.join("”, “")
+                ));
+                pairs.retain(|(k, _)| *k != parameter);
+            }
+        }
+    }
+    (CatalogQuery::default(), notices, false)
 }
 
 #[handler]
@@ -131,24 +205,43 @@ pub(crate) fn home() -> Redirect {
 
 #[handler]
 pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
-    let query = match parse_query(req) {
-        Ok(q) => q,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, "That search could not be run", &e.to_string()),
-    };
+    let (mut query, mut notices, chose_sort) = parse_query(req);
     let index = state.catalog.cache.snapshot();
     let offers = state.catalog.cache.offers();
-    let result = index.search(&query);
+    let mut result = index.search(&query);
     let pages = result.pages();
-    let sorts = Sort::ACCEPTED
-        .iter()
-        .map(|s| Opt {
-            value: (*s).to_owned(),
-            label: title_case(s),
-            selected: *s == query.sort.as_str(),
-        })
-        .collect();
+    if query.page > pages {
+        notices.push(format!(
+            "There {} only {pages} page{} of results, so this is the last one.",
+            if pages == 1 { "is" } else { "are" },
+            if pages == 1 { "" } else { "s" }
+        ));
+        query.page = pages;
+        result = index.search(&query);
+    }
+    // "Best match" (no sort chosen) is relevance with text and name order without.
+    let mut sorts: Vec<Opt> = vec![Opt {
+        value: String::new(),
+        label: "Best match".to_owned(),
+        selected: !chose_sort,
+    }];
+    sorts.extend(Sort::ACCEPTED.iter().filter(|s| **s != "relevance").map(|s| Opt {
+        value: (*s).to_owned(),
+        label: match *s {
+            "name" => "Name (A–Z)".to_owned(),
+            "newest" => "Newest first".to_owned(),
+            "tier" => "Tier (starter first)".to_owned(),
+            other => title_case(other),
+        },
+        selected: chose_sort && *s == query.sort.as_str(),
+    }));
+    if chose_sort && query.sort == Sort::Relevance {
+        sorts[0].selected = true;
+    }
     let page = MarketplacePage {
         q: query.text.clone().unwrap_or_default(),
+        notices,
+        corrected: result.corrected.clone(),
         filters: vec![
             filter("kind", "Kind", "All kinds", Kind::ALL, query.kind, |k| {
                 kind_label(k).to_owned()
@@ -225,6 +318,7 @@ struct KeyPage {
     kind: &'static str,
     kind_label: &'static str,
     tier: &'static str,
+    tier_label: String,
     summary: String,
     description_html: String,
     roles: Vec<String>,
@@ -243,6 +337,9 @@ struct KeyPage {
     in_bundles: Vec<(String, String, String, String)>,
     plan: Option<(String, String)>,
     pairs: Vec<crate::discover::RecView>,
+    public_url: String,
+    owned: bool,
+    signed_in: bool,
 }
 
 #[handler]
@@ -291,6 +388,7 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
         kind: m.kind.as_str(),
         kind_label: kind_label(m.kind),
         tier: m.tier.as_str(),
+        tier_label: label(m.tier.as_str()),
         summary: m.summary.clone(),
         description_html: to_safe_html(&m.description),
         roles: m.roles.iter().map(|r| label(r.as_str())).collect(),
@@ -343,11 +441,14 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
                 title: h.title.clone(),
             })
             .collect(),
+        owned: matches!(access, Access::Owned { .. }),
+        signed_in: !matches!(access, Access::Anonymous),
         access,
         price,
         in_bundles,
         plan,
         pairs: Vec::new(),
+        public_url: state.http.public_url.to_string(),
     };
     let mut page = page;
     let who = crate::discover::asker(&state, req).await;

@@ -90,16 +90,19 @@ impl<'a> FromRequest<'a> for Admin {
     }
 }
 
-/// The live session of a page request; otherwise the browser is sent to `/login`.
+/// The live session of a page request; otherwise the browser is sent to `/login`, which
+/// brings it back to this page afterwards (`?next=`).
 pub(crate) struct PageSession(pub(crate) Session);
 
 impl<'a> FromRequest<'a> for PageSession {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let state = state(req)?;
-        session_of(state, req)
-            .await
-            .map(PageSession)
-            .ok_or_else(|| poem::Error::from_response(Redirect::see_other("/login").into_response()))
+        let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        session_of(state, req).await.map(PageSession).ok_or_else(|| {
+            poem::Error::from_response(
+                Redirect::see_other(crate::http::session::with_next("/login", here)).into_response(),
+            )
+        })
     }
 }
 
@@ -118,13 +121,11 @@ pub(crate) fn csrf_accepted(state: &AppState, req: &Request, session: Option<&Se
 }
 
 fn forged() -> poem::Error {
-    poem::Error::from_response(
-        (
-            StatusCode::FORBIDDEN,
-            "The form expired or did not come from this site. Reload the page and try again.",
-        )
-            .into_response(),
-    )
+    poem::Error::from_response(crate::http::page::error_page(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "The page you sent it from is out of date (you may have signed in or out since it was opened). Go back, reload the page and try again.",
+    ))
 }
 
 /// A form post whose CSRF token checks out (the session's when signed in, else the

@@ -35,8 +35,9 @@ pub(crate) fn json_error(status: StatusCode, error: &str, message: &str) -> Resp
     (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
 }
 
-/// The path with secrets replaced by `[redacted]`: invite tokens (`/invites/{token}/…`) and
-/// download-link signatures (`/dl/{account}/{slug}/{version}/{expires}/{signature}`).
+/// The path with secrets replaced by `[redacted]`: invite tokens (`/invites/{token}/…`,
+/// `/join/{token}`), password reset tokens (`/reset/{token}`) and download-link signatures
+/// (`/dl/{account}/{slug}/{version}/{expires}/{signature}`).
 #[must_use]
 pub fn redacted_path(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').collect();
@@ -47,6 +48,10 @@ pub fn redacted_path(path: &str) -> String {
     }
     if parts.get(1) == Some(&"dl") && parts.len() == 7 {
         parts[6] = "[redacted]";
+    }
+    // Single-use links: `/reset/{token}` (password reset) and `/join/{token}` (invitation).
+    if matches!(parts.get(1), Some(&"reset" | &"join")) && parts.len() >= 3 && !parts[2].is_empty() {
+        parts[2] = "[redacted]";
     }
     parts.join("/")
 }
@@ -272,6 +277,8 @@ fn personal_path(path: &str) -> bool {
         "/pay/",
         "/dl/",
         "/join/",
+        "/forgot",
+        "/reset/",
         "/login",
         "/signup",
         "/discover",
@@ -363,6 +370,8 @@ mod tests {
         );
         assert_eq!(redacted_path("/api/v1/orgs/3/invites"), "/api/v1/orgs/3/invites");
         assert_eq!(redacted_path("/marketplace/kit"), "/marketplace/kit");
+        assert_eq!(redacted_path("/reset/rst_0123abcd"), "/reset/[redacted]");
+        assert_eq!(redacted_path("/join/keys_inv_0123abcd"), "/join/[redacted]");
     }
 
     #[test]

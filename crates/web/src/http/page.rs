@@ -26,6 +26,37 @@ pub(crate) fn label(value: &str) -> String {
     catalog::title(value)
 }
 
+/// What an order is for, by name ("PostgreSQL Failover Runbook", "Incident Response
+/// Essentials bundle", "Scale plan, billed monthly") — never its SKU code.
+pub(crate) fn product_name(state: &crate::AppState, sku: &upgrades::Sku) -> String {
+    match sku {
+        upgrades::Sku::Key(slug) => state
+            .catalog
+            .cache
+            .snapshot()
+            .get(slug.as_str())
+            .map_or_else(|| title_case(slug.as_str()), |k| k.meta.name.clone()),
+        upgrades::Sku::Bundle(slug) => state
+            .catalog
+            .cache
+            .offers()
+            .as_ref()
+            .as_ref()
+            .and_then(|o| {
+                o.bundles()
+                    .iter()
+                    .find(|b| &b.slug == slug)
+                    .map(|b| format!("{} bundle", b.title))
+            })
+            .unwrap_or_else(|| format!("{} bundle", title_case(slug.as_str()))),
+        upgrades::Sku::Plan { tier, interval } => format!(
+            "{} plan, billed {}",
+            catalog::title(tier.as_str()),
+            upgrades::interval_as_str(*interval)
+        ),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -65,4 +96,47 @@ pub(crate) async fn not_found(err: poem::Error) -> Response {
         tracing::error!(error = %err, "request failed");
     }
     error_page(status, status.canonical_reason().unwrap_or("Error"), &err.to_string())
+}
+
+/// How long until `until`, the way a person says it: "in under a minute", "in 14 minutes",
+/// "in 2 hours" (rounded up, so it is never sooner than said).
+pub(crate) fn how_long_until(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (until - now).num_seconds().max(0);
+    let minutes = (secs + 59) / 60;
+    match minutes {
+        0 | 1 if secs < 60 => "in under a minute".to_owned(),
+        1 => "in 1 minute".to_owned(),
+        m if m < 60 => format!("in {m} minutes"),
+        m => {
+            let hours = (m + 59) / 60;
+            if hours == 1 {
+                "in 1 hour".to_owned()
+            } else {
+                format!("in {hours} hours")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::how_long_until;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn waits_are_said_in_words_and_rounded_up() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
+        for (secs, want) in [
+            (-5, "in under a minute"),
+            (0, "in under a minute"),
+            (59, "in under a minute"),
+            (60, "in 1 minute"),
+            (61, "in 2 minutes"),
+            (13 * 60 + 1, "in 14 minutes"),
+            (3_600, "in 1 hour"),
+            (3_601, "in 2 hours"),
+        ] {
+            assert_eq!(how_long_until(now + Duration::seconds(secs), now), want, "{secs}");
+        }
+    }
 }

@@ -202,3 +202,85 @@ pub(crate) async fn managed_orgs(state: &AppState, account: accounts::ports::Acc
         .map(|(o, _)| (o.id.0, o.name))
         .collect()
 }
+
+/// Longest `?next=` path kept.
+const MAX_NEXT: usize = 512;
+
+/// A `?next=` return address, when it is safe to send a browser there after signing in: a path
+/// on this site (`/…`, never `//host` or `/\host`, which browsers read as another site), in
+/// printable ASCII (it goes into a `Location` header as it is), not an API, download or
+/// sign-in route. Anything else is dropped and the default place is used.
+#[must_use]
+pub fn safe_next(raw: &str) -> Option<&str> {
+    let raw = raw.trim();
+    let shaped = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.starts_with("/\\")
+        && raw.len() <= MAX_NEXT
+        && raw.chars().all(|c| c.is_ascii_graphic() && c != '\\');
+    let route = raw.split(['?', '#']).next().unwrap_or("");
+    let excluded = ["/api", "/dl/", "/login", "/signup", "/logout", "/webhooks"]
+        .iter()
+        .any(|p| route == *p || route.starts_with(&format!("{}/", p.trim_end_matches('/'))));
+    (shaped && !excluded).then_some(raw)
+}
+
+/// `/login?next=…` (or `/signup?next=…`) that comes back to `next` (when it is safe).
+#[must_use]
+pub fn with_next(page: &str, next: &str) -> String {
+    match safe_next(next) {
+        Some(n) => format!(
+            "{page}?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", n)
+                .finish()
+        ),
+        None => page.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod next_tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        for ok in [
+            "/marketplace/postgres-failover-runbook",
+            "/marketplace/postgres-failover-runbook#access",
+            "/checkout/review?sku=plan:scale:monthly",
+            "/marketplace?q=postgres%20failover&kind=runbook",
+            "/account/billing?org=3",
+            "/",
+        ] {
+            assert_eq!(safe_next(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example/path",
+            "/\\evil.example",
+            "/%0d%0aSet-Cookie:x=1".replace("%0d%0a", "\r\n").as_str(),
+            "/marketplace/a b",
+            "javascript:alert(1)",
+            "marketplace",
+            "/api/v1/me/entitlements",
+            "/api",
+            "/dl/1/a/1.0.0/1/sig",
+            "/login",
+            "/login?next=/x",
+            "/signup",
+            "/logout",
+            "/webhooks/stripe",
+            "/é",
+            &format!("/{}", "a".repeat(600)),
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            with_next("/login", "/marketplace/demo-kit#access"),
+            "/login?next=%2Fmarketplace%2Fdemo-kit%23access"
+        );
+        assert_eq!(with_next("/signup", "//evil.example"), "/signup");
+    }
+}

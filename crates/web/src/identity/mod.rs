@@ -3,4 +3,5 @@
 
 pub mod org_pages;
 pub mod orgs;
+pub mod reset;
 pub mod signin;

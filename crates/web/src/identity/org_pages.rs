@@ -173,7 +173,7 @@ async fn org_view(state: &AppState, account: AccountId, csrf: String, id: i64, n
             .map(|o| {
                 (
                     o.id.0,
-                    o.sku.to_string(),
+                    crate::http::page::product_name(state, &o.sku),
                     o.status.as_str().replace('_', " "),
                     o.paid_at
                         .map_or_else(|| "not paid".to_owned(), |t| t.date_naive().to_string()),

@@ -11,7 +11,7 @@ use accounts::{ChangePasswordError, SecretToken, SignInError, SignUpError, Token
 use askama::Template;
 use chrono::{DateTime, Utc};
 use poem::http::{StatusCode, header};
-use poem::web::{Data, Html, Redirect};
+use poem::web::{Data, Html, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -19,9 +19,11 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::http::extract::{CheckedForm, CsrfOnly, HasCsrf, PageSession, SignedIn, SignedInForm};
+use crate::http::page::how_long_until;
 use crate::http::problem::{Problem, e_field};
 use crate::http::session::{
-    BUSY_RETRY_SECS, CSRF_COOKIE, SESSION_COOKIE, Via, client_address, retry_after, session_of, set_cookie, shop_cookie,
+    BUSY_RETRY_SECS, CSRF_COOKIE, SESSION_COOKIE, Via, client_address, retry_after, safe_next, session_of, set_cookie,
+    shop_cookie, with_next,
 };
 
 #[derive(Tags)]
@@ -547,11 +549,20 @@ struct AuthPage {
     title: &'static str,
     action: &'static str,
     button: &'static str,
-    other_link: &'static str,
+    other_link: String,
     other_text: &'static str,
     csrf: String,
     email: String,
     error: Option<String>,
+    /// Where to go after signing in (a safe same-site path, or empty).
+    next: String,
+}
+
+/// `?next=` of the sign-in and sign-up pages.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NextQuery {
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Template)]
@@ -569,6 +580,9 @@ pub(crate) struct AuthForm {
     email: String,
     password: String,
     csrf: String,
+    /// Where to go afterwards (checked by [`safe_next`]).
+    #[serde(default)]
+    next: String,
 }
 
 impl HasCsrf for AuthForm {
@@ -595,38 +609,50 @@ fn page(p: &impl Template, status: StatusCode, extra_cookie: Option<String>) -> 
     }
 }
 
-fn form_page(state: &AppState, signup: bool, email: &str, error: Option<String>, status: StatusCode) -> Response {
+fn form_page(
+    state: &AppState,
+    signup: bool,
+    email: &str,
+    error: Option<String>,
+    status: StatusCode,
+    next: &str,
+) -> Response {
     let csrf = SecretToken::generate("").expose().to_owned();
     let cookie = set_cookie(state, CSRF_COOKIE, &csrf, 3600);
+    let next = safe_next(next).unwrap_or("").to_owned();
     let p = if signup {
         AuthPage {
             title: "Create your account",
             action: "/signup",
             button: "Create account",
-            other_link: "/login",
+            other_link: with_next("/login", &next),
             other_text: "Already have an account? Sign in",
             csrf,
             email: email.to_owned(),
             error,
+            next,
         }
     } else {
         AuthPage {
             title: "Sign in",
             action: "/login",
             button: "Sign in",
-            other_link: "/signup",
+            other_link: with_next("/signup", &next),
             other_text: "New here? Create an account",
             csrf,
             email: email.to_owned(),
             error,
+            next,
         }
     };
     page(&p, status, Some(cookie))
 }
 
-fn signed_in(state: &AppState, session: &accounts::NewSession) -> Response {
+/// Signed in: the session cookie, and back to where the buyer was going (`next`, when safe),
+/// else the account page.
+fn signed_in(state: &AppState, session: &accounts::NewSession, next: &str) -> Response {
     let max_age = (session.expires_at - state.clock.now()).num_seconds();
-    let mut resp = Redirect::see_other("/account").into_response();
+    let mut resp = Redirect::see_other(safe_next(next).unwrap_or("/account")).into_response();
     if let Ok(c) = set_cookie(state, SESSION_COOKIE, session.token.expose(), max_age).parse() {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -637,13 +663,13 @@ fn signed_in(state: &AppState, session: &accounts::NewSession) -> Response {
 }
 
 #[handler]
-pub(crate) async fn signup_page(state: Data<&AppState>) -> Response {
-    form_page(&state, true, "", None, StatusCode::OK)
+pub(crate) async fn signup_page(state: Data<&AppState>, Query(q): Query<NextQuery>) -> Response {
+    form_page(&state, true, "", None, StatusCode::OK, &q.next)
 }
 
 #[handler]
-pub(crate) async fn login_page(state: Data<&AppState>) -> Response {
-    form_page(&state, false, "", None, StatusCode::OK)
+pub(crate) async fn login_page(state: Data<&AppState>, Query(q): Query<NextQuery>) -> Response {
+    form_page(&state, false, "", None, StatusCode::OK, &q.next)
 }
 
 #[handler]
@@ -661,17 +687,26 @@ pub(crate) async fn signup_post(
     {
         Ok((account, session)) => {
             crate::discover::merge_visitor(&state, req, account.id).await;
-            signed_in(&state, &session)
+            signed_in(&state, &session, &f.next)
         }
-        Err(e @ (SignUpError::Email(_) | SignUpError::Password(_) | SignUpError::EmailTaken)) => {
-            form_page(&state, true, &f.email, Some(e.to_string()), StatusCode::BAD_REQUEST)
-        }
-        Err(e @ SignUpError::Throttled { .. }) => form_page(
+        Err(e @ (SignUpError::Email(_) | SignUpError::Password(_) | SignUpError::EmailTaken)) => form_page(
             &state,
             true,
             &f.email,
             Some(e.to_string()),
+            StatusCode::BAD_REQUEST,
+            &f.next,
+        ),
+        Err(SignUpError::Throttled { until }) => form_page(
+            &state,
+            true,
+            &f.email,
+            Some(format!(
+                "Too many accounts were created from your address. Try again {}.",
+                how_long_until(until, state.clock.now())
+            )),
             StatusCode::TOO_MANY_REQUESTS,
+            &f.next,
         ),
         Err(e) => {
             tracing::error!(error = %e, "sign-up failed");
@@ -681,6 +716,7 @@ pub(crate) async fn signup_post(
                 &f.email,
                 Some("Accounts are unavailable; try again shortly.".into()),
                 StatusCode::SERVICE_UNAVAILABLE,
+                &f.next,
             )
         }
     }
@@ -700,17 +736,26 @@ pub(crate) async fn login_post(
     {
         Ok(session) => {
             crate::discover::merge_visitor(&state, req, session.account).await;
-            signed_in(&state, &session)
+            signed_in(&state, &session, &f.next)
         }
-        Err(e @ SignInError::InvalidCredentials) => {
-            form_page(&state, false, &f.email, Some(e.to_string()), StatusCode::UNAUTHORIZED)
-        }
-        Err(e @ SignInError::Throttled { .. }) => form_page(
+        Err(e @ SignInError::InvalidCredentials) => form_page(
             &state,
             false,
             &f.email,
             Some(e.to_string()),
+            StatusCode::UNAUTHORIZED,
+            &f.next,
+        ),
+        Err(SignInError::Throttled { until }) => form_page(
+            &state,
+            false,
+            &f.email,
+            Some(format!(
+                "Too many failed sign-ins. To protect the account, try again {}.",
+                how_long_until(until, state.clock.now())
+            )),
             StatusCode::TOO_MANY_REQUESTS,
+            &f.next,
         ),
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
@@ -720,6 +765,7 @@ pub(crate) async fn login_post(
                 &f.email,
                 Some("Accounts are unavailable; try again shortly.".into()),
                 StatusCode::SERVICE_UNAVAILABLE,
+                &f.next,
             )
         }
     }
@@ -823,12 +869,15 @@ pub(crate) async fn password_post(
         Err(e @ (ChangePasswordError::WrongPassword | ChangePasswordError::Password(_))) => {
             account_view(&state, session, None, Some(e.to_string()), StatusCode::BAD_REQUEST).await
         }
-        Err(e @ ChangePasswordError::Throttled { .. }) => {
+        Err(ChangePasswordError::Throttled { until }) => {
             account_view(
                 &state,
                 session,
                 None,
-                Some(e.to_string()),
+                Some(format!(
+                    "Too many wrong passwords. Try again {}.",
+                    how_long_until(until, state.clock.now())
+                )),
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await

@@ -486,22 +486,15 @@ pub(crate) async fn review_page(
         Err(("conflict" | "bad_request", m)) => return fail(StatusCode::CONFLICT, m),
         Err((_, m)) => return fail(StatusCode::SERVICE_UNAVAILABLE, m),
     };
-    let snapshot = state.catalog.cache.snapshot();
     let offers = state.catalog.cache.offers();
     let (what, kind, terms) = match &sku {
-        Sku::Key(slug) => (
-            snapshot
-                .get(slug.as_str())
-                .map_or_else(|| slug.to_string(), |k| k.meta.name.clone()),
+        Sku::Key(_) => (
+            crate::http::page::product_name(&state, &sku),
             "key",
             "One payment, nothing recurring: the KEY is yours to keep, with every version released later.".to_owned(),
         ),
-        Sku::Bundle(slug) => (
-            offers
-                .as_ref()
-                .as_ref()
-                .and_then(|o| o.bundles().iter().find(|b| &b.slug == slug).map(|b| format!("{} bundle", b.title)))
-                .unwrap_or_else(|| slug.to_string()),
+        Sku::Bundle(_) => (
+            crate::http::page::product_name(&state, &sku),
             "bundle",
             "One payment, nothing recurring: every KEY of the bundle is yours to keep, with every version released later.".to_owned(),
         ),
@@ -530,15 +523,7 @@ pub(crate) async fn review_page(
                     quote.amount_due
                 ),
             };
-            (
-                format!(
-                    "{} plan, billed {}",
-                    crate::shop::prices::capitalise(tier.as_str()),
-                    upgrades::interval_as_str(*interval)
-                ),
-                "plan",
-                terms,
-            )
+            (crate::http::page::product_name(&state, &sku), "plan", terms)
         }
     };
     let view = crate::shop::pages::quote_view(&quote);
@@ -615,24 +600,38 @@ async fn may_manage(state: &AppState, account: accounts::ports::AccountId, order
 #[template(path = "checkout_return.html")]
 struct ReturnPage {
     order_id: i64,
-    sku: String,
+    what: String,
     status: String,
     paid: bool,
-    pending: bool,
+    /// Waiting for the confirmation, and still within the time it normally takes: refresh.
+    waiting: bool,
+    /// Not paid and no longer worth waiting for (or left by the buyer): offer a way on.
+    stuck: bool,
+    cancelled_by_buyer: bool,
     amount: String,
     back: String,
     test_mode: bool,
+    /// `(slug, current version)` of a KEY order, for its download button.
+    download: Option<(String, String)>,
+    csrf: String,
 }
 
-/// `?order=`.
+/// `?order=` (and `&cancelled=1` when the buyer left the payment page).
 #[derive(Debug, Deserialize)]
 pub(crate) struct OrderQuery {
     order: i64,
+    #[serde(default)]
+    cancelled: Option<String>,
 }
 
-/// `GET /checkout/return?order=…`: the order's state; waits (refreshing) until it is fulfilled,
-/// and fulfils from the Checkout Session itself when the webhook has not arrived yet (only a
-/// session paid for exactly the order's amount).
+/// How long the return page waits (refreshing) for a payment confirmation before it offers to
+/// start again. Stripe confirms in seconds; after this the webhook is late or the buyer left.
+const CONFIRMATION_WAIT_SECS: i64 = 120;
+
+/// `GET /checkout/return?order=…`: the order's state. Paid: thanks, and the download. Waiting:
+/// refreshes by itself for a while, and fulfils from the Checkout Session itself when the
+/// webhook has not arrived yet (only a session paid for exactly the order's amount). Left at
+/// the payment page (`&cancelled=1`) or never confirmed: says so, and offers to start again.
 #[handler]
 pub(crate) async fn return_page(
     state: Data<&AppState>,
@@ -650,7 +649,11 @@ pub(crate) async fn return_page(
         }
         Err(err) => {
             tracing::error!(error = %err, "order lookup failed");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Orders are unavailable",
+                "We could not look up this order just now. Reload the page in a minute.",
+            );
         }
     };
     match state.shop.checkout.reconcile(order.clone(), state.clock.now()).await {
@@ -666,17 +669,105 @@ pub(crate) async fn return_page(
         )
         .await;
     }
+    let cancelled_by_buyer = q.cancelled.is_some() && !paid;
+    let pending = order.status == OrderStatus::Pending;
+    let fresh = (state.clock.now() - order.created_at).num_seconds() < CONFIRMATION_WAIT_SECS;
+    let waiting = pending && fresh && !cancelled_by_buyer;
+    let download = match &order.sku {
+        Sku::Key(slug) if paid => state
+            .catalog
+            .cache
+            .snapshot()
+            .get(slug.as_str())
+            .and_then(|k| k.current().map(|v| (slug.to_string(), v.version.to_string()))),
+        _ => None,
+    };
     let page = ReturnPage {
         order_id: order.id.0,
-        sku: order.sku.to_string(),
+        what: crate::http::page::product_name(&state, &order.sku),
         status: order.status.as_str().replace('_', " "),
         paid,
-        pending: order.status == OrderStatus::Pending,
+        waiting,
+        stuck: !paid && !waiting && (pending || order.status == OrderStatus::Cancelled),
+        cancelled_by_buyer,
         amount: order.amount_due.to_string(),
         back: page_of(&order.sku),
         test_mode: state.gateway().is_test_mode(),
+        download,
+        csrf: session.csrf_token,
     };
     render(&page)
+}
+
+/// The "start again" form of the return page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RestartForm {
+    csrf: String,
+    /// Missing: no order (a 404 once the token checks out).
+    #[serde(default)]
+    order: i64,
+}
+
+impl HasCsrf for RestartForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /checkout/restart`: gives up an unpaid checkout (closing it at the provider, so it
+/// can never be paid later) and goes back to the review page of the same purchase. A
+/// checkout whose payment already started is not touched: the page says to wait.
+#[handler]
+pub(crate) async fn restart_post(
+    state: Data<&AppState>,
+    SignedInForm(session, f): SignedInForm<RestartForm>,
+) -> Response {
+    let order = match state.shop.commerce.order(PurchaseId(f.order)).await {
+        Ok(Some(o)) if may_manage(&state, session.account, &o).await => o,
+        Ok(_) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No such order",
+                "This order does not exist or is not yours.",
+            );
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "order lookup failed");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Orders are unavailable",
+                "We could not look up this order just now. Try again in a minute.",
+            );
+        }
+    };
+    if order.status == OrderStatus::Pending {
+        match state.shop.checkout.cancel(&order).await {
+            Ok(()) | Err(CheckoutError::NotPending(_)) => {}
+            Err(CheckoutError::InProgress(_)) => {
+                return error_page(
+                    StatusCode::CONFLICT,
+                    "Your payment is being processed",
+                    "The payment for this order has started, so it cannot be replaced. Wait a minute, then open the order again.",
+                );
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "closing a checkout failed");
+                return error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Payments are unavailable",
+                    "We could not reach the payment provider. Try again in a minute.",
+                );
+            }
+        }
+    }
+    if order.was_paid() {
+        return Redirect::see_other(format!("/checkout/return?order={}", order.id.0)).into_response();
+    }
+    let org = match order.holder {
+        Holder::Organisation(o) => format!("&org={}", o.0),
+        Holder::User(_) => String::new(),
+    };
+    Redirect::see_other(format!("/checkout/review?sku={}{org}", order.sku)).into_response()
 }
 
 #[derive(Template)]
@@ -715,7 +806,7 @@ pub(crate) async fn local_pay_page(
     render(&LocalPayPage {
         session_id: id,
         order_id: order.id.0,
-        sku: order.sku.to_string(),
+        sku: crate::http::page::product_name(&state, &order.sku),
         explanation: order.explanation.clone(),
         amount: order.amount_due.to_string(),
         csrf: session.csrf_token,
@@ -868,7 +959,7 @@ pub(crate) async fn local_portal(state: Data<&AppState>, PageSession(session): P
         subscription: current.map(|s| {
             (
                 s.order.id.0,
-                s.order.sku.to_string(),
+                crate::http::page::product_name(&state, &s.order.sku),
                 s.current_period_end
                     .map(|t| t.date_naive().to_string())
                     .unwrap_or_default(),

@@ -233,6 +233,7 @@ pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Respo
 struct OrderView {
     id: i64,
     sku: String,
+    name: String,
     status: String,
     paid_at: String,
     cash_paid: String,
@@ -391,6 +392,7 @@ pub(crate) async fn billing_page(
             .map(|o| OrderView {
                 id: o.id.0,
                 sku: o.sku.to_string(),
+                name: crate::http::page::product_name(&state, &o.sku),
                 status: o.status.as_str().replace('_', " "),
                 // A date only for what was paid: a cancelled or pending order never was.
                 paid_at: o
