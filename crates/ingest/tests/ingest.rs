@@ -636,7 +636,6 @@ async fn changed_content_under_a_released_version_is_a_conflict() {
 /// unchanged, not refused as "different content": released archives are never repacked.
 #[tokio::test]
 async fn versions_released_in_the_first_archive_layout_stay_unchanged() {
-    use sea_orm::ConnectionTrait;
     for env in envs().await {
         let dir = tempfile::tempdir().unwrap();
         good_assets(dir.path());
@@ -651,12 +650,13 @@ async fn versions_released_in_the_first_archive_layout_stay_unchanged() {
             })
             .collect();
         let legacy = ingest::package::legacy_content_sha256(&files).unwrap();
-        let db = storage_sql::connect(&env._db.url, 1).await.unwrap();
-        db.execute_unprepared(&format!(
-            "UPDATE key_versions SET content_sha256 = '{legacy}' WHERE version = '1.0.0' AND key_id = (SELECT id FROM keys WHERE slug = 'next-beta')"
-        ))
-        .await
-        .unwrap();
+        test_support::execute(
+            &env._db.url,
+            &format!(
+                "UPDATE key_versions SET content_sha256 = '{legacy}' WHERE version = '1.0.0' AND key_id = (SELECT id FROM keys WHERE slug = 'next-beta')"
+            ),
+        )
+        .await;
         let report = run(&env, dir.path(), false).await;
         let r = outcome(&report, "next-beta");
         assert_eq!(r.outcome, Outcome::Unchanged, "{r:#?}");

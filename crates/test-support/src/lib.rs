@@ -32,6 +32,22 @@ impl std::fmt::Debug for TestDatabase {
     }
 }
 
+/// Runs `sql` on the database at `url`: a test's direct set-up, such as a row as an older
+/// version of the shop wrote it.
+///
+/// # Panics
+/// When the database cannot be reached or the statement fails (a mistake in the test).
+pub async fn execute(url: &str, sql: &str) {
+    use sea_orm::ConnectionTrait as _;
+    let db = sea_orm::Database::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = db.close().await;
+}
+
 /// A fresh SQLite database file in a temporary directory.
 ///
 /// # Panics
