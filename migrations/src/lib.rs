@@ -23,6 +23,7 @@ mod m20261203_000014_live_plan;
 mod m20261203_000015_disputes;
 mod m20261203_000016_scheduled_plan;
 mod m20261203_000017_mail;
+mod m20261203_000018_email_verification;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_disputes::Migration),
             Box::new(m20261203_000016_scheduled_plan::Migration),
             Box::new(m20261203_000017_mail::Migration),
+            Box::new(m20261203_000018_email_verification::Migration),
         ]
     }
 }

@@ -259,6 +259,8 @@ pub mod admin {
         Revoke(String),
         /// List the admins.
         List,
+        /// Confirm an account's email without the mailed link.
+        Verify(String),
     }
 
     /// Why an admin command failed.
@@ -327,6 +329,23 @@ pub mod admin {
                         if a.admin { "is already" } else { "is not" }
                     )],
                     AdminChange::NoSuchAccount => Vec::new(),
+                }
+            }
+            AdminCommand::Verify(email) => {
+                let (a, changed) = accounts.confirm_email_by_operator(email, now).await?;
+                if changed {
+                    tracing::info!(action = "email_verify", account = a.id.0, email = %a.email, actor, "operator audit");
+                    vec![format!(
+                        "audit: email_verify {} (account {}) by {actor} at {}",
+                        a.email,
+                        a.id.0,
+                        now.to_rfc3339()
+                    )]
+                } else {
+                    vec![format!(
+                        "unchanged: {} (account {}) is already confirmed",
+                        a.email, a.id.0
+                    )]
                 }
             }
             AdminCommand::List => {

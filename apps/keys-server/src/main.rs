@@ -44,7 +44,8 @@ struct Cli {
 enum Command {
     /// Serve the marketplace (the default).
     Serve,
-    /// Grant, revoke or list the admin role (each change writes an audit line).
+    /// Grant, revoke or list the admin role, or confirm a buyer's email (each change writes an
+    /// audit line).
     Admin {
         #[command(subcommand)]
         action: AdminAction,
@@ -65,6 +66,12 @@ enum AdminAction {
     },
     /// List the accounts holding the admin role.
     List,
+    /// Confirm an account's email without the mailed link (a buyer whose mail does not arrive;
+    /// the admin role needs a confirmed email too).
+    Verify {
+        /// The account's email.
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -101,6 +108,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             AdminAction::Grant { email } => AdminCommand::Grant(email),
             AdminAction::Revoke { email } => AdminCommand::Revoke(email),
             AdminAction::List => AdminCommand::List,
+            AdminAction::Verify { email } => AdminCommand::Verify(email),
         };
         for line in run_admin(&settings, &command, &keys_server::admin::operator())
             .await

@@ -308,7 +308,7 @@ async fn sign_up_get_a_grant_download_and_sign_out() {
     );
 
     c.goto(&app.url("/account")).await.unwrap();
-    click_and_wait(&c, "section.auth button[type=submit]").await;
+    click_and_wait(&c, "form[action='/logout'] button").await;
     c.goto(&app.url("/account")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/login"), "signed out");
     c.goto(&app.url("/marketplace/postgres-failover-runbook"))
@@ -454,6 +454,7 @@ async fn buy_pay_download_refund_and_upgrade_with_credit() {
         .await
         .unwrap();
     click_and_wait(&c, "section.auth button[type=submit]").await;
+    common::confirm_email(&app, "ada@example.com").await;
 
     // Buy the Redis runbook ($49.00) on the local test checkout.
     let key_url = app.url("/marketplace/redis-memory-pressure");
@@ -651,6 +652,7 @@ async fn sign_up_in_browser(c: &Client, app: &common::TestApp, email: &str) {
         .unwrap();
     click_and_wait(c, "section.auth button[type=submit]").await;
     assert_eq!(text(c, "#account-email").await, email);
+    common::confirm_email(app, email).await;
 }
 
 /// In Stripe mode the Buy button's form post is redirected to Stripe's hosted Checkout on
@@ -955,6 +957,21 @@ async fn a_phone_buyer_signs_up_from_the_key_page_buys_and_downloads() {
         "back on the KEY: {here}"
     );
     assert_eq!(here.fragment(), Some("access"));
+    // Buying needs a confirmed email: the review says so until the mailed link is opened.
+    click_and_wait(&c, "#buy-key").await;
+    assert!(text(&c, "h1").await.contains("Confirm your email first"));
+    let mail = wait_for_mail(&app, "Subject: Confirm your email for KEYS").await;
+    assert!(mail.contains("To: pia@example.com"), "{mail}");
+    let start = mail
+        .find(&format!("{}/verify/", app.base))
+        .expect("a confirmation link");
+    let link: String = mail[start..]
+        .chars()
+        .take_while(|ch| !ch.is_whitespace() && *ch != '"' && *ch != '<')
+        .collect();
+    c.goto(&link).await.unwrap();
+    assert!(text(&c, "h1").await.contains("Your email is confirmed"));
+    c.goto(&app.url("/marketplace/disk-full-recovery")).await.unwrap();
     click_and_wait(&c, "#buy-key").await;
     assert_fits(&c, c.current_url().await.unwrap().as_ref()).await;
     click_and_wait(&c, "#confirm-purchase").await;

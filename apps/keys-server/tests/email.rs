@@ -428,15 +428,110 @@ async fn the_embedded_default_writes_eml_files() {
         found = std::fs::read_dir(&dir).ok().and_then(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                .find(|m| m.contains("Subject: Reset your KEYS password"))
         });
         if found.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let eml = std::fs::read_to_string(found.expect("an .eml file")).unwrap();
+    let eml = found.expect("an .eml file with the reset link");
     assert!(eml.contains("To: eml@example.com"), "{eml}");
     assert!(eml.contains("Subject: Reset your KEYS password"), "{eml}");
     app.stop().await.unwrap();
+}
+
+/// Sign-up mails a confirmation link; buying (and the admin role) waits for it; the link works
+/// once; a new one can be asked for, at most one a minute.
+#[tokio::test]
+async fn buying_waits_for_the_mailed_confirmation_link() {
+    let Some(smtp) = SmtpSink::start() else { return };
+    for (i, db) in test_support::databases().await.into_iter().enumerate() {
+        let app = app_with_mail(&db, &smtp).await;
+        let email = format!("new-{i}@example.com");
+        let r = app
+            .client
+            .post(app.url("/api/v1/auth/signup"))
+            .json(&json!({"email": email, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let cookie = common::session_cookie_of(&r).unwrap();
+        let m = smtp.wait_for(&email, "Confirm your email for KEYS").await;
+        let link = m
+            .text
+            .lines()
+            .find(|l| l.contains("/verify/"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(link.starts_with(&format!("{}/verify/vfy_", app.base)), "{link}");
+
+        // Not yet: checkout refuses and says what to do; the account page offers to resend.
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&cookie),
+            Some(json!({"sku": "key:disk-full-recovery"})),
+        )
+        .await;
+        assert_eq!(
+            (s, r["error"].as_str()),
+            (403, Some("email_unconfirmed")),
+            "{db:?}: {r}"
+        );
+        assert!(r["message"].as_str().unwrap().contains("/account"));
+        let (_, account) = app.get_text_with_cookie("/account", &cookie).await;
+        assert!(account.contains("id=\"resend-confirmation\""), "{db:?}");
+        // The operator cannot make an unconfirmed account admin.
+        let err = keys_server::admin::run(
+            &app.settings,
+            &keys_server::admin::AdminCommand::Grant(email.clone()),
+            "test-operator",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("admin verify"), "{err}");
+        // A resend within the minute sends nothing more.
+        let (s, r) = send(&app, "POST", "/api/v1/auth/verify-email/resend", Some(&cookie), None).await;
+        assert_eq!(s, 202, "{r}");
+        assert!(r["message"].as_str().unwrap().starts_with("Nothing sent"), "{r}");
+
+        // The link confirms, once.
+        let path = link.trim_start_matches(&app.base).to_owned();
+        let (status, page) = app.get_text(&path).await;
+        assert_eq!(status, 200, "{db:?}");
+        assert!(page.contains("Your email is confirmed"));
+        let (status, _) = app.get_text(&path).await;
+        assert_eq!(status, 410, "{db:?}: used");
+        let token = path.trim_start_matches("/verify/");
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/auth/verify-email",
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+        assert_eq!((s, r["error"].as_str()), (400, Some("invalid_link")), "{r}");
+        let (_, account) = app.get_text_with_cookie("/account", &cookie).await;
+        assert!(!account.contains("id=\"resend-confirmation\""), "{db:?}");
+        let (s, r) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&cookie),
+            Some(json!({"sku": "key:disk-full-recovery"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{db:?}: {r}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(smtp.count(&email, "Confirm your email"), 1, "{db:?}");
+        app.stop().await.unwrap();
+    }
 }

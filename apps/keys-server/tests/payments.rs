@@ -553,7 +553,7 @@ async fn billing_portal_cancels_the_subscription_through_an_event() {
         assert_eq!(r.headers()["location"], "/pay/local/portal");
         let (_, portal) = app.get_text_with_cookie("/pay/local/portal", &ada).await;
         assert!(
-            portal.contains("TEST MODE") && portal.contains("plan:operator:monthly"),
+            portal.contains("TEST MODE") && portal.contains("Operator plan, billed monthly"),
             "{portal}"
         );
         let r = post("/pay/local/portal", csrf_in(&portal)).await.unwrap();

@@ -473,3 +473,45 @@ pub trait PasswordResetRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, AccountStoreError>;
 }
+
+/// Email confirmation: single-use links and the confirmed state, shared by every instance.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait EmailVerificationRepository: Send + Sync {
+    /// Stores the sha256 `digest` of a new confirmation token for `account`, valid until
+    /// `expires_at`, and — in the same transaction — queues `notice` (the mail with the link).
+    /// `false` (nothing stored) when the account is already confirmed, is unknown, or was sent
+    /// a link less than a minute ago.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails; nothing is stored then.
+    async fn begin(
+        &self,
+        account: AccountId,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        notice: &mail::Notice,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AccountStoreError>;
+
+    /// Uses token `digest`: when it is unused and unexpired, marks it used and the account's
+    /// email confirmed, in one transaction. `None` when the token cannot be used.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails; nothing changes then.
+    async fn confirm(&self, digest: &str, now: DateTime<Utc>) -> Result<Option<AccountId>, AccountStoreError>;
+
+    /// Whether the account's email is confirmed.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    async fn is_confirmed(&self, account: AccountId) -> Result<bool, AccountStoreError>;
+
+    /// Marks the account's email confirmed without a link (the operator's
+    /// `keys-server admin verify EMAIL`, for a buyer whose mail does not arrive). `false` when
+    /// it already was.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    async fn mark_confirmed(&self, account: AccountId, now: DateTime<Utc>) -> Result<bool, AccountStoreError>;
+}

@@ -107,6 +107,11 @@ pub enum AdminRoleError {
     /// No account has this email.
     #[error("no account has the email {0}; the person must sign up first")]
     NoSuchAccount(Email),
+    /// The account's email is not confirmed: admin roles need a confirmed address.
+    #[error(
+        "{0} has not confirmed the email address yet; ask them to open the link mailed at sign-up (or resend it from /account), or confirm it with `keys-server admin verify {0}`"
+    )]
+    Unconfirmed(Email),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] AccountStoreError),
@@ -185,6 +190,25 @@ pub struct AccountService {
     decoy_hash: String,
     /// Password reset links (set with [`AccountService::with_password_resets`]).
     resets: Option<Arc<dyn crate::ports::PasswordResetRepository>>,
+    /// Email confirmation (set with [`AccountService::with_email_verification`]).
+    verifications: Option<Arc<dyn crate::ports::EmailVerificationRepository>>,
+}
+
+/// How long an email confirmation link works.
+pub const VERIFY_LINK_HOURS: i64 = 48;
+
+/// Why confirming an email failed. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerificationError {
+    /// This server was built without a confirmation store.
+    #[error("email confirmation is not available on this server")]
+    NotConfigured,
+    /// The link is unknown, used or expired.
+    #[error("this confirmation link is invalid, already used or expired; ask for a new one on your account page")]
+    InvalidLink,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] AccountStoreError),
 }
 
 /// How long a password reset link works.
@@ -247,7 +271,88 @@ impl AccountService {
             policy,
             decoy_hash: hash_password(&decoy)?,
             resets: None,
+            verifications: None,
         })
+    }
+
+    /// The same service with email confirmation stored in `verifications`: sign-up mails a
+    /// confirmation link, and purchases and the admin role need a confirmed email.
+    #[must_use]
+    pub fn with_email_verification(
+        mut self,
+        verifications: Arc<dyn crate::ports::EmailVerificationRepository>,
+    ) -> Self {
+        self.verifications = Some(verifications);
+        self
+    }
+
+    /// Mails `account` a confirmation link (valid [`VERIFY_LINK_HOURS`]). `false` when nothing
+    /// was sent: already confirmed, or a link went out less than a minute ago.
+    ///
+    /// # Errors
+    /// [`VerificationError::NotConfigured`]; storage errors.
+    pub async fn send_verification(&self, account: AccountId, now: DateTime<Utc>) -> Result<bool, VerificationError> {
+        let repo = self.verifications.as_ref().ok_or(VerificationError::NotConfigured)?;
+        let token = SecretToken::generate("vfy_");
+        let digest = token.digest();
+        let notice = mail::Notice {
+            kind: mail::NoticeKind::VerifyEmail,
+            account: Some(account.0),
+            to: None,
+            order: None,
+            detail: String::new(),
+            secret: Some(token.expose().to_owned()),
+            dedupe: format!("verify-email:{digest}"),
+        };
+        Ok(repo
+            .begin(account, &digest, now + Duration::hours(VERIFY_LINK_HOURS), &notice, now)
+            .await?)
+    }
+
+    /// Confirms the email of the account behind link `token`.
+    ///
+    /// # Errors
+    /// [`VerificationError::InvalidLink`]; storage errors.
+    pub async fn verify_email(&self, token: &str, now: DateTime<Utc>) -> Result<AccountId, VerificationError> {
+        let repo = self.verifications.as_ref().ok_or(VerificationError::NotConfigured)?;
+        repo.confirm(&SecretToken::from_client(token).digest(), now)
+            .await?
+            .ok_or(VerificationError::InvalidLink)
+    }
+
+    /// Whether `account` has confirmed its email. Without a confirmation store (a server
+    /// built without mail) every account counts as confirmed.
+    ///
+    /// # Errors
+    /// [`AccountStoreError`] when storage fails.
+    pub async fn email_confirmed(&self, account: AccountId) -> Result<bool, AccountStoreError> {
+        match &self.verifications {
+            Some(repo) => repo.is_confirmed(account).await,
+            None => Ok(true),
+        }
+    }
+
+    /// The operator confirms the email of the account with `email` (a buyer whose mail does
+    /// not arrive). Answers the account and whether it changed.
+    ///
+    /// # Errors
+    /// [`AdminRoleError`].
+    pub async fn confirm_email_by_operator(
+        &self,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, bool), AdminRoleError> {
+        let email: Email = email.parse()?;
+        let stored = self
+            .accounts
+            .find_by_email(&email)
+            .await?
+            .ok_or_else(|| AdminRoleError::NoSuchAccount(email.clone()))?;
+        let changed = match &self.verifications {
+            Some(repo) => repo.mark_confirmed(stored.account.id, now).await?,
+            None => false,
+        };
+        Ok((stored.account, changed))
     }
 
     /// The same service with password reset links stored in `resets`.
@@ -384,6 +489,11 @@ impl AccountService {
             CreateAccountError::Store(s) => SignUpError::Store(s),
         })?;
         let session = self.open_session(account.id, now).await?;
+        // The confirmation link. Failing to queue it does not fail the sign-up: the account
+        // page offers to send it again.
+        if self.verifications.is_some() {
+            let _ = self.send_verification(account.id, now).await;
+        }
         Ok((account, session))
     }
 
@@ -570,6 +680,13 @@ impl AccountService {
         now: DateTime<Utc>,
     ) -> Result<AdminChange, AdminRoleError> {
         let email: Email = email.parse()?;
+        if admin {
+            if let Some(found) = self.accounts.find_by_email(&email).await? {
+                if !self.email_confirmed(found.account.id).await? {
+                    return Err(AdminRoleError::Unconfirmed(email));
+                }
+            }
+        }
         match self.accounts.set_admin(&email, admin, actor, now).await? {
             AdminChange::NoSuchAccount => Err(AdminRoleError::NoSuchAccount(email)),
             other => Ok(other),

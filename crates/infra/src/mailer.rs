@@ -265,8 +265,14 @@ impl Facts for ShopFacts {
                     browse: self.site.link("/marketplace"),
                 }
             }
-            // Not queued by this version of the shop.
-            NoticeKind::VerifyEmail | NoticeKind::Invitation => return Ok(None),
+            NoticeKind::VerifyEmail => match &notice.secret {
+                Some(token) => Letter::VerifyEmail {
+                    link: self.site.link(&format!("/verify/{token}")),
+                },
+                None => return Ok(None),
+            },
+            // Not queued by this version of the shop (invitations are links the inviter sends).
+            NoticeKind::Invitation => return Ok(None),
         };
         Ok(Some((to, letter)))
     }

@@ -62,7 +62,8 @@ pub fn identity(
     let tokens: Arc<dyn TokenRepository> = store.clone();
     let orgs = accounts::OrgService::new(store.clone());
     let accounts = accounts::AccountService::new(store.clone(), store.clone(), store, hasher, policy)?
-        .with_password_resets(Arc::new(storage_sql::SqlPasswordResets::new(infra.db.clone())));
+        .with_password_resets(Arc::new(storage_sql::SqlPasswordResets::new(infra.db.clone())))
+        .with_email_verification(Arc::new(storage_sql::SqlEmailVerifications::new(infra.db.clone())));
     Ok((accounts, tokens, orgs))
 }
 

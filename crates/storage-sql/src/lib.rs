@@ -27,7 +27,7 @@ pub use account_repo::SqlAccountStore;
 pub use catalog_repo::SqlCatalogRepository;
 pub use discovery_repo::SqlSignalRepository;
 pub use entitlement_repo::SqlEntitlementRepository;
-pub use mail_outbox::{SqlOutbox, SqlPasswordResets};
+pub use mail_outbox::{SqlEmailVerifications, SqlOutbox, SqlPasswordResets};
 pub use order_repo::SqlOrderRepository;
 
 /// Why the database could not be opened.

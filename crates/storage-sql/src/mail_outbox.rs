@@ -1,5 +1,6 @@
-//! The mail outbox ([`mail::ports::Outbox`]) and password resets
-//! ([`accounts::ports::PasswordResetRepository`]).
+//! The mail outbox ([`mail::ports::Outbox`]), password resets
+//! ([`accounts::ports::PasswordResetRepository`]) and email confirmation
+//! ([`accounts::ports::EmailVerificationRepository`]).
 //!
 //! Notices are inserted with `ON CONFLICT (dedupe_key) DO NOTHING` — by [`insert_notice`] on
 //! any connection or transaction, so a fact and its notice commit together. Workers claim due
@@ -7,7 +8,7 @@
 //! that sets a lease, then send outside any transaction; only the lease holder records the
 //! outcome.
 
-use accounts::ports::{AccountId, AccountStoreError, PasswordResetRepository};
+use accounts::ports::{AccountId, AccountStoreError, EmailVerificationRepository, PasswordResetRepository};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use mail::Notice;
@@ -18,11 +19,25 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use crate::entities::{accounts as account_rows, mail_outbox as outbox, password_resets as resets, sessions};
+use crate::entities::{
+    account_confirmation as confirmation, accounts as account_rows, email_verifications as verifications,
+    mail_outbox as outbox, password_resets as resets, sessions,
+};
 
 const PENDING: &str = "pending";
 const SENT: &str = "sent";
 const DEAD: &str = "dead";
+
+/// SQLite: takes the database write lock now, at the start of a transaction that reads before
+/// it writes (a deferred transaction that read first would fail with "database is locked" if
+/// another connection wrote in between, whatever the busy timeout). Postgres: nothing.
+async fn write_first<C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        // The lock table `connect` creates; deleting nothing still takes the write lock.
+        txn.execute_unprepared("DELETE FROM keys_migration_lock").await?;
+    }
+    Ok(())
+}
 
 fn err(e: DbErr) -> OutboxError {
     OutboxError(e.to_string())
@@ -130,13 +145,8 @@ impl Outbox for SqlOutbox {
         if postgres {
             q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         } else {
-            // SQLite: take the write lock first, so two claimers run one after the other.
-            outbox::Entity::update_many()
-                .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts))
-                .filter(outbox::Column::Id.eq(-1))
-                .exec(&txn)
-                .await
-                .map_err(err)?;
+            // SQLite: two claimers run one after the other.
+            write_first(&txn).await.map_err(err)?;
         }
         let rows = q.all(&txn).await.map_err(err)?;
         let mut out = Vec::with_capacity(rows.len());
@@ -256,6 +266,7 @@ impl PasswordResetRepository for SqlPasswordResets {
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, AccountStoreError> {
         let txn = self.db.begin().await.map_err(store)?;
+        write_first(&txn).await.map_err(store)?;
         let Some(account) = account_rows::Entity::find()
             .filter(account_rows::Column::Email.eq(email))
             .one(&txn)
@@ -311,6 +322,7 @@ impl PasswordResetRepository for SqlPasswordResets {
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, AccountStoreError> {
         let txn = self.db.begin().await.map_err(store)?;
+        write_first(&txn).await.map_err(store)?;
         let Some(row) = resets::Entity::find_by_id(digest.to_owned())
             .one(&txn)
             .await
@@ -359,5 +371,120 @@ impl PasswordResetRepository for SqlPasswordResets {
             .map_err(store)?;
         txn.commit().await.map_err(store)?;
         Ok(Some(AccountId(row.account_id)))
+    }
+}
+
+/// Email confirmation on the shop's database.
+#[derive(Debug, Clone)]
+pub struct SqlEmailVerifications {
+    db: DatabaseConnection,
+}
+
+impl SqlEmailVerifications {
+    /// Email confirmation on `db`.
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+async fn confirmed_on<C: ConnectionTrait>(conn: &C, account: i64) -> Result<bool, DbErr> {
+    Ok(confirmation::Entity::find()
+        .filter(confirmation::Column::Id.eq(account))
+        .filter(confirmation::Column::EmailVerifiedAt.is_not_null())
+        .count(conn)
+        .await?
+        > 0)
+}
+
+#[async_trait]
+impl EmailVerificationRepository for SqlEmailVerifications {
+    async fn begin(
+        &self,
+        account: AccountId,
+        digest: &str,
+        expires_at: DateTime<Utc>,
+        notice: &Notice,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AccountStoreError> {
+        let txn = self.db.begin().await.map_err(store)?;
+        write_first(&txn).await.map_err(store)?;
+        let exists = account_rows::Entity::find_by_id(account.0)
+            .count(&txn)
+            .await
+            .map_err(store)?
+            > 0;
+        let recent = verifications::Entity::find()
+            .filter(verifications::Column::AccountId.eq(account.0))
+            .filter(verifications::Column::CreatedAt.gt(now - Duration::seconds(60)))
+            .count(&txn)
+            .await
+            .map_err(store)?;
+        if !exists || recent > 0 || confirmed_on(&txn, account.0).await.map_err(store)? {
+            txn.rollback().await.map_err(store)?;
+            return Ok(false);
+        }
+        verifications::Entity::insert(verifications::ActiveModel {
+            digest: Set(digest.to_owned()),
+            account_id: Set(account.0),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(store)?;
+        insert_notice(&txn, notice, now).await.map_err(store)?;
+        txn.commit().await.map_err(store)?;
+        Ok(true)
+    }
+
+    async fn confirm(&self, digest: &str, now: DateTime<Utc>) -> Result<Option<AccountId>, AccountStoreError> {
+        let txn = self.db.begin().await.map_err(store)?;
+        write_first(&txn).await.map_err(store)?;
+        let Some(row) = verifications::Entity::find_by_id(digest.to_owned())
+            .one(&txn)
+            .await
+            .map_err(store)?
+        else {
+            txn.rollback().await.map_err(store)?;
+            return Ok(None);
+        };
+        let used = verifications::Entity::update_many()
+            .col_expr(verifications::Column::UsedAt, Expr::value(now))
+            .filter(verifications::Column::Digest.eq(digest))
+            .filter(verifications::Column::UsedAt.is_null())
+            .filter(verifications::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await
+            .map_err(store)?;
+        if used.rows_affected != 1 {
+            txn.rollback().await.map_err(store)?;
+            return Ok(None);
+        }
+        confirmation::Entity::update_many()
+            .col_expr(confirmation::Column::EmailVerifiedAt, Expr::value(now))
+            .filter(confirmation::Column::Id.eq(row.account_id))
+            .filter(confirmation::Column::EmailVerifiedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(store)?;
+        txn.commit().await.map_err(store)?;
+        Ok(Some(AccountId(row.account_id)))
+    }
+
+    async fn is_confirmed(&self, account: AccountId) -> Result<bool, AccountStoreError> {
+        confirmed_on(&self.db, account.0).await.map_err(store)
+    }
+
+    async fn mark_confirmed(&self, account: AccountId, now: DateTime<Utc>) -> Result<bool, AccountStoreError> {
+        let r = confirmation::Entity::update_many()
+            .col_expr(confirmation::Column::EmailVerifiedAt, Expr::value(now))
+            .filter(confirmation::Column::Id.eq(account.0))
+            .filter(confirmation::Column::EmailVerifiedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(store)?;
+        Ok(r.rows_affected == 1)
     }
 }

@@ -345,6 +345,8 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/login", get(signin::login_page).post(signin::login_post))
         .at("/forgot", get(reset::forgot_page).post(reset::forgot_post))
         .at("/reset/:token", get(reset::reset_page).post(reset::reset_post))
+        .at("/verify/:token", get(reset::verify_page))
+        .at("/account/verify-email", poem::post(signin::resend_verification_post))
         .at("/logout", poem::post(signin::logout_post))
         .at("/account", get(signin::account_page))
         .at("/account/password", poem::post(signin::password_post))

@@ -159,7 +159,21 @@ pub async fn sign_up_account(app: &TestApp, email: &str) -> (String, i64) {
     assert_eq!(r.status(), 201, "sign-up of {email}");
     let cookie = session_cookie_of(&r).expect("session cookie");
     let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    confirm_email(app, email).await;
     (cookie, id)
+}
+
+/// Marks the account with `email` confirmed, as if its owner had opened the link mailed at
+/// sign-up (the link itself is tested in `email.rs` and the browser tests); buying needs it.
+pub async fn confirm_email(app: &TestApp, email: &str) {
+    test_support::execute(
+        &app.db_url,
+        &format!(
+            "UPDATE accounts SET email_verified_at = CURRENT_TIMESTAMP WHERE email = '{}'",
+            email.trim().to_lowercase().replace('\'', "")
+        ),
+    )
+    .await;
 }
 
 /// Signs up through the JSON API, then the operator grants the admin role with the real
@@ -170,8 +184,16 @@ pub async fn sign_up_admin(app: &TestApp, email: &str) -> String {
     cookie
 }
 
-/// `keys-server admin grant EMAIL` against the app's database.
+/// `keys-server admin verify EMAIL`, then `keys-server admin grant EMAIL`, against the app's
+/// database (the admin role needs a confirmed email).
 pub async fn make_admin(app: &TestApp, email: &str) {
+    keys_server::admin::run(
+        &app.settings,
+        &keys_server::admin::AdminCommand::Verify(email.to_owned()),
+        "test-operator",
+    )
+    .await
+    .unwrap();
     let lines = keys_server::admin::run(
         &app.settings,
         &keys_server::admin::AdminCommand::Grant(email.to_owned()),

@@ -50,7 +50,7 @@ pub fn redacted_path(path: &str) -> String {
         parts[6] = "[redacted]";
     }
     // Single-use links: `/reset/{token}` (password reset) and `/join/{token}` (invitation).
-    if matches!(parts.get(1), Some(&"reset" | &"join")) && parts.len() >= 3 && !parts[2].is_empty() {
+    if matches!(parts.get(1), Some(&"reset" | &"join" | &"verify")) && parts.len() >= 3 && !parts[2].is_empty() {
         parts[2] = "[redacted]";
     }
     parts.join("/")
@@ -279,6 +279,7 @@ fn personal_path(path: &str) -> bool {
         "/join/",
         "/forgot",
         "/reset/",
+        "/verify/",
         "/login",
         "/signup",
         "/discover",

@@ -75,6 +75,11 @@ pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Re
     render(&page).with_status(status).into_response()
 }
 
+/// A page that only says something (a confirmation), in the error page's frame.
+pub(crate) fn message_page(status: StatusCode, heading: &str, message: &str) -> Response {
+    error_page(status, heading, message)
+}
+
 /// A rendered template (500 when rendering fails, logged).
 pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {

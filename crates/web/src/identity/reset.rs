@@ -1,9 +1,10 @@
-//! Forgotten passwords: `/forgot` and `/reset/{token}` pages, and
-//! `POST /api/v1/auth/password-reset` / `…/confirm`. A link is mailed (through the outbox) to
-//! the account's address, works once for an hour, and choosing a new password signs the
-//! account out everywhere. Nothing says whether an address has an account.
+//! Links mailed to an account: forgotten passwords (`/forgot`, `/reset/{token}`,
+//! `POST /api/v1/auth/password-reset` / `…/confirm`: a link works once for an hour, and
+//! choosing a new password signs the account out everywhere; nothing says whether an address
+//! has an account) and email confirmation (`/verify/{token}`, `POST /api/v1/auth/verify-email`
+//! and `…/resend`: sign-up mails a link that works once for 48 hours; buying needs it).
 
-use accounts::PasswordResetError;
+use accounts::{PasswordResetError, VerificationError};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{Data, Html, Path, Query, Redirect};
@@ -13,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::http::extract::{CheckedForm, HasCsrf};
+use crate::http::extract::{CheckedForm, HasCsrf, SignedIn};
 use crate::http::page::error_page;
 use crate::http::problem::{Problem, e_field};
 use crate::http::session::{CSRF_COOKIE, set_cookie};
@@ -41,6 +42,38 @@ pub(crate) struct ResetConfirm {
     /// The new password (12 to 1024 characters).
     #[oai(validator(max_length = 1024))]
     password: crate::http::text::Text,
+}
+
+/// `{token}`.
+#[derive(Object)]
+pub(crate) struct VerifyRequest {
+    /// The token from the mailed link (`/verify/{token}`).
+    #[oai(validator(max_length = 200))]
+    token: crate::http::text::Text,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum VerifyResponse {
+    /// The email is confirmed.
+    #[oai(status = 204)]
+    Done,
+    /// The link is invalid, used or expired (`field`: `token`).
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum ResendResponse {
+    /// A new link is mailed, unless the email is already confirmed or a link went out less
+    /// than a minute ago (`message` says which).
+    #[oai(status = 202)]
+    Accepted(Json<ResetAccepted>),
+    /// Storage failed.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
 }
 
 /// What happens next.
@@ -108,6 +141,52 @@ impl ResetApi {
             Err(e) => {
                 tracing::error!(error = %e, "password reset request failed");
                 RequestResponse::Unavailable(unavailable())
+            }
+        }
+    }
+
+    /// Confirm the account's email with the token of the link mailed at sign-up. Buying needs a
+    /// confirmed email.
+    #[oai(path = "/auth/verify-email", method = "post", tag = "ResetTags::Auth")]
+    async fn verify(&self, state: Data<&AppState>, body: Json<VerifyRequest>) -> VerifyResponse {
+        match state
+            .identity
+            .accounts
+            .verify_email(&body.token, state.clock.now())
+            .await
+        {
+            Ok(_) => VerifyResponse::Done,
+            Err(e @ VerificationError::InvalidLink) => {
+                VerifyResponse::BadRequest(e_field("invalid_link", e.to_string(), Some("token")))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "email confirmation failed");
+                VerifyResponse::Unavailable(unavailable())
+            }
+        }
+    }
+
+    /// Mail the signed-in account a new confirmation link (valid 48 hours; at most one a
+    /// minute).
+    #[oai(path = "/auth/verify-email/resend", method = "post", tag = "ResetTags::Auth")]
+    async fn resend(&self, state: Data<&AppState>, caller: SignedIn) -> ResendResponse {
+        match state
+            .identity
+            .accounts
+            .send_verification(caller.account(), state.clock.now())
+            .await
+        {
+            Ok(sent) => ResendResponse::Accepted(Json(ResetAccepted {
+                message: if sent {
+                    "A new confirmation link is on its way; it works for 48 hours.".to_owned()
+                } else {
+                    "Nothing sent: the email is already confirmed, or a link went out less than a minute ago."
+                        .to_owned()
+                },
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "confirmation link failed");
+                ResendResponse::Unavailable(unavailable())
             }
         }
     }
@@ -327,6 +406,31 @@ pub(crate) async fn reset_post(
             p.token = token;
             p.error = Some("Accounts are unavailable just now; try again in a minute.".into());
             page(&state, p, StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+/// `GET /verify/{token}`: confirms the email of the account the link was mailed to.
+#[handler]
+pub(crate) async fn verify_page(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    match state.identity.accounts.verify_email(&token, state.clock.now()).await {
+        Ok(_) => crate::http::page::message_page(
+            StatusCode::OK,
+            "Your email is confirmed",
+            "Thank you. Receipts and password resets will reach you, and you can buy KEYS now.",
+        ),
+        Err(VerificationError::InvalidLink) => error_page(
+            StatusCode::GONE,
+            "This link no longer works",
+            "Confirmation links work once, for 48 hours. If your email is not confirmed yet, ask for a new link on your account page (/account).",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "email confirmation failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Accounts are unavailable",
+                "We could not confirm your email just now. Open the link again in a minute.",
+            )
         }
     }
 }

@@ -569,6 +569,8 @@ pub(crate) struct NextQuery {
 #[template(path = "account.html")]
 struct AccountPage {
     email: String,
+    /// The email is confirmed (purchases need it).
+    confirmed: bool,
     csrf: String,
     notice: Option<String>,
     error: Option<String>,
@@ -808,9 +810,17 @@ async fn account_view(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
+    // Unknown (storage failed): say nothing rather than ask to confirm again.
+    let confirmed = state
+        .identity
+        .accounts
+        .email_confirmed(session.account)
+        .await
+        .unwrap_or(true);
     page(
         &AccountPage {
             email,
+            confirmed,
             csrf: session.csrf_token,
             notice,
             error,
@@ -823,6 +833,34 @@ async fn account_view(
 #[handler]
 pub(crate) async fn account_page(state: Data<&AppState>, PageSession(session): PageSession) -> Response {
     account_view(&state, session, None, None, StatusCode::OK).await
+}
+
+/// `POST /account/verify-email`: mails a new confirmation link.
+#[handler]
+pub(crate) async fn resend_verification_post(
+    state: Data<&AppState>,
+    SignedInForm(session, _): SignedInForm<CsrfOnly>,
+) -> Response {
+    match state
+        .identity
+        .accounts
+        .send_verification(session.account, state.clock.now())
+        .await
+    {
+        Ok(true) => {
+            let notice = "A new confirmation link is on its way; it works for 48 hours.".to_owned();
+            account_view(&state, session, Some(notice), None, StatusCode::OK).await
+        }
+        Ok(false) => {
+            let notice = "Your email is already confirmed, or a link was sent less than a minute ago: check your inbox (and spam folder).".to_owned();
+            account_view(&state, session, Some(notice), None, StatusCode::OK).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "confirmation link failed");
+            let error = "The link could not be sent just now; try again in a minute.".to_owned();
+            account_view(&state, session, None, Some(error), StatusCode::SERVICE_UNAVAILABLE).await
+        }
+    }
 }
 
 /// The password form.

@@ -155,6 +155,7 @@ pub(crate) async fn start_checkout(
     sku_text: &str,
     org: Option<i64>,
 ) -> Result<CheckoutStarted, CheckoutFailure> {
+    may_buy(state, account).await?;
     let sku = parse_sku(Some(sku_text)).map_err(|p| match p {
         crate::shop::prices::SkuProblem::Unknown(m) => (StatusCode::NOT_FOUND, "not_found", m),
         crate::shop::prices::SkuProblem::Malformed(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
@@ -206,7 +207,8 @@ pub(crate) enum CheckoutResponse {
     /// Not signed in.
     #[oai(status = 401)]
     Unauthorized(Json<Problem>),
-    /// `org` names an organisation the caller is not an owner or admin of.
+    /// `org` names an organisation the caller is not an owner or admin of, or the caller's
+    /// email is not confirmed yet (`error`: `email_unconfirmed`).
     #[oai(status = 403)]
     Forbidden(Json<Problem>),
     /// No KEY or bundle by that slug.
@@ -221,6 +223,25 @@ pub(crate) enum CheckoutResponse {
     /// Storage failed, nothing is priced, or the payment catalog is out of date.
     #[oai(status = 503)]
     Unavailable(Json<Problem>),
+}
+
+/// Buying needs a confirmed email (receipts and password resets must reach the buyer).
+const UNCONFIRMED: &str = "confirm your email address first: open the link mailed to you at sign-up, or ask for a new one on your account page (/account)";
+
+/// Whether `account` may buy: its email is confirmed.
+async fn may_buy(state: &AppState, account: accounts::ports::AccountId) -> Result<(), CheckoutFailure> {
+    match state.identity.accounts.email_confirmed(account).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((StatusCode::FORBIDDEN, "email_unconfirmed", UNCONFIRMED.to_owned())),
+        Err(err) => {
+            tracing::error!(error = %err, "email confirmation lookup failed");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "accounts are unavailable; try again shortly".to_owned(),
+            ))
+        }
+    }
 }
 
 fn checkout_response(status: StatusCode, code: &str, message: String) -> CheckoutResponse {
@@ -441,6 +462,13 @@ pub(crate) async fn review_page(
         Err(("forbidden", m)) => return fail(StatusCode::FORBIDDEN, m),
         Err((_, m)) => return fail(StatusCode::SERVICE_UNAVAILABLE, m),
     };
+    if let Err((status, _, _)) = may_buy(&state, session.account).await {
+        return error_page(
+            status,
+            "Confirm your email first",
+            "Buying needs a confirmed email address, so that your receipt and any password reset reach you. Open the link we mailed you at sign-up, or ask for a new one on your account page (/account).",
+        );
+    }
     let now = state.clock.now();
     // A downgrade (or annual → monthly) of a live plan is scheduled, not charged: its review
     // says from when.
