@@ -535,3 +535,56 @@ async fn buying_waits_for_the_mailed_confirmation_link() {
         app.stop().await.unwrap();
     }
 }
+
+/// An invitation can be mailed: the invitee gets the organisation's name, who invited and the
+/// single-use link, which joins them.
+#[tokio::test]
+async fn an_invitation_is_mailed_to_the_invitee() {
+    let Some(smtp) = SmtpSink::start() else { return };
+    let db = test_support::sqlite_database();
+    let app = app_with_mail(&db, &smtp).await;
+    let owner = sign_up(&app, "owner@acme.example").await;
+    let (s, org) = send(
+        &app,
+        "POST",
+        "/api/v1/orgs",
+        Some(&owner),
+        Some(json!({"name": "Acme Ops"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{org}");
+    let id = org["id"].as_i64().unwrap();
+    let (s, r) = send(
+        &app,
+        "POST",
+        &format!("/api/v1/orgs/{id}/invites"),
+        Some(&owner),
+        Some(json!({"role": "member", "email": "not an address"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{r}");
+    let (s, invite) = send(
+        &app,
+        "POST",
+        &format!("/api/v1/orgs/{id}/invites"),
+        Some(&owner),
+        Some(json!({"role": "member", "email": "bo@example.com"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{invite}");
+    let m = smtp.wait_for("bo@example.com", "invited you").await;
+    assert_eq!(m.subject, "owner@acme.example invited you to Acme Ops on KEYS");
+    let token = invite["token"].as_str().unwrap();
+    assert!(m.text.contains(&format!("{}/join/{token}", app.base)), "{}", m.text);
+    let bo = sign_up(&app, "bo@example.com").await;
+    let (s, r) = send(
+        &app,
+        "POST",
+        &format!("/api/v1/invites/{token}/accept"),
+        Some(&bo),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    app.stop().await.unwrap();
+}

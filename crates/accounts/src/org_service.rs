@@ -42,6 +42,9 @@ pub enum OrgError {
     /// The caller's role does not allow it, or it would leave no owner.
     #[error(transparent)]
     Rule(#[from] OrgRuleError),
+    /// The invitee's address is not an email address.
+    #[error(transparent)]
+    Email(#[from] crate::EmailError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] AccountStoreError),
@@ -146,18 +149,70 @@ impl OrgService {
         role: OrgRole,
         now: DateTime<Utc>,
     ) -> Result<NewInvite, OrgError> {
+        self.create_invite(org, caller, role, None, now).await
+    }
+
+    /// Like [`OrgService::invite`], and the link is mailed to `email` (queued in the same
+    /// transaction as the invite; the caller still gets the link, to send it another way too).
+    ///
+    /// # Errors
+    /// [`OrgError::Email`] for a malformed address, and the others.
+    pub async fn invite_by_email(
+        &self,
+        org: OrgId,
+        caller: AccountId,
+        role: OrgRole,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewInvite, OrgError> {
+        let email: crate::Email = email.parse()?;
+        self.create_invite(org, caller, role, Some(email), now).await
+    }
+
+    async fn create_invite(
+        &self,
+        org: OrgId,
+        caller: AccountId,
+        role: OrgRole,
+        to: Option<crate::Email>,
+        now: DateTime<Utc>,
+    ) -> Result<NewInvite, OrgError> {
         let (mine, _) = self.role_in(org, caller).await?;
         may_invite(mine, role)?;
         let token = SecretToken::generate("keys_inv_");
+        let digest = token.digest();
+        let notice = match to {
+            Some(to) => {
+                let name = self
+                    .orgs
+                    .memberships_of(caller)
+                    .await?
+                    .into_iter()
+                    .find(|(o, _)| o.id == org)
+                    .map(|(o, _)| o.name)
+                    .unwrap_or_default();
+                Some(mail::Notice {
+                    kind: mail::NoticeKind::Invitation,
+                    account: Some(caller.0),
+                    to: Some(to.as_str().to_owned()),
+                    order: None,
+                    detail: name,
+                    secret: Some(token.expose().to_owned()),
+                    dedupe: format!("invitation:{digest}"),
+                })
+            }
+            None => None,
+        };
         let invite = self
             .orgs
             .create_invite(
-                &token.digest(),
+                &digest,
                 org,
                 role,
                 caller,
                 now,
                 now + Duration::days(INVITE_TTL_DAYS),
+                notice,
             )
             .await?;
         Ok(NewInvite { token, invite })

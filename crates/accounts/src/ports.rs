@@ -386,10 +386,12 @@ pub trait OrgRepository: Send + Sync {
     async fn remove(&self, org: crate::OrgId, account: AccountId, at: DateTime<Utc>)
     -> Result<bool, AccountStoreError>;
 
-    /// Stores an invite (by token digest).
+    /// Stores an invite (by token digest) and, in the same transaction, queues `mail` (the
+    /// invitation mailed to the invitee), when given.
     ///
     /// # Errors
     /// [`AccountStoreError`] when the backend fails.
+    #[allow(clippy::too_many_arguments)]
     async fn create_invite(
         &self,
         digest: &str,
@@ -398,6 +400,7 @@ pub trait OrgRepository: Send + Sync {
         by: AccountId,
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        mail: Option<mail::Notice>,
     ) -> Result<Invite, AccountStoreError>;
 
     /// The organisation's live invites (unused, unrevoked, unexpired), oldest first.

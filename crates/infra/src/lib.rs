@@ -93,7 +93,12 @@ impl Infra {
             })?;
         }
         tracing::info!(database = %storage_sql::redact_url(&url), "opening database");
-        let db = storage_sql::connect(&url, settings.database.max_connections).await?;
+        let db = storage_sql::connect_with(
+            &url,
+            settings.database.max_connections,
+            std::time::Duration::from_millis(settings.database.acquire_timeout_ms),
+        )
+        .await?;
         let archives = Arc::new(ObjectArchiveStore::new(&blob_config(settings))?);
         Ok(Self {
             catalog: Arc::new(SqlCatalogRepository::new(db.clone())),

@@ -271,8 +271,27 @@ impl Facts for ShopFacts {
                 },
                 None => return Ok(None),
             },
-            // Not queued by this version of the shop (invitations are links the inviter sends).
-            NoticeKind::Invitation => return Ok(None),
+            NoticeKind::Invitation => {
+                let Some(token) = &notice.secret else { return Ok(None) };
+                let inviter = match notice.account {
+                    Some(a) => self
+                        .accounts
+                        .find_by_id(AccountId(a))
+                        .await
+                        .map_err(|e| store(&e))?
+                        .map_or_else(|| "A member".to_owned(), |acc| acc.email.as_str().to_owned()),
+                    None => "A member".to_owned(),
+                };
+                Letter::Invitation {
+                    organisation: if notice.detail.is_empty() {
+                        "an organisation".to_owned()
+                    } else {
+                        notice.detail.clone()
+                    },
+                    inviter,
+                    link: self.site.link(&format!("/join/{token}")),
+                }
+            }
         };
         Ok(Some((to, letter)))
     }

@@ -258,6 +258,10 @@ pub struct DatabaseSettings {
     pub url: Option<SecretString>,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it fails (503), in
+    /// milliseconds: while the database is unreachable, requests fail within this bound instead
+    /// of hanging.
+    pub acquire_timeout_ms: u64,
 }
 
 /// Which object store.
@@ -362,6 +366,7 @@ trusted_proxies = ""
 
 [database]
 max_connections = 16
+acquire_timeout_ms = 1500
 
 [storage]
 backend = "local"
@@ -600,6 +605,12 @@ impl Settings {
         }
         if self.worker.max_attempts < 1 {
             return Err(invalid("worker.max_attempts", "must be at least 1"));
+        }
+        if !(100..=60_000).contains(&self.database.acquire_timeout_ms) {
+            return Err(invalid(
+                "database.acquire_timeout_ms",
+                "must be between 100 and 60000 milliseconds (1500 by default)",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
@@ -852,6 +863,7 @@ mod tests {
             ("server.bind", "localhost", "KEYS__SERVER__BIND"),
             ("database.url", "mysql://x", "KEYS__DATABASE__URL"),
             ("database.max_connections", "0", "KEYS__DATABASE__MAX_CONNECTIONS"),
+            ("database.acquire_timeout_ms", "5", "KEYS__DATABASE__ACQUIRE_TIMEOUT_MS"),
             ("storage.backend", "s3", "KEYS__STORAGE__S3"),
             ("ingest.concurrency", "0", "KEYS__INGEST__CONCURRENCY"),
             (

@@ -115,6 +115,7 @@ impl AccountRepository for SqlAccountStore {
         at: DateTime<Utc>,
     ) -> Result<AdminChange, AccountStoreError> {
         let txn = self.db.begin().await.map_err(err)?;
+        crate::write_first(&txn).await.map_err(err)?;
         let Some(row) = account_rows::Entity::find()
             .filter(account_rows::Column::Email.eq(email.as_str()))
             .one(&txn)
@@ -289,6 +290,7 @@ impl ThrottleRepository for SqlAccountStore {
     async fn begin_attempt(&self, checks: &[ThrottleCheck], now: DateTime<Utc>) -> Result<Attempt, AccountStoreError> {
         let keys: Vec<String> = checks.iter().map(|c| stored_key(&c.key)).collect();
         let txn = self.db.begin().await.map_err(err)?;
+        crate::write_first(&txn).await.map_err(err)?;
         // The attempt is written first: on SQLite the first write takes the database's write
         // lock, so everything below runs one attempt at a time; on Postgres the advisory locks
         // serialise attempts on the same keys (uncommitted rows of others are not counted).
@@ -498,6 +500,7 @@ fn digest_prefix(id: &str) -> Option<String> {
 impl OrgRepository for SqlAccountStore {
     async fn create(&self, name: &str, owner: AccountId, at: DateTime<Utc>) -> Result<Organisation, AccountStoreError> {
         let txn = self.db.begin().await.map_err(err)?;
+        crate::write_first(&txn).await.map_err(err)?;
         let org = organisations::Entity::insert(organisations::ActiveModel {
             name: Set(name.to_owned()),
             created_at: Set(at),
@@ -601,6 +604,7 @@ impl OrgRepository for SqlAccountStore {
 
     async fn remove(&self, org: OrgId, account: AccountId, at: DateTime<Utc>) -> Result<bool, AccountStoreError> {
         let txn = self.db.begin().await.map_err(err)?;
+        crate::write_first(&txn).await.map_err(err)?;
         let r = memberships::Entity::delete_many()
             .filter(memberships::Column::OrgId.eq(org.0))
             .filter(memberships::Column::AccountId.eq(account.0))
@@ -629,6 +633,7 @@ impl OrgRepository for SqlAccountStore {
         by: AccountId,
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        mail: Option<mail::Notice>,
     ) -> Result<Invite, AccountStoreError> {
         let row = invites::Model {
             token_digest: digest.to_owned(),
@@ -640,10 +645,16 @@ impl OrgRepository for SqlAccountStore {
             created_at: Some(at),
             revoked_at: None,
         };
+        let txn = self.db.begin().await.map_err(err)?;
+        crate::write_first(&txn).await.map_err(err)?;
         invites::Entity::insert(invites::ActiveModel::from(row.clone()))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
             .map_err(err)?;
+        if let Some(notice) = &mail {
+            crate::mail_outbox::insert_notice(&txn, notice, at).await.map_err(err)?;
+        }
+        txn.commit().await.map_err(err)?;
         invite_from(&row)
     }
 
@@ -693,6 +704,7 @@ impl OrgRepository for SqlAccountStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Membership>, AccountStoreError> {
         let txn = self.db.begin().await.map_err(err)?;
+        crate::write_first(&txn).await.map_err(err)?;
         // Claim the invite: only one concurrent acceptance can flip used_at, and only while it
         // is live and its creator is still a member (a removal revokes it in the same
         // transaction as the removal, so the two never interleave badly).

@@ -69,6 +69,20 @@ pub fn redact_url(url: &str) -> String {
 /// # Errors
 /// [`ConnectError`] naming what failed.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, ConnectError> {
+    connect_with(url, max_connections, Duration::from_secs(10)).await
+}
+
+/// [`connect`], with how long a caller waits for a pooled connection before the operation
+/// fails (the server's `database.acquire_timeout_ms`: while the database is unreachable,
+/// requests fail within this bound instead of hanging).
+///
+/// # Errors
+/// [`ConnectError`] naming what failed.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, ConnectError> {
     let is_sqlite = url.starts_with("sqlite:");
     if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(ConnectError::UnsupportedUrl(redact_url(url)));
@@ -77,7 +91,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(if in_memory { 1 } else { max_connections.max(1) })
         .min_connections(if in_memory { 1 } else { 0 })
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false);
     if is_sqlite {
         opts.map_sqlx_sqlite_opts(|o| {
@@ -137,6 +151,17 @@ async fn migrate(db: &DatabaseConnection) -> Result<(), ConnectError> {
     }
     migrations::Migrator::up(&txn, None).await.map_err(m)?;
     txn.commit().await.map_err(m)
+}
+
+/// SQLite: takes the database write lock now, at the start of a transaction that reads before
+/// it writes (a deferred transaction that read first would fail with "database is locked" if
+/// another connection wrote in between, whatever the busy timeout). Postgres: nothing.
+pub(crate) async fn write_first<C: ConnectionTrait>(txn: &C) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        // The lock table `connect` creates; deleting nothing still takes the write lock.
+        txn.execute_unprepared("DELETE FROM keys_migration_lock").await?;
+    }
+    Ok(())
 }
 
 /// Whether the connection is to Postgres (row locks are used only there).

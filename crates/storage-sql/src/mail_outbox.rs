@@ -28,17 +28,6 @@ const PENDING: &str = "pending";
 const SENT: &str = "sent";
 const DEAD: &str = "dead";
 
-/// SQLite: takes the database write lock now, at the start of a transaction that reads before
-/// it writes (a deferred transaction that read first would fail with "database is locked" if
-/// another connection wrote in between, whatever the busy timeout). Postgres: nothing.
-async fn write_first<C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
-    if txn.get_database_backend() != DatabaseBackend::Postgres {
-        // The lock table `connect` creates; deleting nothing still takes the write lock.
-        txn.execute_unprepared("DELETE FROM keys_migration_lock").await?;
-    }
-    Ok(())
-}
-
 fn err(e: DbErr) -> OutboxError {
     OutboxError(e.to_string())
 }
@@ -146,7 +135,7 @@ impl Outbox for SqlOutbox {
             q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         } else {
             // SQLite: two claimers run one after the other.
-            write_first(&txn).await.map_err(err)?;
+            crate::write_first(&txn).await.map_err(err)?;
         }
         let rows = q.all(&txn).await.map_err(err)?;
         let mut out = Vec::with_capacity(rows.len());
@@ -266,7 +255,7 @@ impl PasswordResetRepository for SqlPasswordResets {
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, AccountStoreError> {
         let txn = self.db.begin().await.map_err(store)?;
-        write_first(&txn).await.map_err(store)?;
+        crate::write_first(&txn).await.map_err(store)?;
         let Some(account) = account_rows::Entity::find()
             .filter(account_rows::Column::Email.eq(email))
             .one(&txn)
@@ -322,7 +311,7 @@ impl PasswordResetRepository for SqlPasswordResets {
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, AccountStoreError> {
         let txn = self.db.begin().await.map_err(store)?;
-        write_first(&txn).await.map_err(store)?;
+        crate::write_first(&txn).await.map_err(store)?;
         let Some(row) = resets::Entity::find_by_id(digest.to_owned())
             .one(&txn)
             .await
@@ -408,7 +397,7 @@ impl EmailVerificationRepository for SqlEmailVerifications {
         now: DateTime<Utc>,
     ) -> Result<bool, AccountStoreError> {
         let txn = self.db.begin().await.map_err(store)?;
-        write_first(&txn).await.map_err(store)?;
+        crate::write_first(&txn).await.map_err(store)?;
         let exists = account_rows::Entity::find_by_id(account.0)
             .count(&txn)
             .await
@@ -441,7 +430,7 @@ impl EmailVerificationRepository for SqlEmailVerifications {
 
     async fn confirm(&self, digest: &str, now: DateTime<Utc>) -> Result<Option<AccountId>, AccountStoreError> {
         let txn = self.db.begin().await.map_err(store)?;
-        write_first(&txn).await.map_err(store)?;
+        crate::write_first(&txn).await.map_err(store)?;
         let Some(row) = verifications::Entity::find_by_id(digest.to_owned())
             .one(&txn)
             .await

@@ -218,11 +218,11 @@ async fn invites_are_single_use_and_expire() {
         let fresh = SecretToken::generate("keys_inv_");
         let stale = SecretToken::generate("keys_inv_");
         store
-            .create_invite(&fresh.digest(), org.id, OrgRole::Admin, owner.id, at(0), at(60))
+            .create_invite(&fresh.digest(), org.id, OrgRole::Admin, owner.id, at(0), at(60), None)
             .await
             .unwrap();
         store
-            .create_invite(&stale.digest(), org.id, OrgRole::Member, owner.id, at(0), at(10))
+            .create_invite(&stale.digest(), org.id, OrgRole::Member, owner.id, at(0), at(10), None)
             .await
             .unwrap();
         assert_eq!(
@@ -251,7 +251,7 @@ async fn invites_are_single_use_and_expire() {
         // membership and can no longer be accepted.
         let hers = SecretToken::generate("keys_inv_");
         let listed = store
-            .create_invite(&hers.digest(), org.id, OrgRole::Member, ada.id, at(11), at(600))
+            .create_invite(&hers.digest(), org.id, OrgRole::Member, ada.id, at(11), at(600), None)
             .await
             .unwrap();
         // Used and expired invites are not listed.
@@ -273,7 +273,15 @@ async fn invites_are_single_use_and_expire() {
         // An owner's invite can be revoked by id; a revoked one cannot be accepted.
         let owners = SecretToken::generate("keys_inv_");
         let inv = store
-            .create_invite(&owners.digest(), org.id, OrgRole::Member, owner.id, at(15), at(600))
+            .create_invite(
+                &owners.digest(),
+                org.id,
+                OrgRole::Member,
+                owner.id,
+                at(15),
+                at(600),
+                None,
+            )
             .await
             .unwrap();
         assert!(
@@ -388,7 +396,7 @@ async fn credentials_resolve_to_principal_and_entitlements_in_one_read() {
         }
         let invite = SecretToken::generate("keys_inv_");
         store
-            .create_invite(&invite.digest(), acme.id, OrgRole::Member, bob.id, at(0), at(30))
+            .create_invite(&invite.digest(), acme.id, OrgRole::Member, bob.id, at(0), at(30), None)
             .await
             .unwrap();
         store

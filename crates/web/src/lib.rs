@@ -209,19 +209,30 @@ fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// How long `/readyz` waits for the database before it answers 503.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
+
 #[handler]
 async fn readyz(state: poem::web::Data<&AppState>) -> Response {
-    match state.catalog.repo.ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(e) => {
+    let reason = match tokio::time::timeout(READY_WITHIN, state.catalog.repo.ping()).await {
+        Ok(Ok(())) => return Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" })),
-            )
-                .into_response()
+            "database unreachable"
         }
-    }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            "database did not answer within 0.9 s"
+        }
+    };
+    let mut resp = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    resp
 }
 
 #[handler]
@@ -395,9 +406,12 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .catch_all_error(http::page::not_found)
         .around(snapshot::response_cache::cached)
         .around(guard::api_guard)
+        .around(http::outage::fail_honestly)
+        // Boxed halfway: the middleware types nest too deep for the compiler otherwise.
+        .boxed()
         .around(guard::limit_body)
         .around(guard::response_headers)
-        .data(state)
         .around(guard::access_log)
+        .data(state)
         .boxed()
 }

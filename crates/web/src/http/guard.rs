@@ -56,15 +56,64 @@ pub fn redacted_path(path: &str) -> String {
     parts.join("/")
 }
 
+/// The request id a trusted proxy sent (`X-Request-Id`: 1 to 128 letters, digits, `-`, `_`,
+/// `.`), or a fresh one.
+fn request_id(req: &Request) -> String {
+    let from_proxy = req.extensions().get::<AppState>().is_some_and(|state| {
+        req.remote_addr()
+            .as_socket_addr()
+            .is_some_and(|peer| state.http.trusted_proxies.iter().any(|n| n.contains(&peer.ip())))
+    });
+    let sent = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    match sent {
+        Some(id) if from_proxy => id.to_owned(),
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
 /// One log line per request, secrets redacted (replaces `poem::middleware::Tracing`, which
-/// logs the full URI).
+/// logs the full URI). Every request gets an id — from a trusted proxy's `X-Request-Id`, or
+/// fresh —, echoed in the response's `X-Request-Id`, carried by every log line of the request
+/// (a span) and added to JSON error bodies (`request_id`).
 pub(crate) async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    use tracing::Instrument as _;
     let started = Instant::now();
     let method = req.method().clone();
     let path = redacted_path(req.uri().path());
-    let resp = next.get_response(req).await;
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut resp = next.get_response(req).instrument(span.clone()).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if resp.status().as_u16() >= 400 && json {
+        let body = resp.take_body().into_bytes().await.unwrap_or_default();
+        let body = match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Object(mut m)) if m.contains_key("error") => {
+                m.insert("request_id".into(), serde_json::Value::String(id.clone()));
+                serde_json::to_vec(&m).map_or(body, bytes::Bytes::from)
+            }
+            _ => body,
+        };
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+        resp.set_body(body);
+    }
     let status = resp.status().as_u16();
     let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let _in = span.enter();
     if resp.status().is_server_error() {
         tracing::warn!(%method, %path, status, duration_us = us, "request");
     } else {

@@ -18,6 +18,10 @@ pub(crate) struct Problem {
     /// The parameter at fault, when there is one.
     #[oai(nullable)]
     pub(crate) parameter: Option<String>,
+    /// The request's id (also its `X-Request-Id` header and in every log line of the
+    /// request): quote it when asking for help.
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) request_id: Option<String>,
 }
 
 /// A [`Problem`] payload.
@@ -27,6 +31,7 @@ pub(crate) fn e(error: &str, message: impl Into<String>) -> Json<Problem> {
         message: message.into(),
         field: None,
         parameter: None,
+        request_id: None,
     })
 }
 
@@ -37,6 +42,7 @@ pub(crate) fn e_field(error: &str, message: impl Into<String>, field: Option<&st
         message: message.into(),
         field: field.map(str::to_owned),
         parameter: None,
+        request_id: None,
     })
 }
 
@@ -47,6 +53,7 @@ pub(crate) fn e_param(error: &str, message: impl Into<String>, parameter: Option
         message: message.into(),
         field: None,
         parameter,
+        request_id: None,
     })
 }
 

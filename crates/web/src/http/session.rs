@@ -115,6 +115,7 @@ pub(crate) async fn caller_of(state: &AppState, req: &Request) -> Option<Caller>
             }),
             Err(e) => {
                 tracing::warn!(error = %e, "token lookup failed");
+                crate::http::outage::storage_failed();
                 None
             }
         };
@@ -143,6 +144,7 @@ pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "session lookup failed");
+            crate::http::outage::storage_failed();
             None
         }
     }
@@ -184,7 +186,10 @@ pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<
         .entitlements
         .for_credential(credential, state.clock.now())
         .await
-        .map_err(|e| tracing::error!(error = %e, "entitlement lookup failed"))
+        .map_err(|e| {
+            tracing::error!(error = %e, "entitlement lookup failed");
+            crate::http::outage::storage_failed();
+        })
 }
 
 /// The organisations `account` owns or administers — those it may buy for — as (id, name),

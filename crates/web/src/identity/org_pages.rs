@@ -66,7 +66,7 @@ fn refused(err: &OrgError) -> Response {
     let status = match err {
         OrgError::NotAMember(_) | OrgError::NoSuchMember { .. } | OrgError::NoSuchInvite => StatusCode::NOT_FOUND,
         OrgError::Rule(_) => StatusCode::FORBIDDEN,
-        OrgError::BadName => StatusCode::BAD_REQUEST,
+        OrgError::BadName | OrgError::Email(_) => StatusCode::BAD_REQUEST,
         OrgError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     error_page(status, "Organisation", &err.to_string())
@@ -254,6 +254,9 @@ pub(crate) struct InviteForm {
     csrf: String,
     #[serde(default)]
     role: String,
+    /// Mail the link to this address too (optional).
+    #[serde(default)]
+    email: String,
 }
 
 impl HasCsrf for InviteForm {
@@ -276,12 +279,13 @@ pub(crate) async fn invite_post(
             "`role` must be `member` or `admin`",
         );
     };
-    match state
-        .identity
-        .orgs
-        .invite(OrgId(id), session.account, role, state.clock.now())
-        .await
-    {
+    let orgs = &state.identity.orgs;
+    let now = state.clock.now();
+    let created = match form.email.trim() {
+        "" => orgs.invite(OrgId(id), session.account, role, now).await,
+        email => orgs.invite_by_email(OrgId(id), session.account, role, email, now).await,
+    };
+    match created {
         Ok(new) => {
             let link = format!("/join/{}", new.token.expose());
             org_view(&state, session.account, session.csrf_token, id, Some(link)).await

@@ -84,6 +84,9 @@ pub(crate) struct OrgList {
 pub(crate) struct NewInvite {
     /// Role of the invitee: `admin` or `member` (owners may also invite `owner`).
     role: RoleName,
+    /// Mail the link to this address too (the answer still carries the token).
+    #[oai(validator(max_length = 320))]
+    email: Option<crate::http::text::Text>,
 }
 
 /// A single-use invite, as created (the token is shown this once).
@@ -155,7 +158,7 @@ pub(crate) struct MembershipInfo {
 
 fn failed<T: poem_openapi::types::ToJSON + Send + Sync>(err: OrgError) -> Answer<T> {
     match err {
-        OrgError::BadName => Answer::BadRequest(e("bad_request", err.to_string())),
+        OrgError::BadName | OrgError::Email(_) => Answer::BadRequest(e("bad_request", err.to_string())),
         OrgError::NotAMember(_) | OrgError::NoSuchMember { .. } | OrgError::NoSuchInvite => {
             Answer::NotFound(e("not_found", err.to_string()))
         }
@@ -240,12 +243,15 @@ impl OrgsApi {
         body: Json<NewInvite>,
     ) -> Answer<InviteInfo> {
         let account = caller.account();
+        let orgs = &state.identity.orgs;
+        let now = state.clock.now();
         let created = attempt!(
-            state
-                .identity
-                .orgs
-                .invite(OrgId(id.0), account, body.role.into(), state.clock.now())
-                .await
+            match body.email.as_deref().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+                Some(email) =>
+                    orgs.invite_by_email(OrgId(id.0), account, body.role.into(), email, now)
+                        .await,
+                None => orgs.invite(OrgId(id.0), account, body.role.into(), now).await,
+            }
         );
         Answer::Created(Json(InviteInfo {
             id: created.invite.id,
