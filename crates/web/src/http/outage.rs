@@ -2,7 +2,7 @@
 //!
 //! A request whose session, token or entitlement read failed must not be answered as if the
 //! caller were signed out: a client would drop its session, a browser would be sent to sign in.
-//! The lookups record the failure ([`storage_failed`]) in a per-request flag; [`fail_honestly`]
+//! The lookups record the failure (`storage_failed`) in a per-request flag; `fail_honestly`
 //! then turns an answer that would refuse or sign the caller out (401, 403, a redirect to
 //! `/login`) into 503 with `Retry-After` — JSON under `/api/`, a page elsewhere — and gives
 //! every other 503 a `Retry-After` too. Anything
