@@ -381,7 +381,7 @@ async fn a_password_reset_by_mail_works_once_and_signs_out_everywhere() {
             Some(json!({"token": token, "password": "yet another passphrase"})),
         )
         .await;
-        assert_eq!((s, r["error"].as_str()), (400, Some("invalid_link")), "{r}");
+        assert_eq!((s, r["error"].as_str()), (404, Some("invalid_link")), "{r}");
         let (status, page) = app.get_text(&path).await;
         assert_eq!(status, 410);
         assert!(page.contains("This link no longer works"));
@@ -518,7 +518,7 @@ async fn buying_waits_for_the_mailed_confirmation_link() {
             Some(json!({"token": token})),
         )
         .await;
-        assert_eq!((s, r["error"].as_str()), (400, Some("invalid_link")), "{r}");
+        assert_eq!((s, r["error"].as_str()), (404, Some("invalid_link")), "{r}");
         let (_, account) = app.get_text_with_cookie("/account", &cookie).await;
         assert!(!account.contains("id=\"resend-confirmation\""), "{db:?}");
         let (s, r) = send(

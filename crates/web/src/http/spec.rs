@@ -247,12 +247,18 @@ fn build() -> Value {
         ("Credentials", "email"),
         ("GrantRequest", "email"),
         ("RecordOrderRequest", "email"),
+        ("ResetRequest", "email"),
+        ("NewInvite", "email"),
     ] {
         if schemas[schema]["properties"][field].is_object() {
             schemas[schema]["properties"][field]["format"] = json!("email");
         }
     }
-    for (schema, field) in [("Credentials", "password"), ("PasswordChange", "new_password")] {
+    for (schema, field) in [
+        ("Credentials", "password"),
+        ("PasswordChange", "new_password"),
+        ("ResetConfirm", "password"),
+    ] {
         if schemas[schema]["properties"][field].is_object() {
             schemas[schema]["properties"][field]["minLength"] = json!(accounts::MIN_PASSWORD_CHARS);
         }

@@ -84,8 +84,9 @@ pub(crate) struct OrgList {
 pub(crate) struct NewInvite {
     /// Role of the invitee: `admin` or `member` (owners may also invite `owner`).
     role: RoleName,
-    /// Mail the link to this address too (the answer still carries the token).
-    #[oai(validator(max_length = 320))]
+    /// Mail the link to this address too (the answer still carries the token); absent or
+    /// null: no mail.
+    #[oai(validator(max_length = 320), nullable)]
     email: Option<crate::http::text::Text>,
 }
 
@@ -245,14 +246,12 @@ impl OrgsApi {
         let account = caller.account();
         let orgs = &state.identity.orgs;
         let now = state.clock.now();
-        let created = attempt!(
-            match body.email.as_deref().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-                Some(email) =>
-                    orgs.invite_by_email(OrgId(id.0), account, body.role.into(), email, now)
-                        .await,
-                None => orgs.invite(OrgId(id.0), account, body.role.into(), now).await,
-            }
-        );
+        let created = attempt!(match body.email.as_deref().map(|e| e.trim()) {
+            Some(email) =>
+                orgs.invite_by_email(OrgId(id.0), account, body.role.into(), email, now)
+                    .await,
+            None => orgs.invite(OrgId(id.0), account, body.role.into(), now).await,
+        });
         Answer::Created(Json(InviteInfo {
             id: created.invite.id,
             token: created.token.expose().to_owned(),

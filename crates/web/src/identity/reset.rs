@@ -57,9 +57,9 @@ pub(crate) enum VerifyResponse {
     /// The email is confirmed.
     #[oai(status = 204)]
     Done,
-    /// The link is invalid, used or expired (`field`: `token`).
-    #[oai(status = 400)]
-    BadRequest(Json<Problem>),
+    /// No usable link with this token: unknown, used or expired (`error`: `invalid_link`).
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
     /// Storage failed.
     #[oai(status = 503)]
     Unavailable(Json<Problem>),
@@ -104,10 +104,12 @@ pub(crate) enum ConfirmResponse {
     /// The password is changed and every session of the account ended.
     #[oai(status = 204)]
     Done,
-    /// The link is invalid, used or expired (`field`: `token`), or the password is outside the
-    /// policy (`field`: `password`).
+    /// The password is outside the policy (`field`: `password`).
     #[oai(status = 400)]
     BadRequest(Json<Problem>),
+    /// No usable link with this token: unknown, used or expired (`error`: `invalid_link`).
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
     /// Storage failed, or every password slot is busy.
     #[oai(status = 503)]
     Unavailable(Json<Problem>),
@@ -157,7 +159,7 @@ impl ResetApi {
         {
             Ok(_) => VerifyResponse::Done,
             Err(e @ VerificationError::InvalidLink) => {
-                VerifyResponse::BadRequest(e_field("invalid_link", e.to_string(), Some("token")))
+                VerifyResponse::NotFound(e_field("invalid_link", e.to_string(), Some("token")))
             }
             Err(e) => {
                 tracing::error!(error = %e, "email confirmation failed");
@@ -202,7 +204,7 @@ impl ResetApi {
         {
             Ok(_) => ConfirmResponse::Done,
             Err(e @ PasswordResetError::InvalidLink) => {
-                ConfirmResponse::BadRequest(e_field("invalid_link", e.to_string(), Some("token")))
+                ConfirmResponse::NotFound(e_field("invalid_link", e.to_string(), Some("token")))
             }
             Err(PasswordResetError::Password(e)) => {
                 ConfirmResponse::BadRequest(e_field("bad_request", e.to_string(), Some("password")))
