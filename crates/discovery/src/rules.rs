@@ -853,6 +853,20 @@ mod tests {
         assert_eq!(r[0].reasons, ["Matches your role: SRE"]);
         assert_eq!(r[0].score, 30);
 
+        // "Matches your role" only when a role was given: goals and problems alone never
+        // claim one.
+        let mut no_role = base.clone();
+        no_role.profile.intents = vec![Intent::RespondToIncidents];
+        no_role.profile.categories = vec![Category::Observability];
+        let r = recommend(&keys, &no_role, &w, 10);
+        assert!(!r.is_empty());
+        assert!(
+            r.iter()
+                .flat_map(|i| &i.reasons)
+                .all(|why| !why.starts_with("Matches your role")),
+            "{r:?}"
+        );
+
         // Intents (two count) and categories.
         ctx.profile.intents = vec![Intent::RespondToIncidents, Intent::MonitorSystems];
         ctx.profile.categories = vec![Category::Observability];

@@ -656,6 +656,28 @@ pub(crate) struct OrderQuery {
 /// start again. Stripe confirms in seconds; after this the webhook is late or the buyer left.
 const CONFIRMATION_WAIT_SECS: i64 = 120;
 
+/// Order `id`, when `account` may manage it (its buyer, or an owner or admin of the
+/// organisation it is for); otherwise the page to answer with (404 for someone else's order,
+/// 503 when storage fails).
+async fn your_order(state: &AppState, account: accounts::ports::AccountId, id: i64) -> Result<Order, Response> {
+    match state.shop.commerce.order(PurchaseId(id)).await {
+        Ok(Some(o)) if may_manage(state, account, &o).await => Ok(o),
+        Ok(_) => Err(error_page(
+            StatusCode::NOT_FOUND,
+            "No such order",
+            "This order does not exist or is not yours.",
+        )),
+        Err(err) => {
+            tracing::error!(error = %err, "order lookup failed");
+            Err(error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Orders are unavailable",
+                "We could not look up this order just now. Try again in a minute.",
+            ))
+        }
+    }
+}
+
 /// `GET /checkout/return?order=…`: the order's state. Paid: thanks, and the download. Waiting:
 /// refreshes by itself for a while, and fulfils from the Checkout Session itself when the
 /// webhook has not arrived yet (only a session paid for exactly the order's amount). Left at
@@ -666,23 +688,9 @@ pub(crate) async fn return_page(
     PageSession(session): PageSession,
     Query(q): Query<OrderQuery>,
 ) -> Response {
-    let mut order = match state.shop.commerce.order(PurchaseId(q.order)).await {
-        Ok(Some(o)) if may_manage(&state, session.account, &o).await => o,
-        Ok(_) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "No such order",
-                "This order does not exist or is not yours.",
-            );
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "order lookup failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Orders are unavailable",
-                "We could not look up this order just now. Reload the page in a minute.",
-            );
-        }
+    let mut order = match your_order(&state, session.account, q.order).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
     };
     match state.shop.checkout.reconcile(order.clone(), state.clock.now()).await {
         Ok(o) => order = o,
@@ -750,23 +758,9 @@ pub(crate) async fn restart_post(
     state: Data<&AppState>,
     SignedInForm(session, f): SignedInForm<RestartForm>,
 ) -> Response {
-    let order = match state.shop.commerce.order(PurchaseId(f.order)).await {
-        Ok(Some(o)) if may_manage(&state, session.account, &o).await => o,
-        Ok(_) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "No such order",
-                "This order does not exist or is not yours.",
-            );
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "order lookup failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Orders are unavailable",
-                "We could not look up this order just now. Try again in a minute.",
-            );
-        }
+    let order = match your_order(&state, session.account, f.order).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
     };
     if order.status == OrderStatus::Pending {
         match state.shop.checkout.cancel(&order).await {
