@@ -42,6 +42,14 @@ pub enum StartError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The metrics listener could not bind.
+    #[error("cannot listen on {addr} for metrics: {source}; pick another with metrics.bind (KEYS__METRICS__BIND)")]
+    MetricsBind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 /// A started (bound) server.
@@ -54,7 +62,9 @@ pub struct Application {
     mailer: Option<tokio::task::JoinHandle<()>>,
     stop_worker: tokio::sync::watch::Sender<bool>,
     purger: tokio::task::JoinHandle<()>,
+    metrics: Option<infra::metrics::MetricsServer>,
     grace: Duration,
+    drain: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -135,18 +145,47 @@ impl Application {
         } else {
             None
         };
-        let worker = run_worker.then(|| {
-            tokio::spawn(infra::worker::run_worker(
-                services.inbox.clone(),
-                infra.clock.clone(),
-                settings.worker.clone(),
-                worker_rx,
-            ))
-        });
         let purger = services
             .housekeeping(settings)
             .spawn(infra.clock.clone(), Duration::from_secs(3_600));
-        let state = app_state(&infra, services, catalog, settings, &public_url, addr, trusted);
+        let inbox = services.inbox.clone();
+        let state = app_state(
+            &infra,
+            services,
+            Arc::clone(&catalog),
+            settings,
+            &public_url,
+            addr,
+            trusted,
+        );
+        let http_metrics = Arc::clone(&state.http.metrics);
+        let metrics = Arc::new(
+            infra::metrics::Metrics::new(infra.db.clone(), |r| http_metrics.register(r))
+                .with_catalog_revision(move || u64::try_from(catalog.snapshot().revision()).unwrap_or(0)),
+        );
+        let worker = run_worker.then(|| {
+            tokio::spawn(infra::worker::run_worker(
+                inbox,
+                infra.clock.clone(),
+                settings.worker.clone(),
+                worker_rx.clone(),
+                metrics.applied(),
+            ))
+        });
+        let metrics = match settings.metrics_addr() {
+            Some(at) => Some(
+                infra::metrics::MetricsServer::start(
+                    at,
+                    metrics,
+                    infra.clock.clone(),
+                    settings.metrics.token.clone(),
+                    worker_rx,
+                )
+                .await
+                .map_err(|source| StartError::MetricsBind { addr: at, source })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             addr,
             acceptor: acceptor.boxed(),
@@ -156,7 +195,9 @@ impl Application {
             mailer,
             stop_worker,
             purger,
+            metrics,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            drain: Duration::from_millis(settings.server.shutdown_drain_ms),
         })
     }
 
@@ -166,12 +207,30 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the grace
-    /// period).
+    /// The metrics listener's address, when `metrics.bind` is set.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(infra::metrics::MetricsServer::addr)
+    }
+
+    /// Serves until `shutdown` resolves; then, for `server.shutdown_drain_ms`, keeps serving
+    /// while `/readyz` answers 503 (the proxy moves traffic away), closes the listener and lets
+    /// the requests under way finish (up to `server.shutdown_grace_secs`).
     ///
     /// # Errors
     /// I/O errors of the listener.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let draining = Arc::clone(&self.state.http.draining);
+        let drain = self.drain;
+        let shutdown = async move {
+            shutdown.await;
+            if !drain.is_zero() {
+                tracing::info!(drain_ms = %drain.as_millis(), "shutting down: /readyz answers 503 while still serving");
+                draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(drain).await;
+            }
+            tracing::info!("closing the listener; finishing requests under way");
+        };
         let result = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(web::app(self.state), shutdown, Some(self.grace))
             .await;
@@ -183,6 +242,9 @@ impl Application {
         }
         if let Some(m) = self.mailer {
             let _ = m.await;
+        }
+        if let Some(m) = self.metrics {
+            m.join().await;
         }
         result
     }

@@ -864,6 +864,28 @@ async fn overflow(c: &Client) -> (i64, i64) {
     (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
 }
 
+/// Amounts on the page that are broken over more than one line (a sign or currency parted
+/// from its digits), as their text.
+async fn wrapped_money(c: &Client) -> Vec<String> {
+    let v: serde_json::Value = c
+        .execute(
+            "return Array.from(document.querySelectorAll('.money, .price strong'))\
+               .filter(e => e.offsetParent !== null && e.getClientRects().length > 0)\
+               .filter(e => { const r = document.createRange(); r.selectNodeContents(e);\
+                  const tops = new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top)));\
+                  return tops.size > 1; })\
+               .map(e => e.textContent.trim())",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 async fn assert_fits(c: &Client, url: &str) {
     c.goto(url).await.unwrap();
     let (scroll, client) = overflow(c).await;
@@ -871,6 +893,8 @@ async fn assert_fits(c: &Client, url: &str) {
         scroll <= client,
         "{url} scrolls sideways at 390 px: {scroll} px wide in a {client} px window"
     );
+    let wrapped = wrapped_money(c).await;
+    assert!(wrapped.is_empty(), "{url}: amounts broken over two lines: {wrapped:?}");
 }
 
 /// A new buyer on a phone (390 px): no page scrolls sideways; on a KEY page the price and Buy

@@ -346,6 +346,24 @@ async fn the_return_page_thanks_downloads_or_offers_to_start_again() {
         assert!(html.contains("Disk Full Recovery Runbook"), "product name: {html}");
         assert!(!html.contains("key:disk-full-recovery"), "no SKU codes on pages");
         assert!(!html.contains("http-equiv=\"refresh\""), "no endless refresh");
+        // Resume payment: back to the same (still open) payment page, asked of the provider.
+        assert!(html.contains("id=\"resume-payment\""), "{db:?}: {html}");
+        let r = app
+            .client
+            .post(app.url("/checkout/resume"))
+            .header("cookie", &ada)
+            .form(&[("csrf", csrf_in(&html)), ("order", order.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{db:?}");
+        assert_eq!(
+            r.headers()["location"],
+            format!("/pay/local/{session}").as_str(),
+            "{db:?}"
+        );
+
+        // The local payment page's cancel expired the checkout (as Stripe's expiry does).
         drain(inbox.as_ref()).await;
 
         // Someone else cannot see it or restart it.
@@ -361,6 +379,15 @@ async fn the_return_page_thanks_downloads_or_offers_to_start_again() {
             .await
             .unwrap();
         assert_eq!(r.status(), 404, "{db:?}");
+        let r = app
+            .client
+            .post(app.url("/checkout/resume"))
+            .header("cookie", &eve)
+            .form(&[("csrf", csrf_in(&eve_page)), ("order", order.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{db:?}: nobody resumes someone else's checkout");
 
         // Start again: to the review page of the same KEY, twice over (idempotent).
         for _ in 0..2 {
@@ -385,6 +412,22 @@ async fn the_return_page_thanks_downloads_or_offers_to_start_again() {
             .cloned()
             .unwrap();
         assert_eq!(o["status"], "cancelled", "{db:?}: {o}");
+        // A closed checkout is not resumed: back to the order, which offers to start again.
+        let (_, html) = app.get_text_with_cookie(&back, &ada).await;
+        assert!(!html.contains("id=\"resume-payment\""), "{db:?}: {html}");
+        let r = app
+            .client
+            .post(app.url("/checkout/resume"))
+            .header("cookie", &ada)
+            .form(&[("csrf", csrf_in(&html)), ("order", order.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{db:?}");
+        assert_eq!(
+            r.headers()["location"],
+            format!("/checkout/return?order={order}").as_str()
+        );
 
         // A new checkout, paid: thanks and a download button that works.
         let (s, r) = send(

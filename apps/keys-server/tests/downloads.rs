@@ -278,3 +278,140 @@ async fn pages_show_locked_and_unlocked_states_and_download_without_javascript()
             .contains(&format!("{KEY}-1.0.0.tar.gz"))
     );
 }
+
+/// An s3s-fs server of this test's own, so the test can stop it.
+struct OwnS3 {
+    child: std::process::Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnS3 {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("keys-down")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "down-key", "--secret-key", "down-secret"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("s3s-fs on PATH (.ci/services.sh installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("storage.backend", "s3".into()),
+            ("storage.s3.bucket", "keys-down".into()),
+            ("storage.s3.endpoint", self.endpoint.clone()),
+            ("storage.s3.access_key_id", "down-key".into()),
+            ("storage.s3.secret_access_key", "down-secret".into()),
+            ("storage.s3.allow_http", "true".into()),
+        ]
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnS3 {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The S3 server stops: a download answers 503 with a clear message and `Retry-After` (never
+/// a redirect into a dead store); ingestion rejects every KEY, so no
+/// catalog row points at an archive that is not stored. SQLite and Postgres.
+#[tokio::test]
+async fn with_s3_down_downloads_answer_503_and_ingestion_stores_nothing() {
+    if test_support::s3_endpoint().is_none() {
+        return; // no S3 peer here (required in CI, where s3s-fs is installed)
+    }
+    for db in test_support::databases().await {
+        let mut s3 = OwnS3::start();
+        let app = common::spawn_app_with(&db, &test_support::repo_assets_dir(), &s3.settings()).await;
+        let admin = common::sign_up_admin(&app, "admin@keys.test").await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        grant(&app, &admin, "ada@example.com").await;
+        let (_, link) = post(&app, &format!("/api/v1/keys/{KEY}/download"), Some(&ada), None).await;
+        let r = get(&app, link["url"].as_str().unwrap(), Some(&ada)).await;
+        assert_eq!(r.status(), 307, "{db:?}: served while S3 is up");
+
+        s3.stop();
+        let (s, link) = post(&app, &format!("/api/v1/keys/{KEY}/download"), Some(&ada), None).await;
+        assert_eq!(s, 200, "a link is issued without the store");
+        let started = std::time::Instant::now();
+        let r = get(&app, link["url"].as_str().unwrap(), Some(&ada)).await;
+        let took = started.elapsed();
+        assert_eq!(r.status(), 503, "{db:?}");
+        assert!(r.headers().contains_key("retry-after"));
+        let text = r.text().await.unwrap();
+        assert!(text.contains("the file store is not answering"), "{text}");
+        eprintln!("{db:?}: download with S3 down answered 503 in {took:?}");
+
+        // Ingestion into a fresh shop while the store is down: every KEY is rejected, nothing
+        // is in the catalog.
+        let fresh = test_support::sqlite_database();
+        let data = tempfile::tempdir().unwrap();
+        let settings = common::settings_with(
+            &fresh.url,
+            data.path(),
+            &test_support::repo_assets_dir(),
+            &s3.settings(),
+        );
+        let infra = infra::Infra::connect(&settings).await.unwrap();
+        let report = infra
+            .ingestor()
+            .run(
+                &test_support::repo_assets_dir(),
+                ingest::IngestOptions {
+                    dry_run: false,
+                    limits: settings.ingest_limits(),
+                    concurrency: 2,
+                },
+                &ingest::NoProgress,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.added, 0, "{db:?}");
+        assert!(report.rejected > 0);
+        assert!(
+            report.keys.iter().filter(|k| !k.errors.is_empty()).all(|k| k
+                .errors
+                .iter()
+                .any(|e| e.to_string().contains("keys-down") || e.to_string().contains("127.0.0.1"))),
+            "each rejection names the store: {:?}",
+            report.keys.iter().find(|k| !k.errors.is_empty())
+        );
+        let fresh_app = common::spawn_app_with(
+            &fresh,
+            &test_support::repo_assets_dir(),
+            &[("ingest.on_start", "false".into())],
+        )
+        .await;
+        let (_, keys) = fresh_app.get_json("/api/v1/keys").await;
+        assert_eq!(keys["total"], 0, "no catalog row without its archive: {keys}");
+        fresh_app.stop().await.unwrap();
+        app.stop().await.unwrap();
+    }
+}

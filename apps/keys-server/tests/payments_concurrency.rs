@@ -1,6 +1,8 @@
 //! Postgres: two keys-server instances receive a few thousand shuffled, duplicated webhook
-//! deliveries while two workers apply them; one worker is killed mid-run. The final orders and
-//! entitlements equal those of applying each distinct event once, in order.
+//! deliveries while two `keys-webhook-worker` processes apply them; one is killed with
+//! SIGKILL mid-drain, the other stopped with SIGTERM at the end. The final orders and
+//! entitlements equal those of applying each distinct event once, in order; nothing is left
+//! pending (claimed) or dead.
 
 mod common;
 
@@ -207,38 +209,20 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
     let distinct: usize = buyers.iter().map(|b| b.events.len()).sum();
     assert!(deliveries.len() >= 1_500, "{} deliveries", deliveries.len());
 
-    // Two workers; the first is killed once it has started working.
-    let connect = || async {
-        let inbox: Arc<dyn InboxRepository> = Arc::new(storage_sql::payments::SqlInbox::new(
-            storage_sql::connect(&db.url, 4).await.unwrap(),
-            payments::apply::Policy::default(),
-            12,
-        ));
-        inbox
-    };
-    let worker_settings = infra::WorkerSettings {
-        in_server: None,
-        poll_ms: 20,
-        max_attempts: 12,
-        sweep_secs: 3_600,
-        batch: 8,
-    };
-    let clock: Arc<dyn catalog::Clock> = Arc::new(infra::SystemClock);
-    let (_stop_a, rx_a) = tokio::sync::watch::channel(false);
-    let (stop_b, rx_b) = tokio::sync::watch::channel(false);
-    let worker_a = tokio::spawn(infra::worker::run_worker(
-        connect().await,
-        clock.clone(),
-        worker_settings.clone(),
-        rx_a,
+    // Two worker processes (the real `keys-webhook-worker` binary) on the same database.
+    let env = [
+        ("KEYS__WORKER__POLL_MS", "20"),
+        ("KEYS__WORKER__MAX_ATTEMPTS", "12"),
+        ("KEYS__WORKER__SWEEP_SECS", "3600"),
+        ("KEYS__WORKER__BATCH", "8"),
+    ];
+    let mut worker_a = common::WorkerProcess::start(&db.url, &env);
+    let worker_b = common::WorkerProcess::start(&db.url, &env);
+    let inbox: Arc<dyn InboxRepository> = Arc::new(storage_sql::payments::SqlInbox::new(
+        storage_sql::connect(&db.url, 2).await.unwrap(),
+        payments::apply::Policy::default(),
+        12,
     ));
-    let worker_b = tokio::spawn(infra::worker::run_worker(
-        connect().await,
-        clock.clone(),
-        worker_settings,
-        rx_b,
-    ));
-
     let apps = Arc::new([a, b]);
     let chunks: Vec<Vec<String>> = deliveries
         .chunks(deliveries.len().div_ceil(16))
@@ -254,14 +238,29 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    worker_a.abort(); // killed mid-run: its open transaction rolls back
+    // `kill -9` of worker A in the middle of the drain: once events are being applied, long
+    // before all of them are. Its open transaction rolls back; its claimed rows stay pending
+    // for worker B.
+    let done = |counts: &[(String, i64)]| counts.iter().find(|(s, _)| s == "done").map_or(0, |(_, n)| *n);
+    let mut at_kill = 0;
+    for _ in 0..1_000 {
+        at_kill = done(&inbox.counts().await.unwrap());
+        if at_kill >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker_a.kill9();
+    assert!(
+        at_kill >= 40 && (at_kill as usize) < distinct / 2,
+        "killed mid-drain: {at_kill} of {distinct} applied (worker A: {})",
+        worker_a.stderr()
+    );
     for s in senders {
         s.await.unwrap();
     }
 
     // Wait until nothing is pending.
-    let inbox = connect().await;
     let mut counts = Vec::new();
     for _ in 0..600 {
         counts = inbox.counts().await.unwrap();
@@ -270,8 +269,10 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = stop_b.send(true);
-    worker_b.await.unwrap();
+    // SIGTERM: worker B finishes the batch under way and exits cleanly.
+    let (clean, said) = worker_b.terminate(Duration::from_secs(10)).await;
+    assert!(clean, "worker B exit: {said}");
+    assert!(said.starts_with("applied "), "{said}");
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     assert_eq!(total as usize, distinct, "one inbox row per distinct event: {counts:?}");
     assert!(!counts.iter().any(|(s, _)| s == "pending" || s == "dead"), "{counts:?}");

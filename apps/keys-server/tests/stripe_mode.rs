@@ -665,3 +665,77 @@ async fn a_plan_upgrade_updates_the_stripe_subscription_for_exactly_the_quote() 
         app.stop().await.unwrap();
     }
 }
+
+/// "Resume payment" asks Stripe for the Checkout Session now: its page while it is open (the
+/// URL Stripe gave, never one from the browser); once Stripe has expired it, a page that says
+/// so, and the order stays as it was. Someone else cannot resume it.
+#[tokio::test]
+async fn resuming_a_checkout_goes_back_to_stripes_page_only_while_it_is_open() {
+    for db in test_support::databases().await {
+        let fake = FakeStripe::start().await;
+        let app = stripe_app(&db, &fake).await;
+        let ada = sign_up(&app, "ada@example.com").await;
+        let eve = sign_up(&app, "eve@example.com").await;
+        let (s, started) = send(
+            &app,
+            "POST",
+            "/api/v1/checkout",
+            Some(&ada),
+            Some(json!({"sku": "key:disk-full-recovery"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{started}");
+        let order = started["order_id"].as_i64().unwrap();
+        let session = started["session_id"].as_str().unwrap().to_owned();
+        let stripe_page = fake.session(&session).unwrap()["url"].as_str().unwrap().to_owned();
+        let back = format!("/checkout/return?order={order}&cancelled=1");
+        let (_, page) = app.get_text_with_cookie(&back, &ada).await;
+        assert!(page.contains("id=\"resume-payment\""), "{db:?}: {page}");
+        let resume = |cookie: &str, page: &str| {
+            let csrf = page
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default()
+                .to_owned();
+            app.client
+                .post(app.url("/checkout/resume"))
+                .header("cookie", cookie)
+                .form(&[("csrf", csrf), ("order", order.to_string())])
+                .send()
+        };
+        fake.take_requests();
+        let r = resume(&ada, &page).await.unwrap();
+        assert_eq!(r.status(), 303, "{db:?}");
+        assert_eq!(r.headers()["location"], stripe_page.as_str());
+        let asked: Vec<String> = fake
+            .take_requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(asked, [format!("GET /v1/checkout/sessions/{session}")]);
+
+        let (_, eve_page) = app.get_text_with_cookie("/account", &eve).await;
+        let r = resume(&eve, &eve_page).await.unwrap();
+        assert_eq!(r.status(), 404, "{db:?}");
+        assert!(
+            fake.take_requests().is_empty(),
+            "nothing asked of Stripe for someone else"
+        );
+
+        // Stripe expired the session (24 h): the page says so; the order is unchanged.
+        fake.seed_session(json!({"id": session, "status": "expired", "url": null,
+            "client_reference_id": order.to_string(), "payment_status": "unpaid"}));
+        let r = resume(&ada, &page).await.unwrap();
+        assert_eq!(r.status(), 410, "{db:?}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("This payment page has closed"), "{body}");
+        assert!(
+            body.contains(&format!("href=\"/checkout/return?order={order}\"")),
+            "{body}"
+        );
+        let (_, orders) = send(&app, "GET", "/api/v1/me/orders", Some(&ada), None).await;
+        assert_eq!(orders["items"][0]["status"], "pending", "{db:?}: {orders}");
+        app.stop().await.unwrap();
+    }
+}

@@ -18,7 +18,8 @@ use payments::ports::InboxRepository;
 /// Apply verified Stripe events from the inbox.
 ///
 /// Settings: defaults, then --config FILE, then KEYS__SECTION__KEY environment variables
-/// (database.url, stripe.grace_days, worker.poll_ms, worker.max_attempts, worker.sweep_secs).
+/// (database.url, stripe.grace_days, worker.poll_ms, worker.max_attempts, worker.sweep_secs,
+/// metrics.bind, metrics.token).
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -120,16 +121,36 @@ async fn run() -> anyhow::Result<ExitCode> {
                 std::time::Duration::from_millis(settings.worker.poll_ms.max(1)),
                 rx.clone(),
             ));
+            let metrics = Arc::new(infra::metrics::Metrics::new(infra.db.clone(), |_| {}));
+            let listener = match settings.metrics_addr() {
+                Some(addr) => Some(
+                    infra::metrics::MetricsServer::start(
+                        addr,
+                        Arc::clone(&metrics),
+                        infra.clock.clone(),
+                        settings.metrics.token.clone(),
+                        rx.clone(),
+                    )
+                    .await
+                    .with_context(|| format!("cannot listen on metrics.bind {addr}; pick another address"))?,
+                ),
+                None => None,
+            };
             let worker = tokio::spawn(infra::worker::run_worker(
                 inbox,
                 infra.clock.clone(),
                 settings.worker.clone(),
                 rx,
+                metrics.applied(),
             ));
             stop.await;
+            tracing::info!("stopping: finishing the batch under way");
             let _ = tx.send(true);
             let stats = worker.await.context("worker task")?;
             mailer.await.context("mail task")?;
+            if let Some(l) = listener {
+                l.join().await;
+            }
             println!(
                 "applied {}, failed {}, swept {}",
                 stats.applied, stats.failed, stats.swept

@@ -18,7 +18,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Where archives live.
@@ -106,7 +106,20 @@ impl ObjectArchiveStore {
                     .with_region(region)
                     .with_access_key_id(access_key_id)
                     .with_secret_access_key(secret_access_key.expose_secret())
-                    .with_allow_http(*allow_http);
+                    // Fail fast when the service is down: a download answers 503 within
+                    // seconds instead of retrying for minutes (object_store's default). (The
+                    // client options come first: they include `allow_http`.)
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_connect_timeout(Duration::from_secs(2))
+                            .with_timeout(Duration::from_secs(60)),
+                    )
+                    .with_allow_http(*allow_http)
+                    .with_retry(RetryConfig {
+                        max_retries: 2,
+                        retry_timeout: Duration::from_secs(5),
+                        ..RetryConfig::default()
+                    });
                 if let Some(endpoint) = endpoint {
                     b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
                 }

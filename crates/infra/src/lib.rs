@@ -7,10 +7,12 @@
 //! * [`Services::build`]: the composition root — every port and application service, from the
 //!   settings (the payment provider included); [`housekeeping`] and [`shutdown_signal`].
 //! * [`init_tracing`]: structured logs (text or JSON).
+//! * [`metrics`]: the Prometheus endpoint every process can serve on `metrics.bind`.
 
 mod hasher;
 pub mod housekeeping;
 pub mod mailer;
+pub mod metrics;
 pub mod services;
 mod settings;
 pub mod worker;
@@ -27,8 +29,8 @@ pub use hasher::BlockingHasher;
 pub use services::{PaymentParts, Services, ServicesError, shutdown_signal};
 pub use settings::{
     AuthSettings, CatalogSettings, DatabaseSettings, EmailSettings, IngestSettings, LogFormat, LogSettings,
-    PaymentsMode, PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError, StorageBackend,
-    StorageSettings, StripeSettings, WorkerSettings,
+    MetricsSettings, PaymentsMode, PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError,
+    StorageBackend, StorageSettings, StripeSettings, WorkerSettings,
 };
 
 /// The real clock.
@@ -97,6 +99,8 @@ impl Infra {
             &url,
             settings.database.max_connections,
             std::time::Duration::from_millis(settings.database.acquire_timeout_ms),
+            (settings.database.statement_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(settings.database.statement_timeout_ms)),
         )
         .await?;
         let archives = Arc::new(ObjectArchiveStore::new(&blob_config(settings))?);

@@ -69,6 +69,21 @@ pub struct Settings {
     pub site: SiteSettings,
     /// Outgoing mail.
     pub email: EmailSettings,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: `GET /metrics` in the Prometheus text format, on a listener of its own so the
+/// public port never exposes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address of the metrics listener (`127.0.0.1:9464`, port 0 for any); unset: no metrics.
+    pub bind: Option<String>,
+    /// A bearer token scrapers must send (`Authorization: Bearer …`); unset: none (keep the
+    /// listener on a private address then).
+    pub token: Option<SecretString>,
 }
 
 /// `[email]`: how mail leaves the shop.
@@ -239,6 +254,10 @@ pub struct ServerSettings {
     pub bind: String,
     /// Seconds to finish in-flight requests on shutdown.
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, how long to keep serving while `/readyz` answers 503 "shutting down" (and
+    /// answers carry `Connection: close`), so the proxy's health check moves traffic away
+    /// before the listener closes, in milliseconds. Set it above the proxy's check interval.
+    pub shutdown_drain_ms: u64,
     /// Mark cookies `Secure` (and name them with the `__Host-` prefix); by default on exactly
     /// when `public_url` is `https://`.
     pub secure_cookies: Option<bool>,
@@ -262,6 +281,9 @@ pub struct DatabaseSettings {
     /// milliseconds: while the database is unreachable, requests fail within this bound instead
     /// of hanging.
     pub acquire_timeout_ms: u64,
+    /// On Postgres, how long one statement may run before the server cancels it, in
+    /// milliseconds (0: no limit). Migrations at start-up are not limited.
+    pub statement_timeout_ms: u64,
 }
 
 /// Which object store.
@@ -362,11 +384,13 @@ data_dir = "data"
 [server]
 bind = "127.0.0.1:8080"
 shutdown_grace_secs = 10
+shutdown_drain_ms = 1000
 trusted_proxies = ""
 
 [database]
 max_connections = 16
 acquire_timeout_ms = 1500
+statement_timeout_ms = 10000
 
 [storage]
 backend = "local"
@@ -606,6 +630,28 @@ impl Settings {
         if self.worker.max_attempts < 1 {
             return Err(invalid("worker.max_attempts", "must be at least 1"));
         }
+        if self.database.statement_timeout_ms != 0 && !(100..=3_600_000).contains(&self.database.statement_timeout_ms) {
+            return Err(invalid(
+                "database.statement_timeout_ms",
+                "must be 0 (no limit) or between 100 and 3600000 milliseconds (10000 by default)",
+            ));
+        }
+        if let Some(bind) = &self.metrics.bind
+            && bind.parse::<SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "metrics.bind",
+                "must be an address with a port, like 127.0.0.1:9464",
+            ));
+        }
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().len() < 16)
+        {
+            return Err(invalid("metrics.token", "must be at least 16 characters"));
+        }
         if !(100..=60_000).contains(&self.database.acquire_timeout_ms) {
             return Err(invalid(
                 "database.acquire_timeout_ms",
@@ -646,6 +692,12 @@ impl Settings {
         if self.server.shutdown_grace_secs > 600 {
             return Err(invalid("server.shutdown_grace_secs", "must be at most 600"));
         }
+        if self.server.shutdown_drain_ms > 60_000 {
+            return Err(invalid(
+                "server.shutdown_drain_ms",
+                "must be at most 60000 milliseconds (1000 by default)",
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(invalid(
                 "log.filter",
@@ -667,7 +719,13 @@ impl Settings {
         Ok(())
     }
 
-    /// The listen address (validated).
+    /// The metrics listener's address (`metrics.bind`, validated at load); `None`: off.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.bind.as_deref().and_then(|b| b.parse().ok())
+    }
+
+    /// The address of the HTTP server (validated at load).
     #[must_use]
     pub fn bind_addr(&self) -> SocketAddr {
         self.server

@@ -22,12 +22,15 @@ pub struct WorkerStats {
     pub swept: u64,
 }
 
-/// Runs until `stop` turns true (or its sender is dropped).
+/// Runs until `stop` turns true (or its sender is dropped), counting applied events in
+/// `applied` (the metrics' `keys_inbox_applied_total`). A batch under way when `stop` turns
+/// true is finished (committed) first; a killed worker's batch rolls back and stays pending.
 pub async fn run_worker(
     inbox: Arc<dyn InboxRepository>,
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     mut stop: watch::Receiver<bool>,
+    applied: crate::metrics::Counter,
 ) -> WorkerStats {
     let mut stats = WorkerStats::default();
     let poll = Duration::from_millis(settings.poll_ms.max(1));
@@ -56,6 +59,7 @@ pub async fn run_worker(
                     match &p.outcome {
                         Ok(summary) => {
                             stats.applied += 1;
+                            applied.inc();
                             tracing::info!(event = %p.event_id, kind = %p.event_type, "{summary}");
                         }
                         Err(reason) if p.dead => {

@@ -391,6 +391,8 @@ impl PaymentGateway for LocalGateway {
             customer: order.refs.customer.clone(),
             amount_total: Some(order.amount_due.minor()),
             currency: Some(order.amount_due.currency().code().to_lowercase()),
+            // The local payment page takes a payment while the order waits for one.
+            open_url: (self.payable(&order).is_ok() && !payment_started(&order)).then(|| format!("/pay/local/{id}")),
         })
     }
 

@@ -585,6 +585,28 @@ impl CheckoutService {
         Ok(fulfilled)
     }
 
+    /// Where the buyer can go on paying `order` (pending, not paid): the payment page of its
+    /// checkout while the provider still takes a payment there. `None` when that page has
+    /// closed (expired, completed, paid already) or the order has none: start again then. A
+    /// session that does not belong to this order, or a page that is not a web address, is
+    /// never offered.
+    ///
+    /// # Errors
+    /// [`CheckoutError::NotPending`] when the order is no longer pending;
+    /// [`CheckoutError::Gateway`] when the provider cannot be asked.
+    pub async fn resume(&self, order: &Order) -> Result<Option<String>, CheckoutError> {
+        if order.status != OrderStatus::Pending {
+            return Err(CheckoutError::NotPending(order.id));
+        }
+        let Some(cs) = order.refs.checkout_session.as_deref() else {
+            return Ok(None);
+        };
+        let s = self.gateway.retrieve_session(cs).await?;
+        let ours = s.id == cs && s.order_id == Some(order.id.0);
+        Ok(s.open_url
+            .filter(|url| ours && !s.paid && ["https://", "http://", "/"].iter().any(|p| url.starts_with(p))))
+    }
+
     /// Refunds `amount` of an order (all that is left when `None`). A payment taken through
     /// the provider is refunded there — idempotently per order, amount and refunds so far, so
     /// a double click refunds once but a second partial refund of the same amount is a new

@@ -236,6 +236,7 @@ fn the_return_page_fulfils_only_a_session_paid_for_the_orders_amount_and_currenc
                 customer: Some("cus_1".into()),
                 amount_total: Some(amount),
                 currency: Some(currency.into()),
+                open_url: None,
             })
         });
         let after = run(service(orders, g).reconcile(pending.clone(), now())).unwrap();
@@ -359,4 +360,51 @@ fn a_key_with_nothing_left_to_pay_is_granted_without_a_provider_session() {
         run(service(orders, g).start(holder(), UserId(3), "a@example.com", &bundle, &bundle_offers, now())).unwrap();
     assert_eq!(started.session_id, None);
     assert_eq!(started.checkout_url, "/checkout/return?order=8");
+}
+
+#[test]
+fn resuming_offers_the_providers_page_only_while_it_is_open_and_is_this_orders() {
+    let pending = order(
+        6,
+        OrderStatus::Pending,
+        PaymentRefs {
+            checkout_session: Some("cs_6".into()),
+            ..PaymentRefs::default()
+        },
+    );
+    let page = "https://checkout.stripe.com/c/pay/cs_6";
+    // (session id, its order, paid, url) → offered?
+    let cases = [
+        ("cs_6", Some(6), false, Some(page), true),
+        ("cs_6", Some(6), false, None, false),
+        ("cs_6", Some(6), true, Some(page), false),
+        ("cs_6", Some(7), false, Some(page), false),
+        ("cs_6", None, false, Some(page), false),
+        ("cs_other", Some(6), false, Some(page), false),
+        ("cs_6", Some(6), false, Some("javascript:alert(1)"), false),
+    ];
+    for (id, order_id, paid, url, offered) in cases {
+        let mut g = stripe();
+        g.expect_retrieve_session().with(eq("cs_6")).returning(move |_| {
+            Ok(SessionState {
+                id: id.into(),
+                order_id,
+                paid,
+                open_url: url.map(str::to_owned),
+                ..SessionState::default()
+            })
+        });
+        let got = run(service(MockOrderRepository::new(), g).resume(&pending)).unwrap();
+        assert_eq!(got.is_some(), offered, "{id} {order_id:?} {paid} {url:?}");
+    }
+    // Not pending: refused without asking the provider.
+    let paid = order(6, OrderStatus::Paid, pending.refs.clone());
+    let err = run(service(MockOrderRepository::new(), stripe()).resume(&paid)).unwrap_err();
+    assert!(matches!(err, CheckoutError::NotPending(_)), "{err:?}");
+    // No session (a plan change charged directly): nothing to resume.
+    let bare = order(6, OrderStatus::Pending, PaymentRefs::default());
+    assert_eq!(
+        run(service(MockOrderRepository::new(), stripe()).resume(&bare)).unwrap(),
+        None
+    );
 }

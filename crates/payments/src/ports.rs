@@ -116,6 +116,9 @@ pub struct SessionState {
     pub amount_total: Option<i64>,
     /// ISO 4217 code of `amount_total`, lowercase as Stripe sends it.
     pub currency: Option<String>,
+    /// The payment page, while the buyer can still pay there (the session is open); `None`
+    /// once it has expired or completed.
+    pub open_url: Option<String>,
 }
 
 /// One SKU as the payment provider's catalog should have it.

@@ -15,6 +15,7 @@ pub mod downloads;
 mod entities;
 mod entitlement_repo;
 pub mod mail_outbox;
+pub mod ops;
 mod order_repo;
 pub mod payments;
 
@@ -69,12 +70,15 @@ pub fn redact_url(url: &str) -> String {
 /// # Errors
 /// [`ConnectError`] naming what failed.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, ConnectError> {
-    connect_with(url, max_connections, Duration::from_secs(10)).await
+    connect_with(url, max_connections, Duration::from_secs(10), None).await
 }
 
 /// [`connect`], with how long a caller waits for a pooled connection before the operation
 /// fails (the server's `database.acquire_timeout_ms`: while the database is unreachable,
-/// requests fail within this bound instead of hanging).
+/// requests fail within this bound instead of hanging), and on Postgres how long one statement
+/// may run before the server cancels it (`database.statement_timeout_ms`; `None`: no limit).
+/// Migrations run first on a connection of their own without that limit, so a long index
+/// build at start-up is not cancelled.
 ///
 /// # Errors
 /// [`ConnectError`] naming what failed.
@@ -82,6 +86,7 @@ pub async fn connect_with(
     url: &str,
     max_connections: u32,
     acquire_timeout: Duration,
+    statement_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, ConnectError> {
     let is_sqlite = url.starts_with("sqlite:");
     if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -120,8 +125,20 @@ pub async fn connect_with(
             }
         }
     };
+    let Some(limit) = statement_timeout.filter(|_| !is_sqlite) else {
+        migrate(&db).await?;
+        tracing::debug!(backend = ?db.get_database_backend(), "database ready");
+        return Ok(db);
+    };
     migrate(&db).await?;
-    tracing::debug!(backend = ?db.get_database_backend(), "database ready");
+    let _ = db.close().await;
+    let ms = limit.as_millis().to_string();
+    opts.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.as_str())]));
+    let db = Database::connect(opts).await.map_err(|source| ConnectError::Connect {
+        url: redact_url(url),
+        source,
+    })?;
+    tracing::debug!(backend = ?db.get_database_backend(), statement_timeout_ms = %limit.as_millis(), "database ready");
     Ok(db)
 }
 

@@ -471,6 +471,9 @@ impl PaymentGateway for StripeGateway {
             customer: session.customer.as_ref().map(|c| c.id().as_str().to_owned()),
             amount_total: session.amount_total,
             currency: session.currency.as_ref().map(ToString::to_string),
+            open_url: session
+                .url
+                .filter(|_| matches!(session.status, Some(CheckoutSessionStatus::Open))),
         })
     }
 

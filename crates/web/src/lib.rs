@@ -53,6 +53,11 @@ pub struct HttpPolicy {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// The pages' Content-Security-Policy ([`guard::page_csp`]).
     pub csp: Arc<String>,
+    /// Request counts and latencies (registered on the metrics endpoint by the server).
+    pub metrics: Arc<http::metrics::HttpMetrics>,
+    /// Set on SIGTERM: `/readyz` answers 503 and answers close their connections, so the
+    /// proxy moves traffic away while this instance still serves.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HttpPolicy {
@@ -72,6 +77,8 @@ impl HttpPolicy {
             public_url: Arc::new(public_url.trim_end_matches('/').to_owned()),
             trusted_proxies: Arc::new(trusted_proxies),
             csp: Arc::new(guard::page_csp(redirect_origins)),
+            metrics: Arc::new(http::metrics::HttpMetrics::default()),
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 }
@@ -214,7 +221,9 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
 
 #[handler]
 async fn readyz(state: poem::web::Data<&AppState>) -> Response {
+    let draining = state.http.draining.load(std::sync::atomic::Ordering::Relaxed);
     let reason = match tokio::time::timeout(READY_WITHIN, state.catalog.repo.ping()).await {
+        _ if draining => "shutting down",
         Ok(Ok(())) => return Json(serde_json::json!({ "status": "ready" })).into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -382,6 +391,7 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/checkout", poem::post(checkout::buy_form))
         .at("/checkout/return", get(checkout::return_page))
         .at("/checkout/restart", poem::post(checkout::restart_post))
+        .at("/checkout/resume", poem::post(checkout::resume_post))
         .at("/checkout/review", get(checkout::review_page))
         .at(
             "/pay/local/portal",

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
+    /// The metrics listener, when `metrics.bind` was set.
+    pub metrics: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _data: tempfile::TempDir,
@@ -84,6 +86,8 @@ pub fn settings_with(db_url: &str, data_dir: &Path, assets: &Path, extra: &[(&'s
         ("ingest.assets_dir", assets.display().to_string()),
         ("catalog.refresh_interval_ms", "100".into()),
         ("server.shutdown_grace_secs", "2".into()),
+        // Stopping a test server needs no drain (tests/shutdown.rs measures the drain).
+        ("server.shutdown_drain_ms", "0".into()),
         // Tests sign up many accounts from 127.0.0.1; the per-address sign-up throttle has its
         // own test with the default.
         ("auth.signups_per_hour", "1000".into()),
@@ -105,6 +109,7 @@ pub async fn spawn_app_with(db: &TestDatabase, assets: &Path, extra: &[(&'static
         .await
         .unwrap_or_else(|e| panic!("{db:?}: {e}"));
     let base = format!("http://{}", app.addr());
+    let metrics = app.metrics_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -118,6 +123,7 @@ pub async fn spawn_app_with(db: &TestDatabase, assets: &Path, extra: &[(&'static
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        metrics,
         stop: Some(tx),
         task: Some(task),
         _data: data,
@@ -326,4 +332,88 @@ pub fn signed(body: &str, secret: &str) -> Option<String> {
         secret,
         chrono::Utc::now().timestamp(),
     ))
+}
+
+/// The `keys-webhook-worker` binary beside this test's executable. `cargo test --workspace`
+/// builds it (the worker package has integration tests); a run of this package alone needs
+/// `cargo build -p keys-webhook-worker` first.
+pub fn worker_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join(format!("keys-webhook-worker{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p keys-webhook-worker` first (`cargo test --workspace` builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A `keys-webhook-worker run` process on `db_url` with its own data dir; its output goes to
+/// files there (a pipe nobody reads would block it). Killed when dropped.
+pub struct WorkerProcess {
+    pub child: std::process::Child,
+    pub data: tempfile::TempDir,
+}
+
+impl WorkerProcess {
+    /// Starts one with extra `KEYS__…` environment variables.
+    pub fn start(db_url: &str, env: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let out = std::fs::File::create(data.path().join("stdout.log")).unwrap();
+        let err = std::fs::File::create(data.path().join("stderr.log")).unwrap();
+        let child = std::process::Command::new(worker_bin())
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("run")
+            .env("KEYS__DATABASE__URL", db_url)
+            .env("KEYS__LOG__FILTER", "warn")
+            .envs(env.iter().copied())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        Self { child, data }
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits (up to `limit`) for the exit; returns its success and stdout.
+    pub async fn terminate(mut self, limit: std::time::Duration) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM {pid}");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let out = std::fs::read_to_string(self.data.path().join("stdout.log")).unwrap_or_default();
+                return (status.success(), out);
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the worker did not stop within {limit:?} of SIGTERM"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What it logged so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

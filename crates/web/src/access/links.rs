@@ -187,6 +187,37 @@ pub(crate) async fn serve(
         Ok(user) => user,
         Err(refused) => return forbidden(&refused.to_string()),
     };
+    // The file must be there before the buyer is sent to it: with S3, a presigned redirect
+    // to a store that is down (or lost the object) would fail in the browser with no word
+    // from us. Only a download that can be served is recorded.
+    let object = &v.archive.object_key;
+    let archives = &state.access.archives;
+    let served = match archives.presigned_get(object, S3_REDIRECT_TTL).await {
+        Ok(Some(url)) => match archives.exists(object).await {
+            Ok(true) => Ok(Redirect::temporary(url).into_response()),
+            Ok(false) => Err(format!("object {object} is missing")),
+            Err(e) => Err(e.to_string()),
+        },
+        Ok(None) => match archives.get(object).await {
+            Ok(bytes) => Ok(Response::builder()
+                .content_type("application/gzip")
+                .header(
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{slug}-{version}.tar.gz\""),
+                )
+                .header(header::CACHE_CONTROL, "private, no-store")
+                .body(bytes)),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    let resp = match served {
+        Ok(resp) => resp,
+        Err(why) => {
+            tracing::error!(error = %why, %slug, %version, "archive storage unavailable");
+            return storage_unavailable();
+        }
+    };
     if let Err(e) = state
         .access
         .downloads
@@ -196,31 +227,15 @@ pub(crate) async fn serve(
         tracing::error!(error = %e, "download record failed");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    match state
-        .access
-        .archives
-        .presigned_get(&v.archive.object_key, S3_REDIRECT_TTL)
-        .await
-    {
-        Ok(Some(url)) => return Redirect::temporary(url).into_response(),
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(error = %e, "presigning failed");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    }
-    match state.access.archives.get(&v.archive.object_key).await {
-        Ok(bytes) => Response::builder()
-            .content_type("application/gzip")
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{slug}-{version}.tar.gz\""),
-            )
-            .header(header::CACHE_CONTROL, "private, no-store")
-            .body(bytes),
-        Err(e) => {
-            tracing::error!(error = %e, "archive read failed");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-    }
+    resp
+}
+
+/// The file store is down (or lost the file): say so, and what to do.
+fn storage_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Downloads are unavailable right now: the file store is not answering. Nothing was used up; \
+         try again in a minute with a new link from the KEY page.",
+    )
+        .into_response()
 }

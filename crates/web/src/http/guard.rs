@@ -89,10 +89,21 @@ pub(crate) async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Resu
     let method = req.method().clone();
     let path = redacted_path(req.uri().path());
     let id = request_id(&req);
+    let (metrics, draining) = req
+        .extensions()
+        .get::<AppState>()
+        .map(|s| (Some(s.http.metrics.clone()), s.http.draining.clone()))
+        .unzip();
+    let metrics = metrics.flatten();
     let span = tracing::info_span!("request", request_id = %id);
     let mut resp = next.get_response(req).instrument(span.clone()).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
+    }
+    if draining.is_some_and(|d| d.load(std::sync::atomic::Ordering::Relaxed)) {
+        // Shutting down: the client opens its next connection elsewhere.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let json = resp
         .headers()
@@ -112,7 +123,19 @@ pub(crate) async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Resu
         resp.set_body(body);
     }
     let status = resp.status().as_u16();
-    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    if let Some(m) = metrics {
+        let route = resp
+            .data::<poem::PathPattern>()
+            .map_or(super::metrics::UNMATCHED, |p| &*p.0);
+        m.observe(
+            super::metrics::method_label(&method),
+            route,
+            status,
+            elapsed.as_secs_f64(),
+        );
+    }
+    let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let _in = span.enter();
     if resp.status().is_server_error() {
         tracing::warn!(%method, %path, status, duration_us = us, "request");

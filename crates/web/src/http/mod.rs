@@ -6,6 +6,7 @@
 pub mod extract;
 pub mod guard;
 pub mod markdown;
+pub mod metrics;
 pub mod outage;
 pub mod page;
 pub mod problem;

@@ -63,6 +63,8 @@ struct ErrorPage {
     status: u16,
     heading: String,
     message: String,
+    /// The way on (`href`, label); the marketplace when `None`.
+    link: Option<(String, String)>,
 }
 
 /// The error page (HTML), with its status.
@@ -71,6 +73,24 @@ pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Re
         status: status.as_u16(),
         heading: heading.to_owned(),
         message: message.to_owned(),
+        link: None,
+    };
+    render(&page).with_status(status).into_response()
+}
+
+/// The error page with a way on other than the marketplace (`href` is a path on this site).
+pub(crate) fn error_page_with_link(
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+    href: &str,
+    label: &str,
+) -> Response {
+    let page = ErrorPage {
+        status: status.as_u16(),
+        heading: heading.to_owned(),
+        message: message.to_owned(),
+        link: Some((href.to_owned(), label.to_owned())),
     };
     render(&page).with_status(status).into_response()
 }

@@ -22,7 +22,7 @@ use upgrades::{PurchaseId, QuoteError, Sku};
 
 use crate::AppState;
 use crate::http::extract::{CsrfOnly, HasCsrf, PageSession, SignedIn, SignedInForm};
-use crate::http::page::{error_page, render};
+use crate::http::page::{error_page, error_page_with_link, render};
 use crate::http::problem::{Problem, e};
 use crate::shop::prices::{buyer_holder, parse_org, parse_sku};
 
@@ -636,6 +636,8 @@ struct ReturnPage {
     /// Not paid and no longer worth waiting for (or left by the buyer): offer a way on.
     stuck: bool,
     cancelled_by_buyer: bool,
+    /// Still pending with a provider checkout: the buyer may go back to its payment page.
+    resumable: bool,
     amount: String,
     back: String,
     test_mode: bool,
@@ -709,6 +711,7 @@ pub(crate) async fn return_page(
     let pending = order.status == OrderStatus::Pending;
     let fresh = (state.clock.now() - order.created_at).num_seconds() < CONFIRMATION_WAIT_SECS;
     let waiting = pending && fresh && !cancelled_by_buyer;
+    let resumable = pending && !waiting && order.refs.checkout_session.is_some();
     let download = match &order.sku {
         Sku::Key(slug) if paid => state
             .catalog
@@ -726,6 +729,7 @@ pub(crate) async fn return_page(
         waiting,
         stuck: !paid && !waiting && (pending || order.status == OrderStatus::Cancelled),
         cancelled_by_buyer,
+        resumable,
         amount: order.amount_due.to_string(),
         back: page_of(&order.sku),
         test_mode: state.gateway().is_test_mode(),
@@ -790,6 +794,40 @@ pub(crate) async fn restart_post(
         Holder::User(_) => String::new(),
     };
     Redirect::see_other(format!("/checkout/review?sku={}{org}", order.sku)).into_response()
+}
+
+/// `POST /checkout/resume`: back to the payment page of an unpaid checkout, while the provider
+/// still takes a payment there (asked now, never remembered from the browser); once it has
+/// closed, a page that says so and offers to start again.
+#[handler]
+pub(crate) async fn resume_post(
+    state: Data<&AppState>,
+    SignedInForm(session, f): SignedInForm<RestartForm>,
+) -> Response {
+    let order = match your_order(&state, session.account, f.order).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    let back = format!("/checkout/return?order={}", order.id.0);
+    match state.shop.checkout.resume(&order).await {
+        Ok(Some(url)) => Redirect::see_other(url).into_response(),
+        Ok(None) => error_page_with_link(
+            StatusCode::GONE,
+            "This payment page has closed",
+            "Nothing was charged. Open the order to start again with the current price.",
+            &back,
+            "Open the order",
+        ),
+        Err(CheckoutError::NotPending(_)) => Redirect::see_other(back).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "looking up a checkout to resume failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Payments are unavailable",
+                "We could not reach the payment provider. Try again in a minute.",
+            )
+        }
+    }
 }
 
 #[derive(Template)]

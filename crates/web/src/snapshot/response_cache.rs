@@ -16,9 +16,11 @@ use crate::AppState;
 
 const CACHED_PREFIXES: &[&str] = &["/marketplace", "/api/v1/keys"];
 
-/// Rendered responses: body and content type.
+type CachedResponse = (StatusCode, Option<HeaderValue>, bytes::Bytes, Option<poem::PathPattern>);
+
+/// Rendered responses: body, content type and the route template they answered (metrics).
 pub struct ResponseCache {
-    entries: Cache<(i64, String), (StatusCode, Option<HeaderValue>, bytes::Bytes)>,
+    entries: Cache<(i64, String), CachedResponse>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -56,10 +58,13 @@ pub(crate) async fn cached<E: Endpoint>(next: E, req: Request) -> poem::Result<R
     };
     let key = (state.catalog.cache.snapshot().revision(), req.uri().to_string());
     let cache: &Arc<ResponseCache> = &state.catalog.responses;
-    if let Some((status, content_type, body)) = cache.entries.get(&key) {
+    if let Some((status, content_type, body, route)) = cache.entries.get(&key) {
         let mut resp = Response::builder().status(status).body(Body::from_bytes(body));
         if let Some(ct) = content_type {
             resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        if let Some(route) = route {
+            resp.set_data(route);
         }
         return Ok(resp);
     }
@@ -74,6 +79,7 @@ pub(crate) async fn cached<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         .await
         .map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?;
     let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
-    cache.entries.insert(key, (status, content_type, bytes.clone()));
+    let route = parts.extensions.get::<poem::PathPattern>().cloned();
+    cache.entries.insert(key, (status, content_type, bytes.clone(), route));
     Ok(Response::from_parts(parts, Body::from_bytes(bytes)))
 }
