@@ -58,6 +58,18 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Regenerate the sales documents' computed parts from the catalog, the price list, the
+    /// recommender and docs/revenue/qa_matrix.toml: docs/revenue/QA_MATRIX.md and the
+    /// generated blocks of docs/sales/PROOF_PACK.md and docs/sales/ENABLEMENT.md (no database
+    /// needed). Fails when the QA matrix names a test that does not exist.
+    SalesDocs {
+        /// The repository root (holding keys-assets/ and docs/).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+        /// Only check that the files are current (exit 1 when one differs).
+        #[arg(long)]
+        check: bool,
+    },
     /// Make Stripe's catalog match the shop: one Product and one active Price (lookup key = SKU)
     /// per KEY, bundle and plan; a changed price gets a new Price and the old one is archived;
     /// re-running changes nothing. Needs stripe.secret_key (KEYS__STRIPE__SECRET_KEY).
@@ -183,6 +195,41 @@ async fn run() -> anyhow::Result<ExitCode> {
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
             return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::SalesDocs { repo, check }) => {
+            let source = repo.join(ingest::qa_matrix::QA_SOURCE);
+            let text = std::fs::read_to_string(&source).with_context(|| format!("reading {}", source.display()))?;
+            let cases = ingest::qa_matrix::parse(&text)?;
+            let problems = ingest::qa_matrix::check(&cases, &repo);
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("{}: {p}", source.display());
+                }
+                anyhow::bail!(
+                    "{} problem(s) in {}; fix the rows above",
+                    problems.len(),
+                    source.display()
+                );
+            }
+            let mut stale = 0;
+            for (rel, text) in ingest::sales::regenerate(&repo)? {
+                let path = repo.join(&rel);
+                let current = std::fs::read_to_string(&path).unwrap_or_default();
+                if current == text {
+                    eprintln!("{rel} is current");
+                } else if check {
+                    eprintln!("{rel} is out of date: run `cargo run -p keys-ingest -- sales-docs`");
+                    stale += 1;
+                } else {
+                    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {rel}");
+                }
+            }
+            return Ok(if stale > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
         }
         Some(Command::StripeSync { assets }) => {
             let settings = Settings::load(cli.config.as_deref(), &overrides).context("settings are invalid")?;

@@ -1163,3 +1163,88 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link() {
     assert!(text(&c, "h1").await.contains("This link no longer works"));
     c.close().await.unwrap();
 }
+
+/// The enablement guide's screenshots, taken from the real pages of a running server at
+/// 1100 × 760: search, a KEY page, recommendations with reasons, the review of an upgrade with
+/// its credit, "Thank you" with the download, the buyer's library. Always taken and checked
+/// (each a PNG of the window's size); written to `KEYS_SCREENSHOTS=docs/sales/img` when set:
+/// `KEYS_SCREENSHOTS=$PWD/docs/sales/img cargo test -p keys-server --test browser enablement_screenshots`.
+#[tokio::test]
+async fn enablement_screenshots_of_the_real_pages() {
+    let Some(driver) = start_driver() else { return };
+    let db = test_support::sqlite_database();
+    let app = common::spawn_app_with(
+        &db,
+        &test_support::repo_assets_dir(),
+        &[("worker.poll_ms", "50".into())],
+    )
+    .await;
+    let c = connect(&driver).await;
+    c.set_window_size(1100, 760).await.unwrap();
+    let out = std::env::var_os("KEYS_SCREENSHOTS").map(std::path::PathBuf::from);
+    let mut taken = Vec::new();
+    let mut shot = |name: &'static str, png: Vec<u8>| {
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
+        assert!(png.len() > 10_000, "{name} shows a page ({} bytes)", png.len());
+        if let Some(dir) = &out {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(name), &png).unwrap();
+        }
+        taken.push(name);
+    };
+
+    c.goto(&app.url("/marketplace?q=postgres")).await.unwrap();
+    assert!(text(&c, "main").await.contains("PostgreSQL Failover Runbook"));
+    shot("01-search.png", c.screenshot().await.unwrap());
+
+    c.goto(&app.url("/marketplace/postgres-failover-runbook"))
+        .await
+        .unwrap();
+    shot("02-key-page.png", c.screenshot().await.unwrap());
+
+    c.goto(&app.url("/discover")).await.unwrap();
+    for (id, value) in [
+        ("d-role", "sre"),
+        ("d-intent", "respond-to-incidents"),
+        ("d-category", "incident-response"),
+    ] {
+        c.find(Locator::Css(&format!("#{id} option[value='{value}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click_and_wait(&c, "#discover-submit").await;
+    assert!(text(&c, "#recommendations").await.contains("Matches your role: SRE"));
+    c.execute("document.getElementById('recommendations').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot("03-recommendations.png", c.screenshot().await.unwrap());
+
+    // A buyer who owns Disk Full Recovery reviews a bundle that contains it: the credit shows.
+    sign_up_in_browser(&c, &app, "sam@example.com").await;
+    c.goto(&app.url("/marketplace/disk-full-recovery")).await.unwrap();
+    click_and_wait(&c, "#buy-key").await;
+    click_and_wait(&c, "#confirm-purchase").await;
+    click_and_wait(&c, "#pay").await;
+    let paid = c.current_url().await.unwrap().to_string();
+    wait_for_text(&c, &paid, "h1", "Thank you").await;
+    shot("05-thank-you.png", c.screenshot().await.unwrap());
+    c.goto(&app.url("/checkout/review?sku=bundle:incident-response-essentials"))
+        .await
+        .unwrap();
+    let review = text(&c, "main").await;
+    assert!(review.to_lowercase().contains("credit"), "{review}");
+    assert!(
+        review.contains("Disk Full Recovery Runbook") && !review.contains("key:") && !review.contains("bundle:"),
+        "quote lines name products, never SKU codes: {review}"
+    );
+    shot("04-upgrade-review.png", c.screenshot().await.unwrap());
+
+    c.goto(&app.url("/account/keys")).await.unwrap();
+    assert!(text(&c, "main").await.contains("Disk Full Recovery"));
+    shot("06-library.png", c.screenshot().await.unwrap());
+    assert_eq!(taken.len(), 6);
+    c.close().await.unwrap();
+}

@@ -10,6 +10,8 @@
 
 pub mod documents;
 pub mod package;
+pub mod qa_matrix;
+pub mod sales;
 pub mod source;
 pub mod synthetic;
 

@@ -974,6 +974,41 @@ fn pricing_model_doc_is_current() {
     );
 }
 
+/// The sales documents' generated parts (QA matrix, proof-pack numbers, personas) match what
+/// `keys-ingest sales-docs` writes from the catalog, the price list, the recommender and the QA
+/// data; and every QA row is true of the repository (its test exists and is run, its status
+/// matches its proof, every category has its rows).
+#[test]
+fn sales_docs_are_current() {
+    let repo = test_support::repo_assets_dir().parent().unwrap().to_path_buf();
+    let text = std::fs::read_to_string(repo.join(ingest::qa_matrix::QA_SOURCE)).unwrap();
+    let cases = ingest::qa_matrix::parse(&text).unwrap();
+    let problems = ingest::qa_matrix::check(&cases, &repo);
+    assert!(
+        problems.is_empty(),
+        "{}:\n{}",
+        ingest::qa_matrix::QA_SOURCE,
+        problems.join("\n")
+    );
+    let s = ingest::qa_matrix::summary(&cases);
+    assert_eq!(s.passing + s.benchmark_met + s.benchmark_not_met + s.missing, s.total);
+    for (rel, text) in ingest::sales::regenerate(&repo).unwrap() {
+        let path = repo.join(&rel);
+        if std::env::var_os("KEYS_BLESS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert!(
+            std::fs::read_to_string(&path).unwrap_or_default() == text,
+            "{rel} is out of date: run `cargo run -p keys-ingest -- sales-docs` and commit it"
+        );
+    }
+    let matrix = std::fs::read_to_string(repo.join(ingest::qa_matrix::QA_DOC)).unwrap();
+    assert!(
+        matrix.contains(&ingest::qa_matrix::summary_line(&s)),
+        "the summary line states the counts"
+    );
+}
+
 #[test]
 fn offers_from_assets_name_the_broken_file() {
     let dir = tempfile::tempdir().unwrap();

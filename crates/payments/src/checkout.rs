@@ -68,6 +68,12 @@ pub enum RefundRequestError {
     /// The payment provider failed or refused.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    /// Paid at the provider through a subscription invoice, whose payment the shop does not
+    /// hold: recording a refund here would return no money.
+    #[error(
+        "order {0} was paid through the subscription {1} at Stripe: refund its invoice in the Stripe Dashboard and cancel the subscription there (its customer.subscription.deleted event ends the plan's access here)"
+    )]
+    AtProviderOnly(PurchaseId, String),
 }
 
 /// What a refund did.
@@ -610,8 +616,10 @@ impl CheckoutService {
     /// Refunds `amount` of an order (all that is left when `None`). A payment taken through
     /// the provider is refunded there — idempotently per order, amount and refunds so far, so
     /// a double click refunds once but a second partial refund of the same amount is a new
-    /// one — and its `charge.refunded` event revokes access through the inbox; an order paid
-    /// outside the shop is refunded here at once.
+    /// one — and its `charge.refunded` event revokes access through the inbox. A subscription
+    /// paid at the provider, whose invoice payment the shop does not hold, is refused
+    /// ([`RefundRequestError::AtProviderOnly`]) rather than recorded without returning money;
+    /// an order paid outside the shop is refunded here at once.
     ///
     /// # Errors
     /// [`RefundRequestError`]; nothing changes then.
@@ -635,6 +643,14 @@ impl CheckoutService {
             );
             self.gateway.refund(&pi, amount, &key).await?;
             return Ok(Refunded::Sent(order));
+        }
+        if order.channel == Channel::Stripe && order.cash_paid.minor() > 0 {
+            // Money taken at Stripe goes back only through Stripe: never record a refund here
+            // that returns nothing.
+            return Err(RefundRequestError::AtProviderOnly(
+                order.id,
+                order.refs.subscription.clone().unwrap_or_default(),
+            ));
         }
         Ok(Refunded::Done(
             self.commerce.refund(id, amount, actor, reason, now).await?,

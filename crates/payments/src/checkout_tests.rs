@@ -408,3 +408,35 @@ fn resuming_offers_the_providers_page_only_while_it_is_open_and_is_this_orders()
         None
     );
 }
+
+/// A subscription paid at Stripe has no PaymentIntent the shop holds: an admin refund is
+/// refused with what to do, never recorded here without money going back.
+#[test]
+fn a_subscription_paid_at_stripe_is_not_refunded_here_without_money_going_back() {
+    let mut paid = order(
+        9,
+        OrderStatus::Paid,
+        PaymentRefs {
+            subscription: Some("sub_9".into()),
+            ..PaymentRefs::default()
+        },
+    );
+    paid.channel = Channel::Stripe;
+    assert!(paid.cash_paid.minor() > 0, "{paid:?}");
+    let mut orders = MockOrderRepository::new();
+    let found = paid.clone();
+    orders.expect_find().returning(move |_| Ok(Some(found.clone())));
+    let history = paid.clone();
+    orders
+        .expect_history()
+        .returning(move |_| Ok((vec![history.clone()], Vec::new())));
+    orders.expect_record_refund().never();
+    let mut g = stripe();
+    g.expect_refund().never();
+    let err = run(service(orders, g).refund(PurchaseId(9), None, Actor::System, "test", now())).unwrap_err();
+    assert!(
+        matches!(&err, RefundRequestError::AtProviderOnly(id, sub) if id.0 == 9 && sub == "sub_9"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("Stripe Dashboard"), "{err}");
+}

@@ -57,6 +57,29 @@ pub(crate) fn product_name(state: &crate::AppState, sku: &upgrades::Sku) -> Stri
     }
 }
 
+/// `text` with every SKU code in it (`key:disk-full-recovery`, `bundle:…`, `plan:scale:monthly`)
+/// replaced by the product's name, for pages: the domain's sentences (quote lines,
+/// explanations) name SKUs, which the JSON API keeps and buyers should never see.
+pub(crate) fn with_product_names(state: &crate::AppState, text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["key:", "bundle:", "plan:"].iter().filter_map(|p| rest.find(p)).min() {
+        let starts_word = at == 0 || !rest[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let len = rest[at..]
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == ':'))
+            .unwrap_or(rest.len() - at);
+        let code = rest[at..at + len].trim_end_matches(':');
+        out.push_str(&rest[..at]);
+        match code.parse::<upgrades::Sku>() {
+            Ok(sku) if starts_word => out.push_str(&product_name(state, &sku)),
+            _ => out.push_str(code),
+        }
+        rest = &rest[at + code.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {

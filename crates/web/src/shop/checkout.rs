@@ -554,7 +554,7 @@ pub(crate) async fn review_page(
             (crate::http::page::product_name(&state, &sku), "plan", terms)
         }
     };
-    let view = crate::shop::pages::quote_view(&quote);
+    let view = crate::shop::pages::quote_view(&state, &quote);
     render(&ReviewPage {
         sku: sku.to_string(),
         org,

@@ -26,7 +26,7 @@ pub(crate) struct QuoteView {
     pub(crate) explanation: String,
 }
 
-pub(crate) fn quote_view(q: &Quote) -> QuoteView {
+pub(crate) fn quote_view(state: &AppState, q: &Quote) -> QuoteView {
     QuoteView {
         lines: q
             .lines()
@@ -41,12 +41,16 @@ pub(crate) fn quote_view(q: &Quote) -> QuoteView {
                 } else {
                     ""
                 };
-                (kind, l.description, format!("{sign}{}", l.amount))
+                (
+                    kind,
+                    crate::http::page::with_product_names(state, &l.description),
+                    format!("{sign}{}", l.amount),
+                )
             })
             .collect(),
         amount_due: q.amount_due.to_string(),
         free: q.free_upgrade,
-        explanation: q.explanation.clone(),
+        explanation: crate::http::page::with_product_names(state, &q.explanation),
     }
 }
 
@@ -213,7 +217,7 @@ pub(crate) async fn bundles_page(state: Data<&AppState>, req: &Request) -> Respo
             }
             view.owned = view.members.iter().filter(|m| m.3).count();
             match q {
-                Ok(q) => view.personal = Some(quote_view(&q)),
+                Ok(q) => view.personal = Some(quote_view(&state, &q)),
                 Err(e) => view.refusal = Some(e.to_string()),
             }
         }
@@ -378,7 +382,7 @@ pub(crate) async fn billing_page(
                     OfferView {
                         title,
                         sku: sku.to_string(),
-                        quote: quote_view(&q),
+                        quote: quote_view(&state, &q),
                     },
                 )
             })

@@ -913,6 +913,7 @@ impl CommerceApi {
             // Sent to the payment provider: its `charge.refunded` webhook then revokes access
             // through the inbox like any other event.
             Ok(Refunded::Sent(order)) => Answer::Accepted(Json(order_info(&order))),
+            Err(err @ RefundRequestError::AtProviderOnly(..)) => Answer::Conflict(e("conflict", err.to_string())),
             Err(RefundRequestError::Gateway(err)) => {
                 tracing::error!(error = %err, "refund at the payment provider failed");
                 Answer::BadGateway(e("payment_provider", err.to_string()))
