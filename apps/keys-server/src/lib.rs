@@ -63,6 +63,7 @@ pub struct Application {
     stop_worker: tokio::sync::watch::Sender<bool>,
     purger: tokio::task::JoinHandle<()>,
     metrics: Option<infra::metrics::MetricsServer>,
+    signal_buffer: Arc<infra::signals::BufferedSignals>,
     grace: Duration,
     drain: Duration,
 }
@@ -149,6 +150,7 @@ impl Application {
             .housekeeping(settings)
             .spawn(infra.clock.clone(), Duration::from_secs(3_600));
         let inbox = services.inbox.clone();
+        let signal_buffer = services.signal_buffer.clone();
         let state = app_state(
             &infra,
             services,
@@ -196,6 +198,7 @@ impl Application {
             stop_worker,
             purger,
             metrics,
+            signal_buffer,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             drain: Duration::from_millis(settings.server.shutdown_drain_ms),
         })
@@ -236,6 +239,9 @@ impl Application {
             .await;
         self.refresher.abort();
         self.purger.abort();
+        if let Err(e) = self.signal_buffer.flush().await {
+            tracing::warn!(error = %e, "discovery signals of the last moments not written");
+        }
         let _ = self.stop_worker.send(true);
         if let Some(w) = self.worker {
             let _ = w.await;

@@ -54,6 +54,18 @@ pub trait SignalRepository: Send + Sync {
     /// [`SignalStoreError`].
     async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError>;
 
+    /// Records several signals in one write (a batch buffered off the request path). The
+    /// default records them one by one.
+    ///
+    /// # Errors
+    /// [`SignalStoreError`]; then none of the batch may have been recorded.
+    async fn record_many(&self, batch: &[(Subject, Signal)]) -> Result<(), SignalStoreError> {
+        for (subject, signal) in batch {
+            self.record(subject, signal).await?;
+        }
+        Ok(())
+    }
+
     /// A subject's saved profile and recent views ([`Recall`]) in one read: the `limit` most
     /// recent views since `views_since`, newest first.
     ///

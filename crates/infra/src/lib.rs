@@ -15,6 +15,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod services;
 mod settings;
+pub mod signals;
 pub mod worker;
 
 use std::sync::Arc;

@@ -108,8 +108,10 @@ pub struct Services {
     pub inbox: Arc<dyn InboxRepository>,
     /// Webhook signing secrets (any verifies; the first signs local events).
     pub webhook_secrets: Arc<Vec<String>>,
-    /// Discovery signals and profiles.
+    /// Discovery signals and profiles (recording buffered off the request path).
     pub signals: Arc<dyn SignalRepository>,
+    /// The same, for writing the buffer at shutdown.
+    pub signal_buffer: Arc<crate::signals::BufferedSignals>,
     /// The download record.
     pub downloads: Arc<dyn DownloadLog>,
     /// Download links (the key shared by every instance through the database).
@@ -123,6 +125,8 @@ impl Services {
     /// [`ServicesError`] saying what failed and what to check.
     pub async fn build(infra: &Infra, settings: &Settings, public_url: &str) -> Result<Self, ServicesError> {
         let (accounts, tokens, orgs) = identity(infra, Arc::new(settings.auth.hasher()), settings.auth.policy())?;
+        let signal_buffer =
+            crate::signals::BufferedSignals::start(Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone())));
         let fresh = accounts::SecretToken::generate("").expose().to_owned();
         let link_key = shared_secret(infra, "download_link_key", &fresh).await?;
         let links = DownloadLinks::new(
@@ -180,7 +184,8 @@ impl Services {
             payments,
             inbox,
             webhook_secrets,
-            signals: Arc::new(storage_sql::SqlSignalRepository::new(infra.db.clone())),
+            signals: signal_buffer.clone(),
+            signal_buffer,
             downloads: Arc::new(storage_sql::downloads::SqlDownloadLog::new(infra.db.clone())),
             links,
         })

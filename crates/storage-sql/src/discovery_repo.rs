@@ -77,6 +77,40 @@ impl SignalRepository for SqlSignalRepository {
         .map_err(err)
     }
 
+    async fn record_many(&self, batch: &[(Subject, Signal)]) -> Result<(), SignalStoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(batch.len());
+        for (subject, signal) in batch {
+            let (kind, target) = signal.kind.parts();
+            rows.push(signals::ActiveModel {
+                subject: Set(subject.key()),
+                signal: Set(serde_json::to_string(&signal.kind).map_err(err)?),
+                at: Set(signal.at),
+                kind: Set(kind.to_owned()),
+                target: Set(target.to_owned()),
+                ..Default::default()
+            });
+        }
+        let txn = self.db.begin().await.map_err(err)?;
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Signals are recommendations' hints, not money: a crash may lose the last batch
+            // (at most the buffer's size), so this commit does not wait for the WAL flush.
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+                .await
+                .map_err(err)?;
+        }
+        // Bounded statements: at most 500 rows (5 parameters each) per insert.
+        for chunk in rows.chunks(500) {
+            signals::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(err)?;
+        }
+        txn.commit().await.map_err(err)
+    }
+
     async fn recall(
         &self,
         subject: &Subject,

@@ -201,3 +201,22 @@ async fn the_signal_columns_migration_fills_in_existing_rows() {
         assert_eq!(got.views, vec![view("kit-one", 1)], "{db:?}");
     }
 }
+
+/// A buffered batch lands in one write (over 500 rows: several bounded inserts in one
+/// transaction), readable like signals recorded one by one.
+#[tokio::test]
+async fn a_batch_of_signals_is_recorded_in_one_write() {
+    for db in test_support::databases().await {
+        let conn = connect(&db.url, 2).await.unwrap();
+        let repo = SqlSignalRepository::new(conn);
+        let ada = Subject::User(7);
+        let batch: Vec<(Subject, Signal)> = (0..1_200)
+            .map(|i| (ada.clone(), view(&format!("key-{i}"), i64::from(i % 20))))
+            .collect();
+        repo.record_many(&batch).await.unwrap();
+        repo.record_many(&[]).await.unwrap();
+        let seen = views(&repo, &ada, 0, 5_000).await;
+        assert_eq!(seen.len(), 1_200, "{db:?}");
+        assert_eq!(seen[0].at, at(19), "newest first");
+    }
+}
