@@ -280,6 +280,64 @@ async fn a_failed_renewal_mails_how_long_access_lasts() {
     app.stop().await.unwrap();
 }
 
+/// Every fulfilment mails a receipt — a renewal too, once however often its invoice is
+/// delivered — and the end of a subscription mails "access ended" with why.
+#[tokio::test]
+async fn a_renewal_mails_a_receipt_and_the_end_of_the_plan_says_access_ended() {
+    let Some(smtp) = SmtpSink::start() else { return };
+    for (i, db) in test_support::databases().await.into_iter().enumerate() {
+        let app = app_with_mail(&db, &smtp).await;
+        let email = format!("renew-{i}@example.com");
+        let ada = sign_up(&app, &email).await;
+        buy(&app, &ada, "plan:operator:monthly").await;
+        smtp.wait_for(&email, "Your KEYS receipt").await;
+        let (_, subs) = send(&app, "GET", "/api/v1/me/subscriptions", Some(&ada), None).await;
+        let sub = subs["items"][0].clone();
+        let id = sub["id"].as_str().unwrap_or_else(|| panic!("{subs}")).to_owned();
+        let end = chrono::DateTime::parse_from_rfc3339(sub["current_period_end"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+        let renewal = common::event(
+            &format!("evt_mail_renewal_{i}"),
+            "invoice.paid",
+            json!({"id": format!("in_mail_renewal_{i}"), "object": "invoice", "subscription": id, "amount_paid": 2_900,
+                   "billing_reason": "subscription_cycle",
+                   "lines": {"object": "list", "data": [{"period": {"start": end, "end": end + 31 * 86_400}}]}}),
+        );
+        for _ in 0..2 {
+            let (s, r) = common::deliver(&app, &renewal, common::signed(&renewal, SECRET)).await;
+            assert_eq!(s, 200, "{r}");
+        }
+        let mut receipts = 0;
+        for _ in 0..100 {
+            receipts = smtp.count(&email, "Your KEYS receipt");
+            if receipts >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(receipts, 2, "{db:?}: the first payment and the renewal");
+        let ended = common::event(
+            &format!("evt_mail_sub_deleted_{i}"),
+            "customer.subscription.deleted",
+            json!({"id": id, "object": "subscription", "status": "canceled"}),
+        );
+        let (s, r) = common::deliver(&app, &ended, common::signed(&ended, SECRET)).await;
+        assert_eq!(s, 200, "{r}");
+        let m = smtp.wait_for(&email, "has ended").await;
+        assert!(m.subject.contains("Operator plan"), "{db:?}: {}", m.subject);
+        assert!(m.text.contains("the subscription ended"), "{}", m.text);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            smtp.count(&email, "Your KEYS receipt"),
+            2,
+            "{db:?}: one receipt per payment"
+        );
+        assert_eq!(smtp.count(&email, "has ended"), 1);
+        app.stop().await.unwrap();
+    }
+}
+
 /// Forgotten password: the answer never says whether an address has an account; the mailed
 /// link works once, within the hour; using it ends every session; a second request within a
 /// minute mails nothing.

@@ -111,7 +111,7 @@ async fn metrics_are_scraped_from_their_own_listener_with_a_token() {
             Some(serde_json::json!({"sku": "key:disk-full-recovery"})),
         )
         .await;
-        assert_eq!(s, 200, "{r}");
+        assert_eq!(s, 200, "{db:?}: {r}");
         let session = r["session_id"].as_str().unwrap().to_owned();
         let (_, pay) = app.get_text_with_cookie(&format!("/pay/local/{session}"), &ada).await;
         let at_csrf = pay.find("name=\"csrf\" value=\"").unwrap() + 19;

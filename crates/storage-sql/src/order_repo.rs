@@ -113,10 +113,13 @@ pub(crate) async fn history_on<C: ConnectionTrait>(
 }
 
 /// Serialises writers of one holder's orders: Postgres takes a transaction-scoped advisory
-/// lock; SQLite holds the database write lock from the first insert on.
+/// lock; SQLite takes the database write lock before anything is read.
 pub(crate) async fn lock_holder<C: ConnectionTrait>(c: &C, holder: Holder) -> Result<(), OrderStoreError> {
     if c.get_database_backend() != DatabaseBackend::Postgres {
-        return Ok(());
+        // SQLite: the database's write lock, taken before the transaction reads — a deferred
+        // transaction that reads, then writes after another writer committed, fails at once
+        // ("database is locked") instead of waiting; taking it first waits (busy timeout).
+        return crate::write_first(c).await.map_err(err);
     }
     let (kind, id) = holder_columns(holder);
     let key = (if kind == "user" { 1_i64 << 40 } else { 2_i64 << 40 }) ^ id;
