@@ -6,7 +6,9 @@
 //! emit what Stripe would (`checkout.session.completed` — plus `invoice.paid` for a plan — or
 //! `checkout.session.expired`), a refund emits `charge.refunded`, and
 //! [`LocalGateway::cancel_subscription`] (the local billing portal) emits
-//! `customer.subscription.deleted`. Every event is signed with the first webhook secret exactly
+//! `customer.subscription.updated` with `cancel_at_period_end` (as Stripe's portal does: the
+//! plan ends at the period's end, when Stripe would send `customer.subscription.deleted`, which
+//! this mode never sends by itself). Every event is signed with the first webhook secret exactly
 //! as Stripe signs and goes through [`payments::intake::receive`], the same intake as
 //! `/webhooks/stripe`; the worker applies them like Stripe's.
 //!
