@@ -571,19 +571,7 @@ async fn discover_answers_give_recommendations_with_reasons() {
     let app = common::spawn_app_on(&db, &test_support::repo_assets_dir()).await;
     let c = connect(&driver).await;
     c.goto(&app.url("/discover")).await.unwrap();
-    for (id, value) in [
-        ("d-role", "sre"),
-        ("d-intent", "respond-to-incidents"),
-        ("d-category", "incident-response"),
-    ] {
-        c.find(Locator::Css(&format!("#{id} option[value='{value}']")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    }
-    click_and_wait(&c, "#discover-submit").await;
+    answer_discover_as_an_sre(&c).await;
     let items = c.find_all(Locator::Css("#recommendations > li")).await.unwrap();
     assert!(items.len() >= 3, "recommendations shown");
     for item in &items {
@@ -633,6 +621,23 @@ async fn discover_answers_give_recommendations_with_reasons() {
     }
     assert!(forgotten, "answers and history forgotten");
     c.close().await.unwrap();
+}
+
+/// On `/discover` (already open): an SRE who responds to incidents, then submit.
+async fn answer_discover_as_an_sre(c: &Client) {
+    for (id, value) in [
+        ("d-role", "sre"),
+        ("d-intent", "respond-to-incidents"),
+        ("d-category", "incident-response"),
+    ] {
+        c.find(Locator::Css(&format!("#{id} option[value='{value}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click_and_wait(c, "#discover-submit").await;
 }
 
 /// Signs up through the page form.
@@ -1203,19 +1208,7 @@ async fn enablement_screenshots_of_the_real_pages() {
     shot("02-key-page.png", c.screenshot().await.unwrap());
 
     c.goto(&app.url("/discover")).await.unwrap();
-    for (id, value) in [
-        ("d-role", "sre"),
-        ("d-intent", "respond-to-incidents"),
-        ("d-category", "incident-response"),
-    ] {
-        c.find(Locator::Css(&format!("#{id} option[value='{value}']")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    }
-    click_and_wait(&c, "#discover-submit").await;
+    answer_discover_as_an_sre(&c).await;
     assert!(text(&c, "#recommendations").await.contains("Matches your role: SRE"));
     c.execute("document.getElementById('recommendations').scrollIntoView()", vec![])
         .await

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, drain, inbox, send, sign_up};
+use common::{TestApp, csrf_in, drain, inbox, send, sign_up};
 use serde_json::json;
 
 async fn app_on(db: &test_support::TestDatabase) -> TestApp {
@@ -20,11 +20,6 @@ async fn app_on(db: &test_support::TestDatabase) -> TestApp {
         ],
     )
     .await
-}
-
-fn csrf_in(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + page[at..].find('"').unwrap()].to_owned()
 }
 
 /// The legal pages name the seller and contact from `[site]`, state the numbers the shop

@@ -1,9 +1,11 @@
 //! The keys-server binary as the README runs it: prints the URL, serves, stops cleanly on
 //! SIGTERM, and refuses bad settings naming them.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn help_lists_the_flags() {
@@ -42,24 +44,7 @@ fn bad_setting_is_named_and_exits_non_zero() {
 #[tokio::test]
 async fn embedded_default_prints_its_url_serves_and_stops_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keys-server"))
-        .args(["--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .arg("--assets")
-        .arg(test_support::repo_assets_dir())
-        .env_remove("KEYS__DATABASE__URL")
-        .env("KEYS__LOG__FILTER", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().expect("a line on stdout").unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let (mut child, url) = common::server_process(data.path(), &[]);
     assert!(url.ends_with("/marketplace"), "{url}");
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(body.contains("KEYS found"));
@@ -69,23 +54,8 @@ async fn embedded_default_prints_its_url_serves_and_stops_on_sigterm() {
         "local object store beside it"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let start = Instant::now();
-    loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "server did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let exit = common::terminate(&mut child, Duration::from_secs(15));
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
 }
 
 /// The operator's admin commands through the binary: each change prints its audit line; a

@@ -165,30 +165,6 @@ async fn app_with_mail(db: &test_support::TestDatabase, smtp: &SmtpSink) -> Test
     .await
 }
 
-fn csrf_in(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + page[at..].find('"').unwrap()].to_owned()
-}
-
-/// Checks out `sku` and pays on the local checkout page; answers the order id.
-async fn buy(app: &TestApp, cookie: &str, sku: &str) -> i64 {
-    let (s, r) = send(app, "POST", "/api/v1/checkout", Some(cookie), Some(json!({"sku": sku}))).await;
-    assert_eq!(s, 200, "{r}");
-    let order = r["order_id"].as_i64().unwrap();
-    let session = r["session_id"].as_str().unwrap().to_owned();
-    let (_, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), cookie).await;
-    let r = app
-        .client
-        .post(app.url(&format!("/pay/local/{session}")))
-        .header("cookie", cookie)
-        .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    order
-}
-
 /// A purchase mails one receipt — product name, amount, the download and order links, the
 /// seller and contact — however often its events are delivered; a refund mails "access ended".
 #[tokio::test]
@@ -198,7 +174,7 @@ async fn a_purchase_mails_one_receipt_and_a_refund_says_access_ended() {
         let app = app_with_mail(&db, &smtp).await;
         let email = format!("ada-{i}@example.com");
         let ada = sign_up(&app, &email).await;
-        let order = buy(&app, &ada, "key:disk-full-recovery").await;
+        let order = common::buy_locally(&app, &ada, "key:disk-full-recovery").await;
         let m = smtp.wait_for(&email, "Your KEYS receipt").await;
         assert_eq!(m.subject, "Your KEYS receipt: Disk Full Recovery Runbook", "{db:?}");
         for needle in [
@@ -250,7 +226,7 @@ async fn a_failed_renewal_mails_how_long_access_lasts() {
     let db = test_support::sqlite_database();
     let app = app_with_mail(&db, &smtp).await;
     let ada = sign_up(&app, "dunning@example.com").await;
-    buy(&app, &ada, "plan:operator:monthly").await;
+    common::buy_locally(&app, &ada, "plan:operator:monthly").await;
     smtp.wait_for("dunning@example.com", "Your KEYS receipt").await;
     let (_, subs) = send(&app, "GET", "/api/v1/me/subscriptions", Some(&ada), None).await;
     let sub = subs["items"][0].clone();
@@ -289,7 +265,7 @@ async fn a_renewal_mails_a_receipt_and_the_end_of_the_plan_says_access_ended() {
         let app = app_with_mail(&db, &smtp).await;
         let email = format!("renew-{i}@example.com");
         let ada = sign_up(&app, &email).await;
-        buy(&app, &ada, "plan:operator:monthly").await;
+        common::buy_locally(&app, &ada, "plan:operator:monthly").await;
         smtp.wait_for(&email, "Your KEYS receipt").await;
         let (_, subs) = send(&app, "GET", "/api/v1/me/subscriptions", Some(&ada), None).await;
         let sub = subs["items"][0].clone();

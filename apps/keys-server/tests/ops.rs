@@ -103,28 +103,7 @@ async fn metrics_are_scraped_from_their_own_listener_with_a_token() {
         assert_eq!(app.get("/no/such/page-12345").await.status(), 404);
         // A purchase in local payment mode: its events are applied by this server's worker.
         let ada = common::sign_up(&app, "ada@example.com").await;
-        let (s, r) = common::send(
-            &app,
-            "POST",
-            "/api/v1/checkout",
-            Some(&ada),
-            Some(serde_json::json!({"sku": "key:disk-full-recovery"})),
-        )
-        .await;
-        assert_eq!(s, 200, "{db:?}: {r}");
-        let session = r["session_id"].as_str().unwrap().to_owned();
-        let (_, pay) = app.get_text_with_cookie(&format!("/pay/local/{session}"), &ada).await;
-        let at_csrf = pay.find("name=\"csrf\" value=\"").unwrap() + 19;
-        let csrf = pay[at_csrf..at_csrf + pay[at_csrf..].find('"').unwrap()].to_owned();
-        let r = app
-            .client
-            .post(app.url(&format!("/pay/local/{session}")))
-            .header("cookie", &ada)
-            .form(&[("csrf", csrf), ("action", "pay".into())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
+        common::buy_locally(&app, &ada, "key:disk-full-recovery").await;
 
         let mut text = String::new();
         for _ in 0..100 {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, deliver, drain, event, inbox, send, sign_up, signed};
+use common::{TestApp, csrf_in, deliver, drain, event, inbox, send, sign_up, signed};
 use serde_json::{Value, json};
 
 const SECRETS: &str = "whsec_test_old,whsec_test_new";
@@ -485,11 +485,6 @@ async fn subscription_updates_change_plans_renew_and_end() {
         );
         app.stop().await.unwrap();
     }
-}
-
-fn csrf_in(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + page[at..].find('"').unwrap()].to_owned()
 }
 
 /// The billing portal from `/account/billing`: in local payment mode it lists the subscription;

@@ -270,7 +270,7 @@ async fn two_servers_two_workers_one_killed_apply_every_event_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // SIGTERM: worker B finishes the batch under way and exits cleanly.
-    let (clean, said) = worker_b.terminate(Duration::from_secs(10)).await;
+    let (clean, said) = worker_b.terminate(Duration::from_secs(10));
     assert!(clean, "worker B exit: {said}");
     assert!(said.starts_with("applied "), "{said}");
     let total: i64 = counts.iter().map(|(_, n)| n).sum();

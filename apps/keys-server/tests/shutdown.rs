@@ -4,8 +4,8 @@
 //! `server.shutdown_drain_ms` while `/readyz` answers 503, then closes the listener and
 //! finishes what is under way.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,26 +14,14 @@ use std::time::{Duration, Instant};
 async fn sigterm_under_load_finishes_every_accepted_request() {
     for db in test_support::databases().await {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keys-server"))
-            .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .arg("--assets")
-            .arg(test_support::repo_assets_dir())
-            .env("KEYS__DATABASE__URL", &db.url)
-            .env("KEYS__LOG__FILTER", "warn")
-            .env("KEYS__SERVER__SHUTDOWN_GRACE_SECS", "10")
-            .env("KEYS__SERVER__SHUTDOWN_DRAIN_MS", "500")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = lines.next().expect("a line on stdout").unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_owned();
+        let (mut child, url) = common::server_process(
+            data.path(),
+            &[
+                ("KEYS__DATABASE__URL", db.url.as_str()),
+                ("KEYS__SERVER__SHUTDOWN_GRACE_SECS", "10"),
+                ("KEYS__SERVER__SHUTDOWN_DRAIN_MS", "500"),
+            ],
+        );
         let base = url.trim_end_matches("/marketplace").to_owned();
 
         // A fresh connection per request, as a proxy opening new ones would: an error is then
@@ -49,11 +37,15 @@ async fn sigterm_under_load_finishes_every_accepted_request() {
         let checker = {
             let (client, base, healthy, stop) = (client.clone(), base.clone(), Arc::clone(&healthy), Arc::clone(&stop));
             tokio::spawn(async move {
-                let mut saw_503 = false;
+                // (saw "shutting down", which also told the client to close its connection)
+                let mut saw = (false, false);
                 while !stop.load(Ordering::Relaxed) {
                     let up = match client.get(format!("{base}/readyz")).send().await {
                         Ok(r) => {
-                            saw_503 |= r.status() == 503;
+                            if r.status() == 503 {
+                                saw.0 = true;
+                                saw.1 |= r.headers().get("connection").is_some_and(|v| v == "close");
+                            }
                             r.status() == 200
                         }
                         Err(_) => false,
@@ -61,7 +53,7 @@ async fn sigterm_under_load_finishes_every_accepted_request() {
                     healthy.store(up, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                saw_503
+                saw
             })
         };
         let ok = Arc::new(AtomicU64::new(0));
@@ -115,21 +107,8 @@ async fn sigterm_under_load_finishes_every_accepted_request() {
         let before = ok.load(Ordering::Relaxed);
         assert!(before > 50, "{db:?}: the load ran ({before} answers)");
         let term = Instant::now();
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let exit = loop {
-            if let Some(exit) = child.try_wait().unwrap() {
-                break exit;
-            }
-            assert!(
-                term.elapsed() < Duration::from_secs(15),
-                "{db:?}: no exit after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        // Blocks one of the runtime's four threads while the load keeps running on the others.
+        let exit = common::terminate(&mut child, Duration::from_secs(15));
         let stopped_in = term.elapsed();
         let during_drain = ok.load(Ordering::Relaxed) - before;
         // Keep knocking briefly after the exit: only refusals now.
@@ -138,7 +117,7 @@ async fn sigterm_under_load_finishes_every_accepted_request() {
         for t in tasks {
             t.await.unwrap();
         }
-        let saw_503 = checker.await.unwrap();
+        let (saw_503, saw_close) = checker.await.unwrap();
         let failures = failures.lock().unwrap().clone();
         eprintln!(
             "{db:?}: {} answered (200), {during_drain} of them after SIGTERM, {} refused, {} failed; exit {exit} {stopped_in:?} after SIGTERM",
@@ -149,6 +128,7 @@ async fn sigterm_under_load_finishes_every_accepted_request() {
         assert!(exit.success(), "{db:?}: graceful shutdown exits 0, got {exit}");
         assert!(failures.is_empty(), "{db:?}: {failures:#?}");
         assert!(saw_503, "{db:?}: /readyz said 503 while draining");
+        assert!(saw_close, "{db:?}: answers while draining carry Connection: close");
         assert!(
             stopped_in >= Duration::from_millis(500),
             "{db:?}: drained before closing"

@@ -692,12 +692,7 @@ async fn resuming_a_checkout_goes_back_to_stripes_page_only_while_it_is_open() {
         let (_, page) = app.get_text_with_cookie(&back, &ada).await;
         assert!(page.contains("id=\"resume-payment\""), "{db:?}: {page}");
         let resume = |cookie: &str, page: &str| {
-            let csrf = page
-                .split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or_default()
-                .to_owned();
+            let csrf = common::csrf_in(page);
             app.client
                 .post(app.url("/checkout/resume"))
                 .header("cookie", cookie)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, deliver, drain, event, inbox, send, sign_up, signed};
+use common::{TestApp, csrf_in, deliver, drain, event, inbox, send, sign_up, signed};
 use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_subscriptions";
@@ -20,11 +20,6 @@ async fn app_on(db: &test_support::TestDatabase) -> TestApp {
         ],
     )
     .await
-}
-
-fn csrf_in(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    page[at..at + page[at..].find('"').unwrap()].to_owned()
 }
 
 /// Starts a checkout for `sku`: (order id, local session id).

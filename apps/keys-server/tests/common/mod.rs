@@ -383,26 +383,10 @@ impl WorkerProcess {
     }
 
     /// SIGTERM, then waits (up to `limit`) for the exit; returns its success and stdout.
-    pub async fn terminate(mut self, limit: std::time::Duration) -> (bool, String) {
-        let pid = self.child.id().to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM {pid}");
-        let started = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let out = std::fs::read_to_string(self.data.path().join("stdout.log")).unwrap_or_default();
-                return (status.success(), out);
-            }
-            assert!(
-                started.elapsed() < limit,
-                "the worker did not stop within {limit:?} of SIGTERM"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    pub fn terminate(mut self, limit: std::time::Duration) -> (bool, String) {
+        let status = terminate(&mut self.child, limit);
+        let out = std::fs::read_to_string(self.data.path().join("stdout.log")).unwrap_or_default();
+        (status.success(), out)
     }
 
     /// What it logged so far.
@@ -415,5 +399,82 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The CSRF token of the first form in `page`.
+pub fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+/// Checks out `sku` as `cookie` and pays on the local checkout page; answers the order id.
+pub async fn buy_locally(app: &TestApp, cookie: &str, sku: &str) -> i64 {
+    let (s, r) = send(
+        app,
+        "POST",
+        "/api/v1/checkout",
+        Some(cookie),
+        Some(serde_json::json!({"sku": sku})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let order = r["order_id"].as_i64().unwrap();
+    let session = r["session_id"].as_str().unwrap().to_owned();
+    let (_, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), cookie).await;
+    let r = app
+        .client
+        .post(app.url(&format!("/pay/local/{session}")))
+        .header("cookie", cookie)
+        .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    order
+}
+
+/// A `keys-server` process (the binary, as the README runs it) on the data dir `data` with
+/// the shipped KEYS and `env` (`KEYS__…`; no database URL from the caller's environment unless
+/// `env` sets one). Answers it and the marketplace URL it printed.
+pub fn server_process(data: &Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keys-server"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--assets")
+        .arg(test_support::repo_assets_dir())
+        .env_remove("KEYS__DATABASE__URL")
+        .env("KEYS__LOG__FILTER", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("a line on stdout").unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// Sends SIGTERM to `child` and waits for its exit, failing the test after `limit`.
+pub fn terminate(child: &mut std::process::Child, limit: std::time::Duration) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(started.elapsed() < limit, "no exit within {limit:?} of SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

@@ -89,18 +89,16 @@ pub(crate) async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Resu
     let method = req.method().clone();
     let path = redacted_path(req.uri().path());
     let id = request_id(&req);
-    let (metrics, draining) = req
-        .extensions()
-        .get::<AppState>()
-        .map(|s| (Some(s.http.metrics.clone()), s.http.draining.clone()))
-        .unzip();
-    let metrics = metrics.flatten();
+    let http = req.extensions().get::<AppState>().map(|s| s.http.clone());
     let span = tracing::info_span!("request", request_id = %id);
     let mut resp = next.get_response(req).instrument(span.clone()).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    if draining.is_some_and(|d| d.load(std::sync::atomic::Ordering::Relaxed)) {
+    if http
+        .as_ref()
+        .is_some_and(|h| h.draining.load(std::sync::atomic::Ordering::Relaxed))
+    {
         // Shutting down: the client opens its next connection elsewhere.
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -124,7 +122,7 @@ pub(crate) async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Resu
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    if let Some(m) = metrics {
+    if let Some(m) = http.as_ref().map(|h| &h.metrics) {
         let route = resp
             .data::<poem::PathPattern>()
             .map_or(super::metrics::UNMATCHED, |p| &*p.0);

@@ -90,15 +90,9 @@ struct ErrorPage {
     link: Option<(String, String)>,
 }
 
-/// The error page (HTML), with its status.
+/// The error page (HTML), with its status; its way on is the marketplace.
 pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Response {
-    let page = ErrorPage {
-        status: status.as_u16(),
-        heading: heading.to_owned(),
-        message: message.to_owned(),
-        link: None,
-    };
-    render(&page).with_status(status).into_response()
+    error_page_to(status, heading, message, None)
 }
 
 /// The error page with a way on other than the marketplace (`href` is a path on this site).
@@ -109,11 +103,15 @@ pub(crate) fn error_page_with_link(
     href: &str,
     label: &str,
 ) -> Response {
+    error_page_to(status, heading, message, Some((href, label)))
+}
+
+fn error_page_to(status: StatusCode, heading: &str, message: &str, link: Option<(&str, &str)>) -> Response {
     let page = ErrorPage {
         status: status.as_u16(),
         heading: heading.to_owned(),
         message: message.to_owned(),
-        link: Some((href.to_owned(), label.to_owned())),
+        link: link.map(|(href, label)| (href.to_owned(), label.to_owned())),
     };
     render(&page).with_status(status).into_response()
 }
