@@ -24,6 +24,9 @@ mod m20261203_000015_disputes;
 mod m20261203_000016_scheduled_plan;
 mod m20261203_000017_mail;
 mod m20261203_000018_email_verification;
+mod m20261203_000019_access_changes;
+
+pub use m20261203_000019_access_changes::ACCESS_CHANNEL;
 
 /// Every migration, in order.
 #[derive(Debug)]
@@ -51,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000016_scheduled_plan::Migration),
             Box::new(m20261203_000017_mail::Migration),
             Box::new(m20261203_000018_email_verification::Migration),
+            Box::new(m20261203_000019_access_changes::Migration),
         ]
     }
 }

@@ -64,6 +64,8 @@ pub struct Application {
     purger: tokio::task::JoinHandle<()>,
     metrics: Option<infra::metrics::MetricsServer>,
     signal_buffer: Arc<infra::signals::BufferedSignals>,
+    /// Keeps this instance's access cache told of changes (Postgres); stops when dropped.
+    access_feed: Option<infra::AccessFeed>,
     grace: Duration,
     drain: Duration,
 }
@@ -151,6 +153,12 @@ impl Application {
             .spawn(infra.clock.clone(), Duration::from_secs(3_600));
         let inbox = services.inbox.clone();
         let signal_buffer = services.signal_buffer.clone();
+        let access_cache = Arc::new(web::AccessCache::new(settings.auth.access_cache_entries));
+        let access_feed = if settings.auth.access_cache_entries > 0 {
+            infra.watch_access(access_cache.clone())
+        } else {
+            None
+        };
         let state = app_state(
             &infra,
             services,
@@ -159,6 +167,8 @@ impl Application {
             &public_url,
             addr,
             trusted,
+            access_cache,
+            access_feed.as_ref().map(infra::AccessFeed::sync),
         );
         let http_metrics = Arc::clone(&state.http.metrics);
         let metrics = Arc::new(
@@ -199,6 +209,7 @@ impl Application {
             purger,
             metrics,
             signal_buffer,
+            access_feed,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             drain: Duration::from_millis(settings.server.shutdown_drain_ms),
         })
@@ -239,6 +250,7 @@ impl Application {
             .await;
         self.refresher.abort();
         self.purger.abort();
+        drop(self.access_feed);
         if let Err(e) = self.signal_buffer.flush().await {
             tracing::warn!(error = %e, "discovery signals of the last moments not written");
         }
@@ -265,6 +277,8 @@ fn app_state(
     public_url: &str,
     addr: SocketAddr,
     trusted: Vec<ipnet::IpNet>,
+    access_cache: Arc<web::AccessCache>,
+    access_sync: Option<Arc<dyn infra::AccessSync>>,
 ) -> AppState {
     AppState {
         catalog: CatalogPart {
@@ -282,6 +296,8 @@ fn app_state(
             archives: infra.archives.clone(),
             downloads: services.downloads,
             links: services.links,
+            cache: access_cache,
+            sync: access_sync,
         },
         shop: ShopPart {
             commerce: services.commerce,

@@ -282,3 +282,39 @@ async fn instances_share_the_database() {
         b.stop().await.unwrap();
     }
 }
+
+/// The catalog API answers the same to everyone, so one cached answer serves anonymous and
+/// signed-in callers alike (issue 16); a bad token is still refused before the cache is asked.
+#[tokio::test]
+async fn the_catalog_api_answers_everyone_alike_and_tokens_are_still_checked() {
+    for (db, app) in spawn_apps().await {
+        let cookie = common::sign_up(&app, "ada@keys.test").await;
+        let path = "/api/v1/keys?q=postgres&per_page=5";
+        let anonymous = app.get(path).await;
+        assert_eq!(anonymous.status(), 200, "{db:?}");
+        let anonymous = anonymous.bytes().await.unwrap();
+        for _ in 0..2 {
+            let (status, signed_in) = app.get_text_with_cookie(path, &cookie).await;
+            assert_eq!(status, 200, "{db:?}");
+            assert_eq!(
+                signed_in.as_bytes(),
+                anonymous.as_ref(),
+                "{db:?}: the same answer signed in"
+            );
+        }
+        for bad in ["Bearer keys_forged", "Basic x"] {
+            let r = app
+                .client
+                .get(app.url(path))
+                .header("authorization", bad)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                401,
+                "{db:?}: `{bad}` is refused, never answered from the cache"
+            );
+        }
+    }
+}

@@ -27,8 +27,11 @@ pub enum SlugError {
 /// assert!("Next_SaaS".parse::<Slug>().is_err());
 /// assert!("a--b".parse::<Slug>().is_err());
 /// ```
+///
+/// Cloning is cheap (a shared, immutable string): slugs are copied into every signal, ranking
+/// and entitlement a request touches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Slug(String);
+pub struct Slug(std::sync::Arc<str>);
 
 #[cfg(feature = "schema")]
 impl schemars::JsonSchema for Slug {
@@ -69,7 +72,7 @@ impl FromStr for Slug {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && !b.windows(2).any(|w| w == b"--");
         if ok {
-            Ok(Slug(s.to_owned()))
+            Ok(Slug(std::sync::Arc::from(s)))
         } else {
             Err(SlugError::Characters(s.to_owned()))
         }

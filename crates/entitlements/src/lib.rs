@@ -42,6 +42,6 @@ pub mod links;
 mod model;
 pub mod ports;
 
-pub use coverage::Coverage;
+pub use coverage::{ByKey, Coverage};
 pub use links::{ArchiveRef, DownloadLinks, IssueError, LinkRefused, PresentedLink, SignedLink};
 pub use model::*;

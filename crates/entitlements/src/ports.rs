@@ -117,3 +117,38 @@ pub trait DownloadLog: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), EntitlementStoreError>;
 }
+
+/// Told when what an account may access may have changed — one of its sessions, its
+/// memberships, its own or one of its organisations' entitlements — by whichever process made
+/// the change. Per-instance caches of sessions and holdings implement it; a storage adapter
+/// that can push committed changes (Postgres `LISTEN/NOTIFY`) calls it.
+///
+/// The contract that makes a cache safe: a change committed before a heartbeat was *sent* is
+/// told before that heartbeat arrives ([`alive`](AccessChanges::alive)), so a cache may trust
+/// its entries for a short, fixed time after the send time of the last heartbeat it received,
+/// and must trust nothing after [`lost`](AccessChanges::lost) until the next one.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait AccessChanges: Send + Sync {
+    /// A session of `account`, a membership of it, or an entitlement it holds itself or
+    /// through an organisation changed (was granted, updated, revoked, deleted).
+    fn changed(&self, account: crate::UserId);
+    /// A heartbeat sent at `sent` (on this process's monotonic clock) came back: every change
+    /// committed before `sent` has been told.
+    fn alive(&self, sent: std::time::Instant);
+    /// Changes may have been missed (the connection that carries them was lost or stalled).
+    fn lost(&self);
+}
+
+/// Asks the access feed for a heartbeat now, so a caller can wait until every change it
+/// committed has been told to this process's [`AccessChanges`] (read-your-writes on the
+/// instance that made the change).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AccessSync: Send + Sync {
+    /// Sends a heartbeat and returns its send time: once [`AccessChanges::alive`] is told a
+    /// time at or after it, every change committed before this call has been told.
+    ///
+    /// # Errors
+    /// [`EntitlementStoreError`] when the heartbeat could not be sent.
+    async fn sync(&self) -> Result<std::time::Instant, EntitlementStoreError>;
+}

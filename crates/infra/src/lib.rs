@@ -26,6 +26,7 @@ use ingest::Ingestor;
 use sea_orm::DatabaseConnection;
 use storage_sql::{ConnectError, SqlCatalogRepository};
 
+pub use entitlements::ports::AccessSync;
 pub use hasher::BlockingHasher;
 pub use services::{PaymentParts, Services, ServicesError, shutdown_signal};
 pub use settings::{
@@ -33,6 +34,7 @@ pub use settings::{
     MetricsSettings, PaymentsMode, PaymentsSettings, S3Settings, ServerSettings, Settings, SettingsError,
     StorageBackend, StorageSettings, StripeSettings, WorkerSettings,
 };
+pub use storage_sql::AccessFeed;
 
 /// The real clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +85,15 @@ impl std::fmt::Debug for Infra {
 }
 
 impl Infra {
+    /// Starts telling `sink` about every committed access change (sessions, memberships,
+    /// entitlements) and proving with heartbeats that it hears them: Postgres `LISTEN/NOTIFY`
+    /// (migration 19). `None` on SQLite, which has no notifications — `sink` then never hears
+    /// it is alive and must not trust a cache. Stops when the returned feed is dropped.
+    #[must_use]
+    pub fn watch_access(&self, sink: Arc<dyn entitlements::ports::AccessChanges>) -> Option<storage_sql::AccessFeed> {
+        storage_sql::AccessFeed::start(&self.db, sink)
+    }
+
     /// Opens the database (applying migrations) and the object store.
     ///
     /// # Errors

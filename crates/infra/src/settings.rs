@@ -225,6 +225,9 @@ pub struct AuthSettings {
     /// Password checks that may wait for a slot before sign-ins answer 503 (default: four per
     /// worker).
     pub hash_queue: Option<usize>,
+    /// Sessions and holdings (each) a server keeps in memory while the database's access feed
+    /// proves them current (Postgres only; 0 turns the cache off).
+    pub access_cache_entries: usize,
 }
 
 impl AuthSettings {
@@ -409,6 +412,7 @@ response_cache_entries = 2048
 [auth]
 admin_emails = ""
 signups_per_hour = 10
+access_cache_entries = 100000
 
 [downloads]
 link_ttl_secs = 300

@@ -1,30 +1,82 @@
 //! Discovery signals off the request path: [`BufferedSignals`] wraps the SQL repository, keeps
 //! recorded signals in a small in-process buffer and writes them in one multi-row transaction
-//! (on Postgres without waiting for the WAL flush) every [`FLUSH_EVERY`] or as soon as
-//! [`FLUSH_AT`] are waiting. A page view then costs no committed write.
+//! (on Postgres without waiting for the WAL flush) every [`FLUSH_EVERY`], or as soon as
+//! [`FLUSH_AT`] are waiting (the request that fills the buffer wakes the writer; it never
+//! writes, nor waits for a write, itself). A page view then costs no committed write and no
+//! wait on the database.
 //!
-//! What a crash can lose: the signals still in the buffer — at most [`FLUSH_AT`], and in
-//! practice those of the last [`FLUSH_EVERY`] — plus, on Postgres, the last batches committed
+//! What a crash can lose: the signals still in the buffer — at most [`MAX_BUFFERED`] (when the
+//! database cannot keep up, the oldest beyond it are dropped with a warning), in practice those
+//! of the last [`FLUSH_EVERY`] — plus the batch being written, plus, on Postgres, the last batches committed
 //! without waiting for the WAL flush (`synchronous_commit = off`: at most about three times
 //! `wal_writer_delay`, 600 ms by default). Signals are hints for recommendations, never money or
 //! access. A graceful shutdown writes the buffer ([`BufferedSignals::flush`]).
 //!
 //! Reads see this process's own writes: every read (`recall`, `merge`, `clear`, `purge`,
 //! `co_purchases`) writes the buffer first. Another instance sees them within [`FLUSH_EVERY`].
+//!
+//! Recalls are remembered (issue 16): a subject's saved profile and recent views, once read,
+//! are kept for [`RECALL_FRESH`] and answered from memory, with this process's own new views
+//! added as they are recorded — so a buyer paging through KEYS does not make every page re-read
+//! and decode their last 1 000 views. What another instance records (views, a saved profile, a
+//! merge or a clear made there) shows here within [`RECALL_FRESH`] plus the one read that
+//! refreshes the copy (one request per subject reads it again; the others are answered from
+//! the older copy meanwhile); a saved profile, a clear, a merge or a purge made here forgets at
+//! once. A view recorded here while its subject's
+//! recall is being read from the database may count up to [`RECALL_FRESH`] late. At most
+//! [`RECALL_VIEWS_KEPT`] views are kept in all (beyond, the memory starts over).
+//!
+//! Co-purchase counts (statistics over every paid order, the same for every buyer who owns the
+//! same KEYS) are remembered per owned set for [`CO_PURCHASES_FRESH`] (at most
+//! [`CO_PURCHASE_SETS_KEPT`] sets), so a buyer who owns KEYS does not cost a database read per
+//! page either.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use catalog::Slug;
 use chrono::{DateTime, Utc};
-use discovery::{Profile, Recall, Signal, SignalRepository, SignalStoreError, Subject};
+use discovery::{Profile, Recall, Signal, SignalKind, SignalRepository, SignalStoreError, Subject};
 
 /// How often the buffer is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// How many waiting signals make the recording request write them at once.
+/// How many waiting signals wake the writer at once.
 pub const FLUSH_AT: usize = 512;
+/// The most signals kept waiting; beyond, the oldest are dropped (with a warning).
+pub const MAX_BUFFERED: usize = 4 * FLUSH_AT;
+/// How long a remembered recall is answered from memory.
+pub const RECALL_FRESH: Duration = Duration::from_secs(1);
+/// The most views remembered, all subjects together.
+pub const RECALL_VIEWS_KEPT: usize = 200_000;
+/// How long co-purchase counts are answered from memory.
+pub const CO_PURCHASES_FRESH: Duration = Duration::from_secs(30);
+/// The most owned sets whose co-purchase counts are remembered.
+pub const CO_PURCHASE_SETS_KEPT: usize = 10_000;
+
+type CoPurchases = BTreeMap<Slug, Vec<(Slug, u32)>>;
+
+/// One subject's remembered recall.
+struct Remembered {
+    profile: Option<Profile>,
+    /// Newest first, at most `limit`.
+    views: VecDeque<Signal>,
+    /// The cut-off and the limit it was read with (it answers reads asking no further back
+    /// and no more).
+    since: DateTime<Utc>,
+    limit: u64,
+    read_at: Instant,
+    /// A request is reading it again: the others keep answering from this copy meanwhile
+    /// (one database read per subject at a time, not one per waiting request).
+    refreshing: bool,
+}
+
+#[derive(Default)]
+struct Recalls {
+    by_subject: HashMap<Subject, Remembered>,
+    views: usize,
+}
 
 /// A [`SignalRepository`] that buffers `record` (see the module documentation).
 pub struct BufferedSignals {
@@ -32,6 +84,10 @@ pub struct BufferedSignals {
     buffer: Mutex<Vec<(Subject, Signal)>>,
     /// Serialises writers so batches land in the order they were taken.
     writing: tokio::sync::Mutex<()>,
+    recalls: Mutex<Recalls>,
+    co_purchases: Mutex<HashMap<Vec<Slug>, (Arc<CoPurchases>, Instant)>>,
+    /// Wakes the writer before its next tick (a full buffer).
+    wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for BufferedSignals {
@@ -41,8 +97,8 @@ impl std::fmt::Debug for BufferedSignals {
 }
 
 impl BufferedSignals {
-    /// Wraps `inner` and starts the task that writes the buffer every [`FLUSH_EVERY`] (it ends
-    /// with the runtime).
+    /// Wraps `inner` and starts the task that writes the buffer every [`FLUSH_EVERY`], or when
+    /// [`FLUSH_AT`] wait (it ends with the runtime).
     #[must_use]
     pub fn start(inner: Arc<dyn SignalRepository>) -> Arc<Self> {
         let me = Arc::new(Self::new(inner));
@@ -51,7 +107,13 @@ impl BufferedSignals {
             let mut tick = tokio::time::interval(FLUSH_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                {
+                    let Some(me) = weak.upgrade() else { break };
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = me.wake.notified() => {}
+                    }
+                }
                 let Some(me) = weak.upgrade() else { break };
                 if let Err(e) = me.flush().await {
                     tracing::warn!(error = %e, "discovery signals not written; retrying");
@@ -68,6 +130,9 @@ impl BufferedSignals {
             inner,
             buffer: Mutex::new(Vec::new()),
             writing: tokio::sync::Mutex::new(()),
+            recalls: Mutex::new(Recalls::default()),
+            co_purchases: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -101,17 +166,105 @@ impl BufferedSignals {
 }
 
 impl BufferedSignals {
+    fn recalls(&self) -> std::sync::MutexGuard<'_, Recalls> {
+        self.recalls.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The remembered recall of `subject`, when fresh and read at least as far back and as
+    /// many as asked.
+    ///
+    /// When it is older than [`RECALL_FRESH`], the first caller gets `None` and reads it again
+    /// (calling [`BufferedSignals::remember`] or [`BufferedSignals::refresh_failed`]); callers
+    /// meanwhile are answered from the older copy.
+    fn remembered(&self, subject: &Subject, since: DateTime<Utc>, limit: u64) -> Option<Recall> {
+        let mut recalls = self.recalls();
+        let r = recalls.by_subject.get_mut(subject)?;
+        if r.since > since || r.limit < limit {
+            return None;
+        }
+        if r.read_at.elapsed() >= RECALL_FRESH && !r.refreshing {
+            r.refreshing = true;
+            return None;
+        }
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Some(Recall {
+            profile: r.profile.clone(),
+            views: r.views.iter().filter(|v| v.at >= since).take(take).cloned().collect(),
+        })
+    }
+
+    fn remember(&self, subject: &Subject, recall: &Recall, since: DateTime<Utc>, limit: u64, read_at: Instant) {
+        let mut recalls = self.recalls();
+        if recalls.views + recall.views.len() > RECALL_VIEWS_KEPT {
+            recalls.by_subject.clear();
+            recalls.views = 0;
+        }
+        recalls.views += recall.views.len();
+        let old = recalls.by_subject.insert(
+            subject.clone(),
+            Remembered {
+                profile: recall.profile.clone(),
+                views: recall.views.iter().cloned().collect(),
+                since,
+                limit,
+                read_at,
+                refreshing: false,
+            },
+        );
+        if let Some(old) = old {
+            recalls.views = recalls.views.saturating_sub(old.views.len());
+        }
+    }
+
+    /// A refresh did not happen: the next caller tries again.
+    fn refresh_failed(&self, subject: &Subject) {
+        if let Some(r) = self.recalls().by_subject.get_mut(subject) {
+            r.refreshing = false;
+        }
+    }
+
+    fn forget(&self, subject: &Subject) {
+        let mut recalls = self.recalls();
+        if let Some(old) = recalls.by_subject.remove(subject) {
+            recalls.views = recalls.views.saturating_sub(old.views.len());
+        }
+    }
+
+    /// Adds this process's own new view to `subject`'s remembered recall.
+    fn remember_view(&self, subject: &Subject, signal: &Signal) {
+        if !matches!(signal.kind, SignalKind::View(_)) {
+            return;
+        }
+        let mut recalls = self.recalls();
+        let Some(r) = recalls.by_subject.get_mut(subject) else {
+            return;
+        };
+        r.views.push_front(signal.clone());
+        let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
+        let added = if r.views.len() > limit {
+            r.views.pop_back();
+            0
+        } else {
+            1
+        };
+        recalls.views += added;
+    }
+
     /// A batch that could not be written goes back before what arrived since; beyond
-    /// `4 × FLUSH_AT` the oldest are dropped, with a warning.
+    /// [`MAX_BUFFERED`] the oldest are dropped, with a warning.
     fn put_back(&self, batch: Vec<(Subject, Signal)>) {
         if let Ok(mut b) = self.buffer.lock() {
             let newer = std::mem::replace(&mut *b, batch);
             b.extend(newer);
-            let over = b.len().saturating_sub(4 * FLUSH_AT);
-            if over > 0 {
-                b.drain(..over);
-                tracing::warn!(dropped = over, "discovery signal buffer full: oldest dropped");
-            }
+            Self::bound(&mut b);
+        }
+    }
+
+    fn bound(b: &mut Vec<(Subject, Signal)>) {
+        let over = b.len().saturating_sub(MAX_BUFFERED);
+        if over > 0 {
+            b.drain(..over);
+            tracing::warn!(dropped = over, "discovery signal buffer full: oldest dropped");
         }
     }
 }
@@ -119,20 +272,25 @@ impl BufferedSignals {
 #[async_trait]
 impl SignalRepository for BufferedSignals {
     async fn record(&self, subject: &Subject, signal: &Signal) -> Result<(), SignalStoreError> {
+        self.remember_view(subject, signal);
         let waiting = self.buffer.lock().ok().map(|mut b| {
             b.push((subject.clone(), signal.clone()));
+            Self::bound(&mut b);
             b.len()
         });
         let Some(waiting) = waiting else {
             return self.inner.record(subject, signal).await;
         };
         if waiting >= FLUSH_AT {
-            self.flush().await?;
+            self.wake.notify_one();
         }
         Ok(())
     }
 
     async fn record_many(&self, batch: &[(Subject, Signal)]) -> Result<(), SignalStoreError> {
+        for (subject, signal) in batch {
+            self.remember_view(subject, signal);
+        }
         self.flush().await?;
         self.inner.record_many(batch).await
     }
@@ -143,8 +301,24 @@ impl SignalRepository for BufferedSignals {
         views_since: DateTime<Utc>,
         limit: u64,
     ) -> Result<Recall, SignalStoreError> {
-        self.flush().await?;
-        self.inner.recall(subject, views_since, limit).await
+        if let Some(r) = self.remembered(subject, views_since, limit) {
+            return Ok(r);
+        }
+        let read_at = Instant::now();
+        let read = async {
+            self.flush().await?;
+            self.inner.recall(subject, views_since, limit).await
+        };
+        match read.await {
+            Ok(recall) => {
+                self.remember(subject, &recall, views_since, limit, read_at);
+                Ok(recall)
+            }
+            Err(e) => {
+                self.refresh_failed(subject);
+                Err(e)
+            }
+        }
     }
 
     async fn save_profile(
@@ -153,27 +327,60 @@ impl SignalRepository for BufferedSignals {
         profile: &Profile,
         at: DateTime<Utc>,
     ) -> Result<(), SignalStoreError> {
-        self.inner.save_profile(subject, profile, at).await
+        self.forget(subject);
+        let saved = self.inner.save_profile(subject, profile, at).await;
+        self.forget(subject);
+        saved
     }
 
     async fn merge(&self, from: &Subject, into: &Subject) -> Result<(), SignalStoreError> {
         self.flush().await?;
-        self.inner.merge(from, into).await
+        let merged = self.inner.merge(from, into).await;
+        self.forget(from);
+        self.forget(into);
+        merged
     }
 
     async fn clear(&self, subject: &Subject) -> Result<(), SignalStoreError> {
         self.flush().await?;
-        self.inner.clear(subject).await
+        let cleared = self.inner.clear(subject).await;
+        self.forget(subject);
+        cleared
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, SignalStoreError> {
         self.flush().await?;
-        self.inner.purge(before).await
+        let purged = self.inner.purge(before).await;
+        *self.recalls() = Recalls::default();
+        purged
     }
 
     async fn co_purchases(&self, owned: &[Slug]) -> Result<BTreeMap<Slug, Vec<(Slug, u32)>>, SignalStoreError> {
+        let known = |m: &HashMap<Vec<Slug>, (Arc<CoPurchases>, Instant)>| {
+            m.get(owned)
+                .filter(|(_, at)| at.elapsed() < CO_PURCHASES_FRESH)
+                .map(|(c, _)| Arc::clone(c))
+        };
+        if let Some(c) = known(
+            &self
+                .co_purchases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            return Ok((*c).clone());
+        }
+        let read_at = Instant::now();
         self.flush().await?;
-        self.inner.co_purchases(owned).await
+        let counts = self.inner.co_purchases(owned).await?;
+        let mut kept = self
+            .co_purchases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= CO_PURCHASE_SETS_KEPT {
+            kept.clear();
+        }
+        kept.insert(owned.to_vec(), (Arc::new(counts.clone()), read_at));
+        Ok(counts)
     }
 }
 
@@ -227,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_buffer_is_written_by_the_request_that_fills_it_and_a_failed_batch_is_kept() {
+    fn a_full_buffer_wakes_the_writer_without_waiting_and_a_failed_batch_is_kept() {
         let mut inner = MockSignalRepository::new();
         let mut calls = 0;
         inner.expect_record_many().times(2).returning(move |b| {
@@ -241,15 +448,88 @@ mod tests {
         });
         let buffered = BufferedSignals::new(Arc::new(inner));
         run(async {
-            for i in 0..FLUSH_AT - 1 {
+            for i in 0..FLUSH_AT {
                 let (s, sig) = view(i);
                 buffered.record(&s, &sig).await.unwrap();
             }
-            let (s, sig) = view(FLUSH_AT);
-            assert!(buffered.record(&s, &sig).await.is_err(), "the store is down");
+            assert_eq!(buffered.pending(), FLUSH_AT, "the request never writes itself");
+            // The writer was woken (a permit is stored for it).
+            tokio::time::timeout(Duration::from_millis(100), buffered.wake.notified())
+                .await
+                .expect("the writer was woken");
+            assert!(buffered.flush().await.is_err(), "the store is down");
             assert_eq!(buffered.pending(), FLUSH_AT, "kept for the next write");
             buffered.flush().await.unwrap();
             assert_eq!(buffered.pending(), 0);
+            for i in 0..MAX_BUFFERED + 10 {
+                let (s, sig) = view(i);
+                buffered.record(&s, &sig).await.unwrap();
+            }
+            assert_eq!(buffered.pending(), MAX_BUFFERED, "bounded: the oldest are dropped");
+        });
+    }
+
+    #[test]
+    fn a_recall_is_remembered_with_this_processs_new_views_and_forgotten_when_cleared() {
+        let mut inner = MockSignalRepository::new();
+        inner.expect_record_many().returning(|_| Ok(()));
+        inner.expect_clear().times(1).returning(|_| Ok(()));
+        let (_, seen) = view(1);
+        let stored = seen.clone();
+        inner.expect_recall().times(3).returning(move |_, _, _| {
+            Ok(Recall {
+                profile: None,
+                views: vec![stored.clone()],
+            })
+        });
+        let buffered = BufferedSignals::new(Arc::new(inner));
+        let user = Subject::User(1);
+        let since = seen.at - chrono::Duration::days(30);
+        run(async {
+            assert_eq!(buffered.recall(&user, since, 3).await.unwrap().views, [seen.clone()]);
+            let (_, newer) = view(2);
+            buffered.record(&user, &newer).await.unwrap();
+            let (_, other) = view(3);
+            buffered.record(&Subject::User(2), &other).await.unwrap();
+            assert_eq!(
+                buffered.recall(&user, since, 3).await.unwrap().views,
+                [newer.clone(), seen.clone()],
+                "from memory, with the view just recorded here, newest first"
+            );
+            assert_eq!(
+                buffered.recall(&user, since, 1).await.unwrap().views,
+                [newer.clone()],
+                "fewer asked: answered from memory"
+            );
+            buffered
+                .recall(&user, since - chrono::Duration::days(1), 3)
+                .await
+                .unwrap();
+            buffered.clear(&user).await.unwrap();
+            buffered.recall(&user, since, 3).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn co_purchase_counts_are_remembered_per_owned_set() {
+        let mut inner = MockSignalRepository::new();
+        let a: Slug = "key-a".parse().unwrap();
+        let b: Slug = "key-b".parse().unwrap();
+        let counts = BTreeMap::from([(b.clone(), vec![(a.clone(), 3)])]);
+        let answer = counts.clone();
+        inner
+            .expect_co_purchases()
+            .times(2)
+            .returning(move |_| Ok(answer.clone()));
+        let buffered = BufferedSignals::new(Arc::new(inner));
+        run(async {
+            assert_eq!(buffered.co_purchases(std::slice::from_ref(&a)).await.unwrap(), counts);
+            assert_eq!(
+                buffered.co_purchases(std::slice::from_ref(&a)).await.unwrap(),
+                counts,
+                "from memory"
+            );
+            buffered.co_purchases(&[a.clone(), b.clone()]).await.unwrap();
         });
     }
 }

@@ -8,6 +8,7 @@
 //! (`INSERT … ON CONFLICT DO NOTHING`, then `SELECT … FOR UPDATE` on Postgres; SQLite
 //! serialises writers), so overlapping ingest runs and several server processes stay correct.
 
+pub mod access_feed;
 mod account_repo;
 mod catalog_repo;
 mod discovery_repo;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
+pub use access_feed::AccessFeed;
 pub use account_repo::SqlAccountStore;
 pub use catalog_repo::SqlCatalogRepository;
 pub use discovery_repo::SqlSignalRepository;

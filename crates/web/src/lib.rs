@@ -34,6 +34,7 @@ use poem::web::Json;
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 
+pub use http::access_cache::AccessCache;
 pub use http::guard;
 pub use shop::checkout;
 pub use snapshot::cache::CatalogCache;
@@ -161,6 +162,12 @@ pub struct AccessPart {
     pub downloads: Arc<dyn entitlements::ports::DownloadLog>,
     /// Signs and checks download links (the key is the same on every instance).
     pub links: entitlements::DownloadLinks,
+    /// This instance's memory of sessions and holdings, trusted while the database's access
+    /// feed is live (never on SQLite); see [`http::access_cache`].
+    pub cache: Arc<http::access_cache::AccessCache>,
+    /// Heartbeats on demand through the access feed (Postgres), for read-your-writes after a
+    /// state-changing request; `None` without a feed.
+    pub sync: Option<Arc<dyn entitlements::ports::AccessSync>>,
 }
 
 /// Buying.
@@ -415,6 +422,7 @@ pub fn app(state: AppState) -> poem::endpoint::BoxEndpoint<'static> {
         .nest("/api", api_routes)
         .catch_all_error(http::page::not_found)
         .around(snapshot::response_cache::cached)
+        .around(http::access_cache::settle)
         .around(guard::api_guard)
         .around(http::outage::fail_honestly)
         // Boxed halfway: the middleware types nest too deep for the compiler otherwise.

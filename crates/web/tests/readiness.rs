@@ -62,6 +62,8 @@ async fn app_from(
             archives: Arc::new(catalog::ports::MockArchiveStore::new()),
             downloads: Arc::new(entitlements::ports::MockDownloadLog::new()),
             links: entitlements::DownloadLinks::new(b"test".to_vec(), std::time::Duration::from_secs(300)),
+            cache: Arc::new(web::AccessCache::new(16)),
+            sync: None,
         },
         shop: ShopPart {
             commerce: commerce.clone(),

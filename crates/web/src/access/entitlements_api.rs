@@ -2,17 +2,15 @@
 //! Every answer is decided on the server from the entitlements domain's rules.
 
 use accounts::Email;
-use accounts::ports::AccountId;
 use entitlements::ports::NewGrant;
-use entitlements::{
-    Actor, Entitlement, EntitlementId, Holder, Principal, RevokeReason, RuleError, Scope, Source, Status, Term,
-};
+use entitlements::{Actor, Entitlement, EntitlementId, Holder, RevokeReason, RuleError, Scope, Source, Status, Term};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::AppState;
+use crate::http::access_cache::holdings;
 use crate::http::extract::{Admin, SignedIn};
 use crate::http::problem::{Answer, Problem, e};
 
@@ -147,49 +145,6 @@ fn info(e: &Entitlement, now: chrono::DateTime<chrono::Utc>) -> EntitlementInfo 
     }
 }
 
-/// What an account holds now: its principal (itself and the organisations it belongs to *now*,
-/// so a removed member loses the organisation's entitlements on the next request), every
-/// entitlement of that principal, and the organisations' names (for "via organisation Acme").
-pub(crate) struct Holdings {
-    pub(crate) principal: Principal,
-    pub(crate) entitlements: Vec<Entitlement>,
-    pub(crate) org_names: Vec<(i64, String)>,
-    /// The organisations the account owns or administers (it may buy for them).
-    pub(crate) managed: Vec<(i64, String)>,
-}
-
-/// Reads [`Holdings`]: one memberships query, one entitlements query.
-pub(crate) async fn holdings(state: &AppState, account: AccountId) -> Result<Holdings, String> {
-    let orgs = state
-        .identity
-        .orgs
-        .memberships(account)
-        .await
-        .map_err(|e| e.to_string())?;
-    let principal = Principal {
-        user: account,
-        organisations: orgs.iter().map(|(o, _)| o.id).collect(),
-    };
-    let entitlements = state
-        .access
-        .entitlements
-        .for_principal(&principal)
-        .await
-        .map_err(|e| e.to_string())?;
-    let managed = orgs
-        .iter()
-        .filter(|(_, role)| role.manages())
-        .map(|(o, _)| (o.id.0, o.name.clone()))
-        .collect();
-    let org_names = orgs.into_iter().map(|(o, _)| (o.id.0, o.name)).collect();
-    Ok(Holdings {
-        principal,
-        entitlements,
-        org_names,
-        managed,
-    })
-}
-
 /// Entitlement endpoints.
 pub struct EntitlementsApi;
 
@@ -199,10 +154,10 @@ impl EntitlementsApi {
     #[oai(path = "/me/entitlements", method = "get", tag = "EntTags::Me")]
     async fn my_entitlements(&self, state: Data<&AppState>, caller: SignedIn) -> ListResponse {
         match holdings(&state, caller.account()).await {
-            Ok(Holdings { entitlements: list, .. }) => {
+            Ok(h) => {
                 let now = state.clock.now();
                 ListResponse::Ok(Json(EntitlementList {
-                    items: list.iter().map(|x| info(x, now)).collect(),
+                    items: h.entitlements.iter().map(|x| info(x, now)).collect(),
                 }))
             }
             Err(err) => {

@@ -13,7 +13,7 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::access::entitlements_api::{Holdings, holdings};
+use crate::http::access_cache::holdings;
 use crate::http::extract::{HasCsrf, PageSession, SignedInForm};
 use crate::http::session::session_of;
 
@@ -57,12 +57,7 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
     let Some(session) = session_of(state, req).await else {
         return Access::Anonymous;
     };
-    let Holdings {
-        principal,
-        entitlements: list,
-        org_names,
-        managed,
-    } = match holdings(state, session.account).await {
+    let held = match holdings(state, session.account).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
@@ -76,14 +71,15 @@ pub(crate) async fn access_to(state: &AppState, req: &Request, key: &Key) -> Acc
         slug: key.meta.slug.clone(),
         tier: key.meta.tier,
     };
-    match can_access(&principal, &list, &key_ref, state.clock.now()) {
+    let candidates = held.for_key(&key_ref.slug);
+    match can_access(&held.principal, &candidates, &key_ref, state.clock.now()) {
         Some(e) => Access::Owned {
-            how: how(e, &org_names),
+            how: how(e, &held.org_names),
             csrf: session.csrf_token,
         },
         None => Access::Locked {
             csrf: session.csrf_token.clone(),
-            buy_for: managed,
+            buy_for: held.managed.clone(),
         },
     }
 }
@@ -131,12 +127,7 @@ struct LibraryPage {
 
 #[handler]
 pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request, PageSession(session): PageSession) -> Response {
-    let Holdings {
-        principal,
-        entitlements: list,
-        org_names,
-        ..
-    } = match holdings(&state, session.account).await {
+    let held = match holdings(&state, session.account).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
@@ -152,11 +143,12 @@ pub(crate) async fn account_keys(state: Data<&AppState>, req: &Request, PageSess
                 slug: key.meta.slug.clone(),
                 tier: key.meta.tier,
             };
-            can_access(&principal, &list, &key_ref, now).map(|e| LibraryItem {
+            let candidates = held.for_key(&key_ref.slug);
+            can_access(&held.principal, &candidates, &key_ref, now).map(|e| LibraryItem {
                 slug: key.meta.slug.to_string(),
                 name: key.meta.name.clone(),
                 kind_label: crate::http::page::kind_label(key.meta.kind),
-                how: how(e, &org_names),
+                how: how(e, &held.org_names),
                 versions: key.versions.iter().rev().map(|v| v.version.to_string()).collect(),
             })
         })

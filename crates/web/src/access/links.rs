@@ -13,17 +13,17 @@
 use std::time::Duration;
 
 use catalog::Key;
-use entitlements::{ArchiveRef, Entitlement, IssueError, KeyRef, PresentedLink, Principal};
+use entitlements::{ArchiveRef, IssueError, KeyRef, PresentedLink};
 use poem::http::{StatusCode, header};
 use poem::web::{Data, Json, Path, Redirect};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::access::entitlements_api::{Holdings, holdings};
+use crate::http::access_cache::{Holdings, holdings};
 use crate::http::extract::ProblemError;
 use crate::http::problem::e;
-use crate::http::session::access_of;
+use crate::http::session::{Read, access_of};
 
 /// Presigned S3 URLs handed out by `/dl/…` live this long.
 const S3_REDIRECT_TTL: Duration = Duration::from_secs(60);
@@ -67,12 +67,12 @@ pub(crate) async fn issue(state: Data<&AppState>, req: &Request, Path(slug): Pat
             }
         }
     };
-    let (principal, list) = match access_of(&state, req).await {
+    let held = match access_of(&state, req, Read::Cached).await {
         Ok(Some(access)) => access,
         Ok(None) => return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in to download"),
         Err(()) => return unavailable(),
     };
-    match link_with(&state, &principal, &list, &slug, request.version.as_deref()) {
+    match link_with(&state, &held, &slug, request.version.as_deref()) {
         Ok((url, expires)) => {
             Json(serde_json::json!({ "url": url, "expires_at": expires.to_rfc3339() })).into_response()
         }
@@ -92,26 +92,21 @@ pub(crate) async fn link_for(
     slug: &str,
     version: Option<&str>,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Response> {
-    let Holdings {
-        principal,
-        entitlements: list,
-        ..
-    } = match holdings(state, account).await {
+    let held = match holdings(state, account).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "entitlement lookup failed");
             return Err(unavailable());
         }
     };
-    link_with(state, &principal, &list, slug, version)
+    link_with(state, &held, slug, version)
 }
 
 /// [`link_for`] with the principal's entitlements already read.
 #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
 fn link_with(
     state: &AppState,
-    principal: &Principal,
-    list: &[Entitlement],
+    held: &Holdings,
     slug: &str,
     version: Option<&str>,
 ) -> Result<(String, chrono::DateTime<chrono::Utc>), Response> {
@@ -134,9 +129,11 @@ fn link_with(
         ));
     };
     let v = found.version.to_string();
+    // Only the entitlements that could cover this KEY: a buyer may hold 100 000.
+    let candidates = held.for_key(&key.meta.slug);
     match state.access.links.issue(
-        principal,
-        list,
+        &held.principal,
+        &candidates,
         &archive_of(&key, &v, &found.archive.sha256),
         state.clock.now(),
     ) {
@@ -168,7 +165,8 @@ pub(crate) async fn serve(
     let Some(v) = version.parse().ok().and_then(|v| key.version(&v)) else {
         return forbidden(&invalid);
     };
-    let caller = match access_of(&state, req).await {
+    // Redemption re-checks the database, never this instance's cache.
+    let caller = match access_of(&state, req, Read::Database).await {
         Ok(access) => access,
         Err(()) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
@@ -178,7 +176,7 @@ pub(crate) async fn serve(
         signature: &sig,
     };
     let archive = archive_of(&key, &version, &v.archive.sha256);
-    let caller = caller.as_ref().map(|(p, list)| (p, list.as_slice()));
+    let caller = caller.as_ref().map(|h| (&h.principal, h.entitlements.as_slice()));
     let user = match state
         .access
         .links

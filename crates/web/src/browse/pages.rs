@@ -4,7 +4,7 @@ use askama::Template;
 use catalog::{CatalogQuery, Category, Intent, Key, Kind, QueryError, Role, Sort, Tier};
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Redirect};
-use poem::{Request, Response, handler};
+use poem::{IntoResponse, Request, Response, handler};
 
 use crate::AppState;
 use crate::access::library::{Access, access_to};
@@ -203,10 +203,46 @@ pub(crate) fn home() -> Redirect {
     Redirect::see_other("/marketplace")
 }
 
+/// "Recommended for you", on its own: what a signed-in marketplace page renders for the buyer
+/// (the rest is the anonymous page of the same URL).
+#[derive(Template)]
+#[template(path = "marketplace_recommended.html")]
+struct RecommendedPart {
+    recommended: Vec<crate::discover::RecView>,
+}
+
+/// `/marketplace`: to a visitor without a cookie, the page as it is for everyone (kept by the
+/// response cache); to a known buyer, that same page — the anonymous rendering of this URL,
+/// from the response cache — with only "Recommended for you" rendered for them.
 #[handler]
 pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Response {
-    let (mut query, mut notices, chose_sort) = parse_query(req);
     let index = state.catalog.cache.snapshot();
+    if !(req.headers().contains_key(poem::http::header::COOKIE)
+        || req.headers().contains_key(poem::http::header::AUTHORIZATION))
+    {
+        return render(&marketplace_page(&state, req, &index));
+    }
+    let recs = crate::discover::for_request(&state, req, None, 3).await;
+    let part = RecommendedPart {
+        recommended: crate::discover::views(&state, &recs),
+    };
+    let responses = &state.catalog.responses;
+    let shared = responses.page(index.revision(), req).or_else(|| {
+        let html = marketplace_page(&state, req, &index).render().ok()?;
+        Some(responses.keep_page(index.revision(), req, html))
+    });
+    match (shared, part.render()) {
+        (Some(shared), Ok(part)) => match crate::http::page::splice(&shared, "recommended", &part) {
+            Some(html) => poem::web::Html(html).into_response(),
+            None => render(&marketplace_page(&state, req, &index)),
+        },
+        _ => render(&marketplace_page(&state, req, &index)),
+    }
+}
+
+/// The marketplace page of `req`'s URL as everyone sees it (no recommendations).
+fn marketplace_page(state: &AppState, req: &Request, index: &catalog::CatalogIndex) -> MarketplacePage {
+    let (mut query, mut notices, chose_sort) = parse_query(req);
     let offers = state.catalog.cache.offers();
     let mut result = index.search(&query);
     let pages = result.pages();
@@ -238,7 +274,7 @@ pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Respon
     if chose_sort && query.sort == Sort::Relevance {
         sorts[0].selected = true;
     }
-    let page = MarketplacePage {
+    MarketplacePage {
         q: query.text.clone().unwrap_or_default(),
         notices,
         corrected: result.corrected.clone(),
@@ -277,17 +313,7 @@ pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Respon
             || query.category.is_some(),
         catalog_size: index.len(),
         recommended: Vec::new(),
-    };
-    let mut page = page;
-    // "Recommended for you": only for a known buyer (signed in, or a visitor who answered
-    // /discover); anonymous pages stay cacheable.
-    if req.headers().contains_key(poem::http::header::COOKIE)
-        || req.headers().contains_key(poem::http::header::AUTHORIZATION)
-    {
-        let recs = crate::discover::for_request(&state, req, None, 3).await;
-        page.recommended = crate::discover::views(&state, &recs);
     }
-    render(&page)
 }
 
 struct VersionView {
@@ -342,16 +368,130 @@ struct KeyPage {
     signed_in: bool,
 }
 
+/// A KEY page's personal parts, on their own: the buy bar, the access section and "Pairs well
+/// with" (the rest is the anonymous page of the same URL).
+struct KeyPersonal {
+    slug: String,
+    price: Option<String>,
+    owned: bool,
+    signed_in: bool,
+    access: Access,
+    versions: Vec<VersionView>,
+    pairs: Vec<crate::discover::RecView>,
+}
+
+/// The parts' templates read [`KeyPersonal`]'s fields (through `Deref`), as the whole page's do.
+macro_rules! key_part {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name<'a>(&'a KeyPersonal);
+
+        impl std::ops::Deref for $name<'_> {
+            type Target = KeyPersonal;
+            fn deref(&self) -> &KeyPersonal {
+                self.0
+            }
+        }
+    };
+}
+key_part!(BuybarPart, "key_buybar.html");
+key_part!(AccessPart, "key_access.html");
+key_part!(PairsPart, "key_pairs.html");
+
+/// A KEY page: to a visitor without a cookie, the page as it is for everyone (kept by the
+/// response cache); to a known buyer, that same page — the anonymous rendering of this URL,
+/// from the response cache — with only the buy bar, the access section and "Pairs well with"
+/// rendered for them.
 #[handler]
 pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, req: &Request) -> Response {
-    let Some(key) = state.catalog.cache.snapshot().get(&slug) else {
+    let index = state.catalog.cache.snapshot();
+    let Some(key) = index.get(&slug) else {
         return error_page(
             StatusCode::NOT_FOUND,
             "No such KEY",
             &format!("There is no KEY called “{slug}”. Browse the marketplace to find one."),
         );
     };
+    let personal = req.headers().contains_key(poem::http::header::COOKIE)
+        || req.headers().contains_key(poem::http::header::AUTHORIZATION);
+    if !personal {
+        return render(&anonymous_key_page(&state, &key).await);
+    }
     let access = access_to(&state, req, &key).await;
+    let who = crate::discover::asker(&state, req).await;
+    let pairs = crate::discover::pairs_for(&state, &who, &key, 4).await;
+    if let Some(s) = who.subject() {
+        crate::discover::record(&state, s, discovery::SignalKind::View(key.meta.slug.clone())).await;
+    }
+    let responses = &state.catalog.responses;
+    let shared = match responses.page(index.revision(), req) {
+        Some(page) => Some(page),
+        None => anonymous_key_page(&state, &key)
+            .await
+            .render()
+            .ok()
+            .map(|html| responses.keep_page(index.revision(), req, html)),
+    };
+    let part = KeyPersonal {
+        slug: key.meta.slug.to_string(),
+        price: key_price(&state, &key),
+        owned: matches!(access, Access::Owned { .. }),
+        signed_in: !matches!(access, Access::Anonymous),
+        access,
+        versions: versions_of(&key),
+        pairs: crate::discover::views(&state, &pairs),
+    };
+    let spliced = shared.and_then(|page| {
+        let page = crate::http::page::splice(&page, "buybar", &BuybarPart(&part).render().ok()?)?;
+        let page = crate::http::page::splice(page.as_bytes(), "access", &AccessPart(&part).render().ok()?)?;
+        crate::http::page::splice(page.as_bytes(), "pairs", &PairsPart(&part).render().ok()?)
+    });
+    match spliced {
+        Some(html) => poem::web::Html(html).into_response(),
+        None => {
+            let mut page = key_page_of(&state, &key, part.access);
+            page.pairs = part.pairs;
+            render(&page)
+        }
+    }
+}
+
+fn key_price(state: &AppState, key: &Key) -> Option<String> {
+    let offers = state.catalog.cache.offers();
+    offers
+        .as_ref()
+        .as_ref()
+        .and_then(|o| o.key_price(&key.meta.slug))
+        .map(|p| p.to_string())
+}
+
+fn versions_of(key: &Key) -> Vec<VersionView> {
+    let current = key.current();
+    key.versions
+        .iter()
+        .rev()
+        .map(|v| VersionView {
+            version: v.version.to_string(),
+            released_at: v.released_at.to_string(),
+            size: human_size(v.archive.size_bytes),
+            sha256: v.archive.sha256.clone(),
+            changelog_html: to_safe_html(&v.changelog),
+            current: current.is_some_and(|c| c.version == v.version),
+        })
+        .collect()
+}
+
+/// The KEY page everyone sees: no account, pairs from the KEY alone.
+async fn anonymous_key_page(state: &AppState, key: &Key) -> KeyPage {
+    let pairs = crate::discover::pairs_for(state, &crate::discover::Asker::nobody(), key, 4).await;
+    let mut page = key_page_of(state, key, Access::Anonymous);
+    page.pairs = crate::discover::views(state, &pairs);
+    page
+}
+
+/// A KEY page for someone with `access` (no pairs yet).
+fn key_page_of(state: &AppState, key: &Key, access: Access) -> KeyPage {
     let m = &key.meta;
     let offers = state.catalog.cache.offers();
     let offers = offers.as_ref().as_ref();
@@ -382,7 +522,7 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
     });
     let current = key.current();
     let preview = current.map(|v| v.preview.clone()).unwrap_or_default();
-    let page = KeyPage {
+    KeyPage {
         slug: m.slug.to_string(),
         name: m.name.clone(),
         kind: m.kind.as_str(),
@@ -396,19 +536,7 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
         categories: m.categories.iter().map(|c| label(c.as_str())).collect(),
         tags: m.tags.clone(),
         current_version: current.map(|v| v.version.to_string()).unwrap_or_default(),
-        versions: key
-            .versions
-            .iter()
-            .rev()
-            .map(|v| VersionView {
-                version: v.version.to_string(),
-                released_at: v.released_at.to_string(),
-                size: human_size(v.archive.size_bytes),
-                sha256: v.archive.sha256.clone(),
-                changelog_html: to_safe_html(&v.changelog),
-                current: current.is_some_and(|c| c.version == v.version),
-            })
-            .collect(),
+        versions: versions_of(key),
         files: preview
             .files
             .iter()
@@ -449,13 +577,5 @@ pub(crate) async fn key_page(Path(slug): Path<String>, state: Data<&AppState>, r
         plan,
         pairs: Vec::new(),
         public_url: state.http.public_url.to_string(),
-    };
-    let mut page = page;
-    let who = crate::discover::asker(&state, req).await;
-    let pairs = crate::discover::pairs_for(&state, &who, &key, 4).await;
-    page.pairs = crate::discover::views(&state, &pairs);
-    if let Some(s) = who.subject() {
-        crate::discover::record(&state, s, discovery::SignalKind::View(key.meta.slug.clone())).await;
     }
-    render(&page)
 }

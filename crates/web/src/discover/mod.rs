@@ -71,13 +71,22 @@ pub(crate) async fn subject_of(state: &AppState, req: &Request) -> (Option<Accou
 /// organisations'), else the visitor cookie.
 pub(crate) struct Asker {
     subject: Option<Subject>,
-    entitlements: Vec<entitlements::Entitlement>,
+    held: Option<std::sync::Arc<crate::http::access_cache::Holdings>>,
     /// The entitlements could not be read: what the buyer owns is unknown, so nothing may be
     /// recommended (it could be something they own).
     ownership_unknown: bool,
 }
 
 impl Asker {
+    /// A visitor without a cookie: nobody known, nothing owned.
+    pub(crate) fn nobody() -> Self {
+        Asker {
+            subject: None,
+            held: None,
+            ownership_unknown: false,
+        }
+    }
+
     /// The subject their signals are recorded under.
     pub(crate) fn subject(&self) -> Option<&Subject> {
         self.subject.as_ref()
@@ -87,20 +96,20 @@ impl Asker {
 /// Reads the [`Asker`] of a request. When the entitlements cannot be read (logged), a signed-in
 /// buyer stays themselves (their signals are still theirs) and nothing is recommended.
 pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
-    match crate::http::session::access_of(state, req).await {
-        Ok(Some((principal, entitlements))) => Asker {
-            subject: Some(Subject::User(principal.user.0)),
-            entitlements,
+    match crate::http::session::access_of(state, req, crate::http::session::Read::Cached).await {
+        Ok(Some(held)) => Asker {
+            subject: Some(Subject::User(held.principal.user.0)),
+            held: Some(held),
             ownership_unknown: false,
         },
         Ok(None) => Asker {
             subject: visitor_of(state, req),
-            entitlements: Vec::new(),
+            held: None,
             ownership_unknown: false,
         },
         Err(()) => Asker {
             subject: subject_of(state, req).await.1,
-            entitlements: Vec::new(),
+            held: None,
             ownership_unknown: true,
         },
     }
@@ -109,8 +118,9 @@ pub(crate) async fn asker(state: &AppState, req: &Request) -> Asker {
 /// KEYS the asker can access now (own, organisations', plans), resolved from the scopes of
 /// the entitlements in force — not by asking `can_access` for every KEY of the catalog.
 fn accessible(state: &AppState, asker: &Asker, ranking: &crate::snapshot::cache::Ranking) -> BTreeSet<catalog::Slug> {
-    entitlements::Coverage::of(&asker.entitlements, state.clock.now())
-        .slugs(ranking.keys.iter().map(|k| (&k.meta.slug, k.meta.tier)))
+    let none: &[entitlements::Entitlement] = &[];
+    let list = asker.held.as_ref().map_or(none, |h| h.entitlements.as_slice());
+    entitlements::Coverage::of(list, state.clock.now()).slugs(ranking.keys.iter().map(|k| (&k.meta.slug, k.meta.tier)))
 }
 
 /// Builds the rules' context for a request: the saved profile overridden by `asked`, what the

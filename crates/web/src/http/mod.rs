@@ -3,6 +3,7 @@
 //! ([`text`]), the middleware ([`guard`]) and the OpenAPI document ([`spec`]). Nothing here
 //! depends on a feature module.
 
+pub mod access_cache;
 pub mod extract;
 pub mod guard;
 pub mod markdown;

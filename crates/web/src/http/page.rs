@@ -132,6 +132,39 @@ pub(crate) fn render(t: &impl Template) -> Response {
     }
 }
 
+/// `page` with what lies between `<!--personal:NAME-->` and `<!--/personal:NAME-->` replaced
+/// by `part`: a personalised page is its anonymous rendering with the personal parts rendered
+/// for the buyer. `None` when the page has no such part.
+pub(crate) fn splice(page: &[u8], name: &str, part: &str) -> Option<String> {
+    let page = std::str::from_utf8(page).ok()?;
+    let open = format!("<!--personal:{name}-->");
+    let close = format!("<!--/personal:{name}-->");
+    let start = page.find(&open)? + open.len();
+    let end = start + page[start..].find(&close)?;
+    let mut out = String::with_capacity(page.len() + part.len());
+    out.push_str(&page[..start]);
+    out.push_str(part);
+    out.push_str(&page[end..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod splice_tests {
+    #[test]
+    fn only_the_named_part_is_replaced() {
+        let page = b"<h1>KEYS</h1><!--personal:recommended--><p>hint</p><!--/personal:recommended--><p>cards</p>";
+        assert_eq!(
+            super::splice(page, "recommended", "<section>for you</section>").unwrap(),
+            "<h1>KEYS</h1><!--personal:recommended--><section>for you</section><!--/personal:recommended--><p>cards</p>"
+        );
+        assert_eq!(super::splice(page, "pairs", "x"), None);
+        assert_eq!(
+            super::splice(b"<!--personal:recommended-->unclosed", "recommended", "x"),
+            None
+        );
+    }
+}
+
 /// Turns routing errors (404, 405) into pages, or JSON under `/api/`.
 pub(crate) async fn not_found(err: poem::Error) -> Response {
     if err.is_from_response() {

@@ -2,15 +2,17 @@
 //! client address (behind trusted proxies), the caller behind a session cookie or API token,
 //! and the one-read credential → principal + entitlements lookup of downloads and discovery.
 
+use std::sync::Arc;
+
 use accounts::ports::{AccountId, Session};
 use accounts::{SecretToken, TokenScope};
 use chrono::{DateTime, Utc};
 use entitlements::ports::Credential;
-use entitlements::{Entitlement, Principal};
 use poem::Request;
 use poem::http::header;
 
 use crate::AppState;
+use crate::http::access_cache::{Holdings, holdings};
 
 /// Session cookie (named `__Host-keys_session` when cookies are secure).
 pub const SESSION_COOKIE: &str = "keys_session";
@@ -135,12 +137,7 @@ pub async fn account_of(state: &AppState, req: &Request) -> Option<AccountId> {
 /// The live session of a request's cookie, if any.
 pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
     let token = shop_cookie(state, req, SESSION_COOKIE)?;
-    match state
-        .identity
-        .accounts
-        .authenticate(&SecretToken::from_client(&token), state.clock.now())
-        .await
-    {
+    match live_session(state, &token).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "session lookup failed");
@@ -148,6 +145,23 @@ pub async fn session_of(state: &AppState, req: &Request) -> Option<Session> {
             None
         }
     }
+}
+
+/// The live session of a session token: from this instance's cache when it is trusted, else
+/// from the database (and kept when nothing changed meanwhile).
+async fn live_session(state: &AppState, token: &str) -> Result<Option<Session>, accounts::ports::AccountStoreError> {
+    let secret = SecretToken::from_client(token);
+    let now = state.clock.now();
+    let cache = &state.access.cache;
+    if let Some(s) = cache.session(&secret.digest(), now) {
+        return Ok(Some(s));
+    }
+    let ticket = cache.ticket();
+    let found = state.identity.accounts.authenticate(&secret, now).await?;
+    if let (Some(t), Some(s)) = (ticket, &found) {
+        cache.put_session(t, s.clone());
+    }
+    Ok(found)
 }
 
 /// Seconds until `until` (at least 1), for `Retry-After`.
@@ -163,9 +177,33 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The caller's principal and entitlements, from their session cookie or API token, in one
-/// database read. `Ok(None)`: no valid credential; `Err`: storage failed (logged).
-pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<(Principal, Vec<Entitlement>)>, ()> {
+/// Where [`access_of`] may read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// This instance's cache of sessions and holdings, when it is trusted (pages, link issue).
+    Cached,
+    /// The database, always (a download's redemption re-checks there).
+    Database,
+}
+
+/// The caller's principal and entitlements, from their session cookie or API token: a session
+/// from this instance's cache when it is trusted (and `read` allows), else one database read.
+/// `Ok(None)`: no valid credential; `Err`: storage failed (logged).
+pub(crate) async fn access_of(state: &AppState, req: &Request, read: Read) -> Result<Option<Arc<Holdings>>, ()> {
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "entitlement lookup failed");
+        crate::http::outage::storage_failed();
+    };
+    if read == Read::Cached && !req.headers().contains_key(header::AUTHORIZATION) && state.access.cache.is_trusted() {
+        let Some(token) = shop_cookie(state, req, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        return match live_session(state, &token).await {
+            Ok(Some(s)) => holdings(state, s.account).await.map(Some).map_err(|e| failed(&e)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(failed(&e)),
+        };
+    }
     let digest;
     let credential = if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
@@ -186,10 +224,8 @@ pub(crate) async fn access_of(state: &AppState, req: &Request) -> Result<Option<
         .entitlements
         .for_credential(credential, state.clock.now())
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "entitlement lookup failed");
-            crate::http::outage::storage_failed();
-        })
+        .map(|found| found.map(|(principal, list)| Arc::new(Holdings::new(principal, list, Vec::new(), Vec::new()))))
+        .map_err(|e| failed(&e))
 }
 
 /// The organisations `account` owns or administers — those it may buy for — as (id, name),

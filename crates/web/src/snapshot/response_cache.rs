@@ -2,9 +2,11 @@
 //!
 //! Safe with many instances: an entry is only ever served for the catalog revision it was
 //! rendered from, so a new ingest (which bumps the revision) invalidates everything at once.
-//! Only anonymous `GET`s of the public catalog are cached — a request carrying a cookie or an
-//! `Authorization` header always renders afresh, so personalised pages (later: ownership,
-//! prices with credit) never leak between visitors.
+//! Cached: anonymous `GET`s of the public catalog pages (`/marketplace…`) — a page request
+//! carrying a cookie or an `Authorization` header renders afresh, so personalised pages never
+//! leak between visitors — and every `GET /api/v1/keys…`, signed in or not: the catalog API
+//! answers the same to everyone (it reads no session; ownership is `/api/v1/me/entitlements`),
+//! and a token is still checked before the cache is asked (`api_guard` runs first).
 
 use std::sync::Arc;
 
@@ -14,7 +16,10 @@ use quick_cache::sync::Cache;
 
 use crate::AppState;
 
-const CACHED_PREFIXES: &[&str] = &["/marketplace", "/api/v1/keys"];
+/// Cached when anonymous.
+const PUBLIC_PAGES: &str = "/marketplace";
+/// Cached whoever asks: the same answer for everyone.
+const SAME_FOR_EVERYONE: &str = "/api/v1/keys";
 
 type CachedResponse = (StatusCode, Option<HeaderValue>, bytes::Bytes, Option<poem::PathPattern>);
 
@@ -41,11 +46,39 @@ impl ResponseCache {
     }
 }
 
+impl ResponseCache {
+    /// The anonymous rendering of `req`'s URL at catalog `revision` — the page a visitor
+    /// without a cookie gets —, when it is kept. Personalised pages start from it and render
+    /// only their personal parts.
+    pub(crate) fn page(&self, revision: i64, req: &Request) -> Option<bytes::Bytes> {
+        match self.entries.get(&(revision, req.uri().to_string())) {
+            Some((status, _, body, _)) if status == StatusCode::OK => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Keeps `html`, the anonymous rendering of `req`'s URL at catalog `revision`, for the
+    /// visitors that follow (anonymous or not); answers it.
+    pub(crate) fn keep_page(&self, revision: i64, req: &Request, html: String) -> bytes::Bytes {
+        let body = bytes::Bytes::from(html);
+        self.entries.insert(
+            (revision, req.uri().to_string()),
+            (
+                StatusCode::OK,
+                Some(HeaderValue::from_static("text/html; charset=utf-8")),
+                body.clone(),
+                req.data::<poem::PathPattern>().cloned(),
+            ),
+        );
+        body
+    }
+}
+
 fn cacheable(req: &Request) -> bool {
+    let path = req.uri().path();
+    let anonymous = !req.headers().contains_key(header::COOKIE) && !req.headers().contains_key(header::AUTHORIZATION);
     req.method() == Method::GET
-        && CACHED_PREFIXES.iter().any(|p| req.uri().path().starts_with(p))
-        && !req.headers().contains_key(header::COOKIE)
-        && !req.headers().contains_key(header::AUTHORIZATION)
+        && (path.starts_with(SAME_FOR_EVERYONE) || (anonymous && path.starts_with(PUBLIC_PAGES)))
 }
 
 /// The middleware function (see [`crate::app`]).
