@@ -159,14 +159,18 @@ impl Application {
         } else {
             None
         };
+        let http = web::HttpPolicy::new(
+            &public_url,
+            settings.secure_cookies(addr),
+            trusted,
+            &services.payments.redirect_origins,
+        );
         let state = app_state(
             &infra,
             services,
             Arc::clone(&catalog),
             settings,
-            &public_url,
-            addr,
-            trusted,
+            http,
             access_cache,
             access_feed.as_ref().map(infra::AccessFeed::sync),
         );
@@ -274,9 +278,7 @@ fn app_state(
     services: Services,
     catalog: Arc<CatalogCache>,
     settings: &Settings,
-    public_url: &str,
-    addr: SocketAddr,
-    trusted: Vec<ipnet::IpNet>,
+    http: web::HttpPolicy,
     access_cache: Arc<web::AccessCache>,
     access_sync: Option<Arc<dyn infra::AccessSync>>,
 ) -> AppState {
@@ -311,12 +313,7 @@ fn app_state(
             retention_days: settings.discovery.retention_days,
         },
         clock: infra.clock.clone(),
-        http: web::HttpPolicy::new(
-            public_url,
-            settings.secure_cookies(addr),
-            trusted,
-            &services.payments.redirect_origins,
-        ),
+        http,
         site: web::SiteInfo::new(
             &settings.site.company_name,
             &settings.site.support_email,

@@ -55,7 +55,7 @@ fn main() {
             categories: vec![Category::IncidentResponse],
         },
         owned,
-        signals,
+        signals: signals.into(),
         co_purchases: co,
         bundles,
         now,

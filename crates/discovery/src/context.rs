@@ -116,7 +116,7 @@ mod tests {
             .returning(move |_, _, _| {
                 Ok(Recall {
                     profile: Some(saved2.clone()),
-                    views: vec![viewed2.clone()],
+                    views: vec![viewed2.clone()].into(),
                 })
             });
         repo.expect_co_purchases()
@@ -143,7 +143,7 @@ mod tests {
             ctx.profile.intents, saved.intents,
             "an unanswered question keeps the saved answer"
         );
-        assert_eq!(ctx.signals, vec![viewed]);
+        assert_eq!(ctx.signals.to_vec(), vec![viewed]);
         assert_eq!(ctx.co_purchases[&slug("pg-failover")], vec![(slug("next-saas"), 3)]);
         assert!(ctx.owned.contains(&slug("next-saas")));
     }

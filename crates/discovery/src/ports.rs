@@ -15,8 +15,9 @@ pub struct Recall {
     /// The saved profile, if any.
     pub profile: Option<Profile>,
     /// The most recent views since the cut-off, newest first, as [`crate::SignalKind::View`]
-    /// signals (a KEY viewed twice appears twice; the rules count its latest view).
-    pub views: Vec<Signal>,
+    /// signals (a KEY viewed twice may appear twice; the rules count its latest view). Shared:
+    /// a remembered recall is handed out without copying it.
+    pub views: std::sync::Arc<[Signal]>,
 }
 
 /// Whose signals: an account, or an anonymous visitor (by the digest of their cookie).

@@ -170,8 +170,9 @@ pub struct Context {
     pub profile: Profile,
     /// KEYS the buyer can access now (never recommended).
     pub owned: BTreeSet<Slug>,
-    /// The buyer's recent signals (views count for the recently-viewed rule).
-    pub signals: Vec<Signal>,
+    /// The buyer's recent signals (views count for the recently-viewed rule). Shared, so a
+    /// remembered history is handed to every request without copying it.
+    pub signals: std::sync::Arc<[Signal]>,
     /// For candidate KEYS: owned KEYS other buyers bought with them, and how many buyers.
     pub co_purchases: BTreeMap<Slug, Vec<(Slug, u32)>>,
     /// Bundles: title and members.
@@ -910,14 +911,16 @@ mod tests {
 
         // Recently viewed, within the window only.
         let mut ctx = base.clone();
-        ctx.signals.push(Signal {
+        let mut seen = ctx.signals.to_vec();
+        seen.push(Signal {
             kind: SignalKind::View("churn-nb".parse().unwrap()),
             at: now() - Duration::days(3),
         });
-        ctx.signals.push(Signal {
+        seen.push(Signal {
             kind: SignalKind::View("saas-kit".parse().unwrap()),
             at: now() - Duration::days(30),
         });
+        ctx.signals = seen.into();
         let r = recommend(&keys, &ctx, &w, 10);
         assert_eq!(slugs(&r), ["churn-nb"]);
         assert_eq!(r[0].reasons, ["You looked at it on 2026-11-17"]);

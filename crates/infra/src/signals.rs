@@ -22,9 +22,13 @@
 //! merge or a clear made there) shows here within [`RECALL_FRESH`] plus the one read that
 //! refreshes the copy (one request per subject reads it again; the others are answered from
 //! the older copy meanwhile); a saved profile, a clear, a merge or a purge made here forgets at
-//! once. A view recorded here while its subject's
-//! recall is being read from the database may count up to [`RECALL_FRESH`] late. At most
-//! [`RECALL_VIEWS_KEPT`] views are kept in all (beyond, the memory starts over).
+//! once. The memory keeps each KEY's latest view only (the rules count nothing else), newest
+//! first, and hands the same shared copy to every request until it changes; a KEY viewed again
+//! on the day of its latest view changes nothing (so paging back and forth costs no copy; that
+//! KEY may leave the recently-viewed window up to a day early — views are hints). A view
+//! recorded here while its subject's recall is being read from the database may count up to
+//! [`RECALL_FRESH`] late. At most [`RECALL_VIEWS_KEPT`] views are kept in all (beyond, the
+//! memory starts over).
 //!
 //! Co-purchase counts (statistics over every paid order, the same for every buyer who owns the
 //! same KEYS) are remembered per owned set for [`CO_PURCHASES_FRESH`] (at most
@@ -60,8 +64,10 @@ type CoPurchases = BTreeMap<Slug, Vec<(Slug, u32)>>;
 /// One subject's remembered recall.
 struct Remembered {
     profile: Option<Profile>,
-    /// Newest first, at most `limit`.
+    /// Each KEY's latest view, newest first, at most `limit` KEYS.
     views: VecDeque<Signal>,
+    /// `views` as handed out (rebuilt after a change), so requests share one copy.
+    shared: Option<Arc<[Signal]>>,
     /// The cut-off and the limit it was read with (it answers reads asking no further back
     /// and no more).
     since: DateTime<Utc>,
@@ -187,9 +193,15 @@ impl BufferedSignals {
             return None;
         }
         let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        let shared = r.shared.get_or_insert_with(|| r.views.iter().cloned().collect());
+        let views = if shared.len() <= take && shared.last().is_none_or(|v| v.at >= since) {
+            Arc::clone(shared)
+        } else {
+            shared.iter().filter(|v| v.at >= since).take(take).cloned().collect()
+        };
         Some(Recall {
             profile: r.profile.clone(),
-            views: r.views.iter().filter(|v| v.at >= since).take(take).cloned().collect(),
+            views,
         })
     }
 
@@ -199,12 +211,23 @@ impl BufferedSignals {
             recalls.by_subject.clear();
             recalls.views = 0;
         }
-        recalls.views += recall.views.len();
+        let mut seen = std::collections::HashSet::new();
+        let views: VecDeque<Signal> = recall
+            .views
+            .iter()
+            .filter(|v| match &v.kind {
+                SignalKind::View(slug) => seen.insert(slug.clone()),
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        recalls.views += views.len();
         let old = recalls.by_subject.insert(
             subject.clone(),
             Remembered {
                 profile: recall.profile.clone(),
-                views: recall.views.iter().cloned().collect(),
+                views,
+                shared: None,
                 since,
                 limit,
                 read_at,
@@ -230,24 +253,30 @@ impl BufferedSignals {
         }
     }
 
-    /// Adds this process's own new view to `subject`'s remembered recall.
+    /// Adds this process's own new view to `subject`'s remembered recall: it becomes the
+    /// KEY's latest view, first. The KEY viewed last, viewed again the same day, changes
+    /// nothing.
     fn remember_view(&self, subject: &Subject, signal: &Signal) {
-        if !matches!(signal.kind, SignalKind::View(_)) {
+        let SignalKind::View(slug) = &signal.kind else {
             return;
-        }
+        };
         let mut recalls = self.recalls();
         let Some(r) = recalls.by_subject.get_mut(subject) else {
             return;
         };
+        if let Some(front) = r.views.front()
+            && matches!(&front.kind, SignalKind::View(s) if s == slug)
+            && front.at.date_naive() == signal.at.date_naive()
+        {
+            return;
+        }
+        let before = r.views.len();
+        r.views.retain(|v| !matches!(&v.kind, SignalKind::View(s) if s == slug));
         r.views.push_front(signal.clone());
-        let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
-        let added = if r.views.len() > limit {
-            r.views.pop_back();
-            0
-        } else {
-            1
-        };
-        recalls.views += added;
+        r.views.truncate(usize::try_from(r.limit).unwrap_or(usize::MAX));
+        r.shared = None;
+        let after = r.views.len();
+        recalls.views = (recalls.views + after).saturating_sub(before);
     }
 
     /// A batch that could not be written goes back before what arrived since; beyond
@@ -312,7 +341,8 @@ impl SignalRepository for BufferedSignals {
         match read.await {
             Ok(recall) => {
                 self.remember(subject, &recall, views_since, limit, read_at);
-                Ok(recall)
+                // As remembered (each KEY's latest view once), so a miss and a hit agree.
+                Ok(self.remembered(subject, views_since, limit).unwrap_or(recall))
             }
             Err(e) => {
                 self.refresh_failed(subject);
@@ -479,26 +509,29 @@ mod tests {
         inner.expect_recall().times(3).returning(move |_, _, _| {
             Ok(Recall {
                 profile: None,
-                views: vec![stored.clone()],
+                views: vec![stored.clone()].into(),
             })
         });
         let buffered = BufferedSignals::new(Arc::new(inner));
         let user = Subject::User(1);
         let since = seen.at - chrono::Duration::days(30);
         run(async {
-            assert_eq!(buffered.recall(&user, since, 3).await.unwrap().views, [seen.clone()]);
+            assert_eq!(
+                &*buffered.recall(&user, since, 3).await.unwrap().views,
+                std::slice::from_ref(&seen)
+            );
             let (_, newer) = view(2);
             buffered.record(&user, &newer).await.unwrap();
             let (_, other) = view(3);
             buffered.record(&Subject::User(2), &other).await.unwrap();
             assert_eq!(
-                buffered.recall(&user, since, 3).await.unwrap().views,
+                buffered.recall(&user, since, 3).await.unwrap().views.to_vec(),
                 [newer.clone(), seen.clone()],
                 "from memory, with the view just recorded here, newest first"
             );
             assert_eq!(
-                buffered.recall(&user, since, 1).await.unwrap().views,
-                [newer.clone()],
+                &*buffered.recall(&user, since, 1).await.unwrap().views,
+                std::slice::from_ref(&newer),
                 "fewer asked: answered from memory"
             );
             buffered
@@ -530,6 +563,46 @@ mod tests {
                 "from memory"
             );
             buffered.co_purchases(&[a.clone(), b.clone()]).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn the_memory_keeps_each_keys_latest_view_and_shares_one_copy_until_it_changes() {
+        let mut inner = MockSignalRepository::new();
+        inner.expect_record_many().returning(|_| Ok(()));
+        let (_, a1) = view(1);
+        let (_, b) = view(2);
+        let stored = vec![a1.clone(), b.clone(), a1.clone()];
+        inner.expect_recall().times(1).returning(move |_, _, _| {
+            Ok(Recall {
+                profile: None,
+                views: stored.clone().into(),
+            })
+        });
+        let buffered = BufferedSignals::new(Arc::new(inner));
+        let user = Subject::User(1);
+        let since = a1.at - chrono::Duration::days(30);
+        run(async {
+            let first = buffered.recall(&user, since, 10).await.unwrap().views;
+            assert_eq!(first.to_vec(), [a1.clone(), b.clone()], "each KEY's latest view once");
+            let again = buffered.recall(&user, since, 10).await.unwrap().views;
+            assert!(Arc::ptr_eq(&first, &again), "one shared copy");
+            buffered.record(&user, &a1).await.unwrap();
+            let same_day = buffered.recall(&user, since, 10).await.unwrap().views;
+            assert!(
+                Arc::ptr_eq(&first, &same_day),
+                "the last KEY seen again the same day: no change"
+            );
+            let later = Signal {
+                kind: b.kind.clone(),
+                at: b.at + chrono::Duration::days(1),
+            };
+            buffered.record(&user, &later).await.unwrap();
+            assert_eq!(
+                buffered.recall(&user, since, 10).await.unwrap().views.to_vec(),
+                [later, a1.clone()],
+                "moved to the front, once"
+            );
         });
     }
 }

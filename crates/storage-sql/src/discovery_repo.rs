@@ -166,7 +166,7 @@ impl SignalRepository for SqlSignalRepository {
             if part == "p" {
                 recall.profile = serde_json::from_str(&v).ok();
             } else {
-                recall.views = parse_views(&v);
+                recall.views = parse_views(&v).into();
             }
         }
         Ok(recall)

@@ -23,7 +23,7 @@ fn view(slug: &str, day: i64) -> Signal {
 
 /// A subject's recent views since `since`, through `recall`.
 async fn views(repo: &SqlSignalRepository, subject: &Subject, since: i64, limit: u64) -> Vec<Signal> {
-    repo.recall(subject, at(since), limit).await.unwrap().views
+    repo.recall(subject, at(since), limit).await.unwrap().views.to_vec()
 }
 
 /// A subject's saved profile, through `recall`.
@@ -142,17 +142,17 @@ async fn recall_reads_the_profile_and_the_most_recent_views_in_one_go() {
         let got = repo.recall(&ada, at(0), 10).await.unwrap();
         assert_eq!(got.profile, None, "{db:?}");
         assert_eq!(
-            got.views,
+            got.views.to_vec(),
             vec![view("kit-one", 3), view("kit-two", 2), view("kit-one", 1)],
             "{db:?}"
         );
         assert_eq!(
-            repo.recall(&ada, at(0), 1).await.unwrap().views,
+            repo.recall(&ada, at(0), 1).await.unwrap().views.to_vec(),
             vec![view("kit-one", 3)],
             "limit"
         );
         assert_eq!(
-            repo.recall(&ada, at(3), 10).await.unwrap().views,
+            repo.recall(&ada, at(3), 10).await.unwrap().views.to_vec(),
             vec![view("kit-one", 3)],
             "since"
         );
@@ -198,7 +198,7 @@ async fn the_signal_columns_migration_fills_in_existing_rows() {
         migrations::Migrator::up(&conn, None).await.unwrap();
         let repo = SqlSignalRepository::new(conn);
         let got = repo.recall(&Subject::User(1), at(0), 10).await.unwrap();
-        assert_eq!(got.views, vec![view("kit-one", 1)], "{db:?}");
+        assert_eq!(got.views.to_vec(), vec![view("kit-one", 1)], "{db:?}");
     }
 }
 

@@ -201,7 +201,10 @@ pub(crate) async fn access_of(state: &AppState, req: &Request, read: Read) -> Re
         return match live_session(state, &token).await {
             Ok(Some(s)) => holdings(state, s.account).await.map(Some).map_err(|e| failed(&e)),
             Ok(None) => Ok(None),
-            Err(e) => Err(failed(&e)),
+            Err(e) => {
+                failed(&e);
+                Err(())
+            }
         };
     }
     let digest;
