@@ -12,11 +12,11 @@
 //!   committed before a heartbeat was sent has been told by then): a stalled or lost feed turns
 //!   the cache off within [`TRUST`], and [`AccessCache::lost`] empties it;
 //! * an entry read from the database is kept only when no change was told and the feed stayed
-//!   trusted since before the read began (the [`Ticket`]), so a change that lands during the
+//!   trusted since before the read began (the `Ticket`), so a change that lands during the
 //!   read is never papered over;
 //! * entries live at most [`MAX_AGE`], and misses are never cached;
 //! * read-your-writes on the instance that made a change: after every state-changing request
-//!   ([`settle`]), the instance sends a heartbeat and waits (≤ [`SETTLE`]) until it comes
+//!   (`settle`), the instance sends a heartbeat and waits (≤ [`SETTLE`]) until it comes
 //!   back, so the change's own notification has been applied before the client hears the
 //!   answer; if it does not come back in time the cache empties itself.
 //!
