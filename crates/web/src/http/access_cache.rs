@@ -15,10 +15,10 @@
 //!   trusted since before the read began (the `Ticket`), so a change that lands during the
 //!   read is never papered over;
 //! * entries live at most [`MAX_AGE`], and misses are never cached;
-//! * read-your-writes on the instance that made a change: after every state-changing request
-//!   (`settle`), the instance sends a heartbeat and waits (≤ [`SETTLE`]) until it comes
-//!   back, so the change's own notification has been applied before the client hears the
-//!   answer; if it does not come back in time the cache empties itself.
+//! * read-your-writes on the instance that made a change: after every request that may change
+//!   access (`settle`), the instance sends a heartbeat and waits (≤ [`SETTLE`]) until it
+//!   comes back, so the change's own notification has been applied before the client hears
+//!   the answer; if it does not come back in time the cache empties itself.
 //!
 //! Without a feed (SQLite) the cache is never trusted: every request reads the database, as
 //! before. Download redemption never reads from here (`links::serve` re-checks the database).
