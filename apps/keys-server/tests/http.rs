@@ -318,3 +318,61 @@ async fn the_catalog_api_answers_everyone_alike_and_tokens_are_still_checked() {
         }
     }
 }
+
+/// A page without its personal parts (what lies between `<!--personal:NAME-->` markers), and
+/// how many parts it had.
+fn shared_part(page: &str) -> (String, usize) {
+    let mut out = String::new();
+    let mut rest = page;
+    let mut parts = 0;
+    while let Some(at) = rest.find("<!--personal:") {
+        let name_end = at + rest[at..].find("-->").unwrap();
+        let name = &rest[at + "<!--personal:".len()..name_end];
+        let close = format!("<!--/personal:{name}-->");
+        let end = rest.find(&close).expect("a closed personal part");
+        out.push_str(&rest[..at]);
+        rest = &rest[end + close.len()..];
+        parts += 1;
+    }
+    out.push_str(rest);
+    (out, parts)
+}
+
+/// A signed-in page is the anonymous page of the same URL with only its personal parts
+/// rendered for the buyer (issue 16): outside the parts, byte for byte the same.
+#[tokio::test]
+async fn signed_in_pages_differ_from_the_anonymous_ones_only_in_their_personal_parts() {
+    for (db, app) in spawn_apps().await {
+        let cookie = common::sign_up(&app, "ada@keys.test").await;
+        for (path, parts, anonymous_says, buyer_says) in [
+            (
+                "/marketplace/postgres-failover-runbook",
+                3,
+                "id=\"sign-in-to-buy\"",
+                "Not in your library yet",
+            ),
+            (
+                "/marketplace?q=postgres",
+                1,
+                "Answer three questions",
+                // The buyer just viewed a KEY page: recommended from that view.
+                "Recommended for you",
+            ),
+        ] {
+            for _ in 0..2 {
+                let (s, anonymous) = app.get_text(path).await;
+                assert_eq!(s, 200, "{db:?} {path}");
+                let (s, signed_in) = app.get_text_with_cookie(path, &cookie).await;
+                assert_eq!(s, 200, "{db:?} {path}");
+                let (a, n) = shared_part(&anonymous);
+                let (b, m) = shared_part(&signed_in);
+                assert_eq!((n, m), (parts, parts), "{db:?} {path}: its personal parts");
+                assert!(a == b, "{db:?} {path}: the shared part differs");
+                assert!(
+                    anonymous.contains(anonymous_says) && signed_in.contains(buyer_says),
+                    "{db:?} {path}"
+                );
+            }
+        }
+    }
+}

@@ -32,21 +32,6 @@ async fn checkout(app: &TestApp, cookie: &str, sku: &str) -> (i64, String) {
     )
 }
 
-/// Pays a local checkout on its test page, as the browser would.
-async fn pay(app: &TestApp, cookie: &str, session: &str) {
-    let (s, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), cookie).await;
-    assert_eq!(s, 200, "{page}");
-    let r = app
-        .client
-        .post(app.url(&format!("/pay/local/{session}")))
-        .header("cookie", cookie)
-        .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "{session}");
-}
-
 async fn quote_due(app: &TestApp, cookie: &str, sku: &str) -> i64 {
     let (s, q) = send(app, "GET", &format!("/api/v1/quotes?sku={sku}"), Some(cookie), None).await;
     assert_eq!(s, 200, "{q}");
@@ -85,7 +70,7 @@ async fn starter_then_operator_then_scale_is_one_subscription_charged_exactly_th
 
         let starter_due = quote_due(&app, &ada, "plan:starter:monthly").await;
         let (starter, session) = checkout(&app, &ada, "plan:starter:monthly").await;
-        pay(&app, &ada, &session).await;
+        common::pay_locally(&app, &ada, &session).await;
         drain(inbox.as_ref()).await;
         let subs = subscriptions(&app, &ada).await;
         assert_eq!(subs.len(), 1, "{db:?}: {subs:?}");
@@ -144,7 +129,7 @@ async fn starter_then_operator_then_scale_is_one_subscription_charged_exactly_th
             let due = quote_due(&app, &ada, sku).await;
             let (change, session) = checkout(&app, &ada, sku).await;
             assert!(!session.is_empty(), "the change is paid on the test page: {sku}");
-            pay(&app, &ada, &session).await;
+            common::pay_locally(&app, &ada, &session).await;
             drain(inbox.as_ref()).await;
             let subs = subscriptions(&app, &ada).await;
             assert_eq!(subs.len(), 1, "{db:?}: one live subscription after {sku}: {subs:?}");
@@ -293,9 +278,9 @@ async fn two_plan_checkouts_paid_one_after_the_other_never_make_two_live_subscri
         let ada = sign_up(&app, "ada@example.com").await;
         let (_, first) = checkout(&app, &ada, "plan:starter:monthly").await;
         let (second_order, second) = checkout(&app, &ada, "plan:operator:monthly").await;
-        pay(&app, &ada, &first).await;
+        common::pay_locally(&app, &ada, &first).await;
         drain(inbox.as_ref()).await;
-        pay(&app, &ada, &second).await;
+        common::pay_locally(&app, &ada, &second).await;
         let applied = drain(inbox.as_ref()).await;
         assert!(!applied.is_empty(), "{applied:?}");
         let subs = subscriptions(&app, &ada).await;
@@ -338,7 +323,7 @@ async fn cancel_at_period_end_and_resume_through_the_api_only_for_the_holder() {
         let ada = sign_up(&app, "ada@example.com").await;
         let bob = sign_up(&app, "bob@example.com").await;
         let (_, session) = checkout(&app, &ada, "plan:operator:monthly").await;
-        pay(&app, &ada, &session).await;
+        common::pay_locally(&app, &ada, &session).await;
         drain(inbox.as_ref()).await;
         let sub = subscriptions(&app, &ada).await[0]["id"].as_str().unwrap().to_owned();
 

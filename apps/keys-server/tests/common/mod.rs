@@ -65,6 +65,28 @@ impl TestApp {
     }
 }
 
+/// A running server the helpers below talk to: an in-process [`TestApp`], or a `keys-server`
+/// process started by a test ([`server_process`]).
+pub trait Served {
+    fn client(&self) -> &reqwest::Client;
+    /// `path` on this server.
+    fn url(&self, path: &str) -> String;
+    /// Its database (for what a test does by hand, such as confirming an email).
+    fn db_url(&self) -> &str;
+}
+
+impl Served for TestApp {
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+    fn url(&self, path: &str) -> String {
+        TestApp::url(self, path)
+    }
+    fn db_url(&self) -> &str {
+        &self.db_url
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -154,9 +176,9 @@ pub fn session_cookie_of(r: &reqwest::Response) -> Option<String> {
 
 /// Signs up through the JSON API; returns the session cookie (`keys_session=…`) and the
 /// account id.
-pub async fn sign_up_account(app: &TestApp, email: &str) -> (String, i64) {
+pub async fn sign_up_account(app: &impl Served, email: &str) -> (String, i64) {
     let r = app
-        .client
+        .client()
         .post(app.url("/api/v1/auth/signup"))
         .json(&serde_json::json!({"email": email, "password": "correct horse battery"}))
         .send()
@@ -171,9 +193,9 @@ pub async fn sign_up_account(app: &TestApp, email: &str) -> (String, i64) {
 
 /// Marks the account with `email` confirmed, as if its owner had opened the link mailed at
 /// sign-up (the link itself is tested in `email.rs` and the browser tests); buying needs it.
-pub async fn confirm_email(app: &TestApp, email: &str) {
+pub async fn confirm_email(app: &impl Served, email: &str) {
     test_support::execute(
-        &app.db_url,
+        app.db_url(),
         &format!(
             "UPDATE accounts SET email_verified_at = CURRENT_TIMESTAMP WHERE email = '{}'",
             email.trim().to_lowercase().replace('\'', "")
@@ -233,16 +255,16 @@ pub async fn grant_key(app: &TestApp, admin: &str, email: &str, key: &str) -> i6
 /// Sends a JSON request with an optional session cookie; answers status and JSON body (`Null`
 /// when the body is not JSON).
 pub async fn send(
-    app: &TestApp,
+    app: &impl Served,
     method: &str,
     path: &str,
     cookie: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
     let mut rb = match method {
-        "GET" => app.client.get(app.url(path)),
-        "DELETE" => app.client.delete(app.url(path)),
-        _ => app.client.post(app.url(path)),
+        "GET" => app.client().get(app.url(path)),
+        "DELETE" => app.client().delete(app.url(path)),
+        _ => app.client().post(app.url(path)),
     };
     if let Some(c) = cookie {
         rb = rb.header("cookie", c);
@@ -409,7 +431,7 @@ pub fn csrf_in(page: &str) -> String {
 }
 
 /// Checks out `sku` as `cookie` and pays on the local checkout page; answers the order id.
-pub async fn buy_locally(app: &TestApp, cookie: &str, sku: &str) -> i64 {
+pub async fn buy_locally(app: &impl Served, cookie: &str, sku: &str) -> i64 {
     let (s, r) = send(
         app,
         "POST",
@@ -419,19 +441,30 @@ pub async fn buy_locally(app: &TestApp, cookie: &str, sku: &str) -> i64 {
     )
     .await;
     assert_eq!(s, 200, "{r}");
-    let order = r["order_id"].as_i64().unwrap();
-    let session = r["session_id"].as_str().unwrap().to_owned();
-    let (_, page) = app.get_text_with_cookie(&format!("/pay/local/{session}"), cookie).await;
+    pay_locally(app, cookie, r["session_id"].as_str().unwrap()).await;
+    r["order_id"].as_i64().unwrap()
+}
+
+/// Pays a local checkout session on its test page, as the browser would.
+pub async fn pay_locally(app: &impl Served, cookie: &str, session: &str) {
+    let page = app
+        .client()
+        .get(app.url(&format!("/pay/local/{session}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the pay page of {session}");
+    let page = page.text().await.unwrap();
     let r = app
-        .client
+        .client()
         .post(app.url(&format!("/pay/local/{session}")))
         .header("cookie", cookie)
         .form(&[("csrf", csrf_in(&page)), ("action", "pay".into())])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303);
-    order
+    assert_eq!(r.status(), 303, "{session}");
 }
 
 /// A `keys-server` process (the binary, as the README runs it) on the data dir `data` with

@@ -231,12 +231,15 @@ pub(crate) async fn marketplace(req: &Request, state: Data<&AppState>) -> Respon
         let html = marketplace_page(&state, req, &index).render().ok()?;
         Some(responses.keep_page(index.revision(), req, html))
     });
-    match (shared, part.render()) {
-        (Some(shared), Ok(part)) => match crate::http::page::splice(&shared, "recommended", &part) {
-            Some(html) => poem::web::Html(html).into_response(),
-            None => render(&marketplace_page(&state, req, &index)),
-        },
-        _ => render(&marketplace_page(&state, req, &index)),
+    let spliced = shared.and_then(|page| crate::http::page::splice(&page, "recommended", &part.render().ok()?));
+    match spliced {
+        Some(html) => poem::web::Html(html).into_response(),
+        None => {
+            // Not renderable from the shared page: the whole page, with the buyer's part.
+            let mut page = marketplace_page(&state, req, &index);
+            page.recommended = part.recommended;
+            render(&page)
+        }
     }
 }
 
